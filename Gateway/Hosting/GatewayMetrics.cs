@@ -1,0 +1,36 @@
+using System.Diagnostics.Metrics;
+
+namespace OrleansIot.Gateway.Hosting;
+
+/// <summary>The gateway's instruments (meter <c>OrleansIot.Gateway</c>); MQTTnet publishes none of its own.</summary>
+public sealed class GatewayMetrics : IDisposable
+{
+    public const string MeterName = "OrleansIot.Gateway";
+
+    private readonly Meter _meter;
+
+    public GatewayMetrics(IMeterFactory meterFactory)
+    {
+        ArgumentNullException.ThrowIfNull(meterFactory);
+        _meter = meterFactory.Create(MeterName);
+        Connects = _meter.CreateCounter<long>("iot.mqtt.connects", description: "MQTT connections accepted");
+        ConnectsRefused = _meter.CreateCounter<long>("iot.mqtt.connects.refused", description: "MQTT connections refused");
+        Disconnects = _meter.CreateCounter<long>("iot.mqtt.disconnects", description: "MQTT connections ended");
+        PublishesIn = _meter.CreateCounter<long>("iot.mqtt.publish.in", description: "PUBLISH packets accepted from clients");
+        PublishesOut = _meter.CreateCounter<long>("iot.mqtt.publish.out", description: "Messages routed to subscribers");
+        TelemetryMessages = _meter.CreateCounter<long>("iot.telemetry.messages", description: "Messages written to the telemetry stream");
+        TelemetryBatches = _meter.CreateCounter<long>("iot.telemetry.batches", description: "Stream events written to the telemetry stream");
+        TelemetryDropped = _meter.CreateCounter<long>("iot.telemetry.dropped", description: "QoS 0 messages dropped because the telemetry queue was full or the write failed");
+    }
+
+    public Counter<long> Connects { get; }
+    public Counter<long> ConnectsRefused { get; }
+    public Counter<long> Disconnects { get; }
+    public Counter<long> PublishesIn { get; }
+    public Counter<long> PublishesOut { get; }
+    public Counter<long> TelemetryMessages { get; }
+    public Counter<long> TelemetryBatches { get; }
+    public Counter<long> TelemetryDropped { get; }
+
+    public void Dispose() => _meter.Dispose();
+}

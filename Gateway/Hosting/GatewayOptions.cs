@@ -1,0 +1,95 @@
+using System.ComponentModel.DataAnnotations;
+using System.Net;
+
+namespace OrleansIot.Gateway.Hosting;
+
+/// <summary>Where this node listens and what it calls itself (section <c>Iot</c>).</summary>
+public sealed class NodeOptions : IValidatableObject
+{
+    public const string SectionName = "Iot";
+
+    /// <summary><c>localhost</c> (loopback, IPv4 and IPv6), <c>*</c> (every interface) or an IP address.</summary>
+    [Required]
+    public string BindAddress { get; set; } = "localhost";
+
+    /// <summary>Name of this node in connectivity records and logs; defaults to host name and HTTP port.</summary>
+    public string? NodeName { get; set; }
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (BindAddress is not ("localhost" or "*") && !IPAddress.TryParse(BindAddress, out _))
+        {
+            yield return new ValidationResult($"'{BindAddress}' is not 'localhost', '*' or an IP address.", [nameof(BindAddress)]);
+        }
+    }
+}
+
+/// <summary>MQTT listeners (section <c>Iot:Mqtt</c>).</summary>
+public sealed class MqttOptions
+{
+    public const string SectionName = "Iot:Mqtt";
+
+    /// <summary>MQTT 3.1.1 and 5.0 over plain TCP.</summary>
+    [Range(1, 65535)]
+    public int Port { get; set; } = 1883;
+
+    /// <summary>Path of MQTT over WebSockets on the HTTP port.</summary>
+    [Required, RegularExpression("^/.*", ErrorMessage = "must start with '/'.")]
+    public string WebSocketPath { get; set; } = "/mqtt";
+
+    /// <summary>Messages queued for one slow or offline client before the oldest are dropped.</summary>
+    [Range(1, 1_000_000)]
+    public int MaxPendingMessagesPerClient { get; set; } = 1000;
+}
+
+/// <summary>The HTTP listener (section <c>Iot:Http</c>): API, health and MQTT over WebSockets.</summary>
+public sealed class HttpOptions
+{
+    public const string SectionName = "Iot:Http";
+
+    [Range(1, 65535)]
+    public int Port { get; set; } = 8080;
+}
+
+/// <summary>Device authentication (section <c>Iot:Auth</c>).</summary>
+public sealed class AuthOptions
+{
+    public const string SectionName = "Iot:Auth";
+
+    /// <summary>
+    /// Accept MQTT connections without credentials. Development only: with it off, and until certificate
+    /// authentication exists, every connection is refused as not authorized.
+    /// </summary>
+    public bool AllowAnonymous { get; set; } = true;
+}
+
+/// <summary>Metering (section <c>Iot:Usage</c>).</summary>
+public sealed class UsageOptions
+{
+    public const string SectionName = "Iot:Usage";
+
+    /// <summary>How often the gateway sends each connection's coalesced counters to its thing grain.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    public TimeSpan FlushInterval { get; set; } = TimeSpan.FromSeconds(1);
+}
+
+/// <summary>The telemetry stream (section <c>Iot:Telemetry</c>).</summary>
+public sealed class TelemetryOptions
+{
+    public const string SectionName = "Iot:Telemetry";
+
+    /// <summary>Number of telemetry partitions (streams). Must be the same on every node of a cluster.</summary>
+    [Range(1, 1024)]
+    public int Partitions { get; set; } = Grains.Abstractions.Telemetry.TelemetryPartitions.DefaultCount;
+
+    /// <summary>Most messages in one stream event.</summary>
+    [Range(1, 10_000)]
+    public int MaxBatchSize { get; set; } = 512;
+
+    /// <summary>
+    /// Messages waiting per partition before QoS 0 publishes are dropped (counted and logged) and QoS 1/2
+    /// publishers wait for room (their PUBACK is delayed: back-pressure, never loss).
+    /// </summary>
+    [Range(1, 1_000_000)]
+    public int QueueCapacity { get; set; } = 20_000;
+}

@@ -1,0 +1,146 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Diagnostics;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MQTTnet.AspNetCore;
+using MQTTnet.Diagnostics.Logger;
+using MQTTnet.Server;
+using OrleansIot.Gateway.Http;
+using OrleansIot.Gateway.Mqtt;
+using OrleansIot.Gateway.Telemetry;
+
+namespace OrleansIot.Gateway.Hosting;
+
+/// <summary>Composes the gateway (MQTT over TCP and WebSockets, HTTP API) into a web host next to the silo.</summary>
+public static partial class IotGatewayHosting
+{
+    /// <summary>
+    /// Adds the gateway. Call after <c>UseOrleans</c>: hosted services start in registration order and stop in
+    /// reverse, so the silo is up before devices connect and stays up until their disconnects are recorded.
+    /// </summary>
+    public static WebApplicationBuilder AddIotGateway(this WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var configuration = builder.Configuration;
+        var node = Settings.Bind<NodeOptions>(configuration, NodeOptions.SectionName);
+        var mqtt = Settings.Bind<MqttOptions>(configuration, MqttOptions.SectionName);
+        var http = Settings.Bind<HttpOptions>(configuration, HttpOptions.SectionName);
+        var services = builder.Services;
+
+        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<UsageOptions>().BindConfiguration(UsageOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton(Options.Create(mqtt));
+        services.AddSingleton(Options.Create(http));
+        services.AddSingleton(Options.Create(node));
+        services.AddSingleton(new NodeIdentity(node.NodeName ?? $"{Environment.MachineName}:{http.Port}"));
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<GatewayMetrics>();
+
+        // Order matters (see above): these stop after the MQTT server, so in-flight publishes and the
+        // disconnects of the shutdown are still written.
+        services.AddSingleton<TelemetryPublisher>();
+        services.AddHostedService(sp => sp.GetRequiredService<TelemetryPublisher>());
+        services.AddSingleton<UsageMeter>();
+        services.AddHostedService(sp => sp.GetRequiredService<UsageMeter>());
+
+        services.AddSingleton<ConnectionValidator>();
+        services.AddSingleton<ClientConnectedHandler>();
+        services.AddSingleton<ClientDisconnectedHandler>();
+        services.AddSingleton<PublishInterceptor>();
+        services.AddSingleton<DeliveryCounter>();
+
+        services.AddSingleton<IMqttNetLogger, MqttLogBridge>();
+        services.AddHostedMqttServer(o => o
+            .WithoutDefaultEndpoint()   // Kestrel owns the sockets: TCP, WebSockets (and later TLS) share one host
+            .WithMaxPendingMessagesPerClient(mqtt.MaxPendingMessagesPerClient));
+        services.AddMqttConnectionHandler();
+        services.AddConnections();
+        services.AddProblemDetails();
+        services.AddHostedService<ListenerBanner>();
+
+        builder.WebHost.ConfigureKestrel(kestrel =>
+        {
+            Listen(kestrel, node.BindAddress, mqtt.Port, listen => listen.UseMqtt());
+            Listen(kestrel, node.BindAddress, http.Port, listen => listen.Protocols = HttpProtocols.Http1);
+        });
+        return builder;
+    }
+
+    /// <summary>Maps the HTTP surface and attaches the MQTT event handlers.</summary>
+    public static WebApplication MapIotGateway(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var mqtt = app.Services.GetRequiredService<IOptions<MqttOptions>>().Value;
+
+        app.UseExceptionHandler();
+        app.UseStatusCodePages();
+        app.UseWebSockets();
+        app.MapMqtt(mqtt.WebSocketPath);
+        app.MapHealthApi();
+        app.MapThingsApi();
+        app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));
+
+        app.UseMqttServer(server =>
+        {
+            var services = app.Services;
+            server.ValidatingConnectionAsync += services.GetRequiredService<ConnectionValidator>().HandleAsync;
+            server.ClientConnectedAsync += services.GetRequiredService<ClientConnectedHandler>().HandleAsync;
+            server.ClientDisconnectedAsync += services.GetRequiredService<ClientDisconnectedHandler>().HandleAsync;
+            server.InterceptingPublishAsync += services.GetRequiredService<PublishInterceptor>().HandleAsync;
+            server.InterceptingClientEnqueueAsync += services.GetRequiredService<DeliveryCounter>().HandleAsync;
+        });
+        return app;
+    }
+
+    private static void Listen(KestrelServerOptions kestrel, string bindAddress, int port, Action<ListenOptions> configure)
+    {
+        switch (bindAddress)
+        {
+            case "localhost":
+                kestrel.ListenLocalhost(port, configure);
+                break;
+            case "*":
+                kestrel.ListenAnyIP(port, configure);
+                break;
+            default:
+                kestrel.Listen(IPAddress.Parse(bindAddress), port, configure);
+                break;
+        }
+    }
+
+    /// <summary>Says where the node listens once it does.</summary>
+    private sealed partial class ListenerBanner(
+        IHostApplicationLifetime lifetime,
+        IOptions<NodeOptions> node,
+        IOptions<MqttOptions> mqtt,
+        IOptions<HttpOptions> http,
+        NodeIdentity identity,
+        ILogger<ListenerBanner> logger) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            lifetime.ApplicationStarted.Register(() =>
+            {
+                var host = node.Value.BindAddress == "*" ? "0.0.0.0" : node.Value.BindAddress;
+                var mqttUrl = $"mqtt://{host}:{mqtt.Value.Port}";
+                var webSocketUrl = $"ws://{host}:{http.Value.Port}{mqtt.Value.WebSocketPath}";
+                var httpUrl = $"http://{host}:{http.Value.Port}";
+                LogListening(logger, identity.Name, mqttUrl, webSocketUrl, httpUrl);
+            });
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "Node {Node} listening: MQTT 3.1.1/5.0 on {Mqtt}, MQTT over WebSockets on {WebSocket}, HTTP API on {Http}")]
+        private static partial void LogListening(ILogger logger, string node, string mqtt, string webSocket, string http);
+    }
+}

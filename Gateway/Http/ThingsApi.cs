@@ -1,0 +1,26 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Routing;
+using OrleansIot.Grains.Abstractions.Things;
+
+namespace OrleansIot.Gateway.Http;
+
+/// <summary>Control plane: things.</summary>
+public static class ThingsApi
+{
+    public static IEndpointRouteBuilder MapThingsApi(this IEndpointRouteBuilder endpoints)
+    {
+        var things = endpoints.MapGroup("/api/things").WithTags("Things");
+        things.MapGet("/{thingName}", GetThingAsync).WithName("GetThing");
+        return endpoints;
+    }
+
+    private static async Task<Results<Ok<ThingStatus>, ProblemHttpResult>> GetThingAsync(string thingName, IGrainFactory grains)
+    {
+        var status = await grains.GetGrain<IThingGrain>(thingName).GetStatus();
+        return status is null
+            ? Problems.NotFound("ResourceNotFoundException", $"Thing {thingName} cannot be found.")
+            : TypedResults.Ok(status);
+    }
+}

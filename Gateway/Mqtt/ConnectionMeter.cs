@@ -1,0 +1,59 @@
+using System.Collections;
+using System.Net;
+using OrleansIot.Grains.Abstractions.Things;
+
+namespace OrleansIot.Gateway.Mqtt;
+
+/// <summary>
+/// One live MQTT connection: its identity and the usage counted on it since the last flush.
+/// Counting is a few interlocked adds on the publish path; the thing grain is called once per flush interval.
+/// </summary>
+internal sealed class ConnectionMeter(string clientId, string sessionId, int protocolVersion, EndPoint? remoteEndPoint)
+{
+    private const string SessionItemKey = "orleansiot.meter";
+
+    private long _messagesIn;
+    private long _bytesIn;
+    private long _messagesOut;
+    private long _bytesOut;
+
+    public string ClientId { get; } = clientId;
+    public string SessionId { get; } = sessionId;
+    public int ProtocolVersion { get; } = protocolVersion;
+    public EndPoint? RemoteEndPoint { get; } = remoteEndPoint;
+
+    /// <summary>Set when this node closed the connection, so the disconnect is reported as server initiated.</summary>
+    public string? ServerDisconnectReason { get; set; }
+
+    public static ConnectionMeter? From(IDictionary? sessionItems) => sessionItems?[SessionItemKey] as ConnectionMeter;
+
+    public void AttachTo(IDictionary sessionItems) => sessionItems[SessionItemKey] = this;
+
+    public void CountIn(long bytes)
+    {
+        Interlocked.Increment(ref _messagesIn);
+        Interlocked.Add(ref _bytesIn, bytes);
+    }
+
+    public void CountOut(long bytes)
+    {
+        Interlocked.Increment(ref _messagesOut);
+        Interlocked.Add(ref _bytesOut, bytes);
+    }
+
+    /// <summary>Takes what was counted since the last take; each count is handed out exactly once.</summary>
+    public UsageDelta Take() => new(
+        Interlocked.Exchange(ref _messagesIn, 0),
+        Interlocked.Exchange(ref _bytesIn, 0),
+        Interlocked.Exchange(ref _messagesOut, 0),
+        Interlocked.Exchange(ref _bytesOut, 0));
+
+    /// <summary>Puts back a delta whose flush failed, so the next flush carries it.</summary>
+    public void Restore(UsageDelta delta)
+    {
+        Interlocked.Add(ref _messagesIn, delta.MessagesIn);
+        Interlocked.Add(ref _bytesIn, delta.BytesIn);
+        Interlocked.Add(ref _messagesOut, delta.MessagesOut);
+        Interlocked.Add(ref _bytesOut, delta.BytesOut);
+    }
+}

@@ -1,0 +1,32 @@
+using Microsoft.Extensions.Logging;
+using MQTTnet.Diagnostics.Logger;
+
+namespace OrleansIot.Gateway.Mqtt;
+
+/// <summary>Sends MQTTnet's own log (protocol errors, dropped connections) to the host's logging.</summary>
+internal sealed class MqttLogBridge(ILoggerFactory loggerFactory) : IMqttNetLogger
+{
+    private readonly ILogger _logger = loggerFactory.CreateLogger("MQTTnet");
+
+    public bool IsEnabled => _logger.IsEnabled(LogLevel.Warning);
+
+    public void Publish(MqttNetLogLevel level, string source, string message, object[] parameters, Exception exception)
+    {
+        var logLevel = level switch
+        {
+            MqttNetLogLevel.Error => LogLevel.Error,
+            MqttNetLogLevel.Warning => LogLevel.Warning,
+            MqttNetLogLevel.Info => LogLevel.Information,
+            _ => LogLevel.Debug,
+        };
+        if (!_logger.IsEnabled(logLevel))
+        {
+            return;
+        }
+
+        var text = parameters is { Length: > 0 } ? string.Format(System.Globalization.CultureInfo.InvariantCulture, message, parameters) : message;
+#pragma warning disable CA2254 // MQTTnet formats its own messages; the text is not a template.
+        _logger.Log(logLevel, exception, "[{Source}] " + text.Replace("{", "{{", StringComparison.Ordinal).Replace("}", "}}", StringComparison.Ordinal), source);
+#pragma warning restore CA2254
+    }
+}

@@ -1,0 +1,77 @@
+using Microsoft.Extensions.Logging;
+using MQTTnet.Protocol;
+using MQTTnet.Server;
+using OrleansIot.Gateway.Hosting;
+using OrleansIot.Gateway.Telemetry;
+using OrleansIot.Grains.Abstractions.Telemetry;
+
+namespace OrleansIot.Gateway.Mqtt;
+
+/// <summary>
+/// Every PUBLISH from a client passes here before MQTTnet routes it (and sends the PUBACK). MQTTnet awaits this
+/// per connection, so it stays short: count, queue for the telemetry stream, and for QoS 1/2 wait until the
+/// stream has the message.
+/// </summary>
+internal sealed partial class PublishInterceptor(
+    TelemetryPublisher telemetry,
+    NodeIdentity node,
+    TimeProvider time,
+    GatewayMetrics metrics,
+    ILogger<PublishInterceptor> logger)
+{
+    public Task HandleAsync(InterceptingPublishEventArgs e)
+    {
+        var meter = ConnectionMeter.From(e.SessionItems);
+        if (meter is null)
+        {
+            // Injected by the server itself (commands, responses): not device telemetry.
+            return Task.CompletedTask;
+        }
+
+        var message = e.ApplicationMessage;
+        var payload = message.Payload;
+        meter.CountIn(payload.Length);
+        metrics.PublishesIn.Add(1);
+
+        // '$' topics are the platform's own ($aws/things/.../shadow, $aws/events ...): their features handle them.
+        if (message.Topic.StartsWith('$'))
+        {
+            return Task.CompletedTask;
+        }
+
+        var entry = new TelemetryMessage(
+            message.Topic,
+            payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload),
+            meter.ClientId,
+            (int)message.QualityOfServiceLevel,
+            message.Retain,
+            time.GetUtcNow(),
+            node.Name);
+        var accepted = telemetry.PublishAsync(entry, e.CancellationToken);
+        return accepted.IsCompletedSuccessfully ? Task.CompletedTask : AwaitAcceptedAsync(accepted, e, meter);
+    }
+
+    private async Task AwaitAcceptedAsync(ValueTask accepted, InterceptingPublishEventArgs e, ConnectionMeter meter)
+    {
+        try
+        {
+            await accepted;
+        }
+        catch (Exception ex) when (!e.CancellationToken.IsCancellationRequested)
+        {
+            // Not accepted: do not route it and do not acknowledge success, so the device sends it again.
+            // MQTT 5 gets a failure reason code on the PUBACK; MQTT 3.1.1 has none, so its connection is closed.
+            LogNotAccepted(logger, ex, meter.ClientId, e.ApplicationMessage.Topic);
+            e.ProcessPublish = false;
+            e.Response.ReasonCode = MqttPubAckReasonCode.UnspecifiedError;
+            e.Response.ReasonString = "the message could not be stored; publish it again";
+            if (meter.ProtocolVersion < 5)
+            {
+                e.CloseConnection = true;
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Publish of {ClientId} to {Topic} was not accepted")]
+    private static partial void LogNotAccepted(ILogger logger, Exception exception, string clientId, string topic);
+}

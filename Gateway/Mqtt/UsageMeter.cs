@@ -1,0 +1,84 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OrleansIot.Gateway.Hosting;
+using OrleansIot.Grains.Abstractions.Things;
+
+namespace OrleansIot.Gateway.Mqtt;
+
+/// <summary>
+/// The live connections of this node and the loop that flushes their usage to the thing grains. Writing counters
+/// per message caps a node at ~1.7k msg/s on PostgreSQL; coalescing costs at most one grain call per active
+/// connection per <see cref="UsageOptions.FlushInterval"/>.
+/// </summary>
+internal sealed partial class UsageMeter(IGrainFactory grains, IOptions<UsageOptions> options, ILogger<UsageMeter> logger) : BackgroundService
+{
+    private const int MaxConcurrentFlushes = 256;
+    private readonly ConcurrentDictionary<string, ConnectionMeter> _live = new(StringComparer.Ordinal);
+
+    public int LiveConnections => _live.Count;
+
+    public void Register(ConnectionMeter meter) => _live[meter.ClientId] = meter;
+
+    /// <summary>Removes the meter unless a newer connection of the same client id replaced it already.</summary>
+    public void Unregister(ConnectionMeter meter) => _live.TryRemove(new KeyValuePair<string, ConnectionMeter>(meter.ClientId, meter));
+
+    public ConnectionMeter? Find(string clientId) => _live.TryGetValue(clientId, out var meter) ? meter : null;
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(options.Value.FlushInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                await FlushAsync();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+
+        // Last flush at shutdown: disconnects report their own final usage, this covers the rest.
+        await FlushAsync();
+    }
+
+    internal async Task FlushAsync()
+    {
+        var pending = new List<Task>();
+        foreach (var meter in _live.Values)
+        {
+            var delta = meter.Take();
+            if (delta.IsEmpty)
+            {
+                continue;
+            }
+
+            pending.Add(SendAsync(meter, delta));
+            if (pending.Count >= MaxConcurrentFlushes)
+            {
+                await Task.WhenAll(pending);
+                pending.Clear();
+            }
+        }
+
+        await Task.WhenAll(pending);
+    }
+
+    private async Task SendAsync(ConnectionMeter meter, UsageDelta delta)
+    {
+        try
+        {
+            await grains.GetGrain<IThingGrain>(meter.ClientId).RecordUsage(delta);
+        }
+        catch (Exception ex)
+        {
+            meter.Restore(delta);
+            LogFlushFailed(logger, ex, meter.ClientId);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not flush usage of {ClientId}; it is kept for the next flush")]
+    private static partial void LogFlushFailed(ILogger logger, Exception exception, string clientId);
+}

@@ -1,0 +1,157 @@
+using System.Threading.Channels;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Orleans.Runtime;
+using Orleans.Streams;
+using OrleansIot.Gateway.Hosting;
+using OrleansIot.Grains.Abstractions;
+using OrleansIot.Grains.Abstractions.Telemetry;
+
+namespace OrleansIot.Gateway.Telemetry;
+
+/// <summary>
+/// Puts accepted publishes on the telemetry stream. One queue and one writer per partition: the writer takes
+/// whatever is waiting (up to <see cref="TelemetryOptions.MaxBatchSize"/>) and writes it as one stream event, so
+/// under load the stream cost is per batch, and when idle a message goes out at once (no batching timer).
+/// A QoS 1/2 publish completes only when its batch is on the stream, so its PUBACK means "accepted".
+/// </summary>
+internal sealed partial class TelemetryPublisher : IHostedService, IDisposable
+{
+    private readonly IClusterClient _cluster;
+    private readonly GatewayMetrics _metrics;
+    private readonly ILogger<TelemetryPublisher> _logger;
+    private readonly TelemetryOptions _options;
+    private readonly Channel<Pending>[] _queues;
+    private readonly List<Task> _writers = [];
+    private readonly CancellationTokenSource _stopping = new();
+
+    public TelemetryPublisher(IClusterClient cluster, IOptions<TelemetryOptions> options, GatewayMetrics metrics, ILogger<TelemetryPublisher> logger)
+    {
+        _cluster = cluster;
+        _metrics = metrics;
+        _logger = logger;
+        _options = options.Value;
+        _queues = new Channel<Pending>[_options.Partitions];
+        for (var i = 0; i < _queues.Length; i++)
+        {
+            _queues[i] = Channel.CreateBounded<Pending>(new BoundedChannelOptions(_options.QueueCapacity)
+            {
+                SingleReader = true,
+                FullMode = BoundedChannelFullMode.Wait,
+            });
+        }
+    }
+
+    public int PartitionCount => _queues.Length;
+
+    /// <summary>
+    /// Queues a message. For QoS 0 returns at once (a full queue drops the message and counts it); otherwise the
+    /// task completes when the message is on the stream, or fails when it could not be written.
+    /// </summary>
+    public ValueTask PublishAsync(TelemetryMessage message, CancellationToken cancellationToken)
+    {
+        var queue = _queues[TelemetryPartitions.For(message.ClientId, _queues.Length)];
+        if (message.Qos == 0)
+        {
+            if (!queue.Writer.TryWrite(new Pending(message, null)))
+            {
+                _metrics.TelemetryDropped.Add(1);
+                LogDropped(_logger, message.ClientId, message.Topic);
+            }
+
+            return ValueTask.CompletedTask;
+        }
+
+        var accepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var pending = new Pending(message, accepted);
+        if (queue.Writer.TryWrite(pending))
+        {
+            return new ValueTask(accepted.Task);
+        }
+
+        return WaitForRoomAsync(queue, pending, cancellationToken);
+    }
+
+    private static async ValueTask WaitForRoomAsync(Channel<Pending> queue, Pending pending, CancellationToken cancellationToken)
+    {
+        await queue.Writer.WriteAsync(pending, cancellationToken);
+        await pending.Accepted!.Task;
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        var provider = _cluster.GetStreamProvider(StreamNames.Provider);
+        for (var i = 0; i < _queues.Length; i++)
+        {
+            var stream = provider.GetStream<TelemetryBatch>(StreamId.Create(StreamNames.Telemetry, TelemetryPartitions.StreamKey(i)));
+            _writers.Add(WriteLoopAsync(i, _queues[i].Reader, stream));
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        // Drain: writers finish what is queued (the MQTT server stops first, so nothing new arrives).
+        foreach (var queue in _queues)
+        {
+            queue.Writer.TryComplete();
+        }
+
+        await using (cancellationToken.Register(_stopping.Cancel))
+        {
+            await Task.WhenAll(_writers);
+        }
+    }
+
+    private async Task WriteLoopAsync(int partition, ChannelReader<Pending> reader, IAsyncStream<TelemetryBatch> stream)
+    {
+        var batch = new List<Pending>(_options.MaxBatchSize);
+        while (await reader.WaitToReadAsync())
+        {
+            while (batch.Count < _options.MaxBatchSize && reader.TryRead(out var item))
+            {
+                batch.Add(item);
+            }
+
+            var messages = new TelemetryMessage[batch.Count];
+            for (var i = 0; i < batch.Count; i++)
+            {
+                messages[i] = batch[i].Message;
+            }
+
+            try
+            {
+                await stream.OnNextAsync(new TelemetryBatch(partition, messages)).WaitAsync(_stopping.Token);
+                _metrics.TelemetryBatches.Add(1);
+                _metrics.TelemetryMessages.Add(messages.Length);
+                foreach (var item in batch)
+                {
+                    item.Accepted?.TrySetResult();
+                }
+            }
+            catch (Exception ex)
+            {
+                LogWriteFailed(_logger, ex, partition, messages.Length);
+                _metrics.TelemetryDropped.Add(batch.Count(b => b.Accepted is null));
+                foreach (var item in batch)
+                {
+                    item.Accepted?.TrySetException(ex);
+                }
+            }
+
+            batch.Clear();
+        }
+    }
+
+    public void Dispose() => _stopping.Dispose();
+
+    private readonly record struct Pending(TelemetryMessage Message, TaskCompletionSource? Accepted);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Telemetry queue full: dropped a QoS 0 message of {ClientId} on {Topic}")]
+    private static partial void LogDropped(ILogger logger, string clientId, string topic);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Could not write {Count} messages to telemetry partition {Partition}")]
+    private static partial void LogWriteFailed(ILogger logger, Exception exception, int partition, int count);
+}

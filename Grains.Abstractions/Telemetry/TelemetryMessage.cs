@@ -1,0 +1,31 @@
+namespace OrleansIot.Grains.Abstractions.Telemetry;
+
+/// <summary>One accepted device publish as it enters the telemetry stream.</summary>
+/// <param name="Topic">The MQTT topic it was published to.</param>
+/// <param name="Payload">The payload bytes, unchanged.</param>
+/// <param name="ClientId">The MQTT client id of the publisher.</param>
+/// <param name="Qos">The QoS the device published with (0, 1 or 2).</param>
+/// <param name="Retain">Whether the publish carried the retain flag.</param>
+/// <param name="ReceivedAt">When the gateway accepted it.</param>
+/// <param name="Node">Name of the gateway node that accepted it.</param>
+[GenerateSerializer, Immutable, Alias("OrleansIot.TelemetryMessage")]
+public sealed record TelemetryMessage(
+    [property: Id(0)] string Topic,
+    [property: Id(1)] byte[] Payload,
+    [property: Id(2)] string ClientId,
+    [property: Id(3)] int Qos,
+    [property: Id(4)] bool Retain,
+    [property: Id(5)] DateTimeOffset ReceivedAt,
+    [property: Id(6)] string Node);
+
+/// <summary>
+/// The unit on a telemetry stream: the publishes one gateway node accepted for one partition since its last batch.
+/// Batching keeps the stream cost per message low (one stream event, and in PostgreSQL mode one row, per batch);
+/// messages of one publisher are in publish order within and across batches.
+/// </summary>
+/// <param name="Partition">The partition (stream key) this batch belongs to.</param>
+/// <param name="Messages">The messages, in the order the gateway accepted them.</param>
+[GenerateSerializer, Immutable, Alias("OrleansIot.TelemetryBatch")]
+public sealed record TelemetryBatch(
+    [property: Id(0)] int Partition,
+    [property: Id(1)] IReadOnlyList<TelemetryMessage> Messages);

@@ -1,0 +1,89 @@
+namespace OrleansIot.Grains.Abstractions.Things;
+
+/// <summary>A connection a gateway accepted.</summary>
+/// <param name="SessionId">Unique per connection (AWS's <c>sessionIdentifier</c>).</param>
+/// <param name="ClientId">The MQTT client id.</param>
+/// <param name="RemoteAddress">The client's address and port as the gateway saw it.</param>
+/// <param name="Node">The gateway node that holds the connection.</param>
+/// <param name="ProtocolVersion">MQTT protocol level: 4 for 3.1.1, 5 for 5.0.</param>
+/// <param name="At">When the connection was accepted.</param>
+[GenerateSerializer, Immutable, Alias("OrleansIot.ConnectionOpened")]
+public sealed record ConnectionOpened(
+    [property: Id(0)] string SessionId,
+    [property: Id(1)] string ClientId,
+    [property: Id(2)] string? RemoteAddress,
+    [property: Id(3)] string Node,
+    [property: Id(4)] int ProtocolVersion,
+    [property: Id(5)] DateTimeOffset At);
+
+/// <summary>A connection that ended.</summary>
+/// <param name="SessionId">The session that ended.</param>
+/// <param name="Reason">AWS IoT <c>disconnectReason</c> (see <see cref="DisconnectReasons"/>).</param>
+/// <param name="ClientInitiated">True when the client sent DISCONNECT.</param>
+/// <param name="At">When the gateway saw the connection end.</param>
+/// <param name="FinalUsage">Usage counted on this connection and not yet flushed to the thing.</param>
+[GenerateSerializer, Immutable, Alias("OrleansIot.ConnectionClosed")]
+public sealed record ConnectionClosed(
+    [property: Id(0)] string SessionId,
+    [property: Id(1)] string Reason,
+    [property: Id(2)] bool ClientInitiated,
+    [property: Id(3)] DateTimeOffset At,
+    [property: Id(4)] UsageDelta FinalUsage);
+
+/// <summary>Usage counted by a gateway since its previous flush.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.UsageDelta")]
+public sealed record UsageDelta(
+    [property: Id(0)] long MessagesIn,
+    [property: Id(1)] long BytesIn,
+    [property: Id(2)] long MessagesOut,
+    [property: Id(3)] long BytesOut)
+{
+    /// <summary>No usage.</summary>
+    public static readonly UsageDelta None = new(0, 0, 0, 0);
+
+    /// <summary>True when nothing was counted.</summary>
+    public bool IsEmpty => MessagesIn == 0 && BytesIn == 0 && MessagesOut == 0 && BytesOut == 0;
+}
+
+/// <summary>What <c>GET /api/things/{thingName}</c> returns.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.ThingStatus")]
+public sealed record ThingStatus(
+    [property: Id(0)] string ThingName,
+    [property: Id(1)] ThingConnectivity Connectivity,
+    [property: Id(2)] ThingUsage Usage,
+    [property: Id(3)] DateTimeOffset FirstSeenAt);
+
+/// <summary>Connectivity, shaped like AWS fleet indexing's <c>connectivity</c> plus the session details.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.ThingConnectivity")]
+public sealed record ThingConnectivity(
+    [property: Id(0)] bool Connected,
+    [property: Id(1)] DateTimeOffset? Since,
+    [property: Id(2)] string? SessionId,
+    [property: Id(3)] string? RemoteAddress,
+    [property: Id(4)] string? Node,
+    [property: Id(5)] int? ProtocolVersion,
+    [property: Id(6)] string? DisconnectReason,
+    [property: Id(7)] DateTimeOffset? LastDisconnectAt);
+
+/// <summary>Per-device metering counters since the thing was first seen.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.ThingUsage")]
+public sealed record ThingUsage(
+    [property: Id(0)] long MessagesIn,
+    [property: Id(1)] long BytesIn,
+    [property: Id(2)] long MessagesOut,
+    [property: Id(3)] long BytesOut);
+
+/// <summary>AWS IoT <c>disconnectReason</c> values (lifecycle events and fleet indexing).</summary>
+public static class DisconnectReasons
+{
+    /// <summary>The client sent DISCONNECT.</summary>
+    public const string ClientInitiated = "CLIENT_INITIATED_DISCONNECT";
+    /// <summary>The connection dropped without DISCONNECT.</summary>
+    public const string ConnectionLost = "CONNECTION_LOST";
+    /// <summary>Another connection with the same client id took over.</summary>
+    public const string DuplicateClientId = "DUPLICATE_CLIENTID";
+    /// <summary>The server closed the connection.</summary>
+    public const string ServerInitiated = "SERVER_INITIATED_DISCONNECT";
+    /// <summary>The node shut down while the client was connected.</summary>
+    public const string ServerError = "SERVER_ERROR";
+}

@@ -1,0 +1,15 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace OrleansIot.Grains.Things;
+
+public sealed class ThingOptions
+{
+    public const string SectionName = "Iot:Things";
+
+    /// <summary>
+    /// How long usage counters may stay in memory before the thing grain persists them. Together with the gateway's
+    /// flush interval this bounds what a crash can lose (docs/architecture.md).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
+    public TimeSpan UsagePersistInterval { get; set; } = TimeSpan.FromSeconds(5);
+}

@@ -1,0 +1,32 @@
+namespace OrleansIot.Grains.Things;
+
+// Stored as JSON (System.Text.Json, no type names): the property names are the storage schema. Append, never rename.
+[GenerateSerializer, Alias("OrleansIot.ThingState")]
+public sealed class ThingState
+{
+    [Id(0)] public DateTimeOffset? FirstSeenAt { get; set; }
+    [Id(1)] public ConnectivityState Connectivity { get; set; } = new();
+    [Id(2)] public UsageState Usage { get; set; } = new();
+}
+
+[GenerateSerializer, Alias("OrleansIot.ThingState.Connectivity")]
+public sealed class ConnectivityState
+{
+    [Id(0)] public bool Connected { get; set; }
+    [Id(1)] public DateTimeOffset? Since { get; set; }
+    [Id(2)] public string? SessionId { get; set; }
+    [Id(3)] public string? RemoteAddress { get; set; }
+    [Id(4)] public string? Node { get; set; }
+    [Id(5)] public int? ProtocolVersion { get; set; }
+    [Id(6)] public string? DisconnectReason { get; set; }
+    [Id(7)] public DateTimeOffset? LastDisconnectAt { get; set; }
+}
+
+[GenerateSerializer, Alias("OrleansIot.ThingState.Usage")]
+public sealed class UsageState
+{
+    [Id(0)] public long MessagesIn { get; set; }
+    [Id(1)] public long BytesIn { get; set; }
+    [Id(2)] public long MessagesOut { get; set; }
+    [Id(3)] public long BytesOut { get; set; }
+}

@@ -1,0 +1,177 @@
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Npgsql;
+using Orleans.Configuration;
+using Orleans.Storage;
+using OrleansIot.Gateway.Hosting;
+using OrleansIot.Grains.Abstractions;
+using OrleansIot.Grains.Things;
+using OrleansIot.Silo.Storage;
+
+namespace OrleansIot.Silo.Hosting;
+
+/// <summary>The silo host: the Orleans silo and the gateway in one process, composed from configuration.</summary>
+public static partial class IotSiloHost
+{
+    /// <summary>Builds the node: silo (clustering, storage, streams by <c>Iot:Storage</c>) plus gateway.</summary>
+    public static WebApplication CreateApplication(string[] args, Action<WebApplicationBuilder>? configure = null)
+    {
+        // Content root = where the binaries are, so appsettings.json is found whatever the working directory.
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
+        configure?.Invoke(builder);
+        builder.AddIotSilo();
+        builder.AddIotGateway();
+        var app = builder.Build();
+        app.MapIotGateway();
+        return app;
+    }
+
+    /// <summary>Runs the node until Ctrl-C; a bad setting ends it at start with exit code 2 and the key's name.</summary>
+    public static async Task<int> RunAsync(string[] args)
+    {
+        WebApplication app;
+        try
+        {
+            app = CreateApplication(args);
+        }
+        catch (OptionsValidationException ex)
+        {
+            return ConfigurationError(ex);
+        }
+
+        try
+        {
+            await app.RunAsync();
+            return 0;
+        }
+        catch (OptionsValidationException ex)
+        {
+            return ConfigurationError(ex);
+        }
+        finally
+        {
+            await app.DisposeAsync();
+        }
+    }
+
+    private static int ConfigurationError(OptionsValidationException ex)
+    {
+        Console.Error.WriteLine("OrleansIot cannot start: configuration error.");
+        foreach (var failure in ex.Failures)
+        {
+            Console.Error.WriteLine($"  {failure}");
+        }
+
+        return 2;
+    }
+
+    /// <summary>Adds the Orleans silo, its storage and its streams as <c>Iot:Storage</c> says.</summary>
+    public static WebApplicationBuilder AddIotSilo(this WebApplicationBuilder builder)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var configuration = builder.Configuration;
+        var storage = Settings.Bind<StorageOptions>(configuration, StorageOptions.SectionName);
+        var cluster = Settings.Bind<ClusterSettings>(configuration, ClusterSettings.SectionName);
+        var connectionString = configuration.GetConnectionString("Iot");
+        if (storage.Storage == StorageMode.Postgres && string.IsNullOrWhiteSpace(connectionString))
+        {
+            throw new OptionsValidationException("ConnectionStrings:Iot", typeof(StorageOptions),
+                ["ConnectionStrings:Iot: required when Iot:Storage is Postgres (e.g. Host=127.0.0.1;Database=iot;Username=iot;Password=...)."]);
+        }
+
+        builder.Services.AddOptions<ThingOptions>().BindConfiguration(ThingOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddSingleton(Options.Create(storage));
+
+        if (storage.Storage == StorageMode.Postgres)
+        {
+            // Registered before UseOrleans: hosted services start in order, and the Orleans providers read their
+            // queries from the database when the silo starts.
+            builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString!));
+            builder.Services.AddSingleton<PostgresSchema>();
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<PostgresSchema>());
+        }
+        else
+        {
+            builder.Services.AddHostedService<EmbeddedModeWarning>();
+        }
+
+        builder.UseOrleans(silo =>
+        {
+            silo.Configure<ClusterOptions>(o =>
+            {
+                o.ClusterId = cluster.ClusterId;
+                o.ServiceId = cluster.ServiceId;
+            });
+            var endpoints = cluster.Endpoints;
+            silo.ConfigureEndpoints(IPAddress.Parse(endpoints.AdvertisedIPAddress), endpoints.SiloPort, endpoints.GatewayPort, listenOnAnyHostAddress: true);
+
+            if (storage.Storage == StorageMode.Postgres)
+            {
+                AddPostgres(silo, connectionString!);
+            }
+            else
+            {
+                silo.UseLocalhostClustering(endpoints.SiloPort, endpoints.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
+                silo.AddMemoryGrainStorage(StorageNames.Default);
+                silo.AddMemoryGrainStorage(StorageNames.PubSub);
+                silo.UseInMemoryReminderService();
+                silo.AddMemoryStreams(StreamNames.Provider);
+            }
+        });
+        return builder;
+    }
+
+    private static void AddPostgres(ISiloBuilder silo, string connectionString)
+    {
+        const string Invariant = "Npgsql";
+        silo.UseAdoNetClustering(o =>
+        {
+            o.Invariant = Invariant;
+            o.ConnectionString = connectionString;
+        });
+        silo.AddAdoNetGrainStorage(StorageNames.Default, o =>
+        {
+            o.Invariant = Invariant;
+            o.ConnectionString = connectionString;
+        });
+        silo.AddAdoNetGrainStorage(StorageNames.PubSub, o =>
+        {
+            o.Invariant = Invariant;
+            o.ConnectionString = connectionString;
+        });
+        silo.UseAdoNetReminderService(o =>
+        {
+            o.Invariant = Invariant;
+            o.ConnectionString = connectionString;
+        });
+        silo.AddAdoNetStreams(StreamNames.Provider, o =>
+        {
+            o.Invariant = Invariant;
+            o.ConnectionString = connectionString;
+        });
+        // Grain state as plain System.Text.Json: no .NET type names in stored rows, so refactoring a class does
+        // not orphan its data; the property names are the schema.
+        silo.Services.AddSingleton<IGrainStorageSerializer, SystemTextJsonGrainStorageSerializer>();
+    }
+
+    /// <summary>Says, loudly, that the embedded default keeps nothing.</summary>
+    private sealed partial class EmbeddedModeWarning(IHostApplicationLifetime lifetime, ILogger<EmbeddedModeWarning> logger) : IHostedService
+    {
+        public Task StartAsync(CancellationToken cancellationToken)
+        {
+            lifetime.ApplicationStarted.Register(() => LogNotDurable(logger));
+            return Task.CompletedTask;
+        }
+
+        public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "EMBEDDED MODE: NOTHING IS DURABLE. Things, sessions, reminders and streams live in this process's memory and are lost when it stops. For a durable node set Iot:Storage=Postgres and ConnectionStrings:Iot.")]
+        private static partial void LogNotDurable(ILogger logger);
+    }
+}

@@ -1,0 +1,66 @@
+using System.ComponentModel.DataAnnotations;
+using System.Net;
+
+namespace OrleansIot.Silo.Hosting;
+
+public enum StorageMode
+{
+    /// <summary>Embedded default: localhost clustering, state, reminders and streams in memory. Nothing is durable.</summary>
+    Memory,
+
+    /// <summary>ADO.NET clustering, grain storage, reminders and durable streams on PostgreSQL.</summary>
+    Postgres,
+}
+
+/// <summary>How the silo stores things (key <c>Iot:Storage</c>).</summary>
+public sealed class StorageOptions
+{
+    public const string SectionName = "Iot";
+
+    public StorageMode Storage { get; set; } = StorageMode.Memory;
+}
+
+/// <summary>Orleans' own cluster settings (section <c>Orleans</c>).</summary>
+public sealed class ClusterSettings : IValidatableObject
+{
+    public const string SectionName = "Orleans";
+
+    /// <summary>Silos with the same cluster id (and database) form one cluster.</summary>
+    [Required]
+    public string ClusterId { get; set; } = "orleans-iot";
+
+    /// <summary>Stays the same across deployments: grain state and reminders are stored under it.</summary>
+    [Required]
+    public string ServiceId { get; set; } = "orleans-iot";
+
+    public EndpointSettings Endpoints { get; set; } = new();
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        var results = new List<ValidationResult>();
+        Validator.TryValidateObject(Endpoints, new ValidationContext(Endpoints), results, validateAllProperties: true);
+        foreach (var result in results)
+        {
+            yield return new ValidationResult(result.ErrorMessage, result.MemberNames.Select(m => $"Endpoints:{m}"));
+        }
+
+        if (!IPAddress.TryParse(Endpoints.AdvertisedIPAddress, out _))
+        {
+            yield return new ValidationResult($"'{Endpoints.AdvertisedIPAddress}' is not an IP address.", ["Endpoints:AdvertisedIPAddress"]);
+        }
+    }
+}
+
+public sealed class EndpointSettings
+{
+    /// <summary>Silo-to-silo port.</summary>
+    [Range(1, 65535)]
+    public int SiloPort { get; set; } = 11111;
+
+    /// <summary>Port for external Orleans clients (backend services).</summary>
+    [Range(1, 65535)]
+    public int GatewayPort { get; set; } = 30000;
+
+    /// <summary>The address other silos and clients reach this silo at.</summary>
+    public string AdvertisedIPAddress { get; set; } = "127.0.0.1";
+}

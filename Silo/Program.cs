@@ -1,0 +1,3 @@
+using OrleansIot.Silo.Hosting;
+
+return await IotSiloHost.RunAsync(args);
