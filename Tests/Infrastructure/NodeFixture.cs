@@ -1,0 +1,118 @@
+using System.Net.Http.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using MQTTnet;
+using MQTTnet.Formatter;
+using OrleansIot.Grains.Abstractions.Things;
+using OrleansIot.Silo.Hosting;
+
+namespace OrleansIot.Tests.Infrastructure;
+
+/// <summary>
+/// The real silo host (silo + gateway, embedded default) running in the test process on free loopback ports, for
+/// end-to-end tests with real MQTT clients and HTTP.
+/// </summary>
+public class NodeFixture : IAsyncLifetime
+{
+    private readonly List<IMqttClient> _clients = [];
+
+    public int MqttPort { get; } = FreePorts.Next();
+    public int HttpPort { get; } = FreePorts.Next();
+    public LogCollector Logs { get; } = new();
+    public WebApplication App { get; private set; } = null!;
+    public HttpClient Http { get; private set; } = null!;
+    public IClusterClient Cluster => App.Services.GetRequiredService<IClusterClient>();
+
+    /// <summary>Extra settings as command-line style key=value pairs.</summary>
+    protected virtual IEnumerable<string> Settings => [];
+
+    public async Task InitializeAsync()
+    {
+        string[] args =
+        [
+            $"--Iot:Mqtt:Port={MqttPort}",
+            $"--Iot:Http:Port={HttpPort}",
+            "--Iot:BindAddress=127.0.0.1",
+            "--Iot:Usage:FlushInterval=00:00:00.100",
+            "--Iot:Things:UsagePersistInterval=00:00:00.200",
+            $"--Orleans:Endpoints:SiloPort={FreePorts.Next()}",
+            $"--Orleans:Endpoints:GatewayPort={FreePorts.Next()}",
+            $"--Orleans:ClusterId=node-{Guid.NewGuid():N}",
+            "--Logging:LogLevel:Default=Warning",
+            .. Settings.Select(s => "--" + s),
+        ];
+        App = IotSiloHost.CreateApplication(args, builder => builder.Logging.AddProvider(Logs));
+        await App.StartAsync();
+        Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{HttpPort}") };
+        await Eventually.True(async () => (await Http.GetAsync("/health")).IsSuccessStatusCode, "the node to accept MQTT");
+    }
+
+    public async Task DisposeAsync()
+    {
+        foreach (var client in _clients)
+        {
+            client.Dispose();
+        }
+
+        Http.Dispose();
+        await App.StopAsync();
+        await App.DisposeAsync();
+    }
+
+    public MqttClientOptionsBuilder Options(string clientId, MqttProtocolVersion version = MqttProtocolVersion.V500) =>
+        new MqttClientOptionsBuilder()
+            .WithTcpServer("127.0.0.1", MqttPort)
+            .WithClientId(clientId)
+            .WithProtocolVersion(version)
+            .WithTimeout(TimeSpan.FromSeconds(10));
+
+    /// <summary>A connected MQTT client, disposed with the fixture.</summary>
+    public async Task<IMqttClient> ConnectAsync(string clientId, MqttProtocolVersion version = MqttProtocolVersion.V500)
+    {
+        var client = NewClient();
+        var result = await client.ConnectAsync(Options(clientId, version).Build());
+        Assert.Equal(MqttClientConnectResultCode.Success, result.ResultCode);
+        return client;
+    }
+
+    public IMqttClient NewClient()
+    {
+        var client = new MqttClientFactory().CreateMqttClient();
+        lock (_clients)
+        {
+            _clients.Add(client);
+        }
+
+        return client;
+    }
+
+    public async Task<ThingStatus?> GetThingAsync(string thingName)
+    {
+        var response = await Http.GetAsync($"/api/things/{Uri.EscapeDataString(thingName)}");
+        if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadFromJsonAsync<ThingStatus>(Json.Web);
+    }
+
+    public void AssertNoErrorsLogged(Func<LogCollector.LogEntry, bool>? expected = null)
+    {
+        var unexpected = Logs.Errors.Where(e => expected is null || !expected(e)).ToList();
+        Assert.True(unexpected.Count == 0, "The node logged errors:\n" + string.Join("\n", unexpected));
+    }
+}
+
+public static class Json
+{
+    public static readonly System.Text.Json.JsonSerializerOptions Web = new(System.Text.Json.JsonSerializerDefaults.Web);
+}
+
+[CollectionDefinition(Name)]
+public sealed class NodeCollection : ICollectionFixture<NodeFixture>
+{
+    public const string Name = "node";
+}

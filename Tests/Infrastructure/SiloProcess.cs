@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using System.Text;
+
+namespace OrleansIot.Tests.Infrastructure;
+
+/// <summary>
+/// A silo host in its own OS process (the built OrleansIot.Silo), for tests that need real process boundaries:
+/// several nodes forming a cluster, kill -9, exit codes.
+/// </summary>
+public sealed class SiloProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _output = new();
+
+    private SiloProcess(Process process, int mqttPort, int httpPort)
+    {
+        _process = process;
+        MqttPort = mqttPort;
+        HttpPort = httpPort;
+        Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}") };
+        process.OutputDataReceived += (_, e) => Append(e.Data);
+        process.ErrorDataReceived += (_, e) => Append(e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+    }
+
+    public int MqttPort { get; }
+    public int HttpPort { get; }
+    public HttpClient Http { get; }
+    public bool HasExited => _process.HasExited;
+    public int ExitCode => _process.ExitCode;
+
+    public string Output
+    {
+        get
+        {
+            lock (_output)
+            {
+                return _output.ToString();
+            }
+        }
+    }
+
+    /// <summary>Path of the built silo (next to this test assembly's build of the Silo project).</summary>
+    public static string SiloDll
+    {
+        get
+        {
+            var testBin = AppContext.BaseDirectory;                       // Tests/bin/<cfg>/net10.0/
+            var configuration = new DirectoryInfo(testBin).Parent!.Name;  // <cfg>
+            var root = Path.GetFullPath(Path.Combine(testBin, "..", "..", "..", ".."));
+            return Path.Combine(root, "Silo", "bin", configuration, "net10.0", "OrleansIot.Silo.dll");
+        }
+    }
+
+    /// <summary>Starts a silo with the given settings (as environment variables) and free ports.</summary>
+    public static SiloProcess Start(IDictionary<string, string> settings, int? mqttPort = null, int? httpPort = null, int? siloPort = null, int? gatewayPort = null)
+    {
+        var mqtt = mqttPort ?? FreePorts.Next();
+        var http = httpPort ?? FreePorts.Next();
+        var start = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        start.ArgumentList.Add(SiloDll);
+        start.Environment["Iot__Mqtt__Port"] = mqtt.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        start.Environment["Iot__Http__Port"] = http.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        start.Environment["Iot__BindAddress"] = "127.0.0.1";
+        start.Environment["Orleans__Endpoints__SiloPort"] = (siloPort ?? FreePorts.Next()).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        start.Environment["Orleans__Endpoints__GatewayPort"] = (gatewayPort ?? FreePorts.Next()).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        start.Environment["DOTNET_gcServer"] = "0";
+        foreach (var (key, value) in settings)
+        {
+            start.Environment[key] = value;
+        }
+
+        return new SiloProcess(Process.Start(start)!, mqtt, http);
+    }
+
+    /// <summary>Waits until the node answers /health (or fails with its output if it exits first).</summary>
+    public async Task WaitUntilReadyAsync(TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
+        while (DateTime.UtcNow < deadline)
+        {
+            if (_process.HasExited)
+            {
+                throw new InvalidOperationException($"Silo exited with {_process.ExitCode}:\n{Output}");
+            }
+
+            try
+            {
+                if ((await Http.GetAsync("/health")).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+            }
+
+            await Task.Delay(100);
+        }
+
+        throw new TimeoutException($"Silo did not become ready:\n{Output}");
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        await _process.WaitForExitAsync(cts.Token);
+        return _process.ExitCode;
+    }
+
+    /// <summary>kill -9: no shutdown code runs.</summary>
+    public void Kill() => _process.Kill(entireProcessTree: true);
+
+    public async ValueTask DisposeAsync()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            await _process.WaitForExitAsync();
+        }
+
+        _process.Dispose();
+        Http.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_output)
+        {
+            _output.AppendLine(line);
+        }
+    }
+}
