@@ -92,4 +92,11 @@ public sealed class TelemetryOptions
     /// </summary>
     [Range(1, 1_000_000)]
     public int QueueCapacity { get; set; } = 20_000;
+
+    /// <summary>
+    /// Send the QoS 1/2 acknowledgement only after the message is written to the telemetry stream. Unset: on when
+    /// the stream is durable (PostgreSQL mode), where it makes PUBACK mean "stored"; off in the embedded default,
+    /// where the stream is memory and waiting would only add latency (a full queue still holds the publisher back).
+    /// </summary>
+    public bool? AcknowledgeAfterWrite { get; set; }
 }

@@ -14,7 +14,8 @@ namespace OrleansIot.Gateway.Telemetry;
 /// Puts accepted publishes on the telemetry stream. One queue and one writer per partition: the writer takes
 /// whatever is waiting (up to <see cref="TelemetryOptions.MaxBatchSize"/>) and writes it as one stream event, so
 /// under load the stream cost is per batch, and when idle a message goes out at once (no batching timer).
-/// A QoS 1/2 publish completes only when its batch is on the stream, so its PUBACK means "accepted".
+/// With <see cref="TelemetryOptions.AcknowledgeAfterWrite"/> a QoS 1/2 publish completes only when its batch is on
+/// the stream, so its PUBACK means "accepted".
 /// </summary>
 internal sealed partial class TelemetryPublisher : IHostedService, IDisposable
 {
@@ -61,6 +62,13 @@ internal sealed partial class TelemetryPublisher : IHostedService, IDisposable
             }
 
             return ValueTask.CompletedTask;
+        }
+
+        if (_options.AcknowledgeAfterWrite != true)
+        {
+            // Not waiting for the write: only for room in the queue (back-pressure, never a drop).
+            var unacknowledged = new Pending(message, null);
+            return queue.Writer.TryWrite(unacknowledged) ? ValueTask.CompletedTask : queue.Writer.WriteAsync(unacknowledged, cancellationToken);
         }
 
         var accepted = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -134,7 +142,7 @@ internal sealed partial class TelemetryPublisher : IHostedService, IDisposable
             catch (Exception ex)
             {
                 LogWriteFailed(_logger, ex, partition, messages.Length);
-                _metrics.TelemetryDropped.Add(batch.Count(b => b.Accepted is null));
+                _metrics.TelemetryDropped.Add(batch.Count(b => b.Accepted is null));   // nobody to tell: counted and logged
                 foreach (var item in batch)
                 {
                     item.Accepted?.TrySetException(ex);

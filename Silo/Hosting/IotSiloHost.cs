@@ -87,6 +87,8 @@ public static partial class IotSiloHost
         builder.Services.AddOptions<ThingOptions>().BindConfiguration(ThingOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(Options.Create(storage));
+        // PUBACK after the durable stream write in PostgreSQL mode; in memory there is nothing durable to wait for.
+        builder.Services.PostConfigure<TelemetryOptions>(o => o.AcknowledgeAfterWrite ??= storage.Storage == StorageMode.Postgres);
 
         if (storage.Storage == StorageMode.Postgres)
         {

@@ -1,0 +1,38 @@
+namespace OrleansIot.Bench;
+
+internal static class BenchCommand
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+        {
+            Console.WriteLine(BenchOptions.Usage);
+            return args.Length == 0 ? 2 : 0;
+        }
+
+        if (args[0] != "pubsub")
+        {
+            Console.Error.WriteLine($"unknown command '{args[0]}'\n{BenchOptions.Usage}");
+            return 2;
+        }
+
+        BenchOptions options;
+        try
+        {
+            options = BenchOptions.Parse(args[1..]);
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException)
+        {
+            Console.Error.WriteLine($"error: {ex.Message}\n{BenchOptions.Usage}");
+            return 2;
+        }
+
+        using var stop = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            stop.Cancel();
+        };
+        return await new PubSubRun(options).ExecuteAsync(stop.Token);
+    }
+}
