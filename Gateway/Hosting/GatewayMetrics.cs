@@ -21,6 +21,9 @@ public sealed class GatewayMetrics : IDisposable
         TelemetryMessages = _meter.CreateCounter<long>("iot.telemetry.messages", description: "Messages written to the telemetry stream");
         TelemetryBatches = _meter.CreateCounter<long>("iot.telemetry.batches", description: "Stream events written to the telemetry stream");
         TelemetryDropped = _meter.CreateCounter<long>("iot.telemetry.dropped", description: "QoS 0 messages dropped because the telemetry queue was full or the write failed");
+        Forwarded = _meter.CreateCounter<long>("iot.routing.forwarded", description: "Messages forwarded to subscribers on other nodes");
+        ForwardDropped = _meter.CreateCounter<long>("iot.routing.forward.dropped", description: "Messages for other nodes dropped (queue full or node unreachable)");
+        Injected = _meter.CreateCounter<long>("iot.routing.received", description: "Messages received from other nodes for local subscribers");
     }
 
     public Counter<long> Connects { get; }
@@ -31,6 +34,9 @@ public sealed class GatewayMetrics : IDisposable
     public Counter<long> TelemetryMessages { get; }
     public Counter<long> TelemetryBatches { get; }
     public Counter<long> TelemetryDropped { get; }
+    public Counter<long> Forwarded { get; }
+    public Counter<long> ForwardDropped { get; }
+    public Counter<long> Injected { get; }
 
     public void Dispose() => _meter.Dispose();
 }

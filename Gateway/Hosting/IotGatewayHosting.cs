@@ -14,6 +14,7 @@ using MQTTnet.Diagnostics.Logger;
 using MQTTnet.Server;
 using OrleansIot.Gateway.Http;
 using OrleansIot.Gateway.Mqtt;
+using OrleansIot.Gateway.Routing;
 using OrleansIot.Gateway.Telemetry;
 
 namespace OrleansIot.Gateway.Hosting;
@@ -50,6 +51,10 @@ public static partial class IotGatewayHosting
         services.AddHostedService(sp => sp.GetRequiredService<TelemetryPublisher>());
         services.AddSingleton<UsageMeter>();
         services.AddHostedService(sp => sp.GetRequiredService<UsageMeter>());
+        services.AddOptions<RoutingOptions>().BindConfiguration(RoutingOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<ClusterRouter>();
+        services.AddHostedService(sp => sp.GetRequiredService<ClusterRouter>());
+        services.AddSingleton<SubscriptionTracker>();
 
         services.AddSingleton<ConnectionValidator>();
         services.AddSingleton<ClientConnectedHandler>();
@@ -96,6 +101,10 @@ public static partial class IotGatewayHosting
             server.ClientDisconnectedAsync += services.GetRequiredService<ClientDisconnectedHandler>().HandleAsync;
             server.InterceptingPublishAsync += services.GetRequiredService<PublishInterceptor>().HandleAsync;
             server.InterceptingClientEnqueueAsync += services.GetRequiredService<DeliveryCounter>().HandleAsync;
+            var subscriptions = services.GetRequiredService<SubscriptionTracker>();
+            server.ClientSubscribedTopicAsync += subscriptions.SubscribedAsync;
+            server.ClientUnsubscribedTopicAsync += subscriptions.UnsubscribedAsync;
+            server.SessionDeletedAsync += subscriptions.SessionDeletedAsync;
         });
         return app;
     }

@@ -8,6 +8,7 @@ namespace OrleansIot.Gateway.Mqtt;
 /// <summary>A connection was accepted: start metering it and tell its thing grain (which activates it).</summary>
 internal sealed partial class ClientConnectedHandler(
     IGrainFactory grains,
+    SubscriptionTracker subscriptions,
     UsageMeter usage,
     NodeIdentity node,
     TimeProvider time,
@@ -20,6 +21,7 @@ internal sealed partial class ClientConnectedHandler(
         meter.AttachTo(e.SessionItems);
         usage.Register(meter);
         metrics.Connects.Add(1);
+        await subscriptions.ConnectedAsync(e);
         try
         {
             await grains.GetGrain<IThingGrain>(e.ClientId).Connected(

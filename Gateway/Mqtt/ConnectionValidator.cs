@@ -24,6 +24,10 @@ internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Ga
             // Certificate and credential authentication are not built yet: with anonymous access off, nobody gets in.
             Refuse(e, MqttConnectReasonCode.NotAuthorized, "anonymous access is off (Iot:Auth:AllowAnonymous)");
         }
+        else
+        {
+            SubscriptionTracker.MarkCleanStart(e);
+        }
 
         return Task.CompletedTask;
     }

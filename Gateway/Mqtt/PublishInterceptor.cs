@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 using OrleansIot.Gateway.Hosting;
+using OrleansIot.Gateway.Routing;
 using OrleansIot.Gateway.Telemetry;
 using OrleansIot.Grains.Abstractions.Telemetry;
 
@@ -14,6 +15,7 @@ namespace OrleansIot.Gateway.Mqtt;
 /// </summary>
 internal sealed partial class PublishInterceptor(
     TelemetryPublisher telemetry,
+    ClusterRouter router,
     NodeIdentity node,
     TimeProvider time,
     GatewayMetrics metrics,
@@ -33,29 +35,40 @@ internal sealed partial class PublishInterceptor(
         meter.CountIn(payload.Length);
         metrics.PublishesIn.Add(1);
 
-        // '$' topics are the platform's own ($aws/things/.../shadow, $aws/events ...): their features handle them.
+        // '$' topics are the platform's own ($aws/things/.../shadow, $aws/events ...): their features handle them;
+        // they are not telemetry, but subscribers on other nodes still get them.
         if (message.Topic.StartsWith('$'))
         {
+            router.Forward(message, meter.ClientId, () => payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload));
             return Task.CompletedTask;
         }
 
+        var bytes = payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload);
         var entry = new TelemetryMessage(
             message.Topic,
-            payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload),
+            bytes,
             meter.ClientId,
             (int)message.QualityOfServiceLevel,
             message.Retain,
             time.GetUtcNow(),
             node.Name);
         var accepted = telemetry.PublishAsync(entry, e.CancellationToken);
-        return accepted.IsCompletedSuccessfully ? Task.CompletedTask : AwaitAcceptedAsync(accepted, e, meter);
+        if (accepted.IsCompletedSuccessfully)
+        {
+            router.Forward(message, meter.ClientId, () => bytes);
+            return Task.CompletedTask;
+        }
+
+        return AwaitAcceptedAsync(accepted, e, meter, bytes);
     }
 
-    private async Task AwaitAcceptedAsync(ValueTask accepted, InterceptingPublishEventArgs e, ConnectionMeter meter)
+    private async Task AwaitAcceptedAsync(ValueTask accepted, InterceptingPublishEventArgs e, ConnectionMeter meter, byte[] bytes)
     {
         try
         {
             await accepted;
+            // Only an accepted message goes to other nodes, as only an accepted one is routed here.
+            router.Forward(e.ApplicationMessage, meter.ClientId, () => bytes);
         }
         catch (Exception ex) when (!e.CancellationToken.IsCancellationRequested)
         {

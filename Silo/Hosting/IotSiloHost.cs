@@ -119,7 +119,8 @@ public static partial class IotSiloHost
             }
             else
             {
-                silo.UseLocalhostClustering(endpoints.SiloPort, endpoints.GatewayPort, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
+                var primary = cluster.PrimarySiloEndpoint is { } p ? IPEndPoint.Parse(p) : null;
+                silo.UseLocalhostClustering(endpoints.SiloPort, endpoints.GatewayPort, primary, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
                 silo.AddMemoryGrainStorage(StorageNames.Default);
                 silo.AddMemoryGrainStorage(StorageNames.PubSub);
                 silo.UseInMemoryReminderService();

@@ -35,6 +35,12 @@ public sealed class ClusterSettings : IValidatableObject
 
     public EndpointSettings Endpoints { get; set; } = new();
 
+    /// <summary>
+    /// Memory mode only: the silo endpoint (ip:port) of the node that holds the development membership table, so
+    /// several in-memory nodes on one machine form one cluster. Unset: this node is its own primary.
+    /// </summary>
+    public string? PrimarySiloEndpoint { get; set; }
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         var results = new List<ValidationResult>();
@@ -42,6 +48,11 @@ public sealed class ClusterSettings : IValidatableObject
         foreach (var result in results)
         {
             yield return new ValidationResult(result.ErrorMessage, result.MemberNames.Select(m => $"Endpoints:{m}"));
+        }
+
+        if (PrimarySiloEndpoint is not null && !IPEndPoint.TryParse(PrimarySiloEndpoint, out _))
+        {
+            yield return new ValidationResult($"'{PrimarySiloEndpoint}' is not an ip:port endpoint.", [nameof(PrimarySiloEndpoint)]);
         }
 
         if (!IPAddress.TryParse(Endpoints.AdvertisedIPAddress, out _))

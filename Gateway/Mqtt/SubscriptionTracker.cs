@@ -1,0 +1,43 @@
+using MQTTnet.Server;
+using OrleansIot.Gateway.Routing;
+
+namespace OrleansIot.Gateway.Mqtt;
+
+/// <summary>
+/// Keeps the cluster router's view of this node's subscriptions in step with MQTTnet's: subscribe, unsubscribe,
+/// and the end of a session (a non-persistent session ends with its connection; a clean start replaces it).
+/// </summary>
+internal sealed class SubscriptionTracker(ClusterRouter router)
+{
+    private const string CleanStartKey = "orleansiot.cleanstart";
+
+    /// <summary>Called by the connection validator once a CONNECT is accepted.</summary>
+    public static void MarkCleanStart(ValidatingConnectionEventArgs e)
+    {
+        if (e.CleanSession != false)
+        {
+            e.SessionItems[CleanStartKey] = true;
+        }
+    }
+
+    /// <summary>
+    /// A clean start discards the client's previous session without MQTTnet reporting it deleted, so its old
+    /// subscriptions are dropped here, before the new connection can subscribe.
+    /// </summary>
+    public Task ConnectedAsync(ClientConnectedEventArgs e)
+    {
+        if (e.SessionItems[CleanStartKey] is true)
+        {
+            e.SessionItems.Remove(CleanStartKey);
+            return router.SessionEndedAsync(e.ClientId);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task SubscribedAsync(ClientSubscribedTopicEventArgs e) => router.SubscribedAsync(e.ClientId, e.TopicFilter.Topic);
+
+    public Task UnsubscribedAsync(ClientUnsubscribedTopicEventArgs e) => router.UnsubscribedAsync(e.ClientId, e.TopicFilter);
+
+    public Task SessionDeletedAsync(SessionDeletedEventArgs e) => router.SessionEndedAsync(e.Id);
+}

@@ -1,0 +1,596 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MQTTnet;
+using MQTTnet.Protocol;
+using MQTTnet.Server;
+using OrleansIot.Gateway.Hosting;
+using OrleansIot.Grains.Abstractions.Routing;
+
+namespace OrleansIot.Gateway.Routing;
+
+/// <summary>
+/// Makes the gateways of all nodes behave as one broker. MQTTnet delivers to this node's subscribers; this class
+/// delivers to everyone else's:
+/// <list type="bullet">
+/// <item>it keeps the set of filters subscribed on this node (reference-counted over clients) and announces each
+/// change to every other node before the SUBACK goes out;</item>
+/// <item>it keeps every other node's filters in one topic trie (a replicated route table), so a publish is matched
+/// locally, with no grain call, and forwarded only to nodes that have a matching subscriber, batched per node;</item>
+/// <item>it delivers what other nodes forward to it to its local subscribers by injecting it into MQTTnet.</item>
+/// </list>
+/// Nodes find each other through <see cref="IRouteDirectoryGrain"/> (leases renewed every
+/// <see cref="RoutingOptions.RefreshInterval"/>); messages and route changes go node to node.
+/// </summary>
+internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDisposable
+{
+    private readonly IGrainFactory _grains;
+    private readonly MqttServer _mqtt;
+    private readonly RoutingOptions _options;
+    private readonly GatewayMetrics _metrics;
+    private readonly ILogger<ClusterRouter> _logger;
+
+    // This node's subscriptions: filter -> number of local clients holding it; client -> its filters.
+    private readonly Lock _localLock = new();
+    private readonly Dictionary<string, int> _localFilters = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, HashSet<string>> _clientFilters = new(StringComparer.Ordinal);
+    private long _version;
+
+    // Everyone else's subscriptions. Read on every publish, written on route changes (rare): a reader-writer lock.
+    private readonly ReaderWriterLockSlim _remoteLock = new(LockRecursionPolicy.NoRecursion);
+    private readonly TopicTree<string> _remoteRoutes = new();
+    private readonly Dictionary<string, RemoteNode> _remoteNodes = new(StringComparer.Ordinal);
+
+    private readonly CancellationTokenSource _stopping = new();
+    private RouteNodeEntry? _self;
+    private Task? _refreshLoop;
+
+    [ThreadStatic]
+    private static HashSet<string>? t_matches;
+
+    public ClusterRouter(IGrainFactory grains, MqttServer mqtt, NodeIdentity node, IOptions<RoutingOptions> options, GatewayMetrics metrics, ILogger<ClusterRouter> logger)
+    {
+        _grains = grains;
+        _mqtt = mqtt;
+        _options = options.Value;
+        _metrics = metrics;
+        _logger = logger;
+        NodeId = $"{node.Name}/{Guid.NewGuid():N}";
+    }
+
+    /// <summary>This process incarnation's routing identity.</summary>
+    public string NodeId { get; }
+
+    private RouteNodeEntry Self => _self ?? throw new InvalidOperationException("The router has not started.");
+
+    private IRouteDirectoryGrain Directory => _grains.GetGrain<IRouteDirectoryGrain>(0);
+
+    private TimeSpan Lease => _options.RefreshInterval * 3;
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Lifecycle
+    // ---------------------------------------------------------------------------------------------------------
+
+    public async Task StartAsync(CancellationToken cancellationToken)
+    {
+        _self = new RouteNodeEntry(NodeId, _grains.CreateObjectReference<IRouteNode>(this));
+        await RefreshAsync();
+        _refreshLoop = RefreshLoopAsync(_stopping.Token);
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        if (_refreshLoop is not null)
+        {
+            await _refreshLoop;
+        }
+
+        try
+        {
+            // Tell the others at once that nothing is subscribed here any more, then leave the directory.
+            RouteUpdate goodbye;
+            lock (_localLock)
+            {
+                goodbye = new RouteUpdate(Self, ++_version, Snapshot: true, [], []);
+            }
+
+            await BroadcastAsync(goodbye);
+            await Directory.Leave(NodeId).WaitAsync(_options.BroadcastTimeout, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogLeaveFailed(_logger, ex);
+        }
+
+        List<RemoteNode> nodes;
+        _remoteLock.EnterWriteLock();
+        try
+        {
+            nodes = [.. _remoteNodes.Values];
+            _remoteNodes.Clear();
+        }
+        finally
+        {
+            _remoteLock.ExitWriteLock();
+        }
+
+        foreach (var node in nodes)
+        {
+            await node.Forwarder.DisposeAsync();
+        }
+
+        if (_self is not null)
+        {
+            _grains.DeleteObjectReference<IRouteNode>(_self.Reference);
+        }
+    }
+
+    public void Dispose()
+    {
+        _stopping.Dispose();
+        _remoteLock.Dispose();
+    }
+
+    private async Task RefreshLoopAsync(CancellationToken stop)
+    {
+        using var timer = new PeriodicTimer(_options.RefreshInterval);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop))
+            {
+                try
+                {
+                    await RefreshAsync();
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogRefreshFailed(_logger, ex);
+                }
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    /// <summary>Renews this node's lease, meets new nodes (exchanging snapshots) and drops nodes that are gone.</summary>
+    private async Task RefreshAsync()
+    {
+        var live = await Directory.Join(Self, Lease);
+        var liveIds = live.Select(n => n.NodeId).ToHashSet(StringComparer.Ordinal);
+        var met = new List<RouteNodeEntry>();
+        var gone = new List<RemoteNode>();
+        _remoteLock.EnterWriteLock();
+        try
+        {
+            foreach (var entry in live.Where(n => n.NodeId != NodeId))
+            {
+                if (!_remoteNodes.ContainsKey(entry.NodeId))
+                {
+                    AddRemote(entry);
+                    met.Add(entry);
+                }
+            }
+
+            foreach (var (id, node) in _remoteNodes)
+            {
+                // Two refreshes in a row without the node: it stopped renewing its lease (or the directory moved
+                // and it has not re-joined yet, hence two).
+                node.MissedRefreshes = liveIds.Contains(id) ? 0 : node.MissedRefreshes + 1;
+                if (node.MissedRefreshes >= 2)
+                {
+                    gone.Add(node);
+                }
+            }
+
+            foreach (var node in gone)
+            {
+                _remoteNodes.Remove(node.Entry.NodeId);
+                _remoteRoutes.RemoveOwner(node.Entry.NodeId);
+            }
+        }
+        finally
+        {
+            _remoteLock.ExitWriteLock();
+        }
+
+        foreach (var node in gone)
+        {
+            LogNodeGone(_logger, node.Entry.NodeId);
+            await node.Forwarder.DisposeAsync();
+        }
+
+        // A node we just met gets our snapshot (so it can forward to our subscribers now, not at its next refresh)
+        // and we ask for its own.
+        await Task.WhenAll(met.Select(async entry =>
+        {
+            LogNodeMet(_logger, entry.NodeId);
+            try
+            {
+                await entry.Reference.ApplyRoutes(LocalSnapshot()).WaitAsync(_options.BroadcastTimeout);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogBroadcastFailed(_logger, ex, entry.NodeId);
+            }
+
+            await FetchSnapshotAsync(entry);
+        }));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // This node's subscriptions (called from the MQTTnet event handlers)
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// <summary>A local client subscribed; completes when every other node knows (or the broadcast timed out).</summary>
+    public Task SubscribedAsync(string clientId, string filter)
+    {
+        RouteUpdate? update = null;
+        lock (_localLock)
+        {
+            if (!_clientFilters.TryGetValue(clientId, out var filters))
+            {
+                filters = new HashSet<string>(StringComparer.Ordinal);
+                _clientFilters[clientId] = filters;
+            }
+
+            if (filters.Add(filter) && Increment(filter))
+            {
+                update = new RouteUpdate(Self, ++_version, Snapshot: false, [filter], []);
+            }
+        }
+
+        return update is null ? Task.CompletedTask : BroadcastAsync(update);
+    }
+
+    /// <summary>A local client unsubscribed from one filter.</summary>
+    public Task UnsubscribedAsync(string clientId, string filter)
+    {
+        RouteUpdate? update = null;
+        lock (_localLock)
+        {
+            if (_clientFilters.TryGetValue(clientId, out var filters) && filters.Remove(filter))
+            {
+                if (filters.Count == 0)
+                {
+                    _clientFilters.Remove(clientId);
+                }
+
+                if (Decrement(filter))
+                {
+                    update = new RouteUpdate(Self, ++_version, Snapshot: false, [], [filter]);
+                }
+            }
+        }
+
+        return update is null ? Task.CompletedTask : BroadcastAsync(update);
+    }
+
+    /// <summary>A local client's session ended (or was replaced by a clean one): all its subscriptions are gone.</summary>
+    public Task SessionEndedAsync(string clientId)
+    {
+        RouteUpdate? update = null;
+        lock (_localLock)
+        {
+            if (_clientFilters.Remove(clientId, out var filters))
+            {
+                var removed = filters.Where(Decrement).ToList();
+                if (removed.Count > 0)
+                {
+                    update = new RouteUpdate(Self, ++_version, Snapshot: false, [], removed);
+                }
+            }
+        }
+
+        return update is null ? Task.CompletedTask : BroadcastAsync(update);
+    }
+
+    /// <summary>Whether a message on this topic would be forwarded to some other node.</summary>
+    public bool RoutesToAnotherNode(string topic)
+    {
+        var matches = new HashSet<string>(StringComparer.Ordinal);
+        _remoteLock.EnterReadLock();
+        try
+        {
+            _remoteRoutes.Match(topic, matches);
+        }
+        finally
+        {
+            _remoteLock.ExitReadLock();
+        }
+
+        return matches.Count > 0;
+    }
+
+    /// <summary>The distinct filters subscribed on this node.</summary>
+    public IReadOnlyCollection<string> LocalFilters
+    {
+        get
+        {
+            lock (_localLock)
+            {
+                return [.. _localFilters.Keys];
+            }
+        }
+    }
+
+    private bool Increment(string filter)
+    {
+        _localFilters[filter] = _localFilters.GetValueOrDefault(filter) + 1;
+        return _localFilters[filter] == 1;
+    }
+
+    private bool Decrement(string filter)
+    {
+        if (!_localFilters.TryGetValue(filter, out var count))
+        {
+            return false;
+        }
+
+        if (count > 1)
+        {
+            _localFilters[filter] = count - 1;
+            return false;
+        }
+
+        _localFilters.Remove(filter);
+        return true;
+    }
+
+    private RouteUpdate LocalSnapshot()
+    {
+        lock (_localLock)
+        {
+            return new RouteUpdate(Self, _version, Snapshot: true, [.. _localFilters.Keys], []);
+        }
+    }
+
+    private async Task BroadcastAsync(RouteUpdate update)
+    {
+        RouteNodeEntry[] targets;
+        _remoteLock.EnterReadLock();
+        try
+        {
+            targets = [.. _remoteNodes.Values.Select(n => n.Entry)];
+        }
+        finally
+        {
+            _remoteLock.ExitReadLock();
+        }
+
+        await Task.WhenAll(targets.Select(async target =>
+        {
+            try
+            {
+                await target.Reference.ApplyRoutes(update).WaitAsync(_options.BroadcastTimeout);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The target catches up from a snapshot when it sees the version gap, or is dropped if it is gone.
+                LogBroadcastFailed(_logger, ex, target.NodeId);
+            }
+        }));
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Publishing to other nodes
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Forwards a message published on this node to every other node with a matching subscription.
+    /// <paramref name="payload"/> supplies the payload bytes only if some node matches.
+    /// </summary>
+    public void Forward(MqttApplicationMessage message, string senderClientId, Func<byte[]> payload)
+    {
+        var matches = t_matches ??= new HashSet<string>(StringComparer.Ordinal);
+        matches.Clear();
+        NodeForwarder[]? forwarders = null;
+        _remoteLock.EnterReadLock();
+        try
+        {
+            if (_remoteRoutes.FilterCount == 0)
+            {
+                return;
+            }
+
+            _remoteRoutes.Match(message.Topic, matches);
+            if (matches.Count > 0)
+            {
+                forwarders = [.. matches.Select(id => _remoteNodes[id].Forwarder)];
+            }
+        }
+        finally
+        {
+            _remoteLock.ExitReadLock();
+        }
+
+        if (forwarders is null)
+        {
+            return;
+        }
+
+        var forwarded = new ForwardedMessage(
+            message.Topic,
+            payload(),
+            (int)message.QualityOfServiceLevel,
+            senderClientId,
+            message.ContentType,
+            message.ResponseTopic,
+            message.CorrelationData,
+            message.UserProperties is { Count: > 0 } properties ? [.. properties.Select(p => new KeyValuePair<string, byte[]>(p.Name, p.ValueBuffer.ToArray()))] : null,
+            message.MessageExpiryInterval,
+            (int)message.PayloadFormatIndicator);
+        foreach (var forwarder in forwarders)
+        {
+            forwarder.Enqueue(forwarded);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // IRouteNode: what other nodes call
+    // ---------------------------------------------------------------------------------------------------------
+
+    public async Task Deliver(ForwardedBatch batch)
+    {
+        if (!_mqtt.IsStarted)
+        {
+            return;   // starting or stopping: there are no local subscribers to deliver to
+        }
+
+        foreach (var m in batch.Messages)
+        {
+            var builder = new MqttApplicationMessageBuilder()
+                .WithTopic(m.Topic)
+                .WithPayload(m.Payload)
+                .WithQualityOfServiceLevel((MqttQualityOfServiceLevel)m.Qos)
+                .WithPayloadFormatIndicator((MqttPayloadFormatIndicator)m.PayloadFormatIndicator);
+            if (m.ContentType is not null)
+            {
+                builder.WithContentType(m.ContentType);
+            }
+
+            if (m.ResponseTopic is not null)
+            {
+                builder.WithResponseTopic(m.ResponseTopic);
+            }
+
+            if (m.CorrelationData is not null)
+            {
+                builder.WithCorrelationData(m.CorrelationData);
+            }
+
+            if (m.MessageExpiryInterval > 0)
+            {
+                builder.WithMessageExpiryInterval(m.MessageExpiryInterval);
+            }
+
+            if (m.UserProperties is not null)
+            {
+                foreach (var (name, value) in m.UserProperties)
+                {
+                    builder.WithUserProperty(name, new ReadOnlyMemory<byte>(value));
+                }
+            }
+
+            // Injected messages reach only this node's subscribers: the publish interceptor neither counts them
+            // nor forwards them again (they carry no connection), so there are no loops. SenderClientId keeps
+            // MQTT 5 no-local working across nodes.
+            await _mqtt.InjectApplicationMessage(new InjectedMqttApplicationMessage(builder.Build()) { SenderClientId = m.SenderClientId });
+        }
+
+        _metrics.Injected.Add(batch.Messages.Count);
+    }
+
+    public Task ApplyRoutes(RouteUpdate update)
+    {
+        if (update.From.NodeId == NodeId)
+        {
+            return Task.CompletedTask;
+        }
+
+        var needsSnapshot = false;
+        _remoteLock.EnterWriteLock();
+        try
+        {
+            if (!_remoteNodes.TryGetValue(update.From.NodeId, out var node))
+            {
+                node = AddRemote(update.From);
+            }
+
+            node.MissedRefreshes = 0;
+            if (update.Snapshot)
+            {
+                if (update.Version >= node.Version || !node.Synced)
+                {
+                    _remoteRoutes.RemoveOwner(node.Entry.NodeId);
+                    foreach (var filter in update.Added)
+                    {
+                        _remoteRoutes.Add(filter, node.Entry.NodeId);
+                    }
+
+                    node.Version = update.Version;
+                    node.Synced = true;
+                }
+            }
+            else if (!node.Synced || update.Version > node.Version + 1)
+            {
+                needsSnapshot = true;   // missed a change (or never synced): do not guess, re-read
+            }
+            else if (update.Version == node.Version + 1)
+            {
+                foreach (var filter in update.Added)
+                {
+                    _remoteRoutes.Add(filter, node.Entry.NodeId);
+                }
+
+                foreach (var filter in update.Removed)
+                {
+                    _remoteRoutes.Remove(filter, node.Entry.NodeId);
+                }
+
+                node.Version = update.Version;
+            }
+        }
+        finally
+        {
+            _remoteLock.ExitWriteLock();
+        }
+
+        if (needsSnapshot)
+        {
+            _ = FetchSnapshotAsync(update.From);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task<RouteUpdate> GetRoutes() => Task.FromResult(LocalSnapshot());
+
+    private RemoteNode AddRemote(RouteNodeEntry entry)
+    {
+        var node = new RemoteNode(entry, new NodeForwarder(NodeId, entry, _options, _metrics, _logger));
+        _remoteNodes[entry.NodeId] = node;
+        return node;
+    }
+
+    private async Task FetchSnapshotAsync(RouteNodeEntry entry)
+    {
+        try
+        {
+            var snapshot = await entry.Reference.GetRoutes().WaitAsync(_options.BroadcastTimeout);
+            await ApplyRoutes(snapshot);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogSnapshotFailed(_logger, ex, entry.NodeId);
+        }
+    }
+
+    private sealed class RemoteNode(RouteNodeEntry entry, NodeForwarder forwarder)
+    {
+        public RouteNodeEntry Entry { get; } = entry;
+        public NodeForwarder Forwarder { get; } = forwarder;
+        public long Version { get; set; } = -1;
+        public bool Synced { get; set; }
+        public int MissedRefreshes { get; set; }
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Routing: met node {NodeId}")]
+    private static partial void LogNodeMet(ILogger logger, string nodeId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Routing: node {NodeId} is gone; its routes are dropped")]
+    private static partial void LogNodeGone(ILogger logger, string nodeId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Routing: could not send a route change to node {NodeId}")]
+    private static partial void LogBroadcastFailed(ILogger logger, Exception exception, string nodeId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Routing: could not read the routes of node {NodeId}")]
+    private static partial void LogSnapshotFailed(ILogger logger, Exception exception, string nodeId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Routing: could not renew this node's lease in the node directory")]
+    private static partial void LogRefreshFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Routing: could not leave the node directory cleanly")]
+    private static partial void LogLeaveFailed(ILogger logger, Exception exception);
+}

@@ -1,0 +1,25 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace OrleansIot.Gateway.Routing;
+
+/// <summary>Cluster-wide routing between gateway nodes (section <c>Iot:Routing</c>).</summary>
+public sealed class RoutingOptions
+{
+    public const string SectionName = "Iot:Routing";
+
+    /// <summary>How often a node renews its lease in the node directory and learns of new nodes.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
+    public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>How long a route change may take to reach the other nodes before SUBACK goes out anyway.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+    public TimeSpan BroadcastTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Messages waiting to be forwarded to one other node before new ones are dropped (counted, logged).</summary>
+    [Range(1, 10_000_000)]
+    public int ForwardQueueCapacity { get; set; } = 100_000;
+
+    /// <summary>Most messages in one node-to-node call.</summary>
+    [Range(1, 10_000)]
+    public int MaxBatchSize { get; set; } = 256;
+}

@@ -1,0 +1,75 @@
+namespace OrleansIot.Grains.Abstractions.Routing;
+
+/// <summary>
+/// A gateway node as the other nodes see it: an Orleans observer hosted by the node's process. Nodes send each
+/// other route changes and forwarded messages directly, node to node; no grain sits on the publish path.
+/// </summary>
+[Alias("OrleansIot.IRouteNode")]
+public interface IRouteNode : IGrainObserver
+{
+    /// <summary>Delivers messages published on another node to this node's matching subscribers, in order.</summary>
+    [Alias("Deliver")]
+    Task Deliver(ForwardedBatch batch);
+
+    /// <summary>Another node's subscription filters changed (or, with <see cref="RouteUpdate.Snapshot"/>, all of them).</summary>
+    [Alias("ApplyRoutes")]
+    Task ApplyRoutes(RouteUpdate update);
+
+    /// <summary>This node's current filters, as a snapshot update.</summary>
+    [Alias("GetRoutes")]
+    Task<RouteUpdate> GetRoutes();
+}
+
+/// <summary>A node's routing identity: unique per process incarnation, with the reference to reach it.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.RouteNodeEntry")]
+public sealed record RouteNodeEntry(
+    [property: Id(0)] string NodeId,
+    [property: Id(1)] IRouteNode Reference);
+
+/// <summary>
+/// A change of a node's filter set. Versions grow by one per change, so a receiver that missed one asks for a
+/// snapshot instead of drifting.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.RouteUpdate")]
+public sealed record RouteUpdate(
+    [property: Id(0)] RouteNodeEntry From,
+    [property: Id(1)] long Version,
+    [property: Id(2)] bool Snapshot,
+    [property: Id(3)] IReadOnlyList<string> Added,
+    [property: Id(4)] IReadOnlyList<string> Removed);
+
+/// <summary>One published message on its way to another node's subscribers.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.ForwardedMessage")]
+public sealed record ForwardedMessage(
+    [property: Id(0)] string Topic,
+    [property: Id(1)] byte[] Payload,
+    [property: Id(2)] int Qos,
+    [property: Id(3)] string SenderClientId,
+    [property: Id(4)] string? ContentType,
+    [property: Id(5)] string? ResponseTopic,
+    [property: Id(6)] byte[]? CorrelationData,
+    [property: Id(7)] IReadOnlyList<KeyValuePair<string, byte[]>>? UserProperties,
+    [property: Id(8)] uint MessageExpiryInterval,
+    [property: Id(9)] int PayloadFormatIndicator);
+
+/// <summary>Messages one node forwards to another in one call, in publish order.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.ForwardedBatch")]
+public sealed record ForwardedBatch(
+    [property: Id(0)] string FromNodeId,
+    [property: Id(1)] IReadOnlyList<ForwardedMessage> Messages);
+
+/// <summary>
+/// Where nodes find each other. Only joins, leaves and periodic refreshes go through it, never publishes or
+/// subscriptions. In memory: after it moves (its silo died) nodes re-join within one refresh period.
+/// </summary>
+[Alias("OrleansIot.IRouteDirectoryGrain")]
+public interface IRouteDirectoryGrain : IGrainWithIntegerKey
+{
+    /// <summary>Registers (or refreshes the lease of) a node and returns every live node, itself included.</summary>
+    [Alias("Join")]
+    Task<IReadOnlyList<RouteNodeEntry>> Join(RouteNodeEntry node, TimeSpan lease);
+
+    /// <summary>A node stops gracefully.</summary>
+    [Alias("Leave")]
+    Task Leave(string nodeId);
+}

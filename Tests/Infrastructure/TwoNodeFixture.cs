@@ -1,0 +1,49 @@
+using OrleansIot.Tests.Infrastructure;
+
+namespace OrleansIot.Tests.Infrastructure;
+
+/// <summary>
+/// Two real silo hosts (silo + gateway each, embedded default) in one cluster, in the test process: node A holds
+/// the development membership table, node B joins it. For "publisher on one node, subscriber on the other".
+/// </summary>
+public sealed class TwoNodeFixture : IAsyncLifetime
+{
+    private readonly string _clusterId = $"two-{Guid.NewGuid():N}";
+    private readonly int _primarySiloPort = FreePorts.Next();
+
+    public NodeFixture A { get; private set; } = null!;
+    public NodeFixture B { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        A = new ClusterNode(_clusterId, _primarySiloPort, primary: null);
+        await A.InitializeAsync();
+        B = new ClusterNode(_clusterId, FreePorts.Next(), primary: $"127.0.0.1:{_primarySiloPort}");
+        await B.InitializeAsync();
+        // Both routers know each other once each has seen the other in the node directory.
+        await Eventually.True(async () => (await A.Http.GetStringAsync("/health")).Contains("\"ok\"", StringComparison.Ordinal), "node A");
+    }
+
+    public async Task DisposeAsync()
+    {
+        await B.DisposeAsync();
+        await A.DisposeAsync();
+    }
+
+    private sealed class ClusterNode(string clusterId, int siloPort, string? primary) : NodeFixture
+    {
+        protected override IEnumerable<string> Settings =>
+        [
+            $"Orleans:ClusterId={clusterId}",
+            $"Orleans:Endpoints:SiloPort={siloPort}",
+            .. primary is null ? Array.Empty<string>() : [$"Orleans:PrimarySiloEndpoint={primary}"],
+            "Iot:Routing:RefreshInterval=00:00:00.500",
+        ];
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class TwoNodeCollection : ICollectionFixture<TwoNodeFixture>
+{
+    public const string Name = "two-nodes";
+}
