@@ -34,7 +34,7 @@ public sealed class PostgresNodesTests(PostgresServer postgres)
     }
 
     [Fact]
-    public async Task TwoProcesses_FormOneCluster_StateWrittenThroughAIsReadThroughB()
+    public async Task TwoProcesses_FormOneCluster_StateWrittenThroughAIsReadThroughB_AndMessagesRouteBetweenThem()
     {
         var settings = PostgresMode(await postgres.CreateDatabaseAsync(), "two-" + Guid.NewGuid().ToString("N")[..8]);
         await using var a = SiloProcess.Start(settings);
@@ -43,6 +43,14 @@ public sealed class PostgresNodesTests(PostgresServer postgres)
         await b.WaitUntilReadyAsync();
 
         var deviceId = "dev-" + Guid.NewGuid().ToString("N")[..8];
+        using var app = await ConnectAsync(b.MqttPort, "app-" + deviceId);
+        var received = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        app.ApplicationMessageReceivedAsync += e =>
+        {
+            received.Enqueue(e.ApplicationMessage.Topic);
+            return Task.CompletedTask;
+        };
+        await app.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("dt/+/telemetry", MqttQualityOfServiceLevel.AtLeastOnce).Build());
         using var device = await ConnectAsync(a.MqttPort, deviceId);
         for (var i = 0; i < 3; i++)
         {
@@ -52,6 +60,8 @@ public sealed class PostgresNodesTests(PostgresServer postgres)
         var status = await Eventually.Get(() => GetThingAsync(b, deviceId), s => s is { Connectivity.Connected: true, Usage.MessagesIn: 3 }, "node B to see the device on node A", TimeSpan.FromSeconds(30));
         Assert.Equal(21, status!.Usage.BytesIn);
         Assert.NotNull(status.Connectivity.Node);
+        // The application on node B got the device's messages published on node A.
+        await Eventually.True(() => Task.FromResult(received.Count(t => t == $"dt/{deviceId}/telemetry") == 3), "the messages routed from node A to node B");
     }
 
     [Fact]

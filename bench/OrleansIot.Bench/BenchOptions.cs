@@ -29,7 +29,9 @@ internal sealed record BenchOptions(
     int MqttVersion,
     long MaxMessages,
     int? ServerPid,
-    string Label)
+    string Label,
+    string SubscriberHost,
+    int SubscriberPort)
 {
     public static BenchOptions Parse(string[] args)
     {
@@ -82,7 +84,14 @@ internal sealed record BenchOptions(
             Int("mqtt", 5, 3, 5),
             long.Parse(Get("max-messages", "0"), CultureInfo.InvariantCulture),
             values.ContainsKey("server-pid") ? Int("server-pid", 0, 1, int.MaxValue) : null,
-            Get("label", ""));
+            Get("label", ""),
+            "",
+            0);
+        options = options with
+        {
+            SubscriberHost = Get("sub-host", options.Host),
+            SubscriberPort = Int("sub-port", options.Port, 1, 65535),
+        };
         if (values.Count > 0)
         {
             throw new ArgumentException($"unknown option(s): {string.Join(", ", values.Keys.Select(k => "--" + k))}");
@@ -113,5 +122,6 @@ internal sealed record BenchOptions(
           --max-messages 0      stop each publisher after this many (0 = no limit)
           --server-pid PID      the broker's process, for RSS (default: the local process listening on --port)
           --label TEXT          name printed in the report
+          --sub-host, --sub-port  where subscribers connect (default: --host/--port), e.g. another node of a cluster
         """;
 }

@@ -57,7 +57,7 @@ internal sealed class PubSubRun(BenchOptions options)
             await ForEachAsync(options.Subscribers, async i =>
             {
                 latencies[i] = [];
-                subscribers[i] = await ConnectAsync($"bench-{_run}-s{i}", cancel);
+                subscribers[i] = await ConnectAsync($"bench-{_run}-s{i}", options.SubscriberHost, options.SubscriberPort, cancel);
                 var samples = latencies[i];
                 subscribers[i].ApplicationMessageReceivedAsync += e =>
                 {
@@ -71,7 +71,7 @@ internal sealed class PubSubRun(BenchOptions options)
                     throw new InvalidOperationException($"subscribe refused: {result.Items.First().ResultCode}");
                 }
             });
-            await ForEachAsync(options.Publishers, async i => publishers[i] = await ConnectAsync($"bench-{_run}-p{i}", cancel));
+            await ForEachAsync(options.Publishers, async i => publishers[i] = await ConnectAsync($"bench-{_run}-p{i}", options.Host, options.Port, cancel));
             Console.Error.WriteLine($"connected {options.Subscribers + options.Publishers} clients");
 
             var start = Stopwatch.GetTimestamp();
@@ -113,11 +113,11 @@ internal sealed class PubSubRun(BenchOptions options)
         }
     }
 
-    private async Task<IMqttClient> ConnectAsync(string clientId, CancellationToken cancel)
+    private async Task<IMqttClient> ConnectAsync(string clientId, string host, int port, CancellationToken cancel)
     {
         var client = new MqttClientFactory().CreateMqttClient();
         var builder = new MqttClientOptionsBuilder()
-            .WithTcpServer(options.Host, options.Port)
+            .WithTcpServer(host, port)
             .WithClientId(clientId)
             .WithCleanSession()
             .WithTimeout(TimeSpan.FromSeconds(30))
