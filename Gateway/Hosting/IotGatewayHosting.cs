@@ -55,6 +55,7 @@ public static partial class IotGatewayHosting
         services.AddSingleton<ClusterRouter>();
         services.AddHostedService(sp => sp.GetRequiredService<ClusterRouter>());
         services.AddSingleton<SubscriptionTracker>();
+        services.AddSingleton<LifecycleEvents>();
 
         services.AddSingleton<ConnectionValidator>();
         services.AddSingleton<ClientConnectedHandler>();

@@ -9,6 +9,7 @@ namespace OrleansIot.Gateway.Mqtt;
 internal sealed partial class ClientConnectedHandler(
     IGrainFactory grains,
     SubscriptionTracker subscriptions,
+    LifecycleEvents lifecycle,
     UsageMeter usage,
     NodeIdentity node,
     TimeProvider time,
@@ -24,7 +25,7 @@ internal sealed partial class ClientConnectedHandler(
         await subscriptions.ConnectedAsync(e);
         try
         {
-            await grains.GetGrain<IThingGrain>(e.ClientId).Connected(
+            meter.VersionNumber = await grains.GetGrain<IThingGrain>(e.ClientId).Connected(
                 new ConnectionOpened(meter.SessionId, e.ClientId, e.RemoteEndPoint?.ToString(), node.Name, meter.ProtocolVersion, time.GetUtcNow()));
         }
         catch (Exception ex)
@@ -33,7 +34,16 @@ internal sealed partial class ClientConnectedHandler(
             // next connect. Refusing the device because the registry is slow would turn a hiccup into an outage.
             LogThingUpdateFailed(logger, ex, e.ClientId);
         }
+
+        await lifecycle.ConnectedAsync(meter, e.UserName, IpAddressOf(e.RemoteEndPoint));
     }
+
+    private static string? IpAddressOf(System.Net.EndPoint? endPoint) => endPoint switch
+    {
+        System.Net.IPEndPoint { Address.IsIPv4MappedToIPv6: true } ip => ip.Address.MapToIPv4().ToString(),
+        System.Net.IPEndPoint ip => ip.Address.ToString(),
+        _ => null,
+    };
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the connection of {ClientId} on its thing")]
     private static partial void LogThingUpdateFailed(ILogger logger, Exception exception, string clientId);

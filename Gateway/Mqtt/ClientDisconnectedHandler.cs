@@ -10,6 +10,7 @@ namespace OrleansIot.Gateway.Mqtt;
 internal sealed partial class ClientDisconnectedHandler(
     IGrainFactory grains,
     UsageMeter usage,
+    LifecycleEvents lifecycle,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     GatewayMetrics metrics,
@@ -44,6 +45,8 @@ internal sealed partial class ClientDisconnectedHandler(
         {
             LogThingUpdateFailed(logger, ex, e.ClientId);
         }
+
+        await lifecycle.DisconnectedAsync(meter, e.UserName, clientInitiated, reason);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the disconnect of {ClientId} on its thing")]

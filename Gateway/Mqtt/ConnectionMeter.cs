@@ -22,6 +22,9 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
     public int ProtocolVersion { get; } = protocolVersion;
     public EndPoint? RemoteEndPoint { get; } = remoteEndPoint;
 
+    /// <summary>AWS lifecycle <c>versionNumber</c> of this connection (from the thing grain).</summary>
+    public long VersionNumber { get; set; }
+
     /// <summary>Set when this node closed the connection, so the disconnect is reported as server initiated.</summary>
     public string? ServerDisconnectReason { get; set; }
 

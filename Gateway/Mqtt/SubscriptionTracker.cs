@@ -7,7 +7,7 @@ namespace OrleansIot.Gateway.Mqtt;
 /// Keeps the cluster router's view of this node's subscriptions in step with MQTTnet's: subscribe, unsubscribe,
 /// and the end of a session (a non-persistent session ends with its connection; a clean start replaces it).
 /// </summary>
-internal sealed class SubscriptionTracker(ClusterRouter router)
+internal sealed class SubscriptionTracker(ClusterRouter router, LifecycleEvents lifecycle)
 {
     private const string CleanStartKey = "orleansiot.cleanstart";
 
@@ -35,9 +35,23 @@ internal sealed class SubscriptionTracker(ClusterRouter router)
         return Task.CompletedTask;
     }
 
-    public Task SubscribedAsync(ClientSubscribedTopicEventArgs e) => router.SubscribedAsync(e.ClientId, e.TopicFilter.Topic);
+    public async Task SubscribedAsync(ClientSubscribedTopicEventArgs e)
+    {
+        await router.SubscribedAsync(e.ClientId, e.TopicFilter.Topic);
+        if (ConnectionMeter.From(e.SessionItems) is { } meter)
+        {
+            await lifecycle.SubscriptionChangedAsync(meter, e.UserName, subscribed: true, [e.TopicFilter.Topic]);
+        }
+    }
 
-    public Task UnsubscribedAsync(ClientUnsubscribedTopicEventArgs e) => router.UnsubscribedAsync(e.ClientId, e.TopicFilter);
+    public async Task UnsubscribedAsync(ClientUnsubscribedTopicEventArgs e)
+    {
+        await router.UnsubscribedAsync(e.ClientId, e.TopicFilter);
+        if (ConnectionMeter.From(e.SessionItems) is { } meter)
+        {
+            await lifecycle.SubscriptionChangedAsync(meter, e.UserName, subscribed: false, [e.TopicFilter]);
+        }
+    }
 
     public Task SessionDeletedAsync(SessionDeletedEventArgs e) => router.SessionEndedAsync(e.Id);
 }

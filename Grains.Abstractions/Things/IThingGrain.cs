@@ -10,9 +10,11 @@ public interface IThingGrain : IGrainWithStringKey
     /// <summary>
     /// A gateway accepted a connection for this thing. The newest session wins: a later
     /// <see cref="Disconnected"/> for an older session does not mark the thing disconnected.
+    /// Returns the connection's AWS lifecycle <c>versionNumber</c>: it grows with every connection of the client id,
+    /// and the connection's disconnect event carries the same number.
     /// </summary>
     [Alias("Connected")]
-    Task Connected(ConnectionOpened connection);
+    Task<long> Connected(ConnectionOpened connection);
 
     /// <summary>A connection of this thing ended; carries the usage the gateway had not flushed yet.</summary>
     [Alias("Disconnected")]

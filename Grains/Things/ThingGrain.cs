@@ -20,10 +20,11 @@ internal sealed partial class ThingGrain(
     private bool _usageDirty;
     private IGrainTimer? _persistTimer;
 
-    public async Task Connected(ConnectionOpened connection)
+    public async Task<long> Connected(ConnectionOpened connection)
     {
         var s = state.State;
         s.FirstSeenAt ??= connection.At;
+        s.ConnectionVersion++;
         var c = s.Connectivity;
         c.Connected = true;
         c.Since = connection.At;
@@ -32,6 +33,7 @@ internal sealed partial class ThingGrain(
         c.Node = connection.Node;
         c.ProtocolVersion = connection.ProtocolVersion;
         await PersistAsync();
+        return s.ConnectionVersion;
     }
 
     public async Task Disconnected(ConnectionClosed connection)

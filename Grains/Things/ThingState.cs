@@ -7,6 +7,7 @@ public sealed class ThingState
     [Id(0)] public DateTimeOffset? FirstSeenAt { get; set; }
     [Id(1)] public ConnectivityState Connectivity { get; set; } = new();
     [Id(2)] public UsageState Usage { get; set; } = new();
+    [Id(3)] public long ConnectionVersion { get; set; }
 }
 
 [GenerateSerializer, Alias("OrleansIot.ThingState.Connectivity")]
