@@ -92,6 +92,7 @@ public static partial class IotGatewayHosting
         app.MapMqtt(mqtt.WebSocketPath);
         app.MapHealthApi();
         app.MapThingsApi();
+        app.MapConnectionsApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));
 
         app.UseMqttServer(server =>

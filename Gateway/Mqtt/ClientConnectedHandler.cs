@@ -1,6 +1,7 @@
 using Microsoft.Extensions.Logging;
 using MQTTnet.Server;
 using OrleansIot.Gateway.Hosting;
+using OrleansIot.Grains.Abstractions.Sessions;
 using OrleansIot.Grains.Abstractions.Things;
 
 namespace OrleansIot.Gateway.Mqtt;
@@ -10,6 +11,7 @@ internal sealed partial class ClientConnectedHandler(
     IGrainFactory grains,
     SubscriptionTracker subscriptions,
     LifecycleEvents lifecycle,
+    Routing.ClusterRouter router,
     UsageMeter usage,
     NodeIdentity node,
     TimeProvider time,
@@ -36,6 +38,28 @@ internal sealed partial class ClientConnectedHandler(
         }
 
         await lifecycle.ConnectedAsync(meter, e.UserName, IpAddressOf(e.RemoteEndPoint));
+        await TakeOverAsync(e.ClientId, meter);
+    }
+
+    /// <summary>
+    /// One connection per client id in the whole cluster: MQTTnet closes an older connection on this node itself;
+    /// one on another node is closed by that node, asked here (MQTT 5 reason 0x8E, DUPLICATE_CLIENTID).
+    /// </summary>
+    private async Task TakeOverAsync(string clientId, ConnectionMeter meter)
+    {
+        try
+        {
+            var previous = await grains.GetGrain<IClientSessionGrain>(clientId).Attach(new ClientConnection(meter.SessionId, router.Self, time.GetUtcNow()));
+            if (previous is not null && previous.Node.NodeId != router.NodeId)
+            {
+                await previous.Node.Reference.DisconnectClient(clientId, previous.SessionId, DisconnectReasons.DuplicateClientId).WaitAsync(TakeoverTimeout);
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The old node may be dead (then its connection is gone anyway) or slow: the new connection stays.
+            LogTakeoverFailed(logger, ex, clientId);
+        }
     }
 
     private static string? IpAddressOf(System.Net.EndPoint? endPoint) => endPoint switch
@@ -44,6 +68,11 @@ internal sealed partial class ClientConnectedHandler(
         System.Net.IPEndPoint ip => ip.Address.ToString(),
         _ => null,
     };
+
+    private static readonly TimeSpan TakeoverTimeout = TimeSpan.FromSeconds(5);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not close the older connection of {ClientId} on another node")]
+    private static partial void LogTakeoverFailed(ILogger logger, Exception exception, string clientId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the connection of {ClientId} on its thing")]
     private static partial void LogThingUpdateFailed(ILogger logger, Exception exception, string clientId);

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MQTTnet.Server;
 using OrleansIot.Gateway.Hosting;
+using OrleansIot.Grains.Abstractions.Sessions;
 using OrleansIot.Grains.Abstractions.Things;
 
 namespace OrleansIot.Gateway.Mqtt;
@@ -42,6 +43,15 @@ internal sealed partial class ClientDisconnectedHandler(
                 new ConnectionClosed(meter.SessionId, reason, clientInitiated, time.GetUtcNow(), meter.Take()));
         }
         catch (Exception ex)
+        {
+            LogThingUpdateFailed(logger, ex, e.ClientId);
+        }
+
+        try
+        {
+            await grains.GetGrain<IClientSessionGrain>(e.ClientId).Detach(meter.SessionId);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
             LogThingUpdateFailed(logger, ex, e.ClientId);
         }

@@ -26,6 +26,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
 {
     private readonly IGrainFactory _grains;
     private readonly MqttServer _mqtt;
+    private readonly Mqtt.UsageMeter _connections;
     private readonly RoutingOptions _options;
     private readonly GatewayMetrics _metrics;
     private readonly ILogger<ClusterRouter> _logger;
@@ -48,9 +49,10 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     [ThreadStatic]
     private static HashSet<string>? t_matches;
 
-    public ClusterRouter(IGrainFactory grains, MqttServer mqtt, NodeIdentity node, IOptions<RoutingOptions> options, GatewayMetrics metrics, ILogger<ClusterRouter> logger)
+    public ClusterRouter(IGrainFactory grains, MqttServer mqtt, Mqtt.UsageMeter connections, NodeIdentity node, IOptions<RoutingOptions> options, GatewayMetrics metrics, ILogger<ClusterRouter> logger)
     {
         _grains = grains;
+        _connections = connections;
         _mqtt = mqtt;
         _options = options.Value;
         _metrics = metrics;
@@ -61,7 +63,8 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     /// <summary>This process incarnation's routing identity.</summary>
     public string NodeId { get; }
 
-    private RouteNodeEntry Self => _self ?? throw new InvalidOperationException("The router has not started.");
+    /// <summary>This node as other nodes and grains reach it.</summary>
+    public RouteNodeEntry Self => _self ?? throw new InvalidOperationException("The router has not started.");
 
     private IRouteDirectoryGrain Directory => _grains.GetGrain<IRouteDirectoryGrain>(0);
 
@@ -546,6 +549,28 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     }
 
     public Task<RouteUpdate> GetRoutes() => Task.FromResult(LocalSnapshot());
+
+    public async Task<bool> DisconnectClient(string clientId, string sessionId, string reason)
+    {
+        if (_connections.Find(clientId) is not { } meter || meter.SessionId != sessionId)
+        {
+            return false;
+        }
+
+        meter.ServerDisconnectReason = reason;
+        var code = reason == Grains.Abstractions.Things.DisconnectReasons.DuplicateClientId
+            ? MqttDisconnectReasonCode.SessionTakenOver
+            : MqttDisconnectReasonCode.AdministrativeAction;
+        try
+        {
+            await _mqtt.DisconnectClientAsync(clientId, new MqttServerClientDisconnectOptions { ReasonCode = code });
+            return true;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;   // it went away meanwhile
+        }
+    }
 
     private RemoteNode AddRemote(RouteNodeEntry entry)
     {

@@ -18,6 +18,13 @@ public interface IRouteNode : IGrainObserver
     /// <summary>This node's current filters, as a snapshot update.</summary>
     [Alias("GetRoutes")]
     Task<RouteUpdate> GetRoutes();
+
+    /// <summary>
+    /// Closes this node's connection of a client if it is still the given session (AWS <c>disconnectReason</c> in
+    /// <paramref name="reason"/>); false when there is no such connection here any more.
+    /// </summary>
+    [Alias("DisconnectClient")]
+    Task<bool> DisconnectClient(string clientId, string sessionId, string reason);
 }
 
 /// <summary>A node's routing identity: unique per process incarnation, with the reference to reach it.</summary>
