@@ -56,6 +56,8 @@ public static partial class IotGatewayHosting
         services.AddHostedService(sp => sp.GetRequiredService<ClusterRouter>());
         services.AddSingleton<SubscriptionTracker>();
         services.AddSingleton<LifecycleEvents>();
+        services.AddSingleton<Retained.RetainedMessages>();
+        services.TryAddSingleton<Retained.IRetainedMessageStore, Retained.InMemoryRetainedMessageStore>();
 
         services.AddSingleton<ConnectionValidator>();
         services.AddSingleton<ClientConnectedHandler>();
@@ -93,6 +95,7 @@ public static partial class IotGatewayHosting
         app.MapHealthApi();
         app.MapThingsApi();
         app.MapConnectionsApi();
+        app.MapRetainedApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));
 
         app.UseMqttServer(server =>
@@ -107,6 +110,7 @@ public static partial class IotGatewayHosting
             server.ClientSubscribedTopicAsync += subscriptions.SubscribedAsync;
             server.ClientUnsubscribedTopicAsync += subscriptions.UnsubscribedAsync;
             server.SessionDeletedAsync += subscriptions.SessionDeletedAsync;
+            server.LoadingRetainedMessageAsync += services.GetRequiredService<Retained.RetainedMessages>().LoadingAsync;
         });
         return app;
     }

@@ -16,6 +16,7 @@ namespace OrleansIot.Gateway.Mqtt;
 internal sealed partial class PublishInterceptor(
     TelemetryPublisher telemetry,
     ClusterRouter router,
+    Retained.RetainedMessages retained,
     NodeIdentity node,
     TimeProvider time,
     GatewayMetrics metrics,
@@ -35,46 +36,42 @@ internal sealed partial class PublishInterceptor(
         meter.CountIn(payload.Length);
         metrics.PublishesIn.Add(1);
 
+        var bytes = payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload);
+
         // '$' topics are the platform's own ($aws/things/.../shadow, $aws/events ...): their features handle them;
         // they are not telemetry, but subscribers on other nodes still get them.
-        if (message.Topic.StartsWith('$'))
-        {
-            router.Forward(message, meter.ClientId, () => payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload));
-            return Task.CompletedTask;
-        }
-
-        var bytes = payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload);
-        var entry = new TelemetryMessage(
-            message.Topic,
-            bytes,
-            meter.ClientId,
-            (int)message.QualityOfServiceLevel,
-            message.Retain,
-            time.GetUtcNow(),
-            node.Name);
-        var accepted = telemetry.PublishAsync(entry, e.CancellationToken);
-        if (accepted.IsCompletedSuccessfully)
+        var accepted = message.Topic.StartsWith('$')
+            ? ValueTask.CompletedTask
+            : telemetry.PublishAsync(
+                new TelemetryMessage(message.Topic, bytes, meter.ClientId, (int)message.QualityOfServiceLevel, message.Retain, time.GetUtcNow(), node.Name),
+                e.CancellationToken);
+        if (accepted.IsCompletedSuccessfully && !message.Retain)
         {
             router.Forward(message, meter.ClientId, () => bytes);
             return Task.CompletedTask;
         }
 
-        return AwaitAcceptedAsync(accepted, e, meter, bytes);
+        return AcceptAsync(accepted, e, meter, bytes);
     }
 
-    private async Task AwaitAcceptedAsync(ValueTask accepted, InterceptingPublishEventArgs e, ConnectionMeter meter, byte[] bytes)
+    private async Task AcceptAsync(ValueTask accepted, InterceptingPublishEventArgs e, ConnectionMeter meter, byte[] bytes)
     {
+        var message = e.ApplicationMessage;
         try
         {
             await accepted;
-            // Only an accepted message goes to other nodes, as only an accepted one is routed here.
-            router.Forward(e.ApplicationMessage, meter.ClientId, () => bytes);
+            if (message.Retain)
+            {
+                // Stored (durably in PostgreSQL mode) before MQTTnet stores it here and acknowledges it.
+                var change = await retained.PublishedHereAsync(message, meter.ClientId, bytes, router.NodeId);
+                await router.BroadcastRetainedAsync(change);
+            }
         }
         catch (Exception ex) when (!e.CancellationToken.IsCancellationRequested)
         {
             // Not accepted: do not route it and do not acknowledge success, so the device sends it again.
             // MQTT 5 gets a failure reason code on the PUBACK; MQTT 3.1.1 has none, so its connection is closed.
-            LogNotAccepted(logger, ex, meter.ClientId, e.ApplicationMessage.Topic);
+            LogNotAccepted(logger, ex, meter.ClientId, message.Topic);
             e.ProcessPublish = false;
             e.Response.ReasonCode = MqttPubAckReasonCode.UnspecifiedError;
             e.Response.ReasonString = "the message could not be stored; publish it again";
@@ -82,7 +79,12 @@ internal sealed partial class PublishInterceptor(
             {
                 e.CloseConnection = true;
             }
+
+            return;
         }
+
+        // Only an accepted message goes to other nodes, as only an accepted one is routed here.
+        router.Forward(message, meter.ClientId, () => bytes);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Publish of {ClientId} to {Topic} was not accepted")]

@@ -27,6 +27,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     private readonly IGrainFactory _grains;
     private readonly MqttServer _mqtt;
     private readonly Mqtt.UsageMeter _connections;
+    private readonly Retained.RetainedMessages _retained;
     private readonly RoutingOptions _options;
     private readonly GatewayMetrics _metrics;
     private readonly ILogger<ClusterRouter> _logger;
@@ -49,10 +50,11 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     [ThreadStatic]
     private static HashSet<string>? t_matches;
 
-    public ClusterRouter(IGrainFactory grains, MqttServer mqtt, Mqtt.UsageMeter connections, NodeIdentity node, IOptions<RoutingOptions> options, GatewayMetrics metrics, ILogger<ClusterRouter> logger)
+    public ClusterRouter(IGrainFactory grains, MqttServer mqtt, Mqtt.UsageMeter connections, Retained.RetainedMessages retained, NodeIdentity node, IOptions<RoutingOptions> options, GatewayMetrics metrics, ILogger<ClusterRouter> logger)
     {
         _grains = grains;
         _connections = connections;
+        _retained = retained;
         _mqtt = mqtt;
         _options = options.Value;
         _metrics = metrics;
@@ -219,6 +221,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             }
 
             await FetchSnapshotAsync(entry);
+            await FetchRetainedAsync(entry);
         }));
     }
 
@@ -413,17 +416,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             return;
         }
 
-        var forwarded = new ForwardedMessage(
-            message.Topic,
-            payload(),
-            (int)message.QualityOfServiceLevel,
-            senderClientId,
-            message.ContentType,
-            message.ResponseTopic,
-            message.CorrelationData,
-            message.UserProperties is { Count: > 0 } properties ? [.. properties.Select(p => new KeyValuePair<string, byte[]>(p.Name, p.ValueBuffer.ToArray()))] : null,
-            message.MessageExpiryInterval,
-            (int)message.PayloadFormatIndicator);
+        var forwarded = ForwardedMessages.From(message, senderClientId, payload());
         foreach (var forwarder in forwarders)
         {
             forwarder.Enqueue(forwarded);
@@ -443,43 +436,10 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
 
         foreach (var m in batch.Messages)
         {
-            var builder = new MqttApplicationMessageBuilder()
-                .WithTopic(m.Topic)
-                .WithPayload(m.Payload)
-                .WithQualityOfServiceLevel((MqttQualityOfServiceLevel)m.Qos)
-                .WithPayloadFormatIndicator((MqttPayloadFormatIndicator)m.PayloadFormatIndicator);
-            if (m.ContentType is not null)
-            {
-                builder.WithContentType(m.ContentType);
-            }
-
-            if (m.ResponseTopic is not null)
-            {
-                builder.WithResponseTopic(m.ResponseTopic);
-            }
-
-            if (m.CorrelationData is not null)
-            {
-                builder.WithCorrelationData(m.CorrelationData);
-            }
-
-            if (m.MessageExpiryInterval > 0)
-            {
-                builder.WithMessageExpiryInterval(m.MessageExpiryInterval);
-            }
-
-            if (m.UserProperties is not null)
-            {
-                foreach (var (name, value) in m.UserProperties)
-                {
-                    builder.WithUserProperty(name, new ReadOnlyMemory<byte>(value));
-                }
-            }
-
             // Injected messages reach only this node's subscribers: the publish interceptor neither counts them
             // nor forwards them again (they carry no connection), so there are no loops. SenderClientId keeps
             // MQTT 5 no-local working across nodes.
-            await _mqtt.InjectApplicationMessage(new InjectedMqttApplicationMessage(builder.Build()) { SenderClientId = m.SenderClientId });
+            await _mqtt.InjectApplicationMessage(new InjectedMqttApplicationMessage(ForwardedMessages.ToMqtt(m)) { SenderClientId = m.SenderClientId });
         }
 
         _metrics.Injected.Add(batch.Messages.Count);
@@ -550,6 +510,38 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
 
     public Task<RouteUpdate> GetRoutes() => Task.FromResult(LocalSnapshot());
 
+    public Task ApplyRetained(RetainedChange change) => _retained.ApplyAsync(change);
+
+    public Task<IReadOnlyList<RetainedChange>> GetRetained() => Task.FromResult(_retained.Snapshot());
+
+    /// <summary>Sends a retained change made on this node to every other node; completes when they have it (bounded).</summary>
+    public async Task BroadcastRetainedAsync(RetainedChange change)
+    {
+        RouteNodeEntry[] targets;
+        _remoteLock.EnterReadLock();
+        try
+        {
+            targets = [.. _remoteNodes.Values.Select(n => n.Entry)];
+        }
+        finally
+        {
+            _remoteLock.ExitReadLock();
+        }
+
+        await Task.WhenAll(targets.Select(async target =>
+        {
+            try
+            {
+                await target.Reference.ApplyRetained(change).WaitAsync(_options.BroadcastTimeout);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // It catches up when it next meets this node again (a restarted node fetches everything).
+                LogBroadcastFailed(_logger, ex, target.NodeId);
+            }
+        }));
+    }
+
     public async Task<bool> DisconnectClient(string clientId, string sessionId, string reason)
     {
         if (_connections.Find(clientId) is not { } meter || meter.SessionId != sessionId)
@@ -585,6 +577,21 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
         {
             var snapshot = await entry.Reference.GetRoutes().WaitAsync(_options.BroadcastTimeout);
             await ApplyRoutes(snapshot);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogSnapshotFailed(_logger, ex, entry.NodeId);
+        }
+    }
+
+    private async Task FetchRetainedAsync(RouteNodeEntry entry)
+    {
+        try
+        {
+            foreach (var change in await entry.Reference.GetRetained().WaitAsync(_options.BroadcastTimeout))
+            {
+                await _retained.ApplyAsync(change);
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

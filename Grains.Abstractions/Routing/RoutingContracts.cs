@@ -25,6 +25,14 @@ public interface IRouteNode : IGrainObserver
     /// </summary>
     [Alias("DisconnectClient")]
     Task<bool> DisconnectClient(string clientId, string sessionId, string reason);
+
+    /// <summary>A retained message was set or cleared on another node (newest change wins).</summary>
+    [Alias("ApplyRetained")]
+    Task ApplyRetained(RetainedChange change);
+
+    /// <summary>Every retained message this node holds, for a node that just met it.</summary>
+    [Alias("GetRetained")]
+    Task<IReadOnlyList<RetainedChange>> GetRetained();
 }
 
 /// <summary>A node's routing identity: unique per process incarnation, with the reference to reach it.</summary>
@@ -79,4 +87,20 @@ public interface IRouteDirectoryGrain : IGrainWithIntegerKey
     /// <summary>A node stops gracefully.</summary>
     [Alias("Leave")]
     Task Leave(string nodeId);
+}
+
+/// <summary>
+/// A retained message set (with <see cref="Message"/>) or cleared (without) on some node at <see cref="ModifiedAt"/>.
+/// Concurrent changes of one topic resolve to the newest; ties by origin node id.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.RetainedChange")]
+public sealed record RetainedChange(
+    [property: Id(0)] string Topic,
+    [property: Id(1)] ForwardedMessage? Message,
+    [property: Id(2)] DateTimeOffset ModifiedAt,
+    [property: Id(3)] string OriginNodeId)
+{
+    /// <summary>Whether this change wins over one made at <paramref name="at"/> by <paramref name="origin"/>.</summary>
+    public bool IsNewerThan(DateTimeOffset at, string origin) =>
+        ModifiedAt > at || (ModifiedAt == at && string.CompareOrdinal(OriginNodeId, origin) > 0);
 }

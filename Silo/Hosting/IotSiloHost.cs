@@ -97,6 +97,7 @@ public static partial class IotSiloHost
             builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(connectionString!));
             builder.Services.AddSingleton<PostgresSchema>();
             builder.Services.AddHostedService(sp => sp.GetRequiredService<PostgresSchema>());
+            builder.Services.AddSingleton<Gateway.Retained.IRetainedMessageStore, PostgresRetainedMessageStore>();
         }
         else
         {

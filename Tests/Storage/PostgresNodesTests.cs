@@ -78,8 +78,10 @@ public sealed class PostgresNodesTests(PostgresServer postgres)
             await first.WaitUntilReadyAsync();
             using var device = await ConnectAsync(mqttPort, deviceId);
             await device.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"dt/{deviceId}/t").WithPayload("12345").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+            var retained = await device.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"cfg/{deviceId}").WithPayload("v7").WithRetainFlag().WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+            Assert.True(retained.IsSuccess);   // PUBACK: the retained message is in PostgreSQL
             await device.DisconnectAsync();
-            before = (await Eventually.Get(() => GetThingAsync(first, deviceId), s => s is { Connectivity.Connected: false }, "the disconnect to be recorded"))!;
+            before = (await Eventually.Get(() => GetThingAsync(first, deviceId), s => s is { Connectivity.Connected: false, Usage.MessagesIn: 2 }, "the disconnect to be recorded"))!;
 
             first.Kill();
         }
@@ -91,7 +93,20 @@ public sealed class PostgresNodesTests(PostgresServer postgres)
         Assert.NotNull(after);
         Assert.Equal(before.Connectivity.SessionId, after.Connectivity.SessionId);
         Assert.Equal(DisconnectReasons.ClientInitiated, after.Connectivity.DisconnectReason);
-        Assert.Equal(1, after.Usage.MessagesIn);
-        Assert.Equal(5, after.Usage.BytesIn);
+        Assert.Equal(2, after.Usage.MessagesIn);
+        Assert.Equal(7, after.Usage.BytesIn);
+
+        // The retained message survived the kill: a new subscriber gets it from the restarted node.
+        using var subscriber = await ConnectAsync(mqttPort, "late-" + deviceId);
+        var received = new System.Collections.Concurrent.ConcurrentQueue<MqttApplicationMessage>();
+        subscriber.ApplicationMessageReceivedAsync += e =>
+        {
+            received.Enqueue(e.ApplicationMessage);
+            return Task.CompletedTask;
+        };
+        await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"cfg/{deviceId}", MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        await Eventually.True(() => Task.FromResult(!received.IsEmpty), "the retained message after the restart");
+        Assert.Equal("v7", received.First().ConvertPayloadToString());
+        Assert.True(received.First().Retain);
     }
 }
