@@ -33,6 +33,10 @@ public sealed class MqttOptions
     [Range(1, 65535)]
     public int Port { get; set; } = 1883;
 
+    /// <summary>MQTT over TLS; open only when a server certificate is configured (<c>Iot:Tls</c>).</summary>
+    [Range(1, 65535)]
+    public int TlsPort { get; set; } = 8883;
+
     /// <summary>Path of MQTT over WebSockets on the HTTP port.</summary>
     [Required, RegularExpression("^/.*", ErrorMessage = "must start with '/'.")]
     public string WebSocketPath { get; set; } = "/mqtt";
@@ -49,6 +53,36 @@ public sealed class HttpOptions
 
     [Range(1, 65535)]
     public int Port { get; set; } = 8080;
+}
+
+/// <summary>The HTTPS listener (section <c>Iot:Https</c>): API and MQTT over secure WebSockets.</summary>
+public sealed class HttpsOptions
+{
+    public const string SectionName = "Iot:Https";
+
+    /// <summary>Open only when a server certificate is configured (<c>Iot:Tls</c>).</summary>
+    [Range(1, 65535)]
+    public int Port { get; set; } = 8443;
+}
+
+/// <summary>
+/// The server certificate of the TLS listeners (section <c>Iot:Tls</c>). Without one, only the plain listeners
+/// open. PEM (certificate chain file plus key file) or PKCS#12 (one file, optional password).
+/// </summary>
+public sealed class TlsOptions
+{
+    public const string SectionName = "Iot:Tls";
+
+    /// <summary>PEM certificate (chain) or a .pfx/.p12 file.</summary>
+    public string? CertificatePath { get; set; }
+
+    /// <summary>PEM private key, when <see cref="CertificatePath"/> is PEM.</summary>
+    public string? KeyPath { get; set; }
+
+    /// <summary>Password of a PKCS#12 file.</summary>
+    public string? CertificatePassword { get; set; }
+
+    public bool Enabled => !string.IsNullOrWhiteSpace(CertificatePath);
 }
 
 /// <summary>Device authentication (section <c>Iot:Auth</c>).</summary>

@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Authentication;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
@@ -33,6 +34,9 @@ public static partial class IotGatewayHosting
         var node = Settings.Bind<NodeOptions>(configuration, NodeOptions.SectionName);
         var mqtt = Settings.Bind<MqttOptions>(configuration, MqttOptions.SectionName);
         var http = Settings.Bind<HttpOptions>(configuration, HttpOptions.SectionName);
+        var https = Settings.Bind<HttpsOptions>(configuration, HttpsOptions.SectionName);
+        var tls = Settings.Bind<TlsOptions>(configuration, TlsOptions.SectionName);
+        var certificate = tls.Enabled ? ServerCertificate.Load(tls) : null;
         var services = builder.Services;
 
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
@@ -40,6 +44,8 @@ public static partial class IotGatewayHosting
         services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton(Options.Create(mqtt));
         services.AddSingleton(Options.Create(http));
+        services.AddSingleton(Options.Create(https));
+        services.AddSingleton(Options.Create(tls));
         services.AddSingleton(Options.Create(node));
         services.AddSingleton(new NodeIdentity(node.NodeName ?? $"{Environment.MachineName}:{http.Port}"));
         services.TryAddSingleton(TimeProvider.System);
@@ -78,6 +84,21 @@ public static partial class IotGatewayHosting
         {
             Listen(kestrel, node.BindAddress, mqtt.Port, listen => listen.UseMqtt());
             Listen(kestrel, node.BindAddress, http.Port, listen => listen.Protocols = HttpProtocols.Http1);
+            if (certificate is not null)
+            {
+                // TLS terminated by Kestrel, so MQTTnet sees plain MQTT; client certificates come with the
+                // security issue (they will reach ValidatingConnectionEventArgs.ClientCertificate).
+                Listen(kestrel, node.BindAddress, mqtt.TlsPort, listen =>
+                {
+                    listen.UseHttps(certificate, o => o.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13);
+                    listen.UseMqtt();
+                });
+                Listen(kestrel, node.BindAddress, https.Port, listen =>
+                {
+                    listen.Protocols = HttpProtocols.Http1AndHttp2;
+                    listen.UseHttps(certificate, o => o.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13);
+                });
+            }
         });
         return builder;
     }
@@ -137,6 +158,8 @@ public static partial class IotGatewayHosting
         IOptions<NodeOptions> node,
         IOptions<MqttOptions> mqtt,
         IOptions<HttpOptions> http,
+        IOptions<HttpsOptions> https,
+        IOptions<TlsOptions> tls,
         NodeIdentity identity,
         ILogger<ListenerBanner> logger) : IHostedService
     {
@@ -149,6 +172,17 @@ public static partial class IotGatewayHosting
                 var webSocketUrl = $"ws://{host}:{http.Value.Port}{mqtt.Value.WebSocketPath}";
                 var httpUrl = $"http://{host}:{http.Value.Port}";
                 LogListening(logger, identity.Name, mqttUrl, webSocketUrl, httpUrl);
+                if (tls.Value.Enabled)
+                {
+                    var mqttsUrl = $"mqtts://{host}:{mqtt.Value.TlsPort}";
+                    var wssUrl = $"wss://{host}:{https.Value.Port}{mqtt.Value.WebSocketPath}";
+                    var httpsUrl = $"https://{host}:{https.Value.Port}";
+                    LogListeningTls(logger, mqttsUrl, wssUrl, httpsUrl);
+                }
+                else
+                {
+                    LogNoTls(logger);
+                }
             });
             return Task.CompletedTask;
         }
@@ -157,5 +191,11 @@ public static partial class IotGatewayHosting
 
         [LoggerMessage(Level = LogLevel.Information, Message = "Node {Node} listening: MQTT 3.1.1/5.0 on {Mqtt}, MQTT over WebSockets on {WebSocket}, HTTP API on {Http}")]
         private static partial void LogListening(ILogger logger, string node, string mqtt, string webSocket, string http);
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "TLS listening: MQTT on {Mqtts}, MQTT over secure WebSockets on {Wss}, HTTPS API on {Https}")]
+        private static partial void LogListeningTls(ILogger logger, string mqtts, string wss, string https);
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "No server certificate (Iot:Tls:CertificatePath): the TLS listeners (MQTT 8883, HTTPS 8443) are closed")]
+        private static partial void LogNoTls(ILogger logger);
     }
 }
