@@ -1,5 +1,8 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using System.Reflection;
+using MQTTnet.Formatter;
+using MQTTnet.Packets;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 using OrleansIot.Gateway.Hosting;
@@ -13,11 +16,11 @@ internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Ga
 
     public Task HandleAsync(ValidatingConnectionEventArgs e)
     {
-        if (string.IsNullOrEmpty(e.ClientId))
+        if (string.IsNullOrEmpty(e.ClientId) && !AssignClientId(e))
         {
-            // A device's thing is named by its client id: without one there is nothing to attach it to.
-            // MQTT 5 "Client Identifier not valid" (0x85); MQTTnet sends 3.1.1's "identifier rejected" (2).
-            Refuse(e, MqttConnectReasonCode.ClientIdentifierNotValid, "empty client id");
+            // MQTT 3.1.1 with CleanSession 0 and no client id: the spec requires "identifier rejected" (2)
+            // (MQTT 5 would be 0x85, but MQTT 5 always gets an assigned id).
+            Refuse(e, MqttConnectReasonCode.ClientIdentifierNotValid, "empty client id with a persistent session");
         }
         else if (!_allowAnonymous)
         {
@@ -31,6 +34,43 @@ internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Ga
 
         return Task.CompletedTask;
     }
+
+    /// <summary>
+    /// An empty client id gets a server-assigned one: MQTT 5 (returned in CONNACK's Assigned Client Identifier) and
+    /// MQTT 3.1.1 with CleanSession 1 (spec 3.1.3-6: the server assigns one; the client is not told). Tools such as
+    /// mosquitto_pub send an empty id by default. False when the spec says to refuse.
+    /// </summary>
+    private bool AssignClientId(ValidatingConnectionEventArgs e)
+    {
+        var assigned = $"auto-{Guid.NewGuid():N}";
+        if (e.ProtocolVersion == MqttProtocolVersion.V500)
+        {
+            e.AssignedClientIdentifier = assigned;   // MQTTnet puts it into the session and the CONNACK
+            return true;
+        }
+
+        if (e.CleanSession != true)
+        {
+            return false;
+        }
+
+        // MQTTnet only assigns ids for MQTT 5; for 3.1.1 the id is set on the CONNECT packet it validates. The
+        // packet is not exposed, so this reaches it by reflection (pinned to MQTTnet 5.2; a test covers it).
+        if (ConnectPacketField?.GetValue(e) is MqttConnectPacket packet)
+        {
+            packet.ClientId = assigned;
+            return true;
+        }
+
+        LogCannotAssign(logger);
+        return false;
+    }
+
+    private static readonly FieldInfo? ConnectPacketField =
+        typeof(ValidatingConnectionEventArgs).GetField("_connectPacket", BindingFlags.NonPublic | BindingFlags.Instance);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Cannot assign client ids to MQTT 3.1.1 clients: this MQTTnet version hides the CONNECT packet")]
+    private static partial void LogCannotAssign(ILogger logger);
 
     private void Refuse(ValidatingConnectionEventArgs e, MqttConnectReasonCode code, string why)
     {

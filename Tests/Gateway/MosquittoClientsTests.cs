@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using MQTTnet;
 using OrleansIot.Tests.Infrastructure;
 
 namespace OrleansIot.Tests.Gateway;
@@ -13,6 +14,17 @@ public sealed class MosquittoClientsTests(NodeFixture node)
         ToolDirectories.Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists)
         ?? throw new InvalidOperationException($"{name} is not installed (Debian: apt-get install -y mosquitto-clients); these tests do not skip.");
 
+    [Fact]
+    public async Task MosquittoPub_WithoutClientId_IsAcceptedWithAnAssignedOne()
+    {
+        // The issue's own acceptance check: mosquitto_pub with no -i sends an empty client id (3.1.1, clean).
+        var root = "mqa-" + Guid.NewGuid().ToString("N")[..8];
+        var port = node.MqttPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        using var pub = Start(Tool("mosquitto_pub"), "-h", "127.0.0.1", "-p", port, "-t", $"{root}/a/b", "-m", "hi");
+        await pub.WaitForExitAsync();
+        Assert.Equal(0, pub.ExitCode);
+    }
+
     [Theory]
     [InlineData("mqttv311", "0")]
     [InlineData("mqttv311", "1")]
@@ -21,10 +33,22 @@ public sealed class MosquittoClientsTests(NodeFixture node)
     {
         var root = "mq-" + Guid.NewGuid().ToString("N")[..8];
         var port = node.MqttPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        using var sub = Start(Tool("mosquitto_sub"), "-h", "127.0.0.1", "-p", port, "-V", version, "-t", $"{root}/#", "-C", "1", "-v", "-W", "20", "-i", $"{root}-sub");
 
-        // Retained, so the subscriber gets it whether its SUBSCRIBE lands before or after the publish (no sleep).
-        using var pub = Start(Tool("mosquitto_pub"), "-h", "127.0.0.1", "-p", port, "-V", version, "-q", qos, "-r", "-t", $"{root}/a/b", "-m", "hi", "-i", $"{root}-pub");
+        // The subscription is registered once its lifecycle event is out (published before SUBACK), so the test
+        // waits for that event instead of sleeping.
+        var watcher = await node.ConnectAsync($"{root}-watch");
+        var subscribed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        watcher.ApplicationMessageReceivedAsync += _ =>
+        {
+            subscribed.TrySetResult();
+            return Task.CompletedTask;
+        };
+        await watcher.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"$aws/events/subscriptions/subscribed/{root}-sub").Build());
+
+        using var sub = Start(Tool("mosquitto_sub"), "-h", "127.0.0.1", "-p", port, "-V", version, "-t", $"{root}/#", "-C", "1", "-v", "-W", "20", "-i", $"{root}-sub");
+        await subscribed.Task.WaitAsync(TimeSpan.FromSeconds(15));
+
+        using var pub = Start(Tool("mosquitto_pub"), "-h", "127.0.0.1", "-p", port, "-V", version, "-q", qos, "-t", $"{root}/a/b", "-m", "hi", "-i", $"{root}-pub");
         await pub.WaitForExitAsync();
         Assert.Equal(0, pub.ExitCode);
 
