@@ -46,6 +46,7 @@ internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Ga
         if (e.ProtocolVersion == MqttProtocolVersion.V500)
         {
             e.AssignedClientIdentifier = assigned;   // MQTTnet puts it into the session and the CONNACK
+            LogAssigned(logger, assigned, e.RemoteEndPoint);
             return true;
         }
 
@@ -59,6 +60,7 @@ internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Ga
         if (ConnectPacketField?.GetValue(e) is MqttConnectPacket packet)
         {
             packet.ClientId = assigned;
+            LogAssigned(logger, assigned, e.RemoteEndPoint);
             return true;
         }
 
@@ -68,6 +70,9 @@ internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Ga
 
     private static readonly FieldInfo? ConnectPacketField =
         typeof(ValidatingConnectionEventArgs).GetField("_connectPacket", BindingFlags.NonPublic | BindingFlags.Instance);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Assigned client id {ClientId} to the connection from {Endpoint}, which sent none")]
+    private static partial void LogAssigned(ILogger logger, string clientId, System.Net.EndPoint? endpoint);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Cannot assign client ids to MQTT 3.1.1 clients: this MQTTnet version hides the CONNECT packet")]
     private static partial void LogCannotAssign(ILogger logger);
