@@ -25,6 +25,10 @@ internal sealed partial class ClientConnectedHandler(
         usage.Register(meter);
         metrics.Connects.Add(1);
         await subscriptions.ConnectedAsync(e);
+
+        // First claim the client id cluster-wide (closing an older connection elsewhere), so that once the thing
+        // shows this connection, the API can also find and close it.
+        await TakeOverAsync(e.ClientId, meter);
         try
         {
             meter.VersionNumber = await grains.GetGrain<IThingGrain>(e.ClientId).Connected(
@@ -38,7 +42,6 @@ internal sealed partial class ClientConnectedHandler(
         }
 
         await lifecycle.ConnectedAsync(meter, e.UserName, IpAddressOf(e.RemoteEndPoint));
-        await TakeOverAsync(e.ClientId, meter);
     }
 
     /// <summary>
