@@ -352,7 +352,12 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
         }
     }
 
-    private async Task BroadcastAsync(RouteUpdate update)
+    // A failed route change is repaired by the target itself: it sees the version gap and asks for a snapshot,
+    // or it is dropped if it is gone.
+    private Task BroadcastAsync(RouteUpdate update) => SendToAllAsync(node => node.ApplyRoutes(update));
+
+    /// <summary>Calls every other node at once; completes when all answered or timed out (failures are logged).</summary>
+    private async Task SendToAllAsync(Func<IRouteNode, Task> call)
     {
         RouteNodeEntry[] targets;
         _remoteLock.EnterReadLock();
@@ -369,11 +374,10 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
         {
             try
             {
-                await target.Reference.ApplyRoutes(update).WaitAsync(_options.BroadcastTimeout);
+                await call(target.Reference).WaitAsync(_options.BroadcastTimeout);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                // The target catches up from a snapshot when it sees the version gap, or is dropped if it is gone.
                 LogBroadcastFailed(_logger, ex, target.NodeId);
             }
         }));
@@ -514,33 +518,11 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
 
     public Task<IReadOnlyList<RetainedChange>> GetRetained() => Task.FromResult(_retained.Snapshot());
 
-    /// <summary>Sends a retained change made on this node to every other node; completes when they have it (bounded).</summary>
-    public async Task BroadcastRetainedAsync(RetainedChange change)
-    {
-        RouteNodeEntry[] targets;
-        _remoteLock.EnterReadLock();
-        try
-        {
-            targets = [.. _remoteNodes.Values.Select(n => n.Entry)];
-        }
-        finally
-        {
-            _remoteLock.ExitReadLock();
-        }
-
-        await Task.WhenAll(targets.Select(async target =>
-        {
-            try
-            {
-                await target.Reference.ApplyRetained(change).WaitAsync(_options.BroadcastTimeout);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                // It catches up when it next meets this node again (a restarted node fetches everything).
-                LogBroadcastFailed(_logger, ex, target.NodeId);
-            }
-        }));
-    }
+    /// <summary>
+    /// Sends a retained change made on this node to every other node; completes when they have it (bounded). A node
+    /// that missed it catches up when it next meets this one (a restarted node fetches everything).
+    /// </summary>
+    public Task BroadcastRetainedAsync(RetainedChange change) => SendToAllAsync(node => node.ApplyRetained(change));
 
     public async Task<bool> DisconnectClient(string clientId, string sessionId, string reason)
     {
