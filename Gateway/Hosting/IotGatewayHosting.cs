@@ -65,6 +65,9 @@ public static partial class IotGatewayHosting
         services.AddSingleton<Retained.RetainedMessages>();
         services.TryAddSingleton<Retained.IRetainedMessageStore, Retained.InMemoryRetainedMessageStore>();
 
+        services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<Limits>();
+        services.AddSingleton<SubscriptionInterceptor>();
         services.AddSingleton<ConnectionValidator>();
         services.AddSingleton<ClientConnectedHandler>();
         services.AddSingleton<ClientDisconnectedHandler>();
@@ -126,6 +129,7 @@ public static partial class IotGatewayHosting
             server.ClientConnectedAsync += services.GetRequiredService<ClientConnectedHandler>().HandleAsync;
             server.ClientDisconnectedAsync += services.GetRequiredService<ClientDisconnectedHandler>().HandleAsync;
             server.InterceptingPublishAsync += services.GetRequiredService<PublishInterceptor>().HandleAsync;
+            server.InterceptingSubscriptionAsync += services.GetRequiredService<SubscriptionInterceptor>().HandleAsync;
             server.InterceptingClientEnqueueAsync += services.GetRequiredService<DeliveryCounter>().HandleAsync;
             var subscriptions = services.GetRequiredService<SubscriptionTracker>();
             server.ClientSubscribedTopicAsync += subscriptions.SubscribedAsync;

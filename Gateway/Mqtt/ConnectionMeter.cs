@@ -22,6 +22,12 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
     public int ProtocolVersion { get; } = protocolVersion;
     public EndPoint? RemoteEndPoint { get; } = remoteEndPoint;
 
+    /// <summary>
+    /// The filters this connection subscribed to, for the subscriptions-per-connection limit. Only the
+    /// connection's own packet loop touches it (MQTTnet handles a connection's packets one at a time).
+    /// </summary>
+    public HashSet<string> Subscriptions { get; } = new(StringComparer.Ordinal);
+
     /// <summary>AWS lifecycle <c>versionNumber</c> of this connection (from the thing grain).</summary>
     public long VersionNumber { get; set; }
 

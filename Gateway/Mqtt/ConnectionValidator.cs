@@ -10,7 +10,7 @@ using OrleansIot.Gateway.Hosting;
 namespace OrleansIot.Gateway.Mqtt;
 
 /// <summary>Decides whether a CONNECT is accepted.</summary>
-internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, GatewayMetrics metrics, ILogger<ConnectionValidator> logger)
+internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Limits limits, GatewayMetrics metrics, ILogger<ConnectionValidator> logger)
 {
     private readonly bool _allowAnonymous = auth.Value.AllowAnonymous;
 
@@ -21,6 +21,11 @@ internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Ga
             // MQTT 3.1.1 with CleanSession 0 and no client id: the spec requires "identifier rejected" (2)
             // (MQTT 5 would be 0x85, but MQTT 5 always gets an assigned id).
             Refuse(e, MqttConnectReasonCode.ClientIdentifierNotValid, "empty client id with a persistent session");
+        }
+        else if (limits.ClientIdTooLong(e.ClientId))
+        {
+            limits.Exceeded(Limits.ClientId, e.ClientId[..Math.Min(e.ClientId.Length, 64)] + "...", $"more than {limits.Values.MaxClientIdBytes} bytes");
+            Refuse(e, MqttConnectReasonCode.ClientIdentifierNotValid, "client id too long");
         }
         else if (!_allowAnonymous)
         {

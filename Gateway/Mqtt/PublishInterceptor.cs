@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Logging;
+using MQTTnet;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 using OrleansIot.Gateway.Hosting;
@@ -17,6 +18,8 @@ internal sealed partial class PublishInterceptor(
     TelemetryPublisher telemetry,
     ClusterRouter router,
     Retained.RetainedMessages retained,
+    Limits limits,
+    MqttServer mqtt,
     NodeIdentity node,
     TimeProvider time,
     GatewayMetrics metrics,
@@ -35,6 +38,10 @@ internal sealed partial class PublishInterceptor(
         var payload = message.Payload;
         meter.CountIn(payload.Length);
         metrics.PublishesIn.Add(1);
+        if (ExceedsLimits(e, meter, message))
+        {
+            return Task.CompletedTask;
+        }
 
         var bytes = payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload);
 
@@ -85,6 +92,40 @@ internal sealed partial class PublishInterceptor(
 
         // Only an accepted message goes to other nodes, as only an accepted one is routed here.
         router.Forward(message, meter.ClientId, () => bytes);
+    }
+
+    /// <summary>
+    /// Refuses a publish over the limits, as AWS does: a payload too large ends the connection (MQTT 5 DISCONNECT
+    /// 0x95 packet too large, AWS CLIENT_ERROR); a topic too long or too deep is not routed (MQTT 5 PUBACK 0x90
+    /// topic name invalid; MQTT 3.1.1 has no negative PUBACK, so its connection is closed).
+    /// </summary>
+    private bool ExceedsLimits(InterceptingPublishEventArgs e, ConnectionMeter meter, MqttApplicationMessage message)
+    {
+        if (message.Payload.Length > limits.Values.MaxPayloadBytes)
+        {
+            limits.Exceeded(Limits.Payload, meter.ClientId, $"{message.Payload.Length} bytes on {message.Topic}");
+            e.ProcessPublish = false;
+            meter.ServerDisconnectReason = Grains.Abstractions.Things.DisconnectReasons.ClientError;
+            // Not awaited: this runs inside the connection's own packet loop, which the disconnect stops.
+            _ = Task.Run(() => mqtt.DisconnectClientAsync(meter.ClientId, new MqttServerClientDisconnectOptions { ReasonCode = MqttDisconnectReasonCode.PacketTooLarge }));
+            return true;
+        }
+
+        if (limits.TopicProblem(message.Topic) is { } problem)
+        {
+            limits.Exceeded(problem, meter.ClientId, message.Topic.Length <= 80 ? message.Topic : message.Topic[..80] + "...");
+            e.ProcessPublish = false;
+            e.Response.ReasonCode = MqttPubAckReasonCode.TopicNameInvalid;
+            if (meter.ProtocolVersion < 5)
+            {
+                meter.ServerDisconnectReason = Grains.Abstractions.Things.DisconnectReasons.ClientError;
+                e.CloseConnection = true;
+            }
+
+            return true;
+        }
+
+        return false;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Publish of {ClientId} to {Topic} was not accepted")]

@@ -49,6 +49,7 @@ internal sealed class SubscriptionTracker(ClusterRouter router, LifecycleEvents 
         await router.UnsubscribedAsync(e.ClientId, e.TopicFilter);
         if (ConnectionMeter.From(e.SessionItems) is { } meter)
         {
+            meter.Subscriptions.Remove(e.TopicFilter);
             await lifecycle.SubscriptionChangedAsync(meter, e.UserName, subscribed: false, [e.TopicFilter]);
         }
     }

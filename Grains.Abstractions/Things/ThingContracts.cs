@@ -84,6 +84,8 @@ public static class DisconnectReasons
     public const string DuplicateClientId = "DUPLICATE_CLIENTID";
     /// <summary>The server closed the connection.</summary>
     public const string ServerInitiated = "SERVER_INITIATED_DISCONNECT";
+    /// <summary>The client broke a protocol rule or limit (e.g. a payload over the size limit).</summary>
+    public const string ClientError = "CLIENT_ERROR";
     /// <summary>An operator closed the connection through the API (AWS DeleteConnection).</summary>
     public const string ApiInitiated = "API_INITIATED_DISCONNECT";
     /// <summary>The node shut down while the client was connected.</summary>

@@ -1,0 +1,29 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace OrleansIot.Gateway.Mqtt;
+
+/// <summary>Protocol limits (section <c>Iot:Limits</c>); the defaults are AWS IoT Core's.</summary>
+public sealed class LimitsOptions
+{
+    public const string SectionName = "Iot:Limits";
+
+    /// <summary>Longest client id, UTF-8 bytes (AWS: 128).</summary>
+    [Range(1, 65535)]
+    public int MaxClientIdBytes { get; set; } = 128;
+
+    /// <summary>Largest PUBLISH payload in bytes (AWS: 128 KB).</summary>
+    [Range(1, 256 * 1024 * 1024)]
+    public int MaxPayloadBytes { get; set; } = 128 * 1024;
+
+    /// <summary>Longest topic (publish) or topic filter (subscribe), UTF-8 bytes (AWS: 256).</summary>
+    [Range(1, 65535)]
+    public int MaxTopicBytes { get; set; } = 256;
+
+    /// <summary>Most topic levels, i.e. slashes + 1 (AWS: 7 slashes, 8 levels). '$aws/...' topics are the platform's and exempt.</summary>
+    [Range(1, 1000)]
+    public int MaxTopicLevels { get; set; } = 8;
+
+    /// <summary>Most subscriptions one connection may hold (AWS: 50).</summary>
+    [Range(1, 1_000_000)]
+    public int MaxSubscriptionsPerConnection { get; set; } = 50;
+}

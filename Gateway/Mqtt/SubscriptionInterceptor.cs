@@ -1,0 +1,43 @@
+using MQTTnet.Protocol;
+using MQTTnet.Server;
+
+namespace OrleansIot.Gateway.Mqtt;
+
+/// <summary>
+/// Checks each requested subscription against the limits before MQTTnet creates it. A refused filter gets its
+/// own SUBACK reason (MQTT 5: 0x97 quota exceeded, 0x8F topic filter invalid; MQTT 3.1.1: 0x80 failure); the
+/// other filters of the same SUBSCRIBE are unaffected.
+/// </summary>
+internal sealed class SubscriptionInterceptor(Limits limits)
+{
+    public Task HandleAsync(InterceptingSubscriptionEventArgs e)
+    {
+        var filter = e.TopicFilter.Topic;
+        if (limits.TopicProblem(filter) is { } problem)
+        {
+            Refuse(e, MqttSubscribeReasonCode.TopicFilterInvalid, problem, $"filter '{Shorten(filter)}'");
+        }
+        else if (ConnectionMeter.From(e.SessionItems) is { } meter && !meter.Subscriptions.Contains(filter)
+                 && meter.Subscriptions.Count >= limits.Values.MaxSubscriptionsPerConnection)
+        {
+            Refuse(e, MqttSubscribeReasonCode.QuotaExceeded, Limits.Subscriptions, $"already {meter.Subscriptions.Count} subscriptions");
+        }
+        else
+        {
+            // Counted here, not when MQTTnet reports the subscription: all filters of one SUBSCRIBE are checked
+            // before any of them is reported.
+            ConnectionMeter.From(e.SessionItems)?.Subscriptions.Add(filter);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private void Refuse(InterceptingSubscriptionEventArgs e, MqttSubscribeReasonCode code, string limit, string detail)
+    {
+        e.ProcessSubscription = false;
+        e.Response.ReasonCode = code;
+        limits.Exceeded(limit, e.ClientId, detail);
+    }
+
+    private static string Shorten(string value) => value.Length <= 80 ? value : value[..80] + "...";
+}

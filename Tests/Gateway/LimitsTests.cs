@@ -1,0 +1,138 @@
+using System.Collections.Concurrent;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+using OrleansIot.Grains.Abstractions.Things;
+using OrleansIot.Tests.Infrastructure;
+
+namespace OrleansIot.Tests.Gateway;
+
+/// <summary>A node with small limits, so the tests stay small.</summary>
+public sealed class LimitedNodeFixture : NodeFixture
+{
+    protected override IEnumerable<string> Settings =>
+    [
+        "Iot:Limits:MaxClientIdBytes=24",
+        "Iot:Limits:MaxPayloadBytes=1024",
+        "Iot:Limits:MaxTopicBytes=64",
+        "Iot:Limits:MaxTopicLevels=4",
+        "Iot:Limits:MaxSubscriptionsPerConnection=3",
+    ];
+}
+
+public sealed class LimitsTests(LimitedNodeFixture node) : IClassFixture<LimitedNodeFixture>
+{
+    private static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 9)];
+
+    private static MqttApplicationMessage Message(string topic, int payloadBytes, MqttQualityOfServiceLevel qos = MqttQualityOfServiceLevel.AtLeastOnce) =>
+        new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(new byte[payloadBytes]).WithQualityOfServiceLevel(qos).Build();
+
+    private void AssertLogged(string limit, string clientId) =>
+        Assert.Contains(node.Logs.Entries, e => e.Message.Contains(clientId, StringComparison.Ordinal) && e.Message.Contains(limit, StringComparison.Ordinal));
+
+    [Fact]
+    public async Task ClientIdOverTheLimit_IsRefused()
+    {
+        var result = await node.NewClient().ConnectAsync(node.Options(new string('d', 25)).Build());
+        Assert.Equal(MqttClientConnectResultCode.ClientIdentifierNotValid, result.ResultCode);
+        Assert.Equal(MqttClientConnectResultCode.Success, (await node.NewClient().ConnectAsync(node.Options(new string('d', 24)).Build())).ResultCode);
+    }
+
+    [Fact]
+    public async Task PayloadOverTheLimit_EndsTheConnection_AsClientError_AndIsNotDelivered()
+    {
+        var root = NewId("big");
+        var subscriber = await node.ConnectAsync(NewId("sub"));
+        var received = new ConcurrentQueue<MqttApplicationMessage>();
+        subscriber.ApplicationMessageReceivedAsync += e =>
+        {
+            received.Enqueue(e.ApplicationMessage);
+            return Task.CompletedTask;
+        };
+        await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{root}/#").Build());
+        var deviceId = NewId("dev");
+        var device = await node.ConnectAsync(deviceId);
+
+        await device.PublishAsync(Message($"{root}/ok", 1024, MqttQualityOfServiceLevel.AtMostOnce));
+        try
+        {
+            await device.PublishAsync(Message($"{root}/big", 1025));
+        }
+        catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException)
+        {
+            // the connection may close before the PUBACK would have come
+        }
+
+        var status = await Eventually.Get(() => node.GetThingAsync(deviceId), s => s is { Connectivity.Connected: false }, "the connection to be closed");
+        Assert.Equal(DisconnectReasons.ClientError, status!.Connectivity.DisconnectReason);
+        AssertLogged("payload size", deviceId);
+        await Eventually.True(() => Task.FromResult(received.Any(m => m.Topic == $"{root}/ok")), "the message at the limit");
+        Assert.DoesNotContain(received, m => m.Topic == $"{root}/big");
+    }
+
+    [Fact]
+    public async Task TopicTooDeep_Mqtt5_GetsTopicNameInvalid_AndTheConnectionStays()
+    {
+        var deviceId = NewId("dev");
+        var device = await node.ConnectAsync(deviceId);
+
+        var tooDeep = await device.PublishAsync(Message("a/b/c/d/e", 1));
+        var tooLong = await device.PublishAsync(Message(new string('t', 65), 1));
+        var fine = await device.PublishAsync(Message("a/b/c/d", 1));
+
+        Assert.Equal(MqttClientPublishReasonCode.TopicNameInvalid, tooDeep.ReasonCode);
+        Assert.Equal(MqttClientPublishReasonCode.TopicNameInvalid, tooLong.ReasonCode);
+        Assert.True(fine.IsSuccess);
+        Assert.True(device.IsConnected);
+        AssertLogged("topic levels", deviceId);
+        AssertLogged("topic length", deviceId);
+    }
+
+    [Fact]
+    public async Task TopicTooDeep_Mqtt311_ClosesTheConnection()
+    {
+        var deviceId = NewId("dev");
+        var device = await node.ConnectAsync(deviceId, MqttProtocolVersion.V311);
+        try
+        {
+            await device.PublishAsync(Message("a/b/c/d/e", 1));
+        }
+        catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException)
+        {
+        }
+
+        var status = await Eventually.Get(() => node.GetThingAsync(deviceId), s => s is { Connectivity.Connected: false }, "the connection to be closed");
+        Assert.Equal(DisconnectReasons.ClientError, status!.Connectivity.DisconnectReason);
+    }
+
+    [Fact]
+    public async Task SubscriptionsPerConnection_OverTheLimit_GetQuotaExceeded_PerFilter()
+    {
+        var root = NewId("subs");
+        var clientId = NewId("dev");
+        var client = await node.ConnectAsync(clientId);
+        var first = await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{root}/1").WithTopicFilter($"{root}/2").Build());
+        Assert.All(first.Items, i => Assert.Equal(MqttClientSubscribeResultCode.GrantedQoS0, i.ResultCode));
+
+        // One SUBSCRIBE with two more filters while one place is left: the first fits, the second does not.
+        var second = await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{root}/3").WithTopicFilter($"{root}/4").Build());
+        Assert.Equal(MqttClientSubscribeResultCode.GrantedQoS0, second.Items.Single(i => i.TopicFilter.Topic == $"{root}/3").ResultCode);
+        Assert.Equal(MqttClientSubscribeResultCode.QuotaExceeded, second.Items.Single(i => i.TopicFilter.Topic == $"{root}/4").ResultCode);
+        AssertLogged("subscriptions per connection", clientId);
+
+        // Re-subscribing to a held filter is not a new subscription; unsubscribing frees a place.
+        var again = await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{root}/1").Build());
+        Assert.Equal(MqttClientSubscribeResultCode.GrantedQoS0, again.Items.Single().ResultCode);
+        await client.UnsubscribeAsync($"{root}/1");
+        var freed = await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{root}/4").Build());
+        Assert.Equal(MqttClientSubscribeResultCode.GrantedQoS0, freed.Items.Single().ResultCode);
+    }
+
+    [Fact]
+    public async Task FilterTooLong_GetsTopicFilterInvalid()
+    {
+        var client = await node.ConnectAsync(NewId("dev"));
+        var result = await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(new string('f', 65)).Build());
+        Assert.Equal(MqttClientSubscribeResultCode.TopicFilterInvalid, result.Items.Single().ResultCode);
+    }
+}
