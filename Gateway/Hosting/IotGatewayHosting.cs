@@ -1,6 +1,7 @@
 using System.Net;
 using System.Security.Authentication;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
@@ -85,7 +86,7 @@ public static partial class IotGatewayHosting
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            Listen(kestrel, node.BindAddress, mqtt.Port, listen => listen.UseMqtt());
+            Listen(kestrel, node.BindAddress, mqtt.Port, listen => listen.UseTruncatedPacketGuard().UseMqtt());
             Listen(kestrel, node.BindAddress, http.Port, listen => listen.Protocols = HttpProtocols.Http1);
             if (certificate is not null)
             {
@@ -94,7 +95,7 @@ public static partial class IotGatewayHosting
                 Listen(kestrel, node.BindAddress, mqtt.TlsPort, listen =>
                 {
                     listen.UseHttps(certificate, o => o.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13);
-                    listen.UseMqtt();
+                    listen.UseTruncatedPacketGuard().UseMqtt();
                 });
                 Listen(kestrel, node.BindAddress, https.Port, listen =>
                 {
@@ -115,7 +116,13 @@ public static partial class IotGatewayHosting
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseWebSockets();
-        app.MapMqtt(mqtt.WebSocketPath);
+        // MapMqtt of MQTTnet.AspNetCore, with the truncated-packet guard in front of the handler.
+        var webSocketOptions = new Microsoft.AspNetCore.Http.Connections.HttpConnectionDispatcherOptions();
+        webSocketOptions.WebSockets.SubProtocolSelector = MqttSubProtocolSelector.SelectSubProtocol;
+        app.MapConnections(
+            mqtt.WebSocketPath,
+            webSocketOptions,
+            connection => connection.UseTruncatedPacketGuard().UseConnectionHandler<MqttConnectionHandler>());
         app.MapHealthApi();
         app.MapThingsApi();
         app.MapConnectionsApi();

@@ -14,6 +14,9 @@ internal sealed class MqttLogBridge(ILoggerFactory loggerFactory) : IMqttNetLogg
     {
         var logLevel = level switch
         {
+            // A client that breaks the protocol or drops its connection is the client's problem, not the
+            // server's: a warning, so that server errors stay meaningful (tests fail on unexpected errors).
+            MqttNetLogLevel.Error when exception is MQTTnet.Exceptions.MqttProtocolViolationException or MQTTnet.Exceptions.MqttCommunicationException => LogLevel.Warning,
             MqttNetLogLevel.Error => LogLevel.Error,
             MqttNetLogLevel.Warning => LogLevel.Warning,
             MqttNetLogLevel.Info => LogLevel.Information,
