@@ -10,13 +10,20 @@ internal sealed class MqttLogBridge(ILoggerFactory loggerFactory) : IMqttNetLogg
 
     public bool IsEnabled => _logger.IsEnabled(LogLevel.Warning);
 
+    /// <summary>Protocol violations and transport failures (resets, broken pipes, aborted connections).</summary>
+    private static bool IsClientSide(Exception? exception) => exception is MQTTnet.Exceptions.MqttProtocolViolationException
+        or MQTTnet.Exceptions.MqttCommunicationException
+        or IOException                                   // includes Kestrel's ConnectionResetException
+        or System.Net.Sockets.SocketException
+        or OperationCanceledException;
+
     public void Publish(MqttNetLogLevel level, string source, string message, object[] parameters, Exception exception)
     {
         var logLevel = level switch
         {
             // A client that breaks the protocol or drops its connection is the client's problem, not the
             // server's: a warning, so that server errors stay meaningful (tests fail on unexpected errors).
-            MqttNetLogLevel.Error when exception is MQTTnet.Exceptions.MqttProtocolViolationException or MQTTnet.Exceptions.MqttCommunicationException => LogLevel.Warning,
+            MqttNetLogLevel.Error when IsClientSide(exception) => LogLevel.Warning,
             MqttNetLogLevel.Error => LogLevel.Error,
             MqttNetLogLevel.Warning => LogLevel.Warning,
             MqttNetLogLevel.Info => LogLevel.Information,

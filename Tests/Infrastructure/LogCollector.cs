@@ -21,7 +21,7 @@ public sealed class LogCollector : ILoggerProvider
     {
     }
 
-    public sealed record LogEntry(string Category, LogLevel Level, string Message, Exception? Exception)
+    public sealed record LogEntry(string Category, LogLevel Level, string Message, Exception? Exception, DateTime At)
     {
         public override string ToString() => $"{Level} {Category}: {Message} {Exception}";
     }
@@ -36,7 +36,7 @@ public sealed class LogCollector : ILoggerProvider
         {
             if (IsEnabled(logLevel))
             {
-                entries.Enqueue(new LogEntry(category, logLevel, formatter(state, exception), exception));
+                entries.Enqueue(new LogEntry(category, logLevel, formatter(state, exception), exception, DateTime.UtcNow));
             }
         }
     }
