@@ -84,7 +84,7 @@ internal sealed partial class LifecycleEvents(MqttServer mqtt, ClusterRouter rou
         try
         {
             await mqtt.InjectApplicationMessage(new InjectedMqttApplicationMessage(message) { SenderClientId = SenderClientId });
-            router.Forward(message, SenderClientId, () => payload);
+            router.Forward(message, SenderClientId, payload);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

@@ -54,7 +54,7 @@ internal sealed partial class PublishInterceptor(
                 e.CancellationToken);
         if (accepted.IsCompletedSuccessfully && !message.Retain)
         {
-            router.Forward(message, meter.ClientId, () => bytes);
+            router.Forward(message, meter.ClientId, bytes);
             return Task.CompletedTask;
         }
 
@@ -91,7 +91,7 @@ internal sealed partial class PublishInterceptor(
         }
 
         // Only an accepted message goes to other nodes, as only an accepted one is routed here.
-        router.Forward(message, meter.ClientId, () => bytes);
+        router.Forward(message, meter.ClientId, bytes);
     }
 
     /// <summary>

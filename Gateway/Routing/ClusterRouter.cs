@@ -389,9 +389,9 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
 
     /// <summary>
     /// Forwards a message published on this node to every other node with a matching subscription.
-    /// <paramref name="payload"/> supplies the payload bytes only if some node matches.
+    /// <paramref name="payload"/> is the message's payload, copied out of MQTTnet's buffer (it is kept).
     /// </summary>
-    public void Forward(MqttApplicationMessage message, string senderClientId, Func<byte[]> payload)
+    public void Forward(MqttApplicationMessage message, string senderClientId, byte[] payload)
     {
         var matches = t_matches ??= new HashSet<string>(StringComparer.Ordinal);
         matches.Clear();
@@ -420,7 +420,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             return;
         }
 
-        var forwarded = ForwardedMessages.From(message, senderClientId, payload());
+        var forwarded = ForwardedMessages.From(message, senderClientId, payload);
         foreach (var forwarder in forwarders)
         {
             forwarder.Enqueue(forwarded);
