@@ -77,7 +77,7 @@ public static partial class IotGatewayHosting
 
         services.AddSingleton<IMqttNetLogger, MqttLogBridge>();
         services.AddHostedMqttServer(o => o
-            .WithoutDefaultEndpoint()   // Kestrel owns the sockets: TCP, WebSockets (and later TLS) share one host
+            .WithoutDefaultEndpoint()   // Kestrel owns the sockets: TCP, TLS and WebSockets share one host
             .WithMaxPendingMessagesPerClient(mqtt.MaxPendingMessagesPerClient));
         services.AddMqttConnectionHandler();
         services.AddConnections();
@@ -92,15 +92,16 @@ public static partial class IotGatewayHosting
             {
                 // TLS terminated by Kestrel, so MQTTnet sees plain MQTT; client certificates come with the
                 // security issue (they will reach ValidatingConnectionEventArgs.ClientCertificate).
+                void Tls(ListenOptions listen) => listen.UseHttps(certificate, o => o.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13);
                 Listen(kestrel, node.BindAddress, mqtt.TlsPort, listen =>
                 {
-                    listen.UseHttps(certificate, o => o.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13);
+                    Tls(listen);
                     listen.UseTruncatedPacketGuard().UseMqtt();
                 });
                 Listen(kestrel, node.BindAddress, https.Port, listen =>
                 {
                     listen.Protocols = HttpProtocols.Http1AndHttp2;
-                    listen.UseHttps(certificate, o => o.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13);
+                    Tls(listen);
                 });
             }
         });

@@ -53,11 +53,15 @@ internal sealed partial class ClientDisconnectedHandler(
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            LogThingUpdateFailed(logger, ex, e.ClientId);
+            // The next connection of the client id replaces the stale entry anyway.
+            LogSessionDetachFailed(logger, ex, e.ClientId);
         }
 
         await lifecycle.DisconnectedAsync(meter, e.UserName, clientInitiated, reason);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not release the client id {ClientId} in the cluster")]
+    private static partial void LogSessionDetachFailed(ILogger logger, Exception exception, string clientId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the disconnect of {ClientId} on its thing")]
     private static partial void LogThingUpdateFailed(ILogger logger, Exception exception, string clientId);

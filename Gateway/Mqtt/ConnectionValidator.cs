@@ -24,7 +24,7 @@ internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Li
         }
         else if (limits.ClientIdTooLong(e.ClientId))
         {
-            limits.Exceeded(Limits.ClientId, e.ClientId[..Math.Min(e.ClientId.Length, 64)] + "...", $"more than {limits.Values.MaxClientIdBytes} bytes");
+            limits.Exceeded(Limits.ClientId, e.ClientId, $"more than {limits.Values.MaxClientIdBytes} bytes");
             Refuse(e, MqttConnectReasonCode.ClientIdentifierNotValid, "client id too long");
         }
         else if (!_allowAnonymous)

@@ -41,11 +41,14 @@ internal sealed partial class Limits(IOptions<LimitsOptions> options, IMeterFact
         return null;
     }
 
+    /// <summary>Counts and logs a refusal; over-long client ids and details are shortened for the log.</summary>
     public void Exceeded(string limit, string clientId, string detail)
     {
         _exceeded.Add(1, new KeyValuePair<string, object?>("limit", limit));
-        LogExceeded(logger, clientId, limit, detail);
+        LogExceeded(logger, Shorten(clientId), limit, Shorten(detail));
     }
+
+    private static string Shorten(string value) => value.Length <= 80 ? value : value[..80] + "...";
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Client {ClientId} exceeded the {Limit} limit: {Detail}")]
     private static partial void LogExceeded(ILogger logger, string clientId, string limit, string detail);

@@ -113,7 +113,7 @@ internal sealed partial class PublishInterceptor(
 
         if (limits.TopicProblem(message.Topic) is { } problem)
         {
-            limits.Exceeded(problem, meter.ClientId, message.Topic.Length <= 80 ? message.Topic : message.Topic[..80] + "...");
+            limits.Exceeded(problem, meter.ClientId, message.Topic);
             e.ProcessPublish = false;
             e.Response.ReasonCode = MqttPubAckReasonCode.TopicNameInvalid;
             if (meter.ProtocolVersion < 5)

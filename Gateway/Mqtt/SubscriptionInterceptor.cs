@@ -15,7 +15,7 @@ internal sealed class SubscriptionInterceptor(Limits limits)
         var filter = e.TopicFilter.Topic;
         if (limits.TopicProblem(filter) is { } problem)
         {
-            Refuse(e, MqttSubscribeReasonCode.TopicFilterInvalid, problem, $"filter '{Shorten(filter)}'");
+            Refuse(e, MqttSubscribeReasonCode.TopicFilterInvalid, problem, $"filter '{filter}'");
         }
         else if (ConnectionMeter.From(e.SessionItems) is { } meter && !meter.Subscriptions.Contains(filter)
                  && meter.Subscriptions.Count >= limits.Values.MaxSubscriptionsPerConnection)
@@ -38,6 +38,4 @@ internal sealed class SubscriptionInterceptor(Limits limits)
         e.Response.ReasonCode = code;
         limits.Exceeded(limit, e.ClientId, detail);
     }
-
-    private static string Shorten(string value) => value.Length <= 80 ? value : value[..80] + "...";
 }

@@ -309,18 +309,6 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
         return matches.Count > 0;
     }
 
-    /// <summary>The distinct filters subscribed on this node.</summary>
-    public IReadOnlyCollection<string> LocalFilters
-    {
-        get
-        {
-            lock (_localLock)
-            {
-                return [.. _localFilters.Keys];
-            }
-        }
-    }
-
     private bool Increment(string filter)
     {
         _localFilters[filter] = _localFilters.GetValueOrDefault(filter) + 1;

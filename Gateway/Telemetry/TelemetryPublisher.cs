@@ -44,8 +44,6 @@ internal sealed partial class TelemetryPublisher : IHostedService, IDisposable
         }
     }
 
-    public int PartitionCount => _queues.Length;
-
     /// <summary>
     /// Queues a message. For QoS 0 returns at once (a full queue drops the message and counts it); otherwise the
     /// task completes when the message is on the stream, or fails when it could not be written.
