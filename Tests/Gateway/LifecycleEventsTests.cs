@@ -4,14 +4,13 @@ using MQTTnet;
 using MQTTnet.Protocol;
 using OrleansIot.Grains.Abstractions.Things;
 using OrleansIot.Tests.Infrastructure;
+using static OrleansIot.Tests.Infrastructure.Ids;
 
 namespace OrleansIot.Tests.Gateway;
 
 /// <summary>AWS IoT lifecycle events, as a backend watching <c>$aws/events/#</c> relies on them.</summary>
 public abstract class LifecycleEventsTests
 {
-    protected static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
-
     protected static async Task<ConcurrentQueue<(string Topic, JsonElement Body)>> WatchAsync(IMqttClient watcher, string filter)
     {
         var events = new ConcurrentQueue<(string, JsonElement)>();

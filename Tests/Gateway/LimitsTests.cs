@@ -22,7 +22,8 @@ public sealed class LimitedNodeFixture : NodeFixture
 
 public sealed class LimitsTests(LimitedNodeFixture node) : IClassFixture<LimitedNodeFixture>
 {
-    private static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 9)];
+    // Short: the client ids must fit this fixture's 24-byte limit.
+    private static string NewId(string prefix) => Ids.NewId(prefix, randomChars: 8);
 
     private static MqttApplicationMessage Message(string topic, int payloadBytes, MqttQualityOfServiceLevel qos = MqttQualityOfServiceLevel.AtLeastOnce) =>
         new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(new byte[payloadBytes]).WithQualityOfServiceLevel(qos).Build();

@@ -7,14 +7,13 @@ using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 using OrleansIot.Grains.Abstractions.Things;
 using OrleansIot.Tests.Infrastructure;
+using static OrleansIot.Tests.Infrastructure.Ids;
 
 namespace OrleansIot.Tests.Gateway;
 
 [Collection(NodeCollection.Name)]
 public sealed class MqttGatewayTests(NodeFixture node)
 {
-    private static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
-
     private static async Task<ConcurrentQueue<MqttApplicationMessage>> SubscribeAsync(IMqttClient client, string filter, MqttQualityOfServiceLevel qos)
     {
         var received = new ConcurrentQueue<MqttApplicationMessage>();

@@ -6,13 +6,12 @@ using System.Text.Json;
 using MQTTnet;
 using MQTTnet.Protocol;
 using OrleansIot.Tests.Infrastructure;
+using static OrleansIot.Tests.Infrastructure.Ids;
 
 namespace OrleansIot.Tests.Retained;
 
 public abstract class RetainedTestsBase
 {
-    protected static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
-
     protected static MqttApplicationMessage Retained(string topic, string payload) =>
         new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithRetainFlag().WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
 

@@ -6,6 +6,7 @@ using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 using OrleansIot.Gateway.Routing;
 using OrleansIot.Tests.Infrastructure;
+using static OrleansIot.Tests.Infrastructure.Ids;
 
 namespace OrleansIot.Tests.Routing;
 
@@ -13,8 +14,6 @@ namespace OrleansIot.Tests.Routing;
 [Collection(TwoNodeCollection.Name)]
 public sealed class ClusterRoutingTests(TwoNodeFixture nodes)
 {
-    private static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
-
     private static async Task<ConcurrentQueue<MqttApplicationMessage>> SubscribeAsync(IMqttClient client, string filter, MqttQualityOfServiceLevel qos = MqttQualityOfServiceLevel.AtLeastOnce)
     {
         var received = new ConcurrentQueue<MqttApplicationMessage>();

@@ -4,6 +4,7 @@ using MQTTnet;
 using MQTTnet.Protocol;
 using OrleansIot.Grains.Abstractions.Things;
 using OrleansIot.Tests.Infrastructure;
+using static OrleansIot.Tests.Infrastructure.Ids;
 
 namespace OrleansIot.Tests.Routing;
 
@@ -11,8 +12,6 @@ namespace OrleansIot.Tests.Routing;
 [Collection(TwoNodeCollection.Name)]
 public sealed class ClusterSessionsTests(TwoNodeFixture nodes)
 {
-    private static string NewId(string prefix) => $"{prefix}-{Guid.NewGuid():N}"[..(prefix.Length + 13)];
-
     private static ConcurrentQueue<MqttClientDisconnectedEventArgs> WatchDisconnect(IMqttClient client)
     {
         var seen = new ConcurrentQueue<MqttClientDisconnectedEventArgs>();

@@ -7,7 +7,7 @@ namespace OrleansIot.Tests.Things;
 [Collection(ClusterCollection.Name)]
 public sealed class ThingGrainTests(ClusterFixture fixture)
 {
-    private static string NewThing() => "thing-" + Guid.NewGuid().ToString("N")[..12];
+    private static string NewThing() => Ids.NewId("thing");
 
     private static ConnectionOpened Opened(string clientId, string session) =>
         new(session, clientId, "127.0.0.1:5555", "node-a", 5, DateTimeOffset.UtcNow);
