@@ -56,8 +56,8 @@ public static partial class IotGatewayHosting
         // disconnects of the shutdown are still written.
         services.AddSingleton<TelemetryPublisher>();
         services.AddHostedService(sp => sp.GetRequiredService<TelemetryPublisher>());
-        services.AddSingleton<UsageMeter>();
-        services.AddHostedService(sp => sp.GetRequiredService<UsageMeter>());
+        services.AddSingleton<LiveConnections>();
+        services.AddHostedService(sp => sp.GetRequiredService<LiveConnections>());
         services.AddOptions<RoutingOptions>().BindConfiguration(RoutingOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ClusterRouter>();
         services.AddHostedService(sp => sp.GetRequiredService<ClusterRouter>());

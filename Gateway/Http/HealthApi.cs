@@ -10,10 +10,10 @@ public static class HealthApi
 {
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/health", (MQTTnet.Server.MqttServer mqtt, Hosting.NodeIdentity node, UsageMeter usage) =>
+        endpoints.MapGet("/health", (MQTTnet.Server.MqttServer mqtt, Hosting.NodeIdentity node, LiveConnections connections) =>
         {
             return mqtt.IsStarted
-                ? Results.Ok(new { status = "ok", node = node.Name, connections = usage.LiveConnections })
+                ? Results.Ok(new { status = "ok", node = node.Name, connections = connections.Count })
                 : Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Starting", detail: "The MQTT server is not started yet.");
         }).WithTags("Health").WithName("Health");
         return endpoints;

@@ -12,7 +12,7 @@ internal sealed partial class ClientConnectedHandler(
     SubscriptionTracker subscriptions,
     LifecycleEvents lifecycle,
     Routing.ClusterRouter router,
-    UsageMeter usage,
+    LiveConnections connections,
     NodeIdentity node,
     TimeProvider time,
     GatewayMetrics metrics,
@@ -22,7 +22,7 @@ internal sealed partial class ClientConnectedHandler(
     {
         var meter = new ConnectionMeter(e.ClientId, Guid.NewGuid().ToString(), (int)e.ProtocolVersion, e.RemoteEndPoint);
         meter.AttachTo(e.SessionItems);
-        usage.Register(meter);
+        connections.Register(meter);
         metrics.Connects.Add(1);
         await subscriptions.ConnectedAsync(e);
 

@@ -10,7 +10,7 @@ namespace OrleansIot.Gateway.Mqtt;
 /// <summary>A connection ended: stop metering it and record the end, with its last usage, on its thing grain.</summary>
 internal sealed partial class ClientDisconnectedHandler(
     IGrainFactory grains,
-    UsageMeter usage,
+    LiveConnections connections,
     LifecycleEvents lifecycle,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
@@ -25,7 +25,7 @@ internal sealed partial class ClientDisconnectedHandler(
             return;
         }
 
-        usage.Unregister(meter);
+        connections.Unregister(meter);
         metrics.Disconnects.Add(1);
         var clientInitiated = e.DisconnectType == MqttClientDisconnectType.Clean;
         var reason = e.DisconnectType switch

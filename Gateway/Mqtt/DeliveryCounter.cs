@@ -4,11 +4,11 @@ using OrleansIot.Gateway.Hosting;
 namespace OrleansIot.Gateway.Mqtt;
 
 /// <summary>Counts each message routed to a subscriber against the receiving connection.</summary>
-internal sealed class DeliveryCounter(UsageMeter usage, GatewayMetrics metrics)
+internal sealed class DeliveryCounter(LiveConnections connections, GatewayMetrics metrics)
 {
     public Task HandleAsync(InterceptingClientApplicationMessageEnqueueEventArgs e)
     {
-        if (usage.Find(e.ReceiverClientId) is { } meter)
+        if (connections.Find(e.ReceiverClientId) is { } meter)
         {
             meter.CountOut(e.ApplicationMessage.Payload.Length);
         }

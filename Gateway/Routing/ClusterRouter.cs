@@ -26,7 +26,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
 {
     private readonly IGrainFactory _grains;
     private readonly MqttServer _mqtt;
-    private readonly Mqtt.UsageMeter _connections;
+    private readonly Mqtt.LiveConnections _connections;
     private readonly Retained.RetainedMessages _retained;
     private readonly RoutingOptions _options;
     private readonly GatewayMetrics _metrics;
@@ -50,7 +50,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     [ThreadStatic]
     private static HashSet<string>? t_matches;
 
-    public ClusterRouter(IGrainFactory grains, MqttServer mqtt, Mqtt.UsageMeter connections, Retained.RetainedMessages retained, NodeIdentity node, IOptions<RoutingOptions> options, GatewayMetrics metrics, ILogger<ClusterRouter> logger)
+    public ClusterRouter(IGrainFactory grains, MqttServer mqtt, Mqtt.LiveConnections connections, Retained.RetainedMessages retained, NodeIdentity node, IOptions<RoutingOptions> options, GatewayMetrics metrics, ILogger<ClusterRouter> logger)
     {
         _grains = grains;
         _connections = connections;
