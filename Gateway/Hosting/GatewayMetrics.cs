@@ -24,6 +24,11 @@ public sealed class GatewayMetrics : IDisposable
         Forwarded = _meter.CreateCounter<long>("iot.routing.forwarded", description: "Messages forwarded to subscribers on other nodes");
         ForwardDropped = _meter.CreateCounter<long>("iot.routing.forward.dropped", description: "Messages for other nodes dropped (queue full or node unreachable)");
         Injected = _meter.CreateCounter<long>("iot.routing.received", description: "Messages received from other nodes for local subscribers");
+        SessionsResumed = _meter.CreateCounter<long>("iot.sessions.resumed", description: "Persistent sessions resumed by a connection (session present)");
+        SessionsAdopted = _meter.CreateCounter<long>("iot.sessions.adopted", description: "Client ids taken over from a node that died or left");
+        SessionMessagesQueued = _meter.CreateCounter<long>("iot.sessions.queued", description: "Messages queued for offline persistent sessions");
+        SessionMessagesDropped = _meter.CreateCounter<long>("iot.sessions.dropped", description: "Messages of offline persistent sessions dropped (queue full, expired, or unreachable)");
+        WillsPublished = _meter.CreateCounter<long>("iot.mqtt.wills", description: "Will messages published");
     }
 
     public Counter<long> Connects { get; }
@@ -37,6 +42,11 @@ public sealed class GatewayMetrics : IDisposable
     public Counter<long> Forwarded { get; }
     public Counter<long> ForwardDropped { get; }
     public Counter<long> Injected { get; }
+    public Counter<long> SessionsResumed { get; }
+    public Counter<long> SessionsAdopted { get; }
+    public Counter<long> SessionMessagesQueued { get; }
+    public Counter<long> SessionMessagesDropped { get; }
+    public Counter<long> WillsPublished { get; }
 
     public void Dispose() => _meter.Dispose();
 }

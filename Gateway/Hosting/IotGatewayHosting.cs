@@ -61,6 +61,10 @@ public static partial class IotGatewayHosting
         services.AddOptions<RoutingOptions>().BindConfiguration(RoutingOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<ClusterRouter>();
         services.AddHostedService(sp => sp.GetRequiredService<ClusterRouter>());
+        services.AddOptions<Sessions.SessionOptions>().BindConfiguration(Sessions.SessionOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<Sessions.WillPublisher>();
+        services.AddSingleton<Sessions.SessionHost>();
+        services.AddHostedService(sp => sp.GetRequiredService<Sessions.SessionHost>());
         services.AddSingleton<SubscriptionTracker>();
         services.AddSingleton<LifecycleEvents>();
         services.AddSingleton<Retained.RetainedMessages>();
@@ -139,6 +143,7 @@ public static partial class IotGatewayHosting
             server.InterceptingPublishAsync += services.GetRequiredService<PublishInterceptor>().HandleAsync;
             server.InterceptingSubscriptionAsync += services.GetRequiredService<SubscriptionInterceptor>().HandleAsync;
             server.InterceptingClientEnqueueAsync += services.GetRequiredService<DeliveryCounter>().HandleAsync;
+            server.InterceptingOutboundPacketAsync += services.GetRequiredService<Sessions.SessionHost>().InterceptOutboundAsync;
             var subscriptions = services.GetRequiredService<SubscriptionTracker>();
             server.ClientSubscribedTopicAsync += subscriptions.SubscribedAsync;
             server.ClientUnsubscribedTopicAsync += subscriptions.UnsubscribedAsync;

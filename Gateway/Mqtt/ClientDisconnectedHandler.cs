@@ -1,15 +1,21 @@
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using MQTTnet.Server;
+using MQTTnet.Protocol;
 using OrleansIot.Gateway.Hosting;
+using OrleansIot.Gateway.Sessions;
 using OrleansIot.Grains.Abstractions.Sessions;
 using OrleansIot.Grains.Abstractions.Things;
 
 namespace OrleansIot.Gateway.Mqtt;
 
-/// <summary>A connection ended: stop metering it and record the end, with its last usage, on its thing grain.</summary>
+/// <summary>
+/// A connection ended: stop metering it, record the end (with its last usage) on its thing grain, end or keep its
+/// session, and publish its will when the end was not graceful (AWS: on every disconnect the client did not ask for).
+/// </summary>
 internal sealed partial class ClientDisconnectedHandler(
     IGrainFactory grains,
+    SessionHost sessions,
     LiveConnections connections,
     LifecycleEvents lifecycle,
     IHostApplicationLifetime lifetime,
@@ -47,20 +53,32 @@ internal sealed partial class ClientDisconnectedHandler(
             LogThingUpdateFailed(logger, ex, e.ClientId);
         }
 
+        // MQTT 5 DISCONNECT 0x04 asks for the will; a takeover's will is published by the taking node.
+        var publishWill = !meter.PreventWill && e.DisconnectType switch
+        {
+            MqttClientDisconnectType.Takeover => false,
+            MqttClientDisconnectType.Clean => e.ReasonCode == MqttDisconnectReasonCode.DisconnectWithWillMessage,
+            _ => true,
+        };
+        // A DISCONNECT may change the expiry of a persistent session (0: it ends); DeleteConnection may end it.
+        uint? expiry = meter.EndSession ? 0 : e.SessionExpiryInterval > 0 ? sessions.GrantExpiry(MQTTnet.Formatter.MqttProtocolVersion.V500, false, e.SessionExpiryInterval) : null;
+        WillMessage? will;
         try
         {
-            await grains.GetGrain<IClientSessionGrain>(e.ClientId).Detach(meter.SessionId);
+            will = await grains.GetGrain<IClientSessionGrain>(e.ClientId).Detach(meter.SessionId, new SessionEnd(publishWill, expiry));
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // The next connection of the client id replaces the stale entry anyway.
+            // The session grain cannot be reached: publish the will anyway (at least once beats never).
             LogSessionDetachFailed(logger, ex, e.ClientId);
+            will = publishWill ? meter.Will : null;
         }
 
+        await sessions.DisconnectedAsync(meter, sessionContinues: meter.SessionExpirySeconds > 0 && expiry != 0, will);
         await lifecycle.DisconnectedAsync(meter, e.UserName, clientInitiated, reason);
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not release the client id {ClientId} in the cluster")]
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the end of the session of {ClientId} in the cluster")]
     private static partial void LogSessionDetachFailed(ILogger logger, Exception exception, string clientId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the disconnect of {ClientId} on its thing")]

@@ -34,6 +34,24 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
     /// <summary>Set when this node closed the connection, so the disconnect is reported as server initiated.</summary>
     public string? ServerDisconnectReason { get; set; }
 
+    /// <summary>Session expiry granted at connect: 0 for a clean session, which ends with the connection.</summary>
+    public uint SessionExpirySeconds { get; init; }
+
+    /// <summary>The will taken from the CONNECT (published by this gateway, not by MQTTnet), if any.</summary>
+    public Grains.Abstractions.Sessions.WillMessage? Will { get; init; }
+
+    /// <summary>A will being published on the client's behalf: not a connection, so no connection limits apply.</summary>
+    public bool IsWill { get; init; }
+
+    /// <summary>Closed by DeleteConnection with <c>preventWillMessage=true</c>.</summary>
+    public bool PreventWill { get; set; }
+
+    /// <summary>Closed by DeleteConnection with <c>cleanSession=true</c>: the persistent session ends too.</summary>
+    public bool EndSession { get; set; }
+
+    /// <summary>True while a resumed session's subscriptions are put back (not new subscriptions: no events).</summary>
+    public bool Restoring { get; set; }
+
     public static ConnectionMeter? From(IDictionary? sessionItems) => sessionItems?[SessionItemKey] as ConnectionMeter;
 
     public void AttachTo(IDictionary sessionItems) => sessionItems[SessionItemKey] = this;

@@ -1,8 +1,6 @@
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
-using System.Reflection;
 using MQTTnet.Formatter;
-using MQTTnet.Packets;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 using OrleansIot.Gateway.Hosting;
@@ -10,11 +8,11 @@ using OrleansIot.Gateway.Hosting;
 namespace OrleansIot.Gateway.Mqtt;
 
 /// <summary>Decides whether a CONNECT is accepted.</summary>
-internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Limits limits, GatewayMetrics metrics, ILogger<ConnectionValidator> logger)
+internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Limits limits, Sessions.SessionHost sessions, GatewayMetrics metrics, ILogger<ConnectionValidator> logger)
 {
     private readonly bool _allowAnonymous = auth.Value.AllowAnonymous;
 
-    public Task HandleAsync(ValidatingConnectionEventArgs e)
+    public async Task HandleAsync(ValidatingConnectionEventArgs e)
     {
         if (string.IsNullOrEmpty(e.ClientId) && !AssignClientId(e))
         {
@@ -34,10 +32,17 @@ internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Li
         }
         else
         {
+            // The will is taken out of MQTTnet's hands: the cluster publishes it (with its delay, and from another
+            // node when this one dies).
+            var will = ConnectPackets.Of(e) is { } packet ? ConnectPackets.TakeWill(packet, e.ClientId) : null;
+            if (!await sessions.AttachAsync(e, will))
+            {
+                Refuse(e, MqttConnectReasonCode.ServerUnavailable, "the session store could not be reached; try again");
+                return;
+            }
+
             SubscriptionTracker.MarkCleanStart(e);
         }
-
-        return Task.CompletedTask;
     }
 
     /// <summary>
@@ -62,7 +67,7 @@ internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Li
 
         // MQTTnet only assigns ids for MQTT 5; for 3.1.1 the id is set on the CONNECT packet it validates. The
         // packet is not exposed, so this reaches it by reflection (pinned to MQTTnet 5.2; a test covers it).
-        if (ConnectPacketField?.GetValue(e) is MqttConnectPacket packet)
+        if (ConnectPackets.Of(e) is { } packet)
         {
             packet.ClientId = assigned;
             LogAssigned(logger, assigned, e.RemoteEndPoint);
@@ -72,9 +77,6 @@ internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Li
         LogCannotAssign(logger);
         return false;
     }
-
-    private static readonly FieldInfo? ConnectPacketField =
-        typeof(ValidatingConnectionEventArgs).GetField("_connectPacket", BindingFlags.NonPublic | BindingFlags.Instance);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Assigned client id {ClientId} to the connection from {Endpoint}, which sent none")]
     private static partial void LogAssigned(ILogger logger, string clientId, System.Net.EndPoint? endpoint);

@@ -38,7 +38,7 @@ internal sealed partial class PublishInterceptor(
         var payload = message.Payload;
         meter.CountIn(payload.Length);
         metrics.PublishesIn.Add(1);
-        if (ExceedsLimits(e, meter, message))
+        if (!meter.IsWill && ExceedsLimits(e, meter, message))
         {
             return Task.CompletedTask;
         }

@@ -7,7 +7,7 @@ namespace OrleansIot.Gateway.Mqtt;
 /// Keeps the cluster router's view of this node's subscriptions in step with MQTTnet's: subscribe, unsubscribe,
 /// and the end of a session (a non-persistent session ends with its connection; a clean start replaces it).
 /// </summary>
-internal sealed class SubscriptionTracker(ClusterRouter router, LifecycleEvents lifecycle)
+internal sealed class SubscriptionTracker(ClusterRouter router, Sessions.SessionHost sessions, LifecycleEvents lifecycle)
 {
     private const string CleanStartKey = "orleansiot.cleanstart";
 
@@ -38,8 +38,10 @@ internal sealed class SubscriptionTracker(ClusterRouter router, LifecycleEvents 
     public async Task SubscribedAsync(ClientSubscribedTopicEventArgs e)
     {
         await router.SubscribedAsync(e.ClientId, e.TopicFilter.Topic);
-        if (ConnectionMeter.From(e.SessionItems) is { } meter)
+        if (ConnectionMeter.From(e.SessionItems) is { Restoring: false } meter)
         {
+            // A persistent session's subscription is stored before the SUBACK: it must survive this node.
+            await sessions.SubscribedAsync(meter, e.TopicFilter);
             await lifecycle.SubscriptionChangedAsync(meter, e.UserName, subscribed: true, [e.TopicFilter.Topic]);
         }
     }
@@ -50,9 +52,14 @@ internal sealed class SubscriptionTracker(ClusterRouter router, LifecycleEvents 
         if (ConnectionMeter.From(e.SessionItems) is { } meter)
         {
             meter.Subscriptions.Remove(e.TopicFilter);
+            await sessions.UnsubscribedAsync(meter, e.TopicFilter);
             await lifecycle.SubscriptionChangedAsync(meter, e.UserName, subscribed: false, [e.TopicFilter]);
         }
     }
 
-    public Task SessionDeletedAsync(SessionDeletedEventArgs e) => router.SessionEndedAsync(e.Id);
+    /// <summary>
+    /// MQTTnet ends every session with its connection; a persistent one lives on in the session host (its filters
+    /// stay announced), everything else ends here.
+    /// </summary>
+    public Task SessionDeletedAsync(SessionDeletedEventArgs e) => sessions.KeepOffline(e.Id) ? Task.CompletedTask : router.SessionEndedAsync(e.Id);
 }

@@ -65,6 +65,9 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     /// <summary>This process incarnation's routing identity.</summary>
     public string NodeId { get; }
 
+    /// <summary>The node's session host (set by it): offline sessions are matched on every message routed here.</summary>
+    internal Sessions.SessionHost? Sessions { get; set; }
+
     /// <summary>This node as other nodes and grains reach it.</summary>
     public RouteNodeEntry Self => _self ?? throw new InvalidOperationException("The router has not started.");
 
@@ -162,7 +165,8 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     /// <summary>Renews this node's lease, meets new nodes (exchanging snapshots) and drops nodes that are gone.</summary>
     private async Task RefreshAsync()
     {
-        var live = await Directory.Join(Self, Lease);
+        var view = await Directory.Join(Self, Lease);
+        var live = view.Live;
         var liveIds = live.Select(n => n.NodeId).ToHashSet(StringComparer.Ordinal);
         var met = new List<RouteNodeEntry>();
         var gone = new List<RemoteNode>();
@@ -223,6 +227,27 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             await FetchSnapshotAsync(entry);
             await FetchRetainedAsync(entry);
         }));
+
+        Sessions?.OnOrphans(view.Orphans);
+    }
+
+    /// <summary>A node by id: this one, a known live one, or null when it is not (or no longer) known.</summary>
+    public IRouteNode? Resolve(string nodeId)
+    {
+        if (nodeId == NodeId)
+        {
+            return this;
+        }
+
+        _remoteLock.EnterReadLock();
+        try
+        {
+            return _remoteNodes.TryGetValue(nodeId, out var node) ? node.Entry.Reference : null;
+        }
+        finally
+        {
+            _remoteLock.ExitReadLock();
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -381,6 +406,10 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     /// </summary>
     public void Forward(MqttApplicationMessage message, string senderClientId, byte[] payload)
     {
+        ForwardedMessage? forwarded = null;
+        Sessions?.MatchOffline(message.Topic, (int)message.QualityOfServiceLevel, message.Retain, senderClientId,
+            () => forwarded ??= ForwardedMessages.From(message, senderClientId, payload));
+
         var matches = t_matches ??= new HashSet<string>(StringComparer.Ordinal);
         matches.Clear();
         NodeForwarder[]? forwarders = null;
@@ -408,7 +437,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             return;
         }
 
-        var forwarded = ForwardedMessages.From(message, senderClientId, payload);
+        forwarded ??= ForwardedMessages.From(message, senderClientId, payload);
         foreach (var forwarder in forwarders)
         {
             forwarder.Enqueue(forwarded);
@@ -432,6 +461,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             // nor forwards them again (they carry no connection), so there are no loops. SenderClientId keeps
             // MQTT 5 no-local working across nodes.
             await _mqtt.InjectApplicationMessage(new InjectedMqttApplicationMessage(ForwardedMessages.ToMqtt(m)) { SenderClientId = m.SenderClientId });
+            Sessions?.MatchOffline(m.Topic, m.Qos, retain: false, m.SenderClientId, () => m);
         }
 
         _metrics.Injected.Add(batch.Messages.Count);
@@ -512,7 +542,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     /// </summary>
     public Task BroadcastRetainedAsync(RetainedChange change) => SendToAllAsync(node => node.ApplyRetained(change));
 
-    public async Task<bool> DisconnectClient(string clientId, string sessionId, string reason)
+    public async Task<bool> DisconnectClient(string clientId, string sessionId, string reason, DisconnectOptions options)
     {
         if (_connections.Find(clientId) is not { } meter || meter.SessionId != sessionId)
         {
@@ -520,6 +550,8 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
         }
 
         meter.ServerDisconnectReason = reason;
+        meter.PreventWill = options.PreventWill;
+        meter.EndSession = options.EndSession;
         var code = reason == Grains.Abstractions.Things.DisconnectReasons.DuplicateClientId
             ? MqttDisconnectReasonCode.SessionTakenOver
             : MqttDisconnectReasonCode.AdministrativeAction;
@@ -533,6 +565,20 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             return false;   // it went away meanwhile
         }
     }
+
+    public Task ReleaseSession(string clientId, string newSessionId) =>
+        Sessions is { } sessions
+            ? sessions.ReleaseAsync(clientId, newSessionId, async id =>
+            {
+                if (_connections.Find(id) is { } meter && meter.SessionId != newSessionId)
+                {
+                    await DisconnectClient(id, meter.SessionId, Grains.Abstractions.Things.DisconnectReasons.DuplicateClientId, new DisconnectOptions(PreventWill: false, EndSession: false));
+                }
+            })
+            : Task.CompletedTask;
+
+    public Task DeliverToClient(string clientId, IReadOnlyList<Grains.Abstractions.Sessions.QueuedMessage> messages) =>
+        Sessions is { } sessions ? sessions.DeliverLocalAsync(clientId, messages) : Task.CompletedTask;
 
     private RemoteNode AddRemote(RouteNodeEntry entry)
     {

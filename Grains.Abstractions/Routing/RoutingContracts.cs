@@ -24,7 +24,18 @@ public interface IRouteNode : IGrainObserver
     /// <paramref name="reason"/>); false when there is no such connection here any more.
     /// </summary>
     [Alias("DisconnectClient")]
-    Task<bool> DisconnectClient(string clientId, string sessionId, string reason);
+    Task<bool> DisconnectClient(string clientId, string sessionId, string reason, DisconnectOptions options);
+
+    /// <summary>
+    /// The client's session moved to another node (a connection resumed or replaced it there): close this node's
+    /// connection of it, if any (MQTT 5 reason 0x8E), and forget what this node kept of the session.
+    /// </summary>
+    [Alias("ReleaseSession")]
+    Task ReleaseSession(string clientId, string newSessionId);
+
+    /// <summary>Delivers messages queued for a session to its live connection on this node.</summary>
+    [Alias("DeliverToClient")]
+    Task DeliverToClient(string clientId, IReadOnlyList<Sessions.QueuedMessage> messages);
 
     /// <summary>A retained message was set or cleared on another node (newest change wins).</summary>
     [Alias("ApplyRetained")]
@@ -34,6 +45,12 @@ public interface IRouteNode : IGrainObserver
     [Alias("GetRetained")]
     Task<IReadOnlyList<RetainedChange>> GetRetained();
 }
+
+/// <summary>How <see cref="IRouteNode.DisconnectClient"/> closes a connection (AWS DeleteConnection's options).</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.DisconnectOptions")]
+public sealed record DisconnectOptions(
+    [property: Id(0)] bool PreventWill,
+    [property: Id(1)] bool EndSession);
 
 /// <summary>A node's routing identity: unique per process incarnation, with the reference to reach it.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.RouteNodeEntry")]
@@ -74,20 +91,39 @@ public sealed record ForwardedBatch(
     [property: Id(1)] IReadOnlyList<ForwardedMessage> Messages);
 
 /// <summary>
-/// Where nodes find each other. Only joins, leaves and periodic refreshes go through it, never publishes or
-/// subscriptions. In memory: after it moves (its silo died) nodes re-join within one refresh period.
+/// Where nodes find each other, and which dead nodes left sessions behind. Only joins, leaves and periodic
+/// refreshes go through it, never publishes or subscriptions. Leases are in memory (after the grain moves, nodes
+/// re-join within one refresh period); the set of nodes that joined is stored, so that the sessions of a node
+/// that died (or of a whole cluster that restarted) are adopted by a live node.
 /// </summary>
 [Alias("OrleansIot.IRouteDirectoryGrain")]
 public interface IRouteDirectoryGrain : IGrainWithIntegerKey
 {
-    /// <summary>Registers (or refreshes the lease of) a node and returns every live node, itself included.</summary>
+    /// <summary>
+    /// Registers (or refreshes the lease of) a node; returns every live node, itself included, and the nodes that
+    /// are gone without their sessions being adopted yet.
+    /// </summary>
     [Alias("Join")]
-    Task<IReadOnlyList<RouteNodeEntry>> Join(RouteNodeEntry node, TimeSpan lease);
+    Task<DirectoryView> Join(RouteNodeEntry node, TimeSpan lease);
 
-    /// <summary>A node stops gracefully.</summary>
+    /// <summary>A node stops gracefully: it is gone at once (its offline sessions are adopted by the others).</summary>
     [Alias("Leave")]
     Task Leave(string nodeId);
+
+    /// <summary>Claims the adoption of a gone node's sessions; false when another node has claimed it.</summary>
+    [Alias("Claim")]
+    Task<bool> Claim(string goneNodeId, string claimerNodeId);
+
+    /// <summary>The gone node's sessions are adopted: forget it.</summary>
+    [Alias("Adopted")]
+    Task Adopted(string goneNodeId, string claimerNodeId);
 }
+
+/// <summary>The live nodes, and the gone nodes whose sessions wait for adoption.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.DirectoryView")]
+public sealed record DirectoryView(
+    [property: Id(0)] IReadOnlyList<RouteNodeEntry> Live,
+    [property: Id(1)] IReadOnlyList<string> Orphans);
 
 /// <summary>
 /// A retained message set (with <see cref="Message"/>) or cleared (without) on some node at <see cref="ModifiedAt"/>.

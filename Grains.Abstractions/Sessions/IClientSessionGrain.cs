@@ -3,28 +3,90 @@ using OrleansIot.Grains.Abstractions.Routing;
 namespace OrleansIot.Grains.Abstractions.Sessions;
 
 /// <summary>
-/// An MQTT client id across the cluster: which node holds its live connection. One connection per client id
-/// cluster-wide: a new connection on any node takes over, and the node of the old one closes it.
+/// An MQTT client id across the cluster: its live connection (one per client id: a new connection on any node
+/// takes over), and its session when the client asked for a persistent one: subscriptions, the QoS 1/2 messages
+/// queued while it is offline, its will, and the node that hosts it (matches messages for it while it is offline).
+/// Stored (PostgreSQL in PostgreSQL mode) when there is something to keep: a persistent session or a will.
 /// </summary>
 [Alias("OrleansIot.IClientSessionGrain")]
 public interface IClientSessionGrain : IGrainWithStringKey
 {
-    /// <summary>Records a new live connection; returns the one it replaces (null when there was none).</summary>
+    /// <summary>
+    /// A connection of this client id was accepted on a node. Returns the connection and the host it replaces,
+    /// and, when the session resumes, its subscriptions and queued messages (the latter stay queued until
+    /// <see cref="Resumed"/>). A pending delayed will is cancelled, as MQTT 5 requires.
+    /// </summary>
     [Alias("Attach")]
-    Task<ClientConnection?> Attach(ClientConnection connection);
+    Task<SessionAttached> Attach(ClientConnection connection, SessionRequest request);
 
-    /// <summary>A connection ended; ignored unless it is still the current one.</summary>
+    /// <summary>The new connection has the queued messages up to <paramref name="deliveredUpTo"/>: drop them.</summary>
+    [Alias("Resumed")]
+    Task Resumed(string sessionId, long deliveredUpTo);
+
+    /// <summary>
+    /// A connection ended; ignored unless it is still the current one. Returns the will to publish: at once when
+    /// its <see cref="WillMessage.DelaySeconds"/> is 0, otherwise after that delay through <see cref="ClaimWill"/>.
+    /// </summary>
     [Alias("Detach")]
-    Task Detach(string sessionId);
+    Task<WillMessage?> Detach(string sessionId, SessionEnd end);
+
+    /// <summary>Takes the pending will of an ended connection, once; null when the client came back meanwhile.</summary>
+    [Alias("ClaimWill")]
+    Task<WillMessage?> ClaimWill(string sessionId);
+
+    /// <summary>A persistent session's subscriptions were added or replaced (by filter).</summary>
+    [Alias("Subscribed")]
+    Task Subscribed(string sessionId, IReadOnlyList<SessionSubscription> subscriptions);
+
+    /// <summary>A persistent session's subscriptions were removed.</summary>
+    [Alias("Unsubscribed")]
+    Task Unsubscribed(string sessionId, IReadOnlyList<string> filters);
+
+    /// <summary>
+    /// Queues messages for the offline session, sent by the node hosting it (bounded: the oldest are dropped).
+    /// </summary>
+    [Alias("Enqueue")]
+    Task<EnqueueResult> Enqueue(string hostNodeId, IReadOnlyList<QueuedMessage> messages);
+
+    /// <summary>
+    /// The node hosting this session died: <paramref name="newHostNodeId"/> takes it over. Null when the session
+    /// is not (or no longer) the dead node's. Repeatable by the same adopter.
+    /// </summary>
+    [Alias("Adopt")]
+    Task<SessionAdopted?> Adopt(string deadNodeId, string newHostNodeId);
 
     /// <summary>The live connection, if any.</summary>
     [Alias("GetConnection"), Orleans.Concurrency.ReadOnly]
     Task<ClientConnection?> GetConnection();
+
+    /// <summary>The persistent session, if there is one (for the API and operators).</summary>
+    [Alias("GetSession"), Orleans.Concurrency.ReadOnly]
+    Task<SessionInfo?> GetSession();
 }
 
-/// <summary>A live connection of a client id: its session, and the node (and that node's reference) holding it.</summary>
+/// <summary>
+/// Which nodes host sessions (node id = one process incarnation) and what each hosted: the list a surviving node
+/// reads to adopt a dead node's clients. The node writes it in batches (about once a second).
+/// </summary>
+[Alias("OrleansIot.INodeSessionsGrain")]
+public interface INodeSessionsGrain : IGrainWithStringKey
+{
+    /// <summary>Adds or replaces entries (by client id) and removes others, in one write.</summary>
+    [Alias("Update")]
+    Task Update(IReadOnlyList<HostedSession> upserted, IReadOnlyList<string> removedClientIds);
+
+    /// <summary>Everything the node hosted at its last write.</summary>
+    [Alias("Get"), Orleans.Concurrency.ReadOnly]
+    Task<IReadOnlyList<HostedSession>> Get();
+
+    /// <summary>The node was adopted: its list goes.</summary>
+    [Alias("Clear")]
+    Task Clear();
+}
+
+/// <summary>A live connection of a client id: its session id, and the node holding it.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.ClientConnection")]
 public sealed record ClientConnection(
     [property: Id(0)] string SessionId,
-    [property: Id(1)] RouteNodeEntry Node,
+    [property: Id(1)] string NodeId,
     [property: Id(2)] DateTimeOffset Since);

@@ -1,17 +1,31 @@
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Routing;
 
 namespace OrleansIot.Grains.Routing;
 
 /// <summary>
-/// The list of live gateway nodes, kept by leases that nodes renew. Deliberately in memory: it is rebuilt from
-/// the nodes' next renewals if it is lost, and it is never on the message path.
+/// The list of live gateway nodes, kept by leases that nodes renew, and the stored list of every node that joined
+/// and has not been adopted since. A node that stops renewing (or leaves) becomes an orphan once its lease is
+/// over; one live node claims it and adopts its sessions. After this grain (re)activates, nodes get one lease
+/// period to re-join before missing ones count as gone.
 /// </summary>
 [GrainType("route-directory")]
-internal sealed class RouteDirectoryGrain(TimeProvider time) : Grain, IRouteDirectoryGrain
+internal sealed class RouteDirectoryGrain(
+    [PersistentState("route-directory", StorageNames.Default)] IPersistentState<RouteDirectoryState> state,
+    TimeProvider time) : Grain, IRouteDirectoryGrain
 {
+    private static readonly TimeSpan ClaimLease = TimeSpan.FromMinutes(1);
     private readonly Dictionary<string, (RouteNodeEntry Entry, DateTimeOffset Expires)> _nodes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (string Claimer, DateTimeOffset Expires)> _claims = new(StringComparer.Ordinal);
+    private DateTimeOffset _activatedAt;
 
-    public Task<IReadOnlyList<RouteNodeEntry>> Join(RouteNodeEntry node, TimeSpan lease)
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        _activatedAt = time.GetUtcNow();
+        return Task.CompletedTask;
+    }
+
+    public async Task<DirectoryView> Join(RouteNodeEntry node, TimeSpan lease)
     {
         var now = time.GetUtcNow();
         _nodes[node.NodeId] = (node, now + lease);
@@ -20,7 +34,16 @@ internal sealed class RouteDirectoryGrain(TimeProvider time) : Grain, IRouteDire
             _nodes.Remove(expired);
         }
 
-        return Task.FromResult<IReadOnlyList<RouteNodeEntry>>([.. _nodes.Values.Select(v => v.Entry)]);
+        if (state.State.Nodes.Add(node.NodeId))
+        {
+            await state.WriteStateAsync();
+        }
+
+        // Right after activation every node looks gone: wait one lease for the live ones to re-join.
+        var orphans = now - _activatedAt < lease
+            ? []
+            : state.State.Nodes.Where(id => !_nodes.ContainsKey(id) && !IsClaimed(id, now)).ToList();
+        return new DirectoryView([.. _nodes.Values.Select(v => v.Entry)], orphans);
     }
 
     public Task Leave(string nodeId)
@@ -28,4 +51,38 @@ internal sealed class RouteDirectoryGrain(TimeProvider time) : Grain, IRouteDire
         _nodes.Remove(nodeId);
         return Task.CompletedTask;
     }
+
+    public Task<bool> Claim(string goneNodeId, string claimerNodeId)
+    {
+        var now = time.GetUtcNow();
+        if (!state.State.Nodes.Contains(goneNodeId) || _nodes.ContainsKey(goneNodeId)
+            || (_claims.TryGetValue(goneNodeId, out var claim) && claim.Claimer != claimerNodeId && claim.Expires > now))
+        {
+            return Task.FromResult(false);
+        }
+
+        _claims[goneNodeId] = (claimerNodeId, now + ClaimLease);
+        return Task.FromResult(true);
+    }
+
+    public async Task Adopted(string goneNodeId, string claimerNodeId)
+    {
+        if (_claims.TryGetValue(goneNodeId, out var claim) && claim.Claimer == claimerNodeId)
+        {
+            _claims.Remove(goneNodeId);
+            if (state.State.Nodes.Remove(goneNodeId))
+            {
+                await state.WriteStateAsync();
+            }
+        }
+    }
+
+    private bool IsClaimed(string nodeId, DateTimeOffset now) => _claims.TryGetValue(nodeId, out var claim) && claim.Expires > now;
+}
+
+// Stored as JSON (System.Text.Json): the property names are the storage schema. Append, never rename.
+[GenerateSerializer, Alias("OrleansIot.RouteDirectoryState")]
+public sealed class RouteDirectoryState
+{
+    [Id(0)] public HashSet<string> Nodes { get; set; } = new(StringComparer.Ordinal);
 }

@@ -1,33 +1,281 @@
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Sessions;
 
 namespace OrleansIot.Grains.Sessions;
 
 /// <summary>
-/// Which node holds a client id's live connection. In memory: it describes live connections, which do not
-/// survive their nodes; if this grain's own silo dies, the next connect of the client re-creates it (a stale
-/// connection elsewhere is then closed by its keep-alive instead of by takeover).
+/// One client id's connection and session. Only what must outlive a node is stored: a persistent session
+/// (subscriptions, queued messages, expiry, host node) or a will. A clean session without a will costs no write.
+/// The live connection is kept in memory too, so takeover works even when nothing is stored; if this grain's silo
+/// dies, a stale connection elsewhere is then closed by its keep-alive instead of by takeover.
 /// </summary>
 [GrainType("client-session")]
-internal sealed class ClientSessionGrain : Grain, IClientSessionGrain
+internal sealed class ClientSessionGrain(
+    [PersistentState("session", StorageNames.Default)] IPersistentState<SessionState> state,
+    TimeProvider time) : Grain, IClientSessionGrain
 {
-    private ClientConnection? _current;
+    private SessionState S => state.State;
 
-    public Task<ClientConnection?> Attach(ClientConnection connection)
+    public async Task<SessionAttached> Attach(ClientConnection connection, SessionRequest request)
     {
-        var previous = _current?.SessionId == connection.SessionId ? null : _current;
-        _current = connection;
-        return Task.FromResult(previous);
-    }
-
-    public Task Detach(string sessionId)
-    {
-        if (_current?.SessionId == sessionId)
+        var s = S;
+        var now = time.GetUtcNow();
+        var previous = s.Connected && s.SessionId != connection.SessionId && s.NodeId is not null
+            ? new ClientConnection(s.SessionId!, s.NodeId, s.ConnectedSince ?? now)
+            : null;
+        var previousHost = s.NodeId != connection.NodeId ? s.NodeId : null;
+        var present = !request.CleanStart && s.SessionId is not null && s.ExpirySeconds > 0 && !IsExpired(now)
+            && s.ProtocolVersion == request.ProtocolVersion;
+        var previousWill = previous is not null && s.Will is { } oldWill && (oldWill.DelaySeconds == 0 || !present)
+            ? oldWill with { DelaySeconds = 0 }
+            : null;
+        if (!present)
         {
-            _current = null;
+            s.Subscriptions.Clear();
+            s.Queue.Clear();
+            s.Dropped = 0;
         }
 
-        return Task.CompletedTask;
+        var dropped = s.Dropped;
+        s.Dropped = 0;
+        s.SessionId = connection.SessionId;
+        s.NodeId = connection.NodeId;
+        s.Connected = true;
+        s.ConnectedSince = connection.Since;
+        s.DisconnectedAt = null;
+        s.ExpirySeconds = request.ExpirySeconds;
+        s.ProtocolVersion = request.ProtocolVersion;
+        s.MaxQueuedMessages = request.MaxQueuedMessages;
+        // A new connection before the will delay has passed cancels the old will (MQTT 5 3.1.2.5).
+        s.Will = request.Will;
+        s.WillSessionId = connection.SessionId;
+        s.WillDueAt = null;
+        await SaveAsync();
+        return new SessionAttached(previous, previousHost, present, [.. s.Subscriptions], [.. s.Queue], dropped, previousWill);
     }
 
-    public Task<ClientConnection?> GetConnection() => Task.FromResult(_current);
+    public async Task Resumed(string sessionId, long deliveredUpTo)
+    {
+        if (S.SessionId == sessionId && S.Queue.RemoveAll(m => m.Sequence <= deliveredUpTo) > 0)
+        {
+            await SaveAsync();
+        }
+    }
+
+    public async Task<WillMessage?> Detach(string sessionId, SessionEnd end)
+    {
+        var s = S;
+        if (s.SessionId != sessionId || !s.Connected)
+        {
+            return null;
+        }
+
+        var now = time.GetUtcNow();
+        s.Connected = false;
+        s.DisconnectedAt = now;
+        if (end.ExpirySeconds is { } expiry && s.ExpirySeconds > 0)
+        {
+            s.ExpirySeconds = expiry;   // MQTT 5: a DISCONNECT may change a persistent session's expiry (not make one)
+        }
+
+        WillMessage? due = null;
+        if (end.PublishWill && s.Will is { } will)
+        {
+            // The will goes out when its delay or the session ends, whichever is first (MQTT 5 3.1.3.2.2).
+            var delay = Math.Min(will.DelaySeconds, s.ExpirySeconds);
+            due = will with { DelaySeconds = delay };
+            if (delay == 0)
+            {
+                s.Will = null;
+            }
+            else
+            {
+                s.WillDueAt = now.AddSeconds(delay);
+            }
+        }
+        else
+        {
+            s.Will = null;
+        }
+
+        if (s.ExpirySeconds == 0)
+        {
+            s.Subscriptions.Clear();
+            s.Queue.Clear();
+        }
+
+        await SaveAsync();
+        return due;
+    }
+
+    public async Task<WillMessage?> ClaimWill(string sessionId)
+    {
+        var s = S;
+        if (s.Will is not { } will || s.WillDueAt is null || s.WillSessionId != sessionId)
+        {
+            return null;
+        }
+
+        s.Will = null;
+        s.WillDueAt = null;
+        await SaveAsync();
+        return will with { DelaySeconds = 0 };
+    }
+
+    public async Task Subscribed(string sessionId, IReadOnlyList<SessionSubscription> subscriptions)
+    {
+        var s = S;
+        if (s.SessionId != sessionId || s.ExpirySeconds == 0)
+        {
+            return;
+        }
+
+        foreach (var subscription in subscriptions)
+        {
+            s.Subscriptions.RemoveAll(x => x.Filter == subscription.Filter);
+            s.Subscriptions.Add(subscription);
+        }
+
+        await SaveAsync();
+    }
+
+    public async Task Unsubscribed(string sessionId, IReadOnlyList<string> filters)
+    {
+        var s = S;
+        if (s.SessionId == sessionId && s.Subscriptions.RemoveAll(x => filters.Contains(x.Filter)) > 0)
+        {
+            await SaveAsync();
+        }
+    }
+
+    public async Task<EnqueueResult> Enqueue(string hostNodeId, IReadOnlyList<QueuedMessage> messages)
+    {
+        var s = S;
+        var now = time.GetUtcNow();
+        if (s.ExpirySeconds == 0 || IsExpired(now))
+        {
+            if (s.Subscriptions.Count > 0 || s.Queue.Count > 0)
+            {
+                s.Subscriptions.Clear();
+                s.Queue.Clear();
+                await SaveAsync();
+            }
+
+            return new EnqueueResult(false, null);
+        }
+
+        if (s.Connected)
+        {
+            // The client is back (perhaps on another node): the host hands the messages to its connection.
+            return new EnqueueResult(true, s.NodeId);
+        }
+
+        if (s.NodeId != hostNodeId)
+        {
+            return new EnqueueResult(false, null);
+        }
+
+        foreach (var message in messages)
+        {
+            s.Queue.Add(message with { Sequence = ++s.LastSequence, QueuedAt = now });
+        }
+
+        var excess = s.Queue.Count - Math.Max(1, s.MaxQueuedMessages);
+        if (excess > 0)
+        {
+            s.Queue.RemoveRange(0, excess);   // oldest first, as EMQX and MQTTnet do
+            s.Dropped += excess;
+        }
+
+        await SaveAsync();
+        return new EnqueueResult(true, null);
+    }
+
+    public async Task<SessionAdopted?> Adopt(string deadNodeId, string newHostNodeId)
+    {
+        var s = S;
+        if (s.NodeId != deadNodeId && !(s.NodeId == newHostNodeId && s.AdoptedFrom == deadNodeId))
+        {
+            return null;
+        }
+
+        var now = time.GetUtcNow();
+        ClientConnection? lost = null;
+        if (s.Connected)
+        {
+            // The connection died with its node: a non-graceful disconnect, so its will is due.
+            lost = new ClientConnection(s.SessionId!, s.NodeId!, s.ConnectedSince ?? now);
+            s.Connected = false;
+            s.DisconnectedAt = now;
+            if (s.Will is { } will)
+            {
+                s.WillDueAt = now.AddSeconds(Math.Min(will.DelaySeconds, s.ExpirySeconds));
+            }
+        }
+
+        var persistent = s.ExpirySeconds > 0 && !IsExpired(now);
+        s.NodeId = newHostNodeId;
+        s.AdoptedFrom = deadNodeId;
+        if (!persistent)
+        {
+            s.Subscriptions.Clear();
+            s.Queue.Clear();
+        }
+
+        var dueIn = s.WillDueAt is { } due && due > now ? due - now : TimeSpan.Zero;
+        await SaveAsync();
+        return new SessionAdopted(lost, persistent, [.. s.Subscriptions], s.WillDueAt is null ? null : s.Will, dueIn, s.WillSessionId, s.ExpirySeconds);
+    }
+
+    public Task<ClientConnection?> GetConnection() => Task.FromResult(
+        S is { Connected: true, SessionId: { } id, NodeId: { } node } ? new ClientConnection(id, node, S.ConnectedSince ?? default) : null);
+
+    public Task<SessionInfo?> GetSession()
+    {
+        var s = S;
+        return Task.FromResult(s.ExpirySeconds == 0 || IsExpired(time.GetUtcNow())
+            ? null
+            : new SessionInfo(s.NodeId, s.Connected, s.ExpirySeconds, [.. s.Subscriptions], s.Queue.Count, s.Dropped, s.DisconnectedAt));
+    }
+
+    private bool IsExpired(DateTimeOffset now) =>
+        !S.Connected && S.DisconnectedAt is { } at && S.ExpirySeconds != uint.MaxValue && at.AddSeconds(S.ExpirySeconds) < now;
+
+    /// <summary>Stores the state when there is something to keep; clears it when the last such thing is gone.</summary>
+    private async Task SaveAsync()
+    {
+        if (S.ExpirySeconds > 0 || S.Will is not null)
+        {
+            await state.WriteStateAsync();
+        }
+        else if (state.RecordExists)
+        {
+            // Keep the in-memory connection (takeover needs it) while the stored record goes.
+            var live = (S.SessionId, S.NodeId, S.Connected, S.ConnectedSince, S.ProtocolVersion, S.DisconnectedAt);
+            await state.ClearStateAsync();
+            (S.SessionId, S.NodeId, S.Connected, S.ConnectedSince, S.ProtocolVersion, S.DisconnectedAt) = live;
+        }
+    }
+}
+
+// Stored as JSON (System.Text.Json): the property names are the storage schema. Append, never rename.
+[GenerateSerializer, Alias("OrleansIot.SessionState")]
+public sealed class SessionState
+{
+    [Id(0)] public string? SessionId { get; set; }
+    [Id(1)] public string? NodeId { get; set; }
+    [Id(2)] public bool Connected { get; set; }
+    [Id(3)] public DateTimeOffset? ConnectedSince { get; set; }
+    [Id(4)] public DateTimeOffset? DisconnectedAt { get; set; }
+    [Id(5)] public uint ExpirySeconds { get; set; }
+    [Id(6)] public int ProtocolVersion { get; set; }
+    [Id(7)] public List<SessionSubscription> Subscriptions { get; set; } = [];
+    [Id(8)] public List<QueuedMessage> Queue { get; set; } = [];
+    [Id(9)] public long LastSequence { get; set; }
+    [Id(10)] public long Dropped { get; set; }
+    [Id(11)] public int MaxQueuedMessages { get; set; } = 1000;
+    [Id(12)] public WillMessage? Will { get; set; }
+    [Id(13)] public string? WillSessionId { get; set; }
+    [Id(14)] public DateTimeOffset? WillDueAt { get; set; }
+    [Id(15)] public string? AdoptedFrom { get; set; }
 }

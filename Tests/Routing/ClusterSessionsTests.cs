@@ -92,7 +92,7 @@ public sealed class ClusterSessionsTests(TwoNodeFixture nodes)
 
     [Theory]
     [InlineData("%24aws")]                 // "$aws": reserved
-    [InlineData("dev?preventWillMessage=true")]
+    [InlineData("a123456789a123456789a123456789a123456789a123456789a123456789a123456789a123456789a123456789a123456789a123456789a123456789a12345678")]   // 129 bytes
     public async Task DeleteConnection_WithBadInput_Is400(string path)
     {
         var response = await nodes.A.Http.DeleteAsync($"/api/connections/{path}");

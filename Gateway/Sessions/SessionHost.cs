@@ -1,0 +1,901 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Packets;
+using MQTTnet.Protocol;
+using MQTTnet.Server;
+using OrleansIot.Gateway.Hosting;
+using OrleansIot.Gateway.Mqtt;
+using OrleansIot.Gateway.Routing;
+using OrleansIot.Grains.Abstractions.Routing;
+using OrleansIot.Grains.Abstractions.Sessions;
+using OrleansIot.Grains.Abstractions.Things;
+
+namespace OrleansIot.Gateway.Sessions;
+
+/// <summary>
+/// The sessions this node hosts. MQTTnet holds a session only while its connection lives; this class holds what
+/// outlives it:
+/// <list type="bullet">
+/// <item>an offline persistent session's subscriptions, matched against every message this node routes (they stay
+/// in the node's announced filters, so other nodes keep forwarding), and the matching QoS 1/2 messages queued in
+/// the session's grain, in order, batched;</item>
+/// <item>resuming a session on a new connection here (its subscriptions put back into MQTTnet, its queue
+/// delivered) and releasing it when it resumes on another node;</item>
+/// <item>wills with a delay, and the list of client ids this node hosts, from which a live node adopts them
+/// (connectivity, wills, offline sessions) when this one dies or leaves.</item>
+/// </list>
+/// </summary>
+internal sealed partial class SessionHost : BackgroundService
+{
+    private const int MaxBatch = 256;
+    private const int AdoptionConcurrency = 32;
+
+    private readonly IGrainFactory _grains;
+    private readonly MqttServer _mqtt;
+    private readonly ClusterRouter _router;
+    private readonly WillPublisher _wills;
+    private readonly LifecycleEvents _lifecycle;
+    private readonly SessionOptions _options;
+    private readonly TimeProvider _time;
+    private readonly GatewayMetrics _metrics;
+    private readonly ILogger<SessionHost> _logger;
+
+    private readonly ConcurrentDictionary<string, HostedClient> _clients = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, ConnectState> _connecting = new(StringComparer.Ordinal);
+
+    // Offline sessions' filters, owned by client id. Read on every routed message, written on connect/disconnect.
+    private readonly ReaderWriterLockSlim _offlineLock = new(LockRecursionPolicy.NoRecursion);
+    private readonly TopicTree<string> _offline = new();
+    private volatile int _offlineFilters;
+
+    // Changes to this node's hosted list not yet written (null: removed).
+    private readonly Lock _listLock = new();
+    private Dictionary<string, HostedSession?> _listChanges = new(StringComparer.Ordinal);
+
+    private readonly SemaphoreSlim _adopting = new(1, 1);
+    private CancellationToken _stopping;
+
+    public SessionHost(IGrainFactory grains, MqttServer mqtt, ClusterRouter router, WillPublisher wills, LifecycleEvents lifecycle, IOptions<SessionOptions> options, TimeProvider time, GatewayMetrics metrics, ILogger<SessionHost> logger)
+    {
+        _grains = grains;
+        _mqtt = mqtt;
+        _router = router;
+        _wills = wills;
+        _lifecycle = lifecycle;
+        _options = options.Value;
+        _time = time;
+        _metrics = metrics;
+        _logger = logger;
+        router.Sessions = this;
+    }
+
+    private string NodeId => _router.NodeId;
+
+    /// <summary>Session expiry granted to a CONNECT (0: a clean session).</summary>
+    public uint GrantExpiry(MqttProtocolVersion version, bool? cleanSession, uint requested)
+    {
+        var max = (uint)_options.MaxSessionExpiry.TotalSeconds;
+        return version == MqttProtocolVersion.V500 ? Math.Min(requested, max) : cleanSession == false ? max : 0;
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Connect: attach before CONNACK (session present, takeover), resume after it
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// Claims the client id and its session for a CONNECT being accepted; false when a session that must be kept
+    /// could not be reached (the caller refuses the connection: server unavailable, try again).
+    /// </summary>
+    public async Task<bool> AttachAsync(ValidatingConnectionEventArgs e, WillMessage? will)
+    {
+        var expiry = GrantExpiry(e.ProtocolVersion, e.CleanSession, e.SessionExpiryInterval);
+        var request = new SessionRequest(e.CleanSession != false, expiry, will, (int)e.ProtocolVersion, _options.MaxQueuedMessages);
+        var sessionId = Guid.NewGuid().ToString();
+        SessionAttached attached;
+        try
+        {
+            attached = await _grains.GetGrain<IClientSessionGrain>(e.ClientId).Attach(new ClientConnection(sessionId, NodeId, _time.GetUtcNow()), request);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogAttachFailed(_logger, ex, e.ClientId);
+            if (expiry > 0 || will is not null)
+            {
+                return false;
+            }
+
+            attached = new SessionAttached(null, null, false, [], [], 0, null);
+        }
+
+        var adjustedExpiry = e.ProtocolVersion == MqttProtocolVersion.V500 && expiry != e.SessionExpiryInterval ? expiry : (uint?)null;
+        _connecting[e.ClientId] = new ConnectState(sessionId, request, attached, adjustedExpiry);
+        return true;
+    }
+
+    /// <summary>CONNACK: session present when the cluster has the session, and the expiry actually granted.</summary>
+    public Task InterceptOutboundAsync(InterceptingPacketEventArgs e)
+    {
+        if (e.Packet is MqttConnAckPacket ack && e.ClientId is { } clientId && _connecting.TryGetValue(clientId, out var state))
+        {
+            ack.IsSessionPresent |= state.Attached.SessionPresent;
+            if (state.AdjustedExpiry is { } expiry)
+            {
+                ack.SessionExpiryInterval = expiry;
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>What the CONNECT of this client id was granted; taken once, by the connected handler.</summary>
+    public ConnectState? TakeConnectState(string clientId) => _connecting.TryRemove(clientId, out var state) ? state : null;
+
+    /// <summary>
+    /// A connection is up: host its session here, put a resumed session's subscriptions back, release the session
+    /// where it was (closing an older connection there), publish a taken-over connection's will, deliver the queue.
+    /// </summary>
+    public async Task ConnectedAsync(ConnectionMeter meter, ConnectState state)
+    {
+        var clientId = meter.ClientId;
+        var attached = state.Attached;
+        var client = new HostedClient(clientId, meter.SessionId, meter.ProtocolVersion, state.Request.ExpirySeconds);
+        if (_clients.TryGetValue(clientId, out var before))
+        {
+            RemoveOffline(before);
+        }
+
+        _clients[clientId] = client;
+        // Every connection is listed, not only persistent ones: if this node dies, its adopter records the
+        // connection as lost (thing connectivity, lifecycle event) and publishes the will.
+        ChangeList(clientId, new HostedSession(clientId, meter.SessionId, Online: true, meter.ProtocolVersion));
+
+        if (attached.SessionPresent)
+        {
+            client.SetSubscriptions(attached.Subscriptions);
+            await RestoreSubscriptionsAsync(meter, attached.Subscriptions);
+            _metrics.SessionsResumed.Add(1);
+        }
+
+        if (attached.PreviousHostNodeId is { } previousHost && previousHost != NodeId)
+        {
+            await ReleaseElsewhereAsync(clientId, meter.SessionId, previousHost);
+        }
+
+        if (attached.PreviousWill is { } previousWill)
+        {
+            await _wills.PublishAsync(clientId, previousWill);
+        }
+
+        if (attached.Queued.Count > 0)
+        {
+            await DeliverLocalAsync(clientId, attached.Queued);
+            try
+            {
+                await _grains.GetGrain<IClientSessionGrain>(clientId).Resumed(meter.SessionId, attached.Queued[^1].Sequence);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogResumeFailed(_logger, ex, clientId);   // delivered again on the next resume: at least once
+            }
+        }
+
+        if (attached.DroppedWhileOffline > 0)
+        {
+            LogDroppedWhileOffline(_logger, clientId, attached.DroppedWhileOffline, _options.MaxQueuedMessages);
+        }
+    }
+
+    private async Task RestoreSubscriptionsAsync(ConnectionMeter meter, IReadOnlyList<SessionSubscription> subscriptions)
+    {
+        if (subscriptions.Count == 0)
+        {
+            return;
+        }
+
+        // Put back as they were, except that retained messages are not sent again: this is not a new subscription.
+        var filters = subscriptions.Select(s => new MqttTopicFilterBuilder()
+            .WithTopic(s.Filter)
+            .WithQualityOfServiceLevel((MqttQualityOfServiceLevel)s.Qos)
+            .WithNoLocal(s.NoLocal)
+            .WithRetainAsPublished(s.RetainAsPublished)
+            .WithRetainHandling(MqttRetainHandling.DoNotSendOnSubscribe)
+            .Build()).ToList();
+        meter.Restoring = true;
+        try
+        {
+            await _mqtt.SubscribeAsync(meter.ClientId, filters);
+        }
+        finally
+        {
+            meter.Restoring = false;
+        }
+    }
+
+    private async Task ReleaseElsewhereAsync(string clientId, string sessionId, string nodeId)
+    {
+        if (_router.Resolve(nodeId) is not { } node)
+        {
+            return;   // gone: whatever it held is gone with it, or adopted and released through its adopter
+        }
+
+        try
+        {
+            await node.ReleaseSession(clientId, sessionId).WaitAsync(TimeSpan.FromSeconds(5));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The old node may be dead or slow: the new connection stays. A stale offline host gets "not host"
+            // from the grain at its next enqueue and lets go then.
+            LogReleaseFailed(_logger, ex, clientId, nodeId);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Subscriptions of persistent sessions
+    // ---------------------------------------------------------------------------------------------------------
+
+    public async Task SubscribedAsync(ConnectionMeter meter, MqttTopicFilter filter)
+    {
+        if (meter.SessionExpirySeconds == 0 || meter.Restoring || !_clients.TryGetValue(meter.ClientId, out var client))
+        {
+            return;
+        }
+
+        var subscription = new SessionSubscription(filter.Topic, (int)filter.QualityOfServiceLevel, filter.NoLocal, filter.RetainAsPublished, 0);
+        client.AddSubscription(subscription);
+        await _grains.GetGrain<IClientSessionGrain>(meter.ClientId).Subscribed(meter.SessionId, [subscription]);
+    }
+
+    public async Task UnsubscribedAsync(ConnectionMeter meter, string filter)
+    {
+        if (meter.SessionExpirySeconds == 0 || !_clients.TryGetValue(meter.ClientId, out var client))
+        {
+            return;
+        }
+
+        client.RemoveSubscription(filter);
+        await _grains.GetGrain<IClientSessionGrain>(meter.ClientId).Unsubscribed(meter.SessionId, [filter]);
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Disconnect: a persistent session goes offline here
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// <summary>
+    /// MQTTnet deleted a session (its connection ended). A persistent one stays here, offline: its filters stay
+    /// announced and are matched by this class from now on. True when it was kept.
+    /// </summary>
+    public bool KeepOffline(string clientId)
+    {
+        if (!_clients.TryGetValue(clientId, out var client) || client.ExpirySeconds == 0 || !client.Online)
+        {
+            return false;
+        }
+
+        client.Online = false;
+        client.OfflineSince = _time.GetUtcNow();
+        AddOffline(client);
+        return true;
+    }
+
+    /// <summary>The connection's end is recorded; the will (if any) is due now or later.</summary>
+    public async Task DisconnectedAsync(ConnectionMeter meter, bool sessionContinues, WillMessage? will)
+    {
+        var clientId = meter.ClientId;
+        var current = _clients.TryGetValue(clientId, out var client) && client.SessionId == meter.SessionId ? client : null;
+        if (current is not null && !sessionContinues)
+        {
+            await ForgetAsync(current, keepListed: will is { DelaySeconds: > 0 });
+        }
+        else if (current is not null)
+        {
+            ChangeList(clientId, new HostedSession(clientId, meter.SessionId, Online: false, meter.ProtocolVersion));
+        }
+
+        if (will is null)
+        {
+            return;
+        }
+
+        if (will.DelaySeconds == 0)
+        {
+            await _wills.PublishAsync(clientId, will);
+        }
+        else
+        {
+            ScheduleWill(clientId, meter.SessionId, TimeSpan.FromSeconds(will.DelaySeconds), unlistAfter: !sessionContinues);
+        }
+    }
+
+    private void ScheduleWill(string clientId, string sessionId, TimeSpan delay, bool unlistAfter)
+    {
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.Delay(delay, _time, _stopping);
+                var will = await _grains.GetGrain<IClientSessionGrain>(clientId).ClaimWill(sessionId);
+                if (will is not null)
+                {
+                    await _wills.PublishAsync(clientId, will);
+                }
+
+                if (unlistAfter && !_clients.ContainsKey(clientId))
+                {
+                    ChangeList(clientId, null);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                // Stopping: the will stays pending in the session grain; the node adopting this one publishes it.
+            }
+            catch (Exception ex)
+            {
+                LogWillFailed(_logger, ex, clientId);
+            }
+        });
+    }
+
+    /// <summary>The session moved to another node (IRouteNode.ReleaseSession): close the connection here, forget the rest.</summary>
+    public async Task ReleaseAsync(string clientId, string newSessionId, Func<string, Task> closeConnection)
+    {
+        if (_clients.TryGetValue(clientId, out var client) && client.SessionId != newSessionId)
+        {
+            await ForgetAsync(client, keepListed: false);
+        }
+
+        await closeConnection(clientId);
+    }
+
+    private async Task ForgetAsync(HostedClient client, bool keepListed)
+    {
+        if (!((ICollection<KeyValuePair<string, HostedClient>>)_clients).Remove(new(client.ClientId, client)))
+        {
+            return;
+        }
+
+        var wasOffline = RemoveOffline(client);
+        if (!keepListed)
+        {
+            ChangeList(client.ClientId, null);
+        }
+
+        if (wasOffline)
+        {
+            await _router.SessionEndedAsync(client.ClientId);
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Matching messages for offline sessions, queueing them in the session grains
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// <summary>Queues a message routed through this node for every offline session here that it matches.</summary>
+    public void MatchOffline(string topic, int qos, bool retain, string senderClientId, Func<ForwardedMessage> message)
+    {
+        if (_offlineFilters == 0)
+        {
+            return;
+        }
+
+        var owners = new HashSet<string>(StringComparer.Ordinal);
+        _offlineLock.EnterReadLock();
+        try
+        {
+            _offline.Match(topic, owners);
+        }
+        finally
+        {
+            _offlineLock.ExitReadLock();
+        }
+
+        ForwardedMessage? forwarded = null;
+        foreach (var clientId in owners)
+        {
+            if (_clients.TryGetValue(clientId, out var client) && !client.Online
+                && Shape(client, topic, qos, retain, senderClientId, forwarded ??= message()) is { } queued)
+            {
+                Divert(client, queued);
+            }
+        }
+    }
+
+    /// <summary>
+    /// The message as this session gets it: the highest QoS its matching subscriptions grant (QoS 0 is not queued
+    /// for an offline session, as AWS IoT), no-local honoured, retain as published where asked, subscription ids.
+    /// </summary>
+    private static QueuedMessage? Shape(HostedClient client, string topic, int qos, bool retain, string senderClientId, ForwardedMessage message)
+    {
+        var granted = -1;
+        var retainAsPublished = false;
+        List<uint>? ids = null;
+        foreach (var s in client.Subscriptions)
+        {
+            if ((s.NoLocal && senderClientId == client.ClientId) || !TopicFilter.Matches(s.Filter, topic))
+            {
+                continue;
+            }
+
+            granted = Math.Max(granted, Math.Min(qos, s.Qos));
+            retainAsPublished |= s.RetainAsPublished;
+            if (s.SubscriptionIdentifier > 0)
+            {
+                (ids ??= []).Add(s.SubscriptionIdentifier);
+            }
+        }
+
+        return granted < 1 ? null : new QueuedMessage(message with { Qos = granted }, retainAsPublished && retain, ids, 0, default);
+    }
+
+    private void Divert(HostedClient client, QueuedMessage message)
+    {
+        bool start;
+        lock (client.Outbox)
+        {
+            client.Outbox.Add(message);
+            if (client.Outbox.Count > _options.MaxQueuedMessages)
+            {
+                client.Outbox.RemoveAt(0);
+                _metrics.SessionMessagesDropped.Add(1);
+            }
+
+            start = !client.Sending;
+            client.Sending = true;
+        }
+
+        if (start)
+        {
+            _ = SendOutboxAsync(client);
+        }
+    }
+
+    /// <summary>One call in flight per session, so its queue keeps the order messages were routed here.</summary>
+    private async Task SendOutboxAsync(HostedClient client)
+    {
+        var failures = 0;
+        while (true)
+        {
+            List<QueuedMessage> batch;
+            lock (client.Outbox)
+            {
+                if (client.Outbox.Count == 0)
+                {
+                    client.Sending = false;
+                    return;
+                }
+
+                batch = client.Outbox.GetRange(0, Math.Min(MaxBatch, client.Outbox.Count));
+            }
+
+            try
+            {
+                var result = await _grains.GetGrain<IClientSessionGrain>(client.ClientId).Enqueue(NodeId, batch);
+                lock (client.Outbox)
+                {
+                    client.Outbox.RemoveRange(0, batch.Count);
+                }
+
+                failures = 0;
+                if (!result.Accepted)
+                {
+                    // Expired, ended, or hosted elsewhere now.
+                    _metrics.SessionMessagesDropped.Add(batch.Count);
+                    await ForgetAsync(client, keepListed: false);
+                }
+                else if (result.OnlineNodeId is { } online)
+                {
+                    await RelayAsync(client.ClientId, online, batch);
+                }
+                else
+                {
+                    _metrics.SessionMessagesQueued.Add(batch.Count);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException && !_stopping.IsCancellationRequested)
+            {
+                // The grain is unreachable (its silo may be dying): keep the messages and try again.
+                LogEnqueueFailed(_logger, ex, client.ClientId, ++failures);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * (1 << Math.Min(failures, 6)))), _time);
+            }
+            catch (Exception)
+            {
+                lock (client.Outbox)
+                {
+                    _metrics.SessionMessagesDropped.Add(client.Outbox.Count);
+                    client.Outbox.Clear();
+                    client.Sending = false;
+                }
+
+                return;
+            }
+        }
+    }
+
+    /// <summary>The client came back while messages were on their way to its queue: hand them to its connection.</summary>
+    private async Task RelayAsync(string clientId, string nodeId, IReadOnlyList<QueuedMessage> messages)
+    {
+        if (nodeId == NodeId)
+        {
+            await DeliverLocalAsync(clientId, messages);
+        }
+        else if (_router.Resolve(nodeId) is { } node)
+        {
+            await node.DeliverToClient(clientId, messages);
+        }
+    }
+
+    /// <summary>Hands queued messages to this node's connection of the client, with what is left of their expiry.</summary>
+    public async Task<int> DeliverLocalAsync(string clientId, IReadOnlyList<QueuedMessage> messages)
+    {
+        MqttSessionStatus session;
+        try
+        {
+            session = await _mqtt.GetSessionAsync(clientId);
+        }
+        catch (InvalidOperationException)
+        {
+            _metrics.SessionMessagesDropped.Add(messages.Count);
+            return 0;   // gone again meanwhile: MQTTnet holds no session for it
+        }
+
+        var now = _time.GetUtcNow();
+        var delivered = 0;
+        foreach (var queued in messages)
+        {
+            var message = ForwardedMessages.ToMqtt(queued.Message, queued.Retain);
+            if (queued.Message.MessageExpiryInterval > 0 && queued.QueuedAt != default)
+            {
+                var left = queued.Message.MessageExpiryInterval - (now - queued.QueuedAt).TotalSeconds;
+                if (left < 1)
+                {
+                    continue;   // expired while queued (MQTT 5 3.3.2.3.3)
+                }
+
+                message.MessageExpiryInterval = (uint)left;
+            }
+
+            if (queued.SubscriptionIdentifiers is { Count: > 0 } ids)
+            {
+                message.SubscriptionIdentifiers = [.. ids];
+            }
+
+            if (session.TryEnqueueApplicationMessage(message, out _))
+            {
+                delivered++;
+            }
+        }
+
+        _metrics.PublishesOut.Add(delivered);
+        return delivered;
+    }
+
+    private void AddOffline(HostedClient client)
+    {
+        _offlineLock.EnterWriteLock();
+        try
+        {
+            foreach (var s in client.Subscriptions)
+            {
+                _offline.Add(s.Filter, client.ClientId);
+            }
+
+            _offlineFilters = _offline.FilterCount;
+        }
+        finally
+        {
+            _offlineLock.ExitWriteLock();
+        }
+    }
+
+    private bool RemoveOffline(HostedClient client)
+    {
+        if (client.Online)
+        {
+            return false;
+        }
+
+        client.Online = true;   // no longer matched here
+        _offlineLock.EnterWriteLock();
+        try
+        {
+            _offline.RemoveOwner(client.ClientId);
+            _offlineFilters = _offline.FilterCount;
+        }
+        finally
+        {
+            _offlineLock.ExitWriteLock();
+        }
+
+        return true;
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Adopting the sessions of nodes that are gone
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// <summary>Called by the router when the directory lists gone nodes whose sessions nobody adopted yet.</summary>
+    public void OnOrphans(IReadOnlyList<string> orphans)
+    {
+        if (orphans.Count == 0 || !_adopting.Wait(0))
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                foreach (var orphan in orphans.Where(o => o != NodeId))
+                {
+                    await AdoptNodeAsync(orphan);
+                }
+            }
+            finally
+            {
+                _adopting.Release();
+            }
+        });
+    }
+
+    private async Task AdoptNodeAsync(string goneNodeId)
+    {
+        var directory = _grains.GetGrain<IRouteDirectoryGrain>(0);
+        try
+        {
+            if (!await directory.Claim(goneNodeId, NodeId))
+            {
+                return;
+            }
+
+            var hosted = await _grains.GetGrain<INodeSessionsGrain>(goneNodeId).Get();
+            var failed = 0;
+            await Parallel.ForEachAsync(hosted, new ParallelOptions { MaxDegreeOfParallelism = AdoptionConcurrency, CancellationToken = _stopping }, async (entry, _) =>
+            {
+                try
+                {
+                    await AdoptClientAsync(goneNodeId, entry);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    Interlocked.Increment(ref failed);
+                    LogAdoptClientFailed(_logger, ex, entry.ClientId, goneNodeId);
+                }
+            });
+
+            if (failed > 0)
+            {
+                return;   // the claim runs out and the node is adopted again (adopting is repeatable)
+            }
+
+            await _grains.GetGrain<INodeSessionsGrain>(goneNodeId).Clear();
+            await directory.Adopted(goneNodeId, NodeId);
+            LogAdopted(_logger, goneNodeId, hosted.Count);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogAdoptFailed(_logger, ex, goneNodeId);
+        }
+    }
+
+    private async Task AdoptClientAsync(string goneNodeId, HostedSession entry)
+    {
+        var clientId = entry.ClientId;
+        var adopted = await _grains.GetGrain<IClientSessionGrain>(clientId).Adopt(goneNodeId, NodeId);
+        if (entry.Online && (adopted is null || adopted.LostConnection is not null))
+        {
+            // Its connection died with the node: record it as AWS does for a lost connection. (A thing whose
+            // client reconnected meanwhile has another session id and ignores this.)
+            var at = _time.GetUtcNow();
+            await _grains.GetGrain<IThingGrain>(clientId).Disconnected(
+                new ConnectionClosed(entry.SessionId, DisconnectReasons.ConnectionLost, false, at, UsageDelta.None));
+            await _lifecycle.DisconnectedAsync(new ConnectionMeter(clientId, entry.SessionId, entry.ProtocolVersion, null), null, clientInitiated: false, DisconnectReasons.ConnectionLost);
+        }
+
+        if (adopted is null)
+        {
+            return;
+        }
+
+        _metrics.SessionsAdopted.Add(1);
+        if (adopted.Persistent && !_clients.ContainsKey(clientId))
+        {
+            var client = new HostedClient(clientId, adopted.WillSessionId ?? entry.SessionId, entry.ProtocolVersion, adopted.ExpirySeconds) { Online = true };
+            client.SetSubscriptions(adopted.Subscriptions);
+            _clients[clientId] = client;
+            foreach (var s in adopted.Subscriptions)
+            {
+                await _router.SubscribedAsync(clientId, s.Filter);
+            }
+
+            client.Online = false;
+            client.OfflineSince = _time.GetUtcNow();
+            AddOffline(client);
+            ChangeList(clientId, new HostedSession(clientId, client.SessionId, Online: false, entry.ProtocolVersion));
+        }
+        else if (adopted.PendingWill is not null)
+        {
+            ChangeList(clientId, new HostedSession(clientId, entry.SessionId, Online: false, entry.ProtocolVersion));
+        }
+
+        if (adopted is { PendingWill: not null, WillSessionId: { } willSession })
+        {
+            if (adopted.WillDueIn <= TimeSpan.Zero)
+            {
+                if (await _grains.GetGrain<IClientSessionGrain>(clientId).ClaimWill(willSession) is { } will)
+                {
+                    await _wills.PublishAsync(clientId, will);
+                }
+
+                if (!adopted.Persistent)
+                {
+                    ChangeList(clientId, null);
+                }
+            }
+            else
+            {
+                ScheduleWill(clientId, willSession, adopted.WillDueIn, unlistAfter: !adopted.Persistent);
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // The hosted list, written in batches
+    // ---------------------------------------------------------------------------------------------------------
+
+    private void ChangeList(string clientId, HostedSession? entry)
+    {
+        lock (_listLock)
+        {
+            _listChanges[clientId] = entry;
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        _stopping = stoppingToken;
+        using var timer = new PeriodicTimer(_options.HostListFlushInterval, _time);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken))
+            {
+                await FlushListAsync();
+                await ExpireAsync();
+            }
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+        }
+
+        // Last write at shutdown: the node that adopts this one must find the sessions that went offline here.
+        await FlushListAsync();
+    }
+
+    internal async Task FlushListAsync()
+    {
+        Dictionary<string, HostedSession?> changes;
+        lock (_listLock)
+        {
+            if (_listChanges.Count == 0)
+            {
+                return;
+            }
+
+            changes = _listChanges;
+            _listChanges = new(StringComparer.Ordinal);
+        }
+
+        try
+        {
+            await _grains.GetGrain<INodeSessionsGrain>(NodeId).Update(
+                [.. changes.Values.OfType<HostedSession>()],
+                [.. changes.Where(c => c.Value is null).Select(c => c.Key)]);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogListFailed(_logger, ex);
+            lock (_listLock)
+            {
+                foreach (var (clientId, entry) in changes)
+                {
+                    _listChanges.TryAdd(clientId, entry);   // newer changes win
+                }
+            }
+        }
+    }
+
+    /// <summary>Offline sessions past their expiry are forgotten here (the grain refuses them anyway).</summary>
+    private async Task ExpireAsync()
+    {
+        var now = _time.GetUtcNow();
+        foreach (var client in _clients.Values)
+        {
+            if (!client.Online && client.OfflineSince is { } since && client.ExpirySeconds != uint.MaxValue
+                && since.AddSeconds(client.ExpirySeconds) < now)
+            {
+                await ForgetAsync(client, keepListed: false);
+            }
+        }
+    }
+
+    public override void Dispose()
+    {
+        _offlineLock.Dispose();
+        _adopting.Dispose();
+        base.Dispose();
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not attach the connection of {ClientId} to its session")]
+    private static partial void LogAttachFailed(ILogger logger, Exception exception, string clientId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not confirm the resumed queue of {ClientId}; it may be delivered again")]
+    private static partial void LogResumeFailed(ILogger logger, Exception exception, string clientId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: {Dropped} queued messages of {ClientId} were dropped while it was offline (limit Iot:Sessions:MaxQueuedMessages = {Limit})")]
+    private static partial void LogDroppedWhileOffline(ILogger logger, string clientId, long dropped, int limit);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not release the session of {ClientId} on node {NodeId}")]
+    private static partial void LogReleaseFailed(ILogger logger, Exception exception, string clientId, string nodeId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not publish the delayed will of {ClientId}")]
+    private static partial void LogWillFailed(ILogger logger, Exception exception, string clientId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not queue messages for the offline session of {ClientId} (attempt {Attempt}); retrying")]
+    private static partial void LogEnqueueFailed(ILogger logger, Exception exception, string clientId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not adopt {ClientId} from node {NodeId}; the node will be adopted again")]
+    private static partial void LogAdoptClientFailed(ILogger logger, Exception exception, string clientId, string nodeId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Sessions: adopted node {NodeId} ({Count} client ids)")]
+    private static partial void LogAdopted(ILogger logger, string nodeId, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not adopt the sessions of node {NodeId}")]
+    private static partial void LogAdoptFailed(ILogger logger, Exception exception, string nodeId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not write the list of client ids this node hosts; it is kept for the next write")]
+    private static partial void LogListFailed(ILogger logger, Exception exception);
+}
+
+/// <summary>What a CONNECT was granted: its session id, its request, and what attaching found.</summary>
+internal sealed record ConnectState(string SessionId, SessionRequest Request, SessionAttached Attached, uint? AdjustedExpiry);
+
+/// <summary>A client id hosted on this node: connected here, or a persistent session offline here.</summary>
+internal sealed class HostedClient(string clientId, string sessionId, int protocolVersion, uint expirySeconds)
+{
+    private SessionSubscription[] _subscriptions = [];
+
+    public string ClientId { get; } = clientId;
+    public string SessionId { get; } = sessionId;
+    public int ProtocolVersion { get; } = protocolVersion;
+    public uint ExpirySeconds { get; } = expirySeconds;
+    public volatile bool Online = true;
+    public DateTimeOffset? OfflineSince { get; set; }
+
+    /// <summary>Messages on their way to the session grain's queue, and whether a sender is running.</summary>
+    public List<QueuedMessage> Outbox { get; } = [];
+    public bool Sending { get; set; }
+
+    /// <summary>The persistent session's subscriptions (copy on write: read while matching).</summary>
+    public IReadOnlyList<SessionSubscription> Subscriptions => Volatile.Read(ref _subscriptions);
+
+    public void SetSubscriptions(IReadOnlyList<SessionSubscription> subscriptions) => Volatile.Write(ref _subscriptions, [.. subscriptions]);
+
+    public void AddSubscription(SessionSubscription subscription)
+    {
+        lock (Outbox)
+        {
+            SetSubscriptions([.. _subscriptions.Where(s => s.Filter != subscription.Filter), subscription]);
+        }
+    }
+
+    public void RemoveSubscription(string filter)
+    {
+        lock (Outbox)
+        {
+            SetSubscriptions([.. _subscriptions.Where(s => s.Filter != filter)]);
+        }
+    }
+}

@@ -1,0 +1,41 @@
+using OrleansIot.Grains.Abstractions;
+using OrleansIot.Grains.Abstractions.Sessions;
+
+namespace OrleansIot.Grains.Sessions;
+
+/// <summary>The client ids one node incarnation hosts, for whoever adopts them if it dies. Written in batches.</summary>
+[GrainType("node-sessions")]
+internal sealed class NodeSessionsGrain(
+    [PersistentState("node-sessions", StorageNames.Default)] IPersistentState<NodeSessionsState> state) : Grain, INodeSessionsGrain
+{
+    public async Task Update(IReadOnlyList<HostedSession> upserted, IReadOnlyList<string> removedClientIds)
+    {
+        var sessions = state.State.Sessions;
+        foreach (var clientId in removedClientIds)
+        {
+            sessions.Remove(clientId);
+        }
+
+        foreach (var hosted in upserted)
+        {
+            sessions[hosted.ClientId] = hosted;
+        }
+
+        await state.WriteStateAsync();
+    }
+
+    public Task<IReadOnlyList<HostedSession>> Get() => Task.FromResult<IReadOnlyList<HostedSession>>([.. state.State.Sessions.Values]);
+
+    public async Task Clear()
+    {
+        await state.ClearStateAsync();
+        DeactivateOnIdle();
+    }
+}
+
+// Stored as JSON (System.Text.Json): the property names are the storage schema. Append, never rename.
+[GenerateSerializer, Alias("OrleansIot.NodeSessionsState")]
+public sealed class NodeSessionsState
+{
+    [Id(0)] public Dictionary<string, HostedSession> Sessions { get; set; } = new(StringComparer.Ordinal);
+}

@@ -1,0 +1,121 @@
+using System.Net;
+using System.Net.Http.Json;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+using OrleansIot.Grains.Abstractions.Sessions;
+using OrleansIot.Tests.Infrastructure;
+using static OrleansIot.Tests.Infrastructure.Ids;
+
+namespace OrleansIot.Tests.Sessions;
+
+/// <summary>Persistent sessions on one node: kept while offline, resumed with their queue, ended as asked.</summary>
+[Collection(NodeCollection.Name)]
+public sealed class PersistentSessionTests(NodeFixture node)
+{
+    [Theory]
+    [InlineData(MqttProtocolVersion.V500)]
+    [InlineData(MqttProtocolVersion.V311)]
+    public async Task OfflineSession_KeepsSubscriptions_AndQueuesQos1InOrder_ResumedWithSessionPresent(MqttProtocolVersion version)
+    {
+        var since = DateTime.UtcNow;
+        var clientId = NewId("persist");
+        var topic = $"cmd/{clientId}";
+        // MQTT 3.1.1 asks for a persistent session with clean session 0; MQTT 5 with a session expiry.
+        var options = node.Options(clientId, version).Persistent(cleanStart: version == MqttProtocolVersion.V500, expirySeconds: 300, version);
+        var (first, _, firstResult) = await SessionClients.ConnectAsync(node, options);
+        Assert.False(firstResult.IsSessionPresent);
+        await first.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        await first.DisconnectAsync();
+
+        var publisher = await node.ConnectAsync(NewId("pub"));
+        await publisher.PublishNumberedAsync(topic, [1, 2]);
+        await publisher.PublishNumberedAsync(topic, [99], MqttQualityOfServiceLevel.AtMostOnce);   // QoS 0: not kept offline
+        await publisher.PublishNumberedAsync(topic, [3]);
+        await Eventually.True(async () => (await GetSessionAsync(clientId))?.QueuedMessages == 3, "three messages queued");
+
+        var (_, inbox, resumed) = await SessionClients.ConnectAsync(node, node.Options(clientId, version).Persistent(cleanStart: false, expirySeconds: 300, version));
+        Assert.True(resumed.IsSessionPresent);
+        Assert.Equal(["1", "2", "3"], await inbox.WaitAsync(topic, 3, "the queued messages"));
+        Assert.All(inbox.Messages, m => Assert.Equal(MqttQualityOfServiceLevel.AtLeastOnce, m.QualityOfServiceLevel));
+
+        // The subscription came back with the session: new messages arrive live, and the queue is empty.
+        await publisher.PublishNumberedAsync(topic, [4]);
+        Assert.Equal(["1", "2", "3", "4"], await inbox.WaitAsync(topic, 4, "a live message after the resume"));
+        Assert.Equal(0, (await GetSessionAsync(clientId))!.QueuedMessages);
+        node.AssertNoErrorsLogged(since);
+    }
+
+    [Fact]
+    public async Task CleanStart_DiscardsTheSession()
+    {
+        var clientId = NewId("clean");
+        var topic = $"cmd/{clientId}";
+        var (first, _, _) = await SessionClients.ConnectAsync(node, node.Options(clientId).Persistent(cleanStart: true, expirySeconds: 300));
+        await first.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        await first.DisconnectAsync();
+        var publisher = await node.ConnectAsync(NewId("pub"));
+        await publisher.PublishNumberedAsync(topic, [1]);
+        await Eventually.True(async () => (await GetSessionAsync(clientId))?.QueuedMessages == 1, "the message queued");
+
+        var (_, inbox, result) = await SessionClients.ConnectAsync(node, node.Options(clientId).Persistent(cleanStart: true, expirySeconds: 0));
+        Assert.False(result.IsSessionPresent);
+        await publisher.PublishNumberedAsync(topic, [2]);
+        await Task.Delay(300);
+        Assert.Empty(inbox.Payloads(topic));   // neither the queued message nor the old subscription
+        Assert.Equal(HttpStatusCode.NotFound, (await node.Http.GetAsync($"/api/sessions/{clientId}")).StatusCode);
+    }
+
+    [Fact]
+    public async Task SessionExpiryAboveTheMaximum_IsLowered_AndCONNACKSaysSo()
+    {
+        var (_, _, result) = await SessionClients.ConnectAsync(node, node.Options(NewId("long")).Persistent(cleanStart: true, expirySeconds: 100_000));
+        Assert.Equal(3600u, result.SessionExpiryInterval);   // AWS default maximum: 1 hour
+    }
+
+    [Fact]
+    public async Task DeleteConnectionWithCleanSession_EndsThePersistentSession()
+    {
+        // (MQTT 5 DISCONNECT with session expiry 0 would too, but MQTTnet, client and server, cannot tell an
+        // expiry of 0 from none on DISCONNECT, so this path is AWS's DeleteConnection.)
+        var clientId = NewId("end");
+        var (client, _, _) = await SessionClients.ConnectAsync(node, node.Options(clientId).Persistent(cleanStart: true, expirySeconds: 300));
+        await client.SubscribeAsync($"cmd/{clientId}", MqttQualityOfServiceLevel.AtLeastOnce);
+        Assert.Single((await GetSessionAsync(clientId))!.Subscriptions);
+        Assert.True((await node.Http.DeleteAsync($"/api/connections/{clientId}?cleanSession=true")).IsSuccessStatusCode);
+
+        await Eventually.True(async () => await GetSessionAsync(clientId) is null, "the session to end");
+        var (_, _, again) = await SessionClients.ConnectAsync(node, node.Options(clientId).Persistent(cleanStart: false, expirySeconds: 300));
+        Assert.False(again.IsSessionPresent);
+    }
+
+    [Fact]
+    public async Task DeleteConnection_KeepsThePersistentSession()
+    {
+        var clientId = NewId("keep");
+        var (client, _, _) = await SessionClients.ConnectAsync(node, node.Options(clientId).Persistent(cleanStart: true, expirySeconds: 300));
+        await client.SubscribeAsync($"cmd/{clientId}", MqttQualityOfServiceLevel.AtLeastOnce);
+        Assert.True((await node.Http.DeleteAsync($"/api/connections/{clientId}")).IsSuccessStatusCode);
+
+        await Eventually.True(async () => await GetSessionAsync(clientId) is { Connected: false }, "the connection to close");
+        var (_, _, again) = await SessionClients.ConnectAsync(node, node.Options(clientId).Persistent(cleanStart: false, expirySeconds: 300));
+        Assert.True(again.IsSessionPresent);
+    }
+
+    [Fact]
+    public async Task PersistentSessionsDoNotCrossMqttVersions()
+    {
+        var clientId = NewId("cross");
+        var (v5, _, _) = await SessionClients.ConnectAsync(node, node.Options(clientId).Persistent(cleanStart: true, expirySeconds: 300));
+        await v5.SubscribeAsync($"cmd/{clientId}", MqttQualityOfServiceLevel.AtLeastOnce);
+        await v5.DisconnectAsync();
+        var (_, _, v311) = await SessionClients.ConnectAsync(node, node.Options(clientId, MqttProtocolVersion.V311).Persistent(cleanStart: false, expirySeconds: 0, MqttProtocolVersion.V311));
+        Assert.False(v311.IsSessionPresent);
+    }
+
+    private async Task<SessionInfo?> GetSessionAsync(string clientId)
+    {
+        var response = await node.Http.GetAsync($"/api/sessions/{clientId}");
+        return response.StatusCode == HttpStatusCode.NotFound ? null : await response.Content.ReadFromJsonAsync<SessionInfo>(Json.Web);
+    }
+}

@@ -1,0 +1,65 @@
+using System.Collections.Concurrent;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+using OrleansIot.Tests.Infrastructure;
+
+namespace OrleansIot.Tests.Sessions;
+
+/// <summary>What a client received, in order.</summary>
+public sealed class Inbox
+{
+    private readonly ConcurrentQueue<MqttApplicationMessage> _messages = new();
+
+    public static Inbox Of(IMqttClient client)
+    {
+        var inbox = new Inbox();
+        client.ApplicationMessageReceivedAsync += e =>
+        {
+            inbox._messages.Enqueue(e.ApplicationMessage);
+            return Task.CompletedTask;
+        };
+        return inbox;
+    }
+
+    public IReadOnlyList<MqttApplicationMessage> Messages => [.. _messages];
+
+    public IReadOnlyList<string> Payloads(string topicPrefix) =>
+        [.. _messages.Where(m => m.Topic.StartsWith(topicPrefix, StringComparison.Ordinal)).Select(m => m.ConvertPayloadToString())];
+
+    public Task<IReadOnlyList<string>> WaitAsync(string topicPrefix, int count, string what, TimeSpan? timeout = null) =>
+        Eventually.Get(() => Task.FromResult(Payloads(topicPrefix)), p => p.Count >= count, what, timeout);
+}
+
+/// <summary>Connecting with persistent sessions and wills, and publishing numbered messages.</summary>
+public static class SessionClients
+{
+    public static MqttClientOptionsBuilder Persistent(this MqttClientOptionsBuilder options, bool cleanStart, uint expirySeconds, MqttProtocolVersion version = MqttProtocolVersion.V500) =>
+        version == MqttProtocolVersion.V500
+            ? options.WithCleanStart(cleanStart).WithSessionExpiryInterval(expirySeconds)
+            : options.WithCleanSession(cleanStart);
+
+    /// <summary>Connects a client whose inbox is attached before CONNACK (queued messages follow it at once).</summary>
+    public static async Task<(IMqttClient Client, Inbox Inbox, MqttClientConnectResult Result)> ConnectAsync(NodeFixture node, MqttClientOptionsBuilder options)
+    {
+        var client = node.NewClient();
+        var inbox = Inbox.Of(client);
+        var result = await client.ConnectAsync(options.Build());
+        Assert.Equal(MqttClientConnectResultCode.Success, result.ResultCode);
+        return (client, inbox, result);
+    }
+
+    public static Task SubscribeAsync(this IMqttClient client, string filter, MqttQualityOfServiceLevel qos) =>
+        client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(filter, qos).Build());
+
+    public static async Task PublishNumberedAsync(this IMqttClient publisher, string topic, IEnumerable<int> numbers, MqttQualityOfServiceLevel qos = MqttQualityOfServiceLevel.AtLeastOnce)
+    {
+        foreach (var n in numbers)
+        {
+            await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(n.ToString(System.Globalization.CultureInfo.InvariantCulture)).WithQualityOfServiceLevel(qos).Build());
+        }
+    }
+
+    /// <summary>Ends the connection without DISCONNECT, as a device losing power does.</summary>
+    public static void Drop(this IMqttClient client) => client.Dispose();
+}
