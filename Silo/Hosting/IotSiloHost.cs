@@ -111,6 +111,9 @@ public static partial class IotSiloHost
                 o.ClusterId = cluster.ClusterId;
                 o.ServiceId = cluster.ServiceId;
             });
+            // How fast a dead silo is declared dead (Orleans defaults unless set): the grains it held are activated
+            // elsewhere only then, so this bounds how long a dead node's sessions wait for adoption.
+            silo.Services.AddOptions<ClusterMembershipOptions>().Bind(builder.Configuration.GetSection("Orleans:Membership"));
             var endpoints = cluster.Endpoints;
             silo.ConfigureEndpoints(IPAddress.Parse(endpoints.AdvertisedIPAddress), endpoints.SiloPort, endpoints.GatewayPort, listenOnAnyHostAddress: true);
 

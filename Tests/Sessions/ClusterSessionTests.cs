@@ -1,0 +1,88 @@
+using MQTTnet;
+using MQTTnet.Protocol;
+using OrleansIot.Tests.Infrastructure;
+using static OrleansIot.Tests.Infrastructure.Ids;
+
+namespace OrleansIot.Tests.Sessions;
+
+/// <summary>Sessions and wills across two nodes: a session resumes on any node, a will reaches every node.</summary>
+[Collection(TwoNodeCollection.Name)]
+public sealed class ClusterSessionTests(TwoNodeFixture nodes)
+{
+    [Fact]
+    public async Task SessionOfflineOnA_ResumesOnB_WithItsQueue_AndAReleasesIt()
+    {
+        var since = DateTime.UtcNow;
+        var clientId = NewId("roam");
+        var topic = $"cmd/{clientId}";
+        var (onA, _, _) = await SessionClients.ConnectAsync(nodes.A, nodes.A.Options(clientId).Persistent(cleanStart: true, expirySeconds: 300));
+        await onA.SubscribeAsync(topic, MqttQualityOfServiceLevel.ExactlyOnce);
+        await onA.DisconnectAsync();
+
+        // Published on B while the session is offline on A: B forwards to A, A queues them.
+        var publisher = await nodes.B.ConnectAsync(NewId("pub"));
+        await publisher.PublishNumberedAsync(topic, [1, 2], MqttQualityOfServiceLevel.ExactlyOnce);
+        await Eventually.True(async () => (await nodes.B.Http.GetStringAsync($"/api/sessions/{clientId}")).Contains("\"queuedMessages\":2", StringComparison.Ordinal), "two messages queued");
+
+        var (_, inbox, resumed) = await SessionClients.ConnectAsync(nodes.B, nodes.B.Options(clientId).Persistent(cleanStart: false, expirySeconds: 300));
+        Assert.True(resumed.IsSessionPresent);
+        Assert.Equal(["1", "2"], await inbox.WaitAsync(topic, 2, "the queue on the new node"));
+        Assert.All(inbox.Messages, m => Assert.Equal(MqttQualityOfServiceLevel.ExactlyOnce, m.QualityOfServiceLevel));
+
+        // The subscription lives on B now; A no longer holds the session, so nothing is queued twice.
+        var publisherOnA = await nodes.A.ConnectAsync(NewId("pub"));
+        await publisherOnA.PublishNumberedAsync(topic, [3]);
+        await publisher.PublishNumberedAsync(topic, [4]);
+        await inbox.WaitAsync(topic, 4, "live messages from both nodes");
+        await Task.Delay(300);
+        var payloads = inbox.Payloads(topic);
+        Assert.Equal(["1", "2"], payloads.Take(2));
+        Assert.Equal(["3", "4"], payloads.Skip(2).Order());   // two publishers: no order between them, each once
+        nodes.A.AssertNoErrorsLogged(since);
+        nodes.B.AssertNoErrorsLogged(since);
+    }
+
+    [Fact]
+    public async Task ResumingOnB_WhileConnectedOnA_TakesTheSessionOver()
+    {
+        var clientId = NewId("move");
+        var topic = $"cmd/{clientId}";
+        var (onA, _, _) = await SessionClients.ConnectAsync(nodes.A, nodes.A.Options(clientId).Persistent(cleanStart: true, expirySeconds: 300));
+        await onA.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+
+        var (_, inbox, onB) = await SessionClients.ConnectAsync(nodes.B, nodes.B.Options(clientId).Persistent(cleanStart: false, expirySeconds: 300));
+        Assert.True(onB.IsSessionPresent);
+        await Eventually.True(() => Task.FromResult(!onA.IsConnected), "the connection on A to be closed");
+
+        var publisher = await nodes.A.ConnectAsync(NewId("pub"));
+        await publisher.PublishNumberedAsync(topic, [1]);
+        Assert.Equal(["1"], await inbox.WaitAsync(topic, 1, "the message on B"));
+    }
+
+    [Fact]
+    public async Task WillOfAClientOnA_ReachesASubscriberOnB()
+    {
+        var topic = $"will/{NewId("t")}";
+        var (watcher, inbox, _) = await SessionClients.ConnectAsync(nodes.B, nodes.B.Options(NewId("watch")));
+        await watcher.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        var (device, _, _) = await SessionClients.ConnectAsync(nodes.A, nodes.A.Options(NewId("dev")).WithWillTopic(topic).WithWillPayload("gone"));
+        device.Drop();
+
+        Assert.Equal(["gone"], await inbox.WaitAsync(topic, 1, "the will on the other node"));
+    }
+
+    [Fact]
+    public async Task TakeoverOnAnotherNode_PublishesTheOldConnectionsWill_AsAwsDoes()
+    {
+        var topic = $"will/{NewId("t")}";
+        var (watcher, inbox, _) = await SessionClients.ConnectAsync(nodes.A, nodes.A.Options(NewId("watch")));
+        await watcher.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        var clientId = NewId("dup");
+        await SessionClients.ConnectAsync(nodes.A, nodes.A.Options(clientId).WithWillTopic(topic).WithWillPayload("replaced"));
+        await SessionClients.ConnectAsync(nodes.B, nodes.B.Options(clientId));
+
+        Assert.Equal(["replaced"], await inbox.WaitAsync(topic, 1, "the will of the replaced connection"));
+        await Task.Delay(300);
+        Assert.Single(inbox.Payloads(topic));
+    }
+}

@@ -1,0 +1,118 @@
+using System.Net;
+using System.Net.Http.Json;
+using MQTTnet;
+using MQTTnet.Protocol;
+using OrleansIot.Grains.Abstractions.Sessions;
+using OrleansIot.Grains.Abstractions.Things;
+using OrleansIot.Tests.Infrastructure;
+
+namespace OrleansIot.Tests.Sessions;
+
+/// <summary>
+/// A node dies (kill -9) in PostgreSQL mode: the surviving node adopts what it hosted. The persistent session
+/// resumes on the survivor with the messages queued before and after the death, the will of the client that was
+/// connected to the dead node is published, its thing shows the lost connection, retained messages stay.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class NodeDeathTests(PostgresServer postgres)
+{
+    private static readonly TimeSpan Adoption = TimeSpan.FromSeconds(90);
+
+    private static Dictionary<string, string> Settings(string connectionString, string clusterId) => new()
+    {
+        ["Iot__Storage"] = "Postgres",
+        ["ConnectionStrings__Iot"] = connectionString,
+        ["Orleans__ClusterId"] = clusterId,
+        ["Iot__Routing__RefreshInterval"] = "00:00:00.500",
+        ["Iot__Sessions__HostListFlushInterval"] = "00:00:00.100",
+        ["Orleans__Membership__ProbeTimeout"] = "00:00:01",
+        ["Orleans__Membership__NumMissedProbesLimit"] = "2",
+        ["Orleans__Membership__NumVotesForDeathDeclaration"] = "1",
+    };
+
+    private static MqttClientOptionsBuilder Options(SiloProcess node, string clientId) => new MqttClientOptionsBuilder()
+        .WithTcpServer("127.0.0.1", node.MqttPort)
+        .WithClientId(clientId)
+        .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
+        .WithTimeout(TimeSpan.FromSeconds(30));
+
+    private static async Task<(IMqttClient Client, Inbox Inbox, MqttClientConnectResult Result)> ConnectAsync(MqttClientOptionsBuilder options)
+    {
+        var client = new MqttClientFactory().CreateMqttClient();
+        var inbox = Inbox.Of(client);
+        var result = await client.ConnectAsync(options.Build());
+        Assert.Equal(MqttClientConnectResultCode.Success, result.ResultCode);
+        return (client, inbox, result);
+    }
+
+    private static async Task<SessionInfo?> GetSessionAsync(SiloProcess node, string clientId)
+    {
+        var response = await node.Http.GetAsync($"/api/sessions/{clientId}");
+        return response.StatusCode == HttpStatusCode.NotFound ? null : await response.Content.ReadFromJsonAsync<SessionInfo>(Json.Web);
+    }
+
+    [Fact]
+    public async Task KillDashNine_SurvivorAdoptsSessionsAndWills()
+    {
+        var settings = Settings(await postgres.CreateDatabaseAsync(), "death-" + Guid.NewGuid().ToString("N")[..8]);
+        await using var survivor = SiloProcess.Start(settings);
+        await survivor.WaitUntilReadyAsync();
+        await using var doomed = SiloProcess.Start(settings);
+        await doomed.WaitUntilReadyAsync();
+        var id = Guid.NewGuid().ToString("N")[..8];
+        var (persistentId, willId, topic, willTopic) = ($"persist-{id}", $"will-{id}", $"cmd/persist-{id}", $"will/{id}");
+
+        using var watcher = (await ConnectAsync(Options(survivor, $"watch-{id}"))).Client;
+        var watched = Inbox.Of(watcher);
+        await watcher.SubscribeAsync(willTopic, MqttQualityOfServiceLevel.AtLeastOnce);
+
+        // A persistent session goes offline on the doomed node; two messages are queued for it.
+        using (var device = (await ConnectAsync(Options(doomed, persistentId).Persistent(cleanStart: true, expirySeconds: 600))).Client)
+        {
+            await device.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+            var retained = await device.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"cfg/{id}").WithPayload("v1").WithRetainFlag().WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+            Assert.True(retained.IsSuccess);
+            await device.DisconnectAsync();
+        }
+
+        using var publisher = (await ConnectAsync(Options(survivor, $"pub-{id}"))).Client;
+        await publisher.PublishNumberedAsync(topic, [1, 2]);
+        var before = await Eventually.Get(() => GetSessionAsync(survivor, persistentId), s => s is { QueuedMessages: 2 }, "two messages queued", TimeSpan.FromSeconds(30));
+
+        // A client with a will is connected to the doomed node when it dies.
+        var (withWill, _, _) = await ConnectAsync(Options(doomed, willId).WithWillTopic(willTopic).WithWillPayload("gone").WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce));
+        await Eventually.True(async () => await survivor.Http.GetStringAsync($"/api/things/{willId}") is { } s && s.Contains("\"connected\":true", StringComparison.Ordinal), "the connection recorded");
+        await Task.Delay(500);   // the doomed node's list of hosted clients is written every 100 ms
+
+        doomed.Kill();
+        withWill.Dispose();
+
+        Assert.Equal(["gone"], await watched.WaitAsync(willTopic, 1, "the will of the client on the dead node", Adoption));
+        var adopted = await Eventually.Get(() => GetSessionAsync(survivor, persistentId), s => s is not null && s.HostNodeId != before!.HostNodeId, "the session adopted", Adoption);
+        Assert.Single(adopted!.Subscriptions);
+        await Eventually.True(() => Task.FromResult(survivor.Output.Contains("Sessions: adopted node", StringComparison.Ordinal)), "the adoption logged");
+        var thing = await Eventually.Get(
+            async () => await survivor.Http.GetFromJsonAsync<ThingStatus>($"/api/things/{willId}", Json.Web),
+            t => t is { Connectivity.Connected: false }, "the lost connection recorded", Adoption);
+        Assert.Equal(DisconnectReasons.ConnectionLost, thing!.Connectivity.DisconnectReason);
+
+        // Queued after the death, on the adopting node.
+        await publisher.PublishNumberedAsync(topic, [3]);
+        await Eventually.True(async () => (await GetSessionAsync(survivor, persistentId))?.QueuedMessages == 3, "the third message queued by the survivor");
+
+        var (resumed, inbox, result) = await ConnectAsync(Options(survivor, persistentId).Persistent(cleanStart: false, expirySeconds: 600));
+        using (resumed)
+        {
+            Assert.True(result.IsSessionPresent);
+            Assert.Equal(["1", "2", "3"], await inbox.WaitAsync(topic, 3, "the queue on the survivor"));
+        }
+
+        // The retained message set through the dead node is still served.
+        var (late, lateInbox, _) = await ConnectAsync(Options(survivor, $"late-{id}"));
+        using (late)
+        {
+            await late.SubscribeAsync($"cfg/{id}", MqttQualityOfServiceLevel.AtLeastOnce);
+            Assert.Equal(["v1"], await lateInbox.WaitAsync($"cfg/{id}", 1, "the retained message"));
+        }
+    }
+}
