@@ -143,6 +143,7 @@ public static partial class IotGatewayHosting
             server.InterceptingPublishAsync += services.GetRequiredService<PublishInterceptor>().HandleAsync;
             server.InterceptingSubscriptionAsync += services.GetRequiredService<SubscriptionInterceptor>().HandleAsync;
             server.InterceptingClientEnqueueAsync += services.GetRequiredService<DeliveryCounter>().HandleAsync;
+            server.InterceptingInboundPacketAsync += SharedSubscriptionAlias.InterceptInboundAsync;
             server.InterceptingOutboundPacketAsync += services.GetRequiredService<Sessions.SessionHost>().InterceptOutboundAsync;
             var subscriptions = services.GetRequiredService<SubscriptionTracker>();
             server.ClientSubscribedTopicAsync += subscriptions.SubscribedAsync;

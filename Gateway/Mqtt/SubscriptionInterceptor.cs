@@ -1,5 +1,6 @@
 using MQTTnet.Protocol;
 using MQTTnet.Server;
+using OrleansIot.Grains.Abstractions.Routing;
 
 namespace OrleansIot.Gateway.Mqtt;
 
@@ -12,8 +13,14 @@ internal sealed class SubscriptionInterceptor(Limits limits)
 {
     public Task HandleAsync(InterceptingSubscriptionEventArgs e)
     {
-        var filter = e.TopicFilter.Topic;
-        if (limits.TopicProblem(filter) is { } problem)
+        var filter = SharedSubscriptionAlias.FromMqttnet(e.TopicFilter.Topic);
+        if (filter.StartsWith(TopicFilter.SharePrefix, StringComparison.Ordinal) && !TopicFilter.IsValidShared(filter))
+        {
+            // $share/{name}/{filter} with an empty name, a name with '/', '+' or '#', or an invalid filter.
+            e.ProcessSubscription = false;
+            e.Response.ReasonCode = MqttSubscribeReasonCode.TopicFilterInvalid;
+        }
+        else if (limits.TopicProblem(TopicFilter.MatchingFilter(filter)) is { } problem)
         {
             Refuse(e, MqttSubscribeReasonCode.TopicFilterInvalid, problem, $"filter '{filter}'");
         }

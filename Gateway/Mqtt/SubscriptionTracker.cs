@@ -37,23 +37,25 @@ internal sealed class SubscriptionTracker(ClusterRouter router, Sessions.Session
 
     public async Task SubscribedAsync(ClientSubscribedTopicEventArgs e)
     {
-        await router.SubscribedAsync(e.ClientId, e.TopicFilter.Topic);
+        var filter = SharedSubscriptionAlias.FromMqttnet(e.TopicFilter.Topic);
+        await router.SubscribedAsync(e.ClientId, filter, (int)e.TopicFilter.QualityOfServiceLevel);
         if (ConnectionMeter.From(e.SessionItems) is { Restoring: false } meter)
         {
             // A persistent session's subscription is stored before the SUBACK: it must survive this node.
-            await sessions.SubscribedAsync(meter, e.TopicFilter);
-            await lifecycle.SubscriptionChangedAsync(meter, e.UserName, subscribed: true, [e.TopicFilter.Topic]);
+            await sessions.SubscribedAsync(meter, filter, e.TopicFilter);
+            await lifecycle.SubscriptionChangedAsync(meter, e.UserName, subscribed: true, [filter]);
         }
     }
 
     public async Task UnsubscribedAsync(ClientUnsubscribedTopicEventArgs e)
     {
-        await router.UnsubscribedAsync(e.ClientId, e.TopicFilter);
+        var filter = SharedSubscriptionAlias.FromMqttnet(e.TopicFilter);
+        await router.UnsubscribedAsync(e.ClientId, filter);
         if (ConnectionMeter.From(e.SessionItems) is { } meter)
         {
-            meter.Subscriptions.Remove(e.TopicFilter);
-            await sessions.UnsubscribedAsync(meter, e.TopicFilter);
-            await lifecycle.SubscriptionChangedAsync(meter, e.UserName, subscribed: false, [e.TopicFilter]);
+            meter.Subscriptions.Remove(filter);
+            await sessions.UnsubscribedAsync(meter, filter);
+            await lifecycle.SubscriptionChangedAsync(meter, e.UserName, subscribed: false, [filter]);
         }
     }
 

@@ -36,12 +36,14 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     private readonly Lock _localLock = new();
     private readonly Dictionary<string, int> _localFilters = new(StringComparer.Ordinal);
     private readonly Dictionary<string, HashSet<string>> _clientFilters = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, Dictionary<string, int>> _sharedMembers = new(StringComparer.Ordinal);   // $share filter -> client -> QoS
     private long _version;
 
     // Everyone else's subscriptions. Read on every publish, written on route changes (rare): a reader-writer lock.
     private readonly ReaderWriterLockSlim _remoteLock = new(LockRecursionPolicy.NoRecursion);
     private readonly TopicTree<string> _remoteRoutes = new();
     private readonly Dictionary<string, RemoteNode> _remoteNodes = new(StringComparer.Ordinal);
+    private readonly SharedRoutes _shared = new();   // every node's shared subscriptions, this one's included
 
     private readonly CancellationTokenSource _stopping = new();
     private RouteNodeEntry? _self;
@@ -197,6 +199,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             {
                 _remoteNodes.Remove(node.Entry.NodeId);
                 _remoteRoutes.RemoveOwner(node.Entry.NodeId);
+                _shared.RemoveNode(node.Entry.NodeId);
             }
         }
         finally
@@ -255,9 +258,10 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     // ---------------------------------------------------------------------------------------------------------
 
     /// <summary>A local client subscribed; completes when every other node knows (or the broadcast timed out).</summary>
-    public Task SubscribedAsync(string clientId, string filter)
+    public Task SubscribedAsync(string clientId, string filter, int qos)
     {
         RouteUpdate? update = null;
+        var shared = filter.StartsWith(TopicFilter.SharePrefix, StringComparison.Ordinal);
         lock (_localLock)
         {
             if (!_clientFilters.TryGetValue(clientId, out var filters))
@@ -266,10 +270,26 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
                 _clientFilters[clientId] = filters;
             }
 
+            if (shared)
+            {
+                if (!_sharedMembers.TryGetValue(filter, out var members))
+                {
+                    members = new Dictionary<string, int>(StringComparer.Ordinal);
+                    _sharedMembers[filter] = members;
+                }
+
+                members[clientId] = qos;
+            }
+
             if (filters.Add(filter) && Increment(filter))
             {
                 update = new RouteUpdate(Self, ++_version, Snapshot: false, [filter], []);
             }
+        }
+
+        if (shared && update is not null)
+        {
+            UpdateOwnShared(update);
         }
 
         return update is null ? Task.CompletedTask : BroadcastAsync(update);
@@ -288,11 +308,17 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
                     _clientFilters.Remove(clientId);
                 }
 
+                RemoveSharedMember(filter, clientId);
                 if (Decrement(filter))
                 {
                     update = new RouteUpdate(Self, ++_version, Snapshot: false, [], [filter]);
                 }
             }
+        }
+
+        if (update is not null)
+        {
+            UpdateOwnShared(update);
         }
 
         return update is null ? Task.CompletedTask : BroadcastAsync(update);
@@ -306,6 +332,11 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
         {
             if (_clientFilters.Remove(clientId, out var filters))
             {
+                foreach (var filter in filters)
+                {
+                    RemoveSharedMember(filter, clientId);
+                }
+
                 var removed = filters.Where(Decrement).ToList();
                 if (removed.Count > 0)
                 {
@@ -314,8 +345,45 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             }
         }
 
+        if (update is not null)
+        {
+            UpdateOwnShared(update);
+        }
+
         return update is null ? Task.CompletedTask : BroadcastAsync(update);
     }
+
+    private void RemoveSharedMember(string filter, string clientId)
+    {
+        if (_sharedMembers.TryGetValue(filter, out var members) && members.Remove(clientId) && members.Count == 0)
+        {
+            _sharedMembers.Remove(filter);
+        }
+    }
+
+    /// <summary>This node's shared subscriptions are in the shared route table too (it picks among all nodes).</summary>
+    private void UpdateOwnShared(RouteUpdate update)
+    {
+        _remoteLock.EnterWriteLock();
+        try
+        {
+            foreach (var filter in update.Added.Where(IsShared))
+            {
+                _shared.Add(filter, NodeId);
+            }
+
+            foreach (var filter in update.Removed.Where(IsShared))
+            {
+                _shared.Remove(filter, NodeId);
+            }
+        }
+        finally
+        {
+            _remoteLock.ExitWriteLock();
+        }
+    }
+
+    private static bool IsShared(string filter) => filter.StartsWith(TopicFilter.SharePrefix, StringComparison.Ordinal);
 
     /// <summary>Whether a message on this topic would be forwarded to some other node.</summary>
     public bool RoutesToAnotherNode(string topic)
@@ -413,18 +481,25 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
         var matches = t_matches ??= new HashSet<string>(StringComparer.Ordinal);
         matches.Clear();
         NodeForwarder[]? forwarders = null;
+        List<(string ShareFilter, string NodeId)>? picks = null;
+        List<(string ShareFilter, NodeForwarder? Forwarder)>? sharedTargets = null;
         _remoteLock.EnterReadLock();
         try
         {
-            if (_remoteRoutes.FilterCount == 0)
+            if (_remoteRoutes.FilterCount > 0)
             {
-                return;
+                _remoteRoutes.Match(message.Topic, matches);
+                if (matches.Count > 0)
+                {
+                    forwarders = [.. matches.Select(id => _remoteNodes[id].Forwarder)];
+                }
             }
 
-            _remoteRoutes.Match(message.Topic, matches);
-            if (matches.Count > 0)
+            if (_shared.Count > 0)
             {
-                forwarders = [.. matches.Select(id => _remoteNodes[id].Forwarder)];
+                picks = [];
+                _shared.Pick(message.Topic, picks);
+                sharedTargets = [.. picks.Select(p => (p.ShareFilter, p.NodeId == NodeId ? null : _remoteNodes.GetValueOrDefault(p.NodeId)?.Forwarder))];
             }
         }
         finally
@@ -432,15 +507,72 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             _remoteLock.ExitReadLock();
         }
 
-        if (forwarders is null)
+        if (forwarders is not null)
         {
-            return;
+            forwarded ??= ForwardedMessages.From(message, senderClientId, payload);
+            foreach (var forwarder in forwarders)
+            {
+                forwarder.Enqueue(forwarded);
+            }
         }
 
-        forwarded ??= ForwardedMessages.From(message, senderClientId, payload);
-        foreach (var forwarder in forwarders)
+        if (sharedTargets is { Count: > 0 })
         {
-            forwarder.Enqueue(forwarded);
+            forwarded ??= ForwardedMessages.From(message, senderClientId, payload);
+            foreach (var (shareFilter, forwarder) in sharedTargets)
+            {
+                if (forwarder is null)
+                {
+                    DeliverShared(shareFilter, forwarded);
+                }
+                else
+                {
+                    forwarder.Enqueue(forwarded with { SharedTarget = shareFilter });
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Gives a message to one member of a shared subscription on this node: a connected one (picked at random) if
+    /// there is one, else a persistent member that is offline here (queued); else it is dropped.
+    /// </summary>
+    private void DeliverShared(string shareFilter, ForwardedMessage message)
+    {
+        (string ClientId, int Qos)[] members;
+        lock (_localLock)
+        {
+            members = _sharedMembers.TryGetValue(shareFilter, out var m) ? [.. m.Select(kv => (kv.Key, kv.Value))] : [];
+        }
+
+        var start = members.Length > 1 ? Random.Shared.Next(members.Length) : 0;
+        for (var i = 0; i < members.Length; i++)
+        {
+            var (clientId, qos) = members[(start + i) % members.Length];
+            if (_connections.Find(clientId) is null)
+            {
+                continue;
+            }
+
+            try
+            {
+                // MQTTnet answers this synchronously (a dictionary lookup).
+                var session = _mqtt.GetSessionAsync(clientId).GetAwaiter().GetResult();
+                if (session.TryEnqueueApplicationMessage(ForwardedMessages.ToMqtt(message with { Qos = Math.Min(message.Qos, qos) }), out _))
+                {
+                    _metrics.PublishesOut.Add(1);
+                    return;
+                }
+            }
+            catch (InvalidOperationException)
+            {
+                // gone meanwhile: try the next member
+            }
+        }
+
+        if (Sessions?.DivertShared(members, message) != true)
+        {
+            _metrics.ForwardDropped.Add(1);
         }
     }
 
@@ -457,6 +589,12 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
 
         foreach (var m in batch.Messages)
         {
+            if (m.SharedTarget is { } shareFilter)
+            {
+                DeliverShared(shareFilter, m);
+                continue;
+            }
+
             // Injected messages reach only this node's subscribers: the publish interceptor neither counts them
             // nor forwards them again (they carry no connection), so there are no loops. SenderClientId keeps
             // MQTT 5 no-local working across nodes.
@@ -489,9 +627,10 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
                 if (update.Version >= node.Version || !node.Synced)
                 {
                     _remoteRoutes.RemoveOwner(node.Entry.NodeId);
+                    _shared.RemoveNode(node.Entry.NodeId);
                     foreach (var filter in update.Added)
                     {
-                        _remoteRoutes.Add(filter, node.Entry.NodeId);
+                        AddRemoteFilter(filter, node.Entry.NodeId);
                     }
 
                     node.Version = update.Version;
@@ -506,12 +645,19 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             {
                 foreach (var filter in update.Added)
                 {
-                    _remoteRoutes.Add(filter, node.Entry.NodeId);
+                    AddRemoteFilter(filter, node.Entry.NodeId);
                 }
 
                 foreach (var filter in update.Removed)
                 {
-                    _remoteRoutes.Remove(filter, node.Entry.NodeId);
+                    if (IsShared(filter))
+                    {
+                        _shared.Remove(filter, node.Entry.NodeId);
+                    }
+                    else
+                    {
+                        _remoteRoutes.Remove(filter, node.Entry.NodeId);
+                    }
                 }
 
                 node.Version = update.Version;
@@ -528,6 +674,18 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
         }
 
         return Task.CompletedTask;
+    }
+
+    private void AddRemoteFilter(string filter, string nodeId)
+    {
+        if (IsShared(filter))
+        {
+            _shared.Add(filter, nodeId);
+        }
+        else
+        {
+            _remoteRoutes.Add(filter, nodeId);
+        }
     }
 
     public Task<RouteUpdate> GetRoutes() => Task.FromResult(LocalSnapshot());

@@ -122,6 +122,7 @@ internal sealed partial class SessionHost : BackgroundService
         if (e.Packet is MqttConnAckPacket ack && e.ClientId is { } clientId && _connecting.TryGetValue(clientId, out var state))
         {
             ack.IsSessionPresent |= state.Attached.SessionPresent;
+            ack.SharedSubscriptionAvailable = true;   // implemented by the cluster router, not MQTTnet
             if (state.AdjustedExpiry is { } expiry)
             {
                 ack.SessionExpiryInterval = expiry;
@@ -198,7 +199,7 @@ internal sealed partial class SessionHost : BackgroundService
 
         // Put back as they were, except that retained messages are not sent again: this is not a new subscription.
         var filters = subscriptions.Select(s => new MqttTopicFilterBuilder()
-            .WithTopic(s.Filter)
+            .WithTopic(SharedSubscriptionAlias.ToMqttnet(s.Filter))
             .WithQualityOfServiceLevel((MqttQualityOfServiceLevel)s.Qos)
             .WithNoLocal(s.NoLocal)
             .WithRetainAsPublished(s.RetainAsPublished)
@@ -238,14 +239,14 @@ internal sealed partial class SessionHost : BackgroundService
     // Subscriptions of persistent sessions
     // ---------------------------------------------------------------------------------------------------------
 
-    public async Task SubscribedAsync(ConnectionMeter meter, MqttTopicFilter filter)
+    public async Task SubscribedAsync(ConnectionMeter meter, string topicFilter, MqttTopicFilter filter)
     {
         if (meter.SessionExpirySeconds == 0 || meter.Restoring || !_clients.TryGetValue(meter.ClientId, out var client))
         {
             return;
         }
 
-        var subscription = new SessionSubscription(filter.Topic, (int)filter.QualityOfServiceLevel, filter.NoLocal, filter.RetainAsPublished, 0);
+        var subscription = new SessionSubscription(topicFilter, (int)filter.QualityOfServiceLevel, filter.NoLocal, filter.RetainAsPublished, 0);
         client.AddSubscription(subscription);
         await _grains.GetGrain<IClientSessionGrain>(meter.ClientId).Subscribed(meter.SessionId, [subscription]);
     }
@@ -429,6 +430,25 @@ internal sealed partial class SessionHost : BackgroundService
         }
 
         return granted < 1 ? null : new QueuedMessage(message with { Qos = granted }, retainAsPublished && retain, ids, 0, default);
+    }
+
+    /// <summary>
+    /// A shared subscription's message with no connected member here: queued for one persistent member offline
+    /// here (the group's QoS 1/2 messages wait for it, as AWS); false when there is none.
+    /// </summary>
+    public bool DivertShared(IReadOnlyList<(string ClientId, int Qos)> members, ForwardedMessage message)
+    {
+        foreach (var (clientId, qos) in members)
+        {
+            var granted = Math.Min(message.Qos, qos);
+            if (granted >= 1 && _clients.TryGetValue(clientId, out var client) && !client.Online)
+            {
+                Divert(client, new QueuedMessage(message with { Qos = granted, SharedTarget = null }, false, null, 0, default));
+                return true;
+            }
+        }
+
+        return false;
     }
 
     private void Divert(HostedClient client, QueuedMessage message)
@@ -708,7 +728,7 @@ internal sealed partial class SessionHost : BackgroundService
             _clients[clientId] = client;
             foreach (var s in adopted.Subscriptions)
             {
-                await _router.SubscribedAsync(clientId, s.Filter);
+                await _router.SubscribedAsync(clientId, s.Filter, s.Qos);
             }
 
             client.Online = false;

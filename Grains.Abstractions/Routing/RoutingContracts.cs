@@ -70,7 +70,10 @@ public sealed record RouteUpdate(
     [property: Id(3)] IReadOnlyList<string> Added,
     [property: Id(4)] IReadOnlyList<string> Removed);
 
-/// <summary>One published message on its way to another node's subscribers.</summary>
+/// <summary>
+/// One published message on its way to another node's subscribers; with <see cref="SharedTarget"/> (a
+/// <c>$share/group/filter</c>), to one member of that shared subscription there instead.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.ForwardedMessage")]
 public sealed record ForwardedMessage(
     [property: Id(0)] string Topic,
@@ -82,7 +85,8 @@ public sealed record ForwardedMessage(
     [property: Id(6)] byte[]? CorrelationData,
     [property: Id(7)] IReadOnlyList<KeyValuePair<string, byte[]>>? UserProperties,
     [property: Id(8)] uint MessageExpiryInterval,
-    [property: Id(9)] int PayloadFormatIndicator);
+    [property: Id(9)] int PayloadFormatIndicator,
+    [property: Id(10)] string? SharedTarget = null);
 
 /// <summary>Messages one node forwards to another in one call, in publish order.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.ForwardedBatch")]

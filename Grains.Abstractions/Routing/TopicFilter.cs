@@ -7,6 +7,43 @@ public static class TopicFilter
     public static bool IsValidTopic(string topic) =>
         !string.IsNullOrEmpty(topic) && topic.AsSpan().IndexOfAny('+', '#', '\0') < 0;
 
+    /// <summary>The prefix of a shared subscription: <c>$share/{ShareName}/{TopicFilter}</c> (MQTT 5 §4.8.2, AWS for 3.1.1 too).</summary>
+    public const string SharePrefix = "$share/";
+
+    /// <summary>
+    /// Splits a shared subscription into its share name and topic filter; false when the filter is not one. Its
+    /// validity (non-empty share name without '/', '+', '#'; valid filter) is <see cref="IsValidShared"/>.
+    /// </summary>
+    public static bool TryParseShared(string filter, out string shareName, out string topicFilter)
+    {
+        ArgumentNullException.ThrowIfNull(filter);
+        shareName = topicFilter = "";
+        if (!filter.StartsWith(SharePrefix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        var rest = filter.AsSpan(SharePrefix.Length);
+        var slash = rest.IndexOf('/');
+        if (slash < 0)
+        {
+            shareName = rest.ToString();
+            return true;
+        }
+
+        shareName = rest[..slash].ToString();
+        topicFilter = rest[(slash + 1)..].ToString();
+        return true;
+    }
+
+    /// <summary>Whether a <c>$share/...</c> filter is well formed.</summary>
+    public static bool IsValidShared(string filter) =>
+        TryParseShared(filter, out var share, out var topicFilter)
+        && share.Length > 0 && share.AsSpan().IndexOfAny('/', '+', '#') < 0 && IsValidFilter(topicFilter);
+
+    /// <summary>The filter a subscription matches topics with: the topic filter of a shared one, else itself.</summary>
+    public static string MatchingFilter(string filter) => TryParseShared(filter, out _, out var topicFilter) ? topicFilter : filter;
+
     /// <summary>A filter a client may subscribe to: '#' only alone as the last level, '+' only as a whole level.</summary>
     public static bool IsValidFilter(string filter)
     {
