@@ -705,14 +705,17 @@ internal sealed partial class SessionHost : BackgroundService
     {
         var clientId = entry.ClientId;
         var adopted = await _grains.GetGrain<IClientSessionGrain>(clientId).Adopt(goneNodeId, NodeId);
-        if (entry.Online && (adopted is null || adopted.LostConnection is not null))
+        if (entry.Online)
         {
-            // Its connection died with the node: record it as AWS does for a lost connection. (A thing whose
-            // client reconnected meanwhile has another session id and ignores this.)
+            // Its connection died with the node: record it as AWS does for a lost connection. Repeated when an
+            // adoption is retried; a thing whose client reconnected meanwhile has another session id and ignores it.
             var at = _time.GetUtcNow();
             await _grains.GetGrain<IThingGrain>(clientId).Disconnected(
                 new ConnectionClosed(entry.SessionId, DisconnectReasons.ConnectionLost, false, at, UsageDelta.None));
-            await _lifecycle.DisconnectedAsync(new ConnectionMeter(clientId, entry.SessionId, entry.ProtocolVersion, null), null, clientInitiated: false, DisconnectReasons.ConnectionLost);
+            if (adopted is null || adopted.LostConnection is not null)
+            {
+                await _lifecycle.DisconnectedAsync(new ConnectionMeter(clientId, entry.SessionId, entry.ProtocolVersion, null), null, clientInitiated: false, DisconnectReasons.ConnectionLost);
+            }
         }
 
         if (adopted is null)

@@ -42,7 +42,7 @@ internal sealed class RouteDirectoryGrain(
         // Right after activation every node looks gone: wait one lease for the live ones to re-join.
         var orphans = now - _activatedAt < lease
             ? []
-            : state.State.Nodes.Where(id => !_nodes.ContainsKey(id) && !IsClaimed(id, now)).ToList();
+            : state.State.Nodes.Where(id => !_nodes.ContainsKey(id) && !IsClaimedByAnother(id, node.NodeId, now)).ToList();
         return new DirectoryView([.. _nodes.Values.Select(v => v.Entry)], orphans);
     }
 
@@ -77,7 +77,9 @@ internal sealed class RouteDirectoryGrain(
         }
     }
 
-    private bool IsClaimed(string nodeId, DateTimeOffset now) => _claims.TryGetValue(nodeId, out var claim) && claim.Expires > now;
+    // A claimer sees its own claims again: an adoption that failed part way is retried at its next refresh.
+    private bool IsClaimedByAnother(string nodeId, string asker, DateTimeOffset now) =>
+        _claims.TryGetValue(nodeId, out var claim) && claim.Expires > now && claim.Claimer != asker;
 }
 
 // Stored as JSON (System.Text.Json): the property names are the storage schema. Append, never rename.

@@ -48,7 +48,13 @@ public sealed class NodeDeathTests(PostgresServer postgres)
     private static async Task<SessionInfo?> GetSessionAsync(SiloProcess node, string clientId)
     {
         var response = await node.Http.GetAsync($"/api/sessions/{clientId}");
-        return response.StatusCode == HttpStatusCode.NotFound ? null : await response.Content.ReadFromJsonAsync<SessionInfo>(Json.Web);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        response.EnsureSuccessStatusCode();   // 5xx while the dead silo's grains are not yet declared dead: poll again
+        return await response.Content.ReadFromJsonAsync<SessionInfo>(Json.Web);
     }
 
     [Fact]

@@ -116,6 +116,12 @@ public sealed class PersistentSessionTests(NodeFixture node)
     private async Task<SessionInfo?> GetSessionAsync(string clientId)
     {
         var response = await node.Http.GetAsync($"/api/sessions/{clientId}");
-        return response.StatusCode == HttpStatusCode.NotFound ? null : await response.Content.ReadFromJsonAsync<SessionInfo>(Json.Web);
+        if (response.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+
+        response.EnsureSuccessStatusCode();
+        return await response.Content.ReadFromJsonAsync<SessionInfo>(Json.Web);
     }
 }
