@@ -14,6 +14,7 @@ internal sealed partial class ClientConnectedHandler(
     IGrainFactory grains,
     SubscriptionTracker subscriptions,
     SessionHost sessions,
+    MqttServer mqtt,
     LifecycleEvents lifecycle,
     LiveConnections connections,
     NodeIdentity node,
@@ -36,6 +37,18 @@ internal sealed partial class ClientConnectedHandler(
         if (state is not null)
         {
             await sessions.ConnectedAsync(meter, state);
+        }
+
+        if (meter.SessionExpirySeconds > 0)
+        {
+            try
+            {
+                meter.MqttSession = MqttnetSessions.SessionOf(await mqtt.GetSessionAsync(e.ClientId));
+            }
+            catch (InvalidOperationException)
+            {
+                // the connection is gone already
+            }
         }
 
         try

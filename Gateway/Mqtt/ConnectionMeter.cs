@@ -49,6 +49,9 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
     /// <summary>Closed by DeleteConnection with <c>cleanSession=true</c>: the persistent session ends too.</summary>
     public bool EndSession { get; set; }
 
+    /// <summary>MQTTnet's session object of a persistent session's connection (see <see cref="MqttnetSessions"/>).</summary>
+    public object? MqttSession { get; set; }
+
     /// <summary>True while a resumed session's subscriptions are put back (not new subscriptions: no events).</summary>
     public bool Restoring { get; set; }
 

@@ -63,5 +63,6 @@ internal sealed class SubscriptionTracker(ClusterRouter router, Sessions.Session
     /// MQTTnet ends every session with its connection; a persistent one lives on in the session host (its filters
     /// stay announced), everything else ends here.
     /// </summary>
-    public Task SessionDeletedAsync(SessionDeletedEventArgs e) => sessions.KeepOffline(e.Id) ? Task.CompletedTask : router.SessionEndedAsync(e.Id);
+    public Task SessionDeletedAsync(SessionDeletedEventArgs e) =>
+        sessions.KeepOffline(e.Id, ConnectionMeter.From(e.SessionItems)?.MqttSession) ? Task.CompletedTask : router.SessionEndedAsync(e.Id);
 }

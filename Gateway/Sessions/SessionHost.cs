@@ -270,11 +270,18 @@ internal sealed partial class SessionHost : BackgroundService
     /// MQTTnet deleted a session (its connection ended). A persistent one stays here, offline: its filters stay
     /// announced and are matched by this class from now on. True when it was kept.
     /// </summary>
-    public bool KeepOffline(string clientId)
+    public bool KeepOffline(string clientId, object? mqttnetSession)
     {
         if (!_clients.TryGetValue(clientId, out var client) || client.ExpirySeconds == 0 || !client.Online)
         {
             return false;
+        }
+
+        // First what the connection had not acknowledged (queued or in flight), in order, then what matches from
+        // now on: QoS 1/2 at least once across the reconnect, wherever it happens.
+        foreach (var unacknowledged in MqttnetSessions.Unacknowledged(mqttnetSession))
+        {
+            Divert(client, unacknowledged);
         }
 
         client.Online = false;
@@ -493,7 +500,7 @@ internal sealed partial class SessionHost : BackgroundService
 
             try
             {
-                var result = await _grains.GetGrain<IClientSessionGrain>(client.ClientId).Enqueue(NodeId, batch);
+                var result = await _grains.GetGrain<IClientSessionGrain>(client.ClientId).Enqueue(NodeId, client.SessionId, batch);
                 lock (client.Outbox)
                 {
                     client.Outbox.RemoveRange(0, batch.Count);

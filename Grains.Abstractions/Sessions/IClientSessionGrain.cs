@@ -44,9 +44,11 @@ public interface IClientSessionGrain : IGrainWithStringKey
 
     /// <summary>
     /// Queues messages for the offline session, sent by the node hosting it (bounded: the oldest are dropped).
+    /// <paramref name="offlineSessionId"/> is the connection the host saw end: while the grain still has that
+    /// connection as current (its disconnect is on its way), the messages are queued, not relayed to it.
     /// </summary>
     [Alias("Enqueue")]
-    Task<EnqueueResult> Enqueue(string hostNodeId, IReadOnlyList<QueuedMessage> messages);
+    Task<EnqueueResult> Enqueue(string hostNodeId, string offlineSessionId, IReadOnlyList<QueuedMessage> messages);
 
     /// <summary>
     /// The node hosting this session died: <paramref name="newHostNodeId"/> takes it over. Null when the session

@@ -148,7 +148,7 @@ internal sealed class ClientSessionGrain(
         }
     }
 
-    public async Task<EnqueueResult> Enqueue(string hostNodeId, IReadOnlyList<QueuedMessage> messages)
+    public async Task<EnqueueResult> Enqueue(string hostNodeId, string offlineSessionId, IReadOnlyList<QueuedMessage> messages)
     {
         var s = S;
         var now = time.GetUtcNow();
@@ -164,7 +164,7 @@ internal sealed class ClientSessionGrain(
             return new EnqueueResult(false, null);
         }
 
-        if (s.Connected)
+        if (s.Connected && s.SessionId != offlineSessionId)
         {
             // The client is back (perhaps on another node): the host hands the messages to its connection.
             return new EnqueueResult(true, s.NodeId);

@@ -43,6 +43,32 @@ public sealed class ClusterSessionTests(TwoNodeFixture nodes)
     }
 
     [Fact]
+    public async Task MessageNotAcknowledgedBeforeTheConnectionDropped_IsDeliveredAgain_OnTheOtherNode()
+    {
+        var clientId = NewId("noack");
+        var topic = $"cmd/{clientId}";
+        var first = nodes.A.NewClient();
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        first.ApplicationMessageReceivedAsync += e =>
+        {
+            e.AutoAcknowledge = false;   // the device dies before it sends PUBACK
+            seen.Enqueue(e.ApplicationMessage.ConvertPayloadToString());
+            return Task.CompletedTask;
+        };
+        await first.ConnectAsync(nodes.A.Options(clientId).Persistent(cleanStart: true, expirySeconds: 300).Build());
+        await first.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        var publisher = await nodes.A.ConnectAsync(NewId("pub"));
+        await publisher.PublishNumberedAsync(topic, [1]);
+        await Eventually.True(() => Task.FromResult(seen.Contains("1")), "the first delivery");
+        first.Drop();
+        await Eventually.True(async () => (await nodes.A.Http.GetStringAsync($"/api/sessions/{clientId}")).Contains("\"queuedMessages\":1", StringComparison.Ordinal), "the unacknowledged message queued");
+
+        var (_, inbox, resumed) = await SessionClients.ConnectAsync(nodes.B, nodes.B.Options(clientId).Persistent(cleanStart: false, expirySeconds: 300));
+        Assert.True(resumed.IsSessionPresent);
+        Assert.Equal(["1"], await inbox.WaitAsync(topic, 1, "the message again"));
+    }
+
+    [Fact]
     public async Task ResumingOnB_WhileConnectedOnA_TakesTheSessionOver()
     {
         var clientId = NewId("move");
