@@ -52,6 +52,13 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
     /// <summary>MQTTnet's session object of a persistent session's connection (see <see cref="MqttnetSessions"/>).</summary>
     public object? MqttSession { get; set; }
 
+    // Per-second publish budgets (Limits.TryTakePublish, under lock on this meter) and log throttling.
+    internal long BudgetSecond;
+    internal int PublishesThisSecond;
+    internal double ByteTokens;
+    internal long ByteTokensAt;
+    internal long LastLimitLogSecond;
+
     /// <summary>True while a resumed session's subscriptions are put back (not new subscriptions: no events).</summary>
     public bool Restoring { get; set; }
 

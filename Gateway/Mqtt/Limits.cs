@@ -17,6 +17,8 @@ internal sealed partial class Limits(IOptions<LimitsOptions> options, IMeterFact
     public const string TopicLength = "topic length";
     public const string TopicLevels = "topic levels";
     public const string Subscriptions = "subscriptions per connection";
+    public const string PublishRate = "publishes per second";
+    public const string Throughput = "bytes per second";
 
     private readonly Counter<long> _exceeded = meters.Create(Hosting.GatewayMetrics.MeterName)
         .CreateCounter<long>("iot.limits.exceeded", description: "Requests refused because they exceeded a protocol limit");
@@ -39,6 +41,71 @@ internal sealed partial class Limits(IOptions<LimitsOptions> options, IMeterFact
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// Takes one publish of <paramref name="bytes"/> from the connection's per-second budgets. False when the
+    /// publish rate is exceeded (the publish is discarded); <paramref name="delay"/> is how long to hold the
+    /// publish so the connection stays within its throughput.
+    /// </summary>
+    public bool TryTakePublish(ConnectionMeter meter, long bytes, long nowTicks, out TimeSpan delay)
+    {
+        delay = TimeSpan.Zero;
+        var rate = Values.MaxPublishesPerSecond;
+        var throughput = Values.MaxBytesPerSecond;
+        if (rate == 0 && throughput == 0)
+        {
+            return true;
+        }
+
+        lock (meter)
+        {
+            var second = nowTicks / TimeSpan.TicksPerSecond;
+            if (meter.BudgetSecond != second)
+            {
+                meter.BudgetSecond = second;
+                meter.PublishesThisSecond = 0;
+            }
+
+            if (rate > 0 && meter.PublishesThisSecond >= rate)
+            {
+                return false;
+            }
+
+            meter.PublishesThisSecond++;
+            if (throughput > 0)
+            {
+                // A token bucket of bytes (burst: one second's worth) that may go into debt: a publish beyond
+                // it is held until the debt is paid back at the configured rate.
+                if (meter.ByteTokensAt == 0)
+                {
+                    meter.ByteTokens = throughput;
+                }
+                else
+                {
+                    meter.ByteTokens = Math.Min(throughput, meter.ByteTokens + ((nowTicks - meter.ByteTokensAt) * (double)throughput / TimeSpan.TicksPerSecond));
+                }
+
+                meter.ByteTokensAt = nowTicks;
+                meter.ByteTokens -= bytes;
+                if (meter.ByteTokens < 0)
+                {
+                    delay = TimeSpan.FromSeconds(-meter.ByteTokens / throughput);
+                }
+            }
+
+            return true;
+        }
+    }
+
+    /// <summary>Like <see cref="Exceeded"/>, at most once a second per connection (rate limits would flood the log).</summary>
+    public void ExceededOncePerSecond(string limit, ConnectionMeter meter, string detail, long nowTicks)
+    {
+        _exceeded.Add(1, new KeyValuePair<string, object?>("limit", limit));
+        if (Interlocked.Exchange(ref meter.LastLimitLogSecond, nowTicks / TimeSpan.TicksPerSecond) != nowTicks / TimeSpan.TicksPerSecond)
+        {
+            LogExceeded(logger, Shorten(meter.ClientId), limit, Shorten(detail));
+        }
     }
 
     /// <summary>Counts and logs a refusal; over-long client ids and details are shortened for the log.</summary>

@@ -23,6 +23,17 @@ public sealed class LimitsOptions
     [Range(1, 1000)]
     public int MaxTopicLevels { get; set; } = 8;
 
+    /// <summary>
+    /// Most PUBLISH packets one connection may send per second (AWS: 100; 0: no limit). The excess is discarded:
+    /// MQTT 5 gets PUBACK 0x97 (quota exceeded), MQTT 3.1.1 has no negative PUBACK.
+    /// </summary>
+    [Range(0, 10_000_000)]
+    public int MaxPublishesPerSecond { get; set; } = 100;
+
+    /// <summary>Most payload bytes one connection may send per second (AWS: 512 KiB; 0: no limit). The excess is delayed.</summary>
+    [Range(0, int.MaxValue)]
+    public int MaxBytesPerSecond { get; set; } = 512 * 1024;
+
     /// <summary>Most subscriptions one connection may hold (AWS: 50).</summary>
     [Range(1, 1_000_000)]
     public int MaxSubscriptionsPerConnection { get; set; } = 50;

@@ -38,11 +38,32 @@ internal sealed partial class PublishInterceptor(
         var payload = message.Payload;
         meter.CountIn(payload.Length);
         metrics.PublishesIn.Add(1);
-        if (!meter.IsWill && ExceedsLimits(e, meter, message))
+        var throttle = TimeSpan.Zero;
+        if (!meter.IsWill && ExceedsLimits(e, meter, message, out throttle))
         {
             return Task.CompletedTask;
         }
 
+        if (throttle > TimeSpan.Zero)
+        {
+            // Over its throughput: MQTTnet handles a connection's packets one at a time, so holding this publish
+            // slows that connection alone (AWS delays the excess).
+            return HoldThenAcceptAsync(throttle, e, meter);
+        }
+
+        return Accept(e, meter);
+    }
+
+    private async Task HoldThenAcceptAsync(TimeSpan throttle, InterceptingPublishEventArgs e, ConnectionMeter meter)
+    {
+        await Task.Delay(throttle, time, e.CancellationToken);
+        await Accept(e, meter);
+    }
+
+    private Task Accept(InterceptingPublishEventArgs e, ConnectionMeter meter)
+    {
+        var message = e.ApplicationMessage;
+        var payload = message.Payload;
         var bytes = payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload);
 
         // '$' topics are the platform's own ($aws/things/.../shadow, $aws/events ...): their features handle them;
@@ -99,8 +120,9 @@ internal sealed partial class PublishInterceptor(
     /// 0x95 packet too large, AWS CLIENT_ERROR); a topic too long or too deep is not routed (MQTT 5 PUBACK 0x90
     /// topic name invalid; MQTT 3.1.1 has no negative PUBACK, so its connection is closed).
     /// </summary>
-    private bool ExceedsLimits(InterceptingPublishEventArgs e, ConnectionMeter meter, MqttApplicationMessage message)
+    private bool ExceedsLimits(InterceptingPublishEventArgs e, ConnectionMeter meter, MqttApplicationMessage message, out TimeSpan throttle)
     {
+        throttle = TimeSpan.Zero;
         if (message.Payload.Length > limits.Values.MaxPayloadBytes)
         {
             limits.Exceeded(Limits.Payload, meter.ClientId, $"{message.Payload.Length} bytes on {message.Topic}");
@@ -109,6 +131,22 @@ internal sealed partial class PublishInterceptor(
             // Not awaited: this runs inside the connection's own packet loop, which the disconnect stops.
             _ = Task.Run(() => mqtt.DisconnectClientAsync(meter.ClientId, new MqttServerClientDisconnectOptions { ReasonCode = MqttDisconnectReasonCode.PacketTooLarge }));
             return true;
+        }
+
+        var now = time.GetUtcNow().UtcTicks;
+        if (!limits.TryTakePublish(meter, message.Payload.Length, now, out var delay))
+        {
+            // AWS discards the excess; MQTT 5 says why (QoS 0 has no answer, MQTT 3.1.1 no negative PUBACK).
+            limits.ExceededOncePerSecond(Limits.PublishRate, meter, $"more than {limits.Values.MaxPublishesPerSecond} publishes in a second", now);
+            e.ProcessPublish = false;
+            e.Response.ReasonCode = MqttPubAckReasonCode.QuotaExceeded;
+            return true;
+        }
+
+        if (delay > TimeSpan.Zero)
+        {
+            limits.ExceededOncePerSecond(Limits.Throughput, meter, $"more than {limits.Values.MaxBytesPerSecond} bytes in a second; delayed {delay.TotalMilliseconds:0} ms", now);
+            throttle = delay;
         }
 
         if (limits.TopicProblem(message.Topic) is { } problem)

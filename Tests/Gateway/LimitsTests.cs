@@ -17,6 +17,8 @@ public sealed class LimitedNodeFixture : NodeFixture
         "Iot:Limits:MaxTopicBytes=64",
         "Iot:Limits:MaxTopicLevels=4",
         "Iot:Limits:MaxSubscriptionsPerConnection=3",
+        "Iot:Limits:MaxPublishesPerSecond=20",
+        "Iot:Limits:MaxBytesPerSecond=4096",
     ];
 }
 
@@ -135,5 +137,52 @@ public sealed class LimitsTests(LimitedNodeFixture node) : IClassFixture<Limited
         var client = await node.ConnectAsync(NewId("dev"));
         var result = await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(new string('f', 65)).Build());
         Assert.Equal(MqttClientSubscribeResultCode.TopicFilterInvalid, result.Items.Single().ResultCode);
+    }
+
+    [Fact]
+    public async Task PublishRateOverTheLimit_Mqtt5_GetsQuotaExceeded_AndTheExcessIsNotDelivered()
+    {
+        var topic = $"{NewId("rate")}/t";
+        var subscriber = await node.ConnectAsync(NewId("sub"));
+        var received = new ConcurrentQueue<string>();
+        subscriber.ApplicationMessageReceivedAsync += e =>
+        {
+            received.Enqueue(e.ApplicationMessage.Topic);
+            return Task.CompletedTask;
+        };
+        await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(topic, MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        var clientId = NewId("dev");
+        var device = await node.ConnectAsync(clientId);
+
+        var started = DateTime.UtcNow;
+        var results = new List<MqttClientPublishReasonCode>();
+        for (var i = 0; i < 60; i++)
+        {
+            results.Add((await device.PublishAsync(Message(topic, 1))).ReasonCode);
+        }
+
+        var seconds = (int)Math.Ceiling((DateTime.UtcNow - started).TotalSeconds) + 1;
+        var accepted = results.Count(r => r is MqttClientPublishReasonCode.Success or MqttClientPublishReasonCode.NoMatchingSubscribers);
+        Assert.Contains(MqttClientPublishReasonCode.QuotaExceeded, results);
+        Assert.InRange(accepted, 20, 20 * seconds);   // 20 per second, in whichever seconds the burst spanned
+        Assert.True(device.IsConnected);              // AWS discards the excess; the connection stays
+        await Eventually.True(() => Task.FromResult(received.Count == accepted), "exactly the accepted messages");
+        AssertLogged("publishes per second", clientId);
+    }
+
+    [Fact]
+    public async Task ThroughputOverTheLimit_IsDelayed_NotRefused()
+    {
+        var clientId = NewId("dev");
+        var device = await node.ConnectAsync(clientId);
+        var started = DateTime.UtcNow;
+        for (var i = 0; i < 9; i++)
+        {
+            // 9 x 1000 bytes at 4096 bytes per second: held until at least two more seconds have begun.
+            Assert.True((await device.PublishAsync(Message($"{NewId("tp")}/t", 1000))).IsSuccess);
+        }
+
+        Assert.True(DateTime.UtcNow - started >= TimeSpan.FromSeconds(1), "the excess was not delayed");
+        AssertLogged("bytes per second", clientId);
     }
 }

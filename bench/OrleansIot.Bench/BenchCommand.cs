@@ -10,9 +10,20 @@ internal static class BenchCommand
             return args.Length == 0 ? 2 : 0;
         }
 
+        if (args[0] == "idle")
+        {
+            using var idleStop = new CancellationTokenSource();
+            Console.CancelKeyPress += (_, e) =>
+            {
+                e.Cancel = true;
+                idleStop.Cancel();
+            };
+            return await IdleRun.RunAsync(args[1..], idleStop.Token);
+        }
+
         if (args[0] != "pubsub")
         {
-            Console.Error.WriteLine($"unknown command '{args[0]}'\n{BenchOptions.Usage}");
+            Console.Error.WriteLine($"unknown command '{args[0]}'\n{BenchOptions.Usage}\n{IdleRun.Usage}");
             return 2;
         }
 
