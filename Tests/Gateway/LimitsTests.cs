@@ -19,6 +19,7 @@ public sealed class LimitedNodeFixture : NodeFixture
         "Iot:Limits:MaxSubscriptionsPerConnection=3",
         "Iot:Limits:MaxPublishesPerSecond=20",
         "Iot:Limits:MaxBytesPerSecond=4096",
+        "Iot:Sessions:MaxQueuedMessages=5",
     ];
 }
 
@@ -184,5 +185,36 @@ public sealed class LimitsTests(LimitedNodeFixture node) : IClassFixture<Limited
 
         Assert.True(DateTime.UtcNow - started >= TimeSpan.FromSeconds(1), "the excess was not delayed");
         AssertLogged("bytes per second", clientId);
+    }
+
+    [Fact]
+    public async Task OfflineQueueOverTheLimit_DropsTheOldest_AndSaysSoWhenTheClientReturns()
+    {
+        var clientId = NewId("q");
+        var topic = $"{NewId("cmd")}/t";
+        var options = node.Options(clientId).WithCleanStart(true).WithSessionExpiryInterval(300);
+        var device = node.NewClient();
+        await device.ConnectAsync(options.Build());
+        await device.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(topic, MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        await device.DisconnectAsync();
+
+        var publisher = await node.ConnectAsync(NewId("pub"));
+        for (var i = 1; i <= 8; i++)
+        {
+            await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(i.ToString(System.Globalization.CultureInfo.InvariantCulture)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        }
+
+        await Eventually.True(async () => (await node.Http.GetStringAsync($"/api/sessions/{clientId}")).Contains("\"droppedMessages\":3", StringComparison.Ordinal), "three dropped");
+        var resumed = node.NewClient();
+        var received = new ConcurrentQueue<string>();
+        resumed.ApplicationMessageReceivedAsync += e =>
+        {
+            received.Enqueue(e.ApplicationMessage.ConvertPayloadToString());
+            return Task.CompletedTask;
+        };
+        await resumed.ConnectAsync(node.Options(clientId).WithCleanStart(false).WithSessionExpiryInterval(300).Build());
+        await Eventually.True(() => Task.FromResult(received.Count >= 5), "the five newest");
+        Assert.Equal(["4", "5", "6", "7", "8"], received);
+        Assert.Contains(node.Logs.Entries, e => e.Message.Contains(clientId, StringComparison.Ordinal) && e.Message.Contains("dropped", StringComparison.Ordinal));
     }
 }

@@ -47,6 +47,31 @@ public sealed class PersistentSessionTests(NodeFixture node)
     }
 
     [Fact]
+    public async Task QueuedMessages_KeepTheirExpiry_ExpiredOnesAreNotDelivered()
+    {
+        var clientId = NewId("exp");
+        var topic = $"cmd/{clientId}";
+        var (first, _, _) = await SessionClients.ConnectAsync(node, node.Options(clientId).Persistent(cleanStart: true, expirySeconds: 300));
+        await first.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        await first.DisconnectAsync();
+        var publisher = await node.ConnectAsync(NewId("pub"));
+        foreach (var (payload, expiry) in new[] { ("short", 1u), ("long", 600u) })
+        {
+            await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload)
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).WithMessageExpiryInterval(expiry).Build());
+        }
+
+        await Eventually.True(async () => (await GetSessionAsync(clientId))?.QueuedMessages == 2, "both queued");
+        await Task.Delay(2100);   // past the short one's expiry
+
+        var (_, inbox, _) = await SessionClients.ConnectAsync(node, node.Options(clientId).Persistent(cleanStart: false, expirySeconds: 300));
+        Assert.Equal(["long"], await inbox.WaitAsync(topic, 1, "the unexpired message"));
+        Assert.InRange(inbox.Messages.Single().MessageExpiryInterval, 590u, 599u);   // what is left of it
+        await Task.Delay(300);
+        Assert.Single(inbox.Payloads(topic));
+    }
+
+    [Fact]
     public async Task CleanStart_DiscardsTheSession()
     {
         var clientId = NewId("clean");
