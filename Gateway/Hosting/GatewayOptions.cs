@@ -44,6 +44,10 @@ public sealed class MqttOptions
     /// <summary>Messages queued for one slow or offline client before the oldest are dropped.</summary>
     [Range(1, 1_000_000)]
     public int MaxPendingMessagesPerClient { get; set; } = 1000;
+
+    /// <summary>Initial size of each connection's packet encode buffer (grows as needed; MQTTnet's default is 4096).</summary>
+    [Range(128, 65535)]
+    public int WriterBufferBytes { get; set; } = 512;
 }
 
 /// <summary>The HTTP listener (section <c>Iot:Http</c>): API, health and MQTT over WebSockets.</summary>

@@ -80,9 +80,14 @@ public static partial class IotGatewayHosting
         services.AddSingleton<DeliveryCounter>();
 
         services.AddSingleton<IMqttNetLogger, MqttLogBridge>();
-        services.AddHostedMqttServer(o => o
+        var serverOptions = new MqttServerOptionsBuilder()
             .WithoutDefaultEndpoint()   // Kestrel owns the sockets: TCP, TLS and WebSockets share one host
-            .WithMaxPendingMessagesPerClient(mqtt.MaxPendingMessagesPerClient));
+            .WithMaxPendingMessagesPerClient(mqtt.MaxPendingMessagesPerClient)
+            .Build();
+        // Each connection keeps one encode buffer of this size (MQTTnet's default: 4 KiB); it grows for larger
+        // packets and is cut back above WriterBufferSizeMax. Small, because most connections are idle devices.
+        serverOptions.WriterBufferSize = mqtt.WriterBufferBytes;
+        services.AddHostedMqttServer(serverOptions);
         services.AddMqttConnectionHandler();
         services.AddConnections();
         services.AddProblemDetails();
