@@ -40,6 +40,9 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
     /// <summary>The will taken from the CONNECT (published by this gateway, not by MQTTnet), if any.</summary>
     public Grains.Abstractions.Sessions.WillMessage? Will { get; init; }
 
+    /// <summary>The client's MQTT 5 Maximum Packet Size (0: none): larger messages are not sent to it.</summary>
+    public uint MaximumPacketSize { get; init; }
+
     /// <summary>A will being published on the client's behalf: not a connection, so no connection limits apply.</summary>
     public bool IsWill { get; init; }
 

@@ -34,7 +34,18 @@ internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Li
         {
             // The will is taken out of MQTTnet's hands: the cluster publishes it (with its delay, and from another
             // node when this one dies).
-            var will = ConnectPackets.Of(e) is { } packet ? ConnectPackets.TakeWill(packet, e.ClientId) : null;
+            var packet = ConnectPackets.Of(e);
+            var will = packet is null ? null : ConnectPackets.TakeWill(packet, e.ClientId);
+            if (packet is not null)
+            {
+                // AWS keeps keep-alive within 30..1200 s (0: 1200); MQTTnet's keep-alive monitor reads the CONNECT,
+                // and MQTT 5 clients learn the granted value from CONNACK's Server Keep Alive.
+                var granted = packet.KeepAlivePeriod == 0
+                    ? limits.Values.MaxKeepAliveSeconds
+                    : Math.Clamp(packet.KeepAlivePeriod, limits.Values.MinKeepAliveSeconds, limits.Values.MaxKeepAliveSeconds);
+                packet.KeepAlivePeriod = (ushort)granted;
+            }
+
             if (!await sessions.AttachAsync(e, will))
             {
                 Refuse(e, MqttConnectReasonCode.ServerUnavailable, "the session store could not be reached; try again");

@@ -34,6 +34,18 @@ public sealed class LimitsOptions
     [Range(0, int.MaxValue)]
     public int MaxBytesPerSecond { get; set; } = 512 * 1024;
 
+    /// <summary>Shortest keep-alive granted, seconds (AWS: 30); a shorter one is raised (MQTT 5 CONNACK Server Keep Alive).</summary>
+    [Range(1, 65535)]
+    public int MinKeepAliveSeconds { get; set; } = 30;
+
+    /// <summary>Longest keep-alive granted, seconds (AWS: 1200); longer ones and 0 (none) get this.</summary>
+    [Range(1, 65535)]
+    public int MaxKeepAliveSeconds { get; set; } = 1200;
+
+    /// <summary>Topic aliases a client may use (MQTT 5 CONNACK Topic Alias Maximum; AWS: 8).</summary>
+    [Range(0, 65535)]
+    public int TopicAliasMaximum { get; set; } = 8;
+
     /// <summary>Most subscriptions one connection may hold (AWS: 50).</summary>
     [Range(1, 1_000_000)]
     public int MaxSubscriptionsPerConnection { get; set; } = 50;

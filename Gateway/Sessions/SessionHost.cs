@@ -34,12 +34,16 @@ internal sealed partial class SessionHost : BackgroundService
     private const int MaxBatch = 256;
     private const int AdoptionConcurrency = 32;
 
+    /// <summary>Room for a PUBLISH's header, topic and properties on top of the largest payload.</summary>
+    private const int MaxPacketOverhead = 64 * 1024;
+
     private readonly IGrainFactory _grains;
     private readonly MqttServer _mqtt;
     private readonly ClusterRouter _router;
     private readonly WillPublisher _wills;
     private readonly LifecycleEvents _lifecycle;
     private readonly SessionOptions _options;
+    private readonly LimitsOptions _limits;
     private readonly TimeProvider _time;
     private readonly GatewayMetrics _metrics;
     private readonly ILogger<SessionHost> _logger;
@@ -59,8 +63,9 @@ internal sealed partial class SessionHost : BackgroundService
     private readonly SemaphoreSlim _adopting = new(1, 1);
     private CancellationToken _stopping;
 
-    public SessionHost(IGrainFactory grains, MqttServer mqtt, ClusterRouter router, WillPublisher wills, LifecycleEvents lifecycle, IOptions<SessionOptions> options, TimeProvider time, GatewayMetrics metrics, ILogger<SessionHost> logger)
+    public SessionHost(IGrainFactory grains, MqttServer mqtt, ClusterRouter router, WillPublisher wills, LifecycleEvents lifecycle, IOptions<SessionOptions> options, IOptions<LimitsOptions> limits, TimeProvider time, GatewayMetrics metrics, ILogger<SessionHost> logger)
     {
+        _limits = limits.Value;
         _grains = grains;
         _mqtt = mqtt;
         _router = router;
@@ -112,7 +117,7 @@ internal sealed partial class SessionHost : BackgroundService
         }
 
         var adjustedExpiry = e.ProtocolVersion == MqttProtocolVersion.V500 && expiry != e.SessionExpiryInterval ? expiry : (uint?)null;
-        _connecting[e.ClientId] = new ConnectState(sessionId, request, attached, adjustedExpiry);
+        _connecting[e.ClientId] = new ConnectState(sessionId, request, attached, adjustedExpiry, e.KeepAlivePeriod ?? 0, e.MaximumPacketSize);
         return true;
     }
 
@@ -123,6 +128,10 @@ internal sealed partial class SessionHost : BackgroundService
         {
             ack.IsSessionPresent |= state.Attached.SessionPresent;
             ack.SharedSubscriptionAvailable = true;   // implemented by the cluster router, not MQTTnet
+            ack.ServerKeepAlive = state.KeepAlive;    // as granted (the validator kept it within the limits)
+            ack.TopicAliasMaximum = (ushort)_limits.TopicAliasMaximum;
+            ack.MaximumPacketSize = (uint)(_limits.MaxPayloadBytes + MaxPacketOverhead);
+            ack.ReceiveMaximum = 100;                 // AWS: at most 100 unacknowledged QoS 1 publishes from a client
             if (state.AdjustedExpiry is { } expiry)
             {
                 ack.SessionExpiryInterval = expiry;
@@ -464,7 +473,9 @@ internal sealed partial class SessionHost : BackgroundService
         lock (client.Outbox)
         {
             client.Outbox.Add(message);
-            if (client.Outbox.Count > _options.MaxQueuedMessages)
+            // The session's bound is kept (and its drops counted for the client) by the grain; this only caps
+            // what waits here while the grain is slow or unreachable.
+            if (client.Outbox.Count > (2 * _options.MaxQueuedMessages) + MaxBatch)
             {
                 client.Outbox.RemoveAt(0);
                 _metrics.SessionMessagesDropped.Add(1);
@@ -890,7 +901,7 @@ internal sealed partial class SessionHost : BackgroundService
 }
 
 /// <summary>What a CONNECT was granted: its session id, its request, and what attaching found.</summary>
-internal sealed record ConnectState(string SessionId, SessionRequest Request, SessionAttached Attached, uint? AdjustedExpiry);
+internal sealed record ConnectState(string SessionId, SessionRequest Request, SessionAttached Attached, uint? AdjustedExpiry, ushort KeepAlive, uint MaximumPacketSize);
 
 /// <summary>A client id hosted on this node: connected here, or a persistent session offline here.</summary>
 internal sealed class HostedClient(string clientId, string sessionId, int protocolVersion, uint expirySeconds)

@@ -4,6 +4,7 @@ using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 using OrleansIot.Grains.Abstractions.Things;
 using OrleansIot.Tests.Infrastructure;
+using OrleansIot.Tests.Sessions;
 
 namespace OrleansIot.Tests.Gateway;
 
@@ -196,7 +197,7 @@ public sealed class LimitsTests(LimitedNodeFixture node) : IClassFixture<Limited
         var device = node.NewClient();
         await device.ConnectAsync(options.Build());
         await device.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(topic, MqttQualityOfServiceLevel.AtLeastOnce).Build());
-        await device.DisconnectAsync();
+        await device.DisconnectAndWaitOfflineAsync(node.Http, clientId);
 
         var publisher = await node.ConnectAsync(NewId("pub"));
         for (var i = 1; i <= 8; i++)

@@ -63,7 +63,7 @@ public sealed class SharedSubscriptionTests(NodeFixture node)
         var memberId = NewId("member");
         var (member, _, _) = await SessionClients.ConnectAsync(node, node.Options(memberId).Persistent(cleanStart: true, expirySeconds: 300));
         await member.SubscribeAsync($"$share/workers/{prefix}", MqttQualityOfServiceLevel.AtLeastOnce);
-        await member.DisconnectAsync();
+        await member.DisconnectAndWaitOfflineAsync(node.Http, memberId);
 
         var publisher = await node.ConnectAsync(NewId("pub"));
         await publisher.PublishNumberedAsync(prefix, [1, 2, 3]);

@@ -17,7 +17,7 @@ public sealed class ClusterSessionTests(TwoNodeFixture nodes)
         var topic = $"cmd/{clientId}";
         var (onA, _, _) = await SessionClients.ConnectAsync(nodes.A, nodes.A.Options(clientId).Persistent(cleanStart: true, expirySeconds: 300));
         await onA.SubscribeAsync(topic, MqttQualityOfServiceLevel.ExactlyOnce);
-        await onA.DisconnectAsync();
+        await onA.DisconnectAndWaitOfflineAsync(nodes.A.Http, clientId);
 
         // Published on B while the session is offline on A: B forwards to A, A queues them.
         var publisher = await nodes.B.ConnectAsync(NewId("pub"));

@@ -26,7 +26,7 @@ public sealed class PersistentSessionTests(NodeFixture node)
         var (first, _, firstResult) = await SessionClients.ConnectAsync(node, options);
         Assert.False(firstResult.IsSessionPresent);
         await first.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
-        await first.DisconnectAsync();
+        await first.DisconnectAndWaitOfflineAsync(node.Http, clientId);
 
         var publisher = await node.ConnectAsync(NewId("pub"));
         await publisher.PublishNumberedAsync(topic, [1, 2]);
@@ -53,7 +53,7 @@ public sealed class PersistentSessionTests(NodeFixture node)
         var topic = $"cmd/{clientId}";
         var (first, _, _) = await SessionClients.ConnectAsync(node, node.Options(clientId).Persistent(cleanStart: true, expirySeconds: 300));
         await first.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
-        await first.DisconnectAsync();
+        await first.DisconnectAndWaitOfflineAsync(node.Http, clientId);
         var publisher = await node.ConnectAsync(NewId("pub"));
         foreach (var (payload, expiry) in new[] { ("short", 1u), ("long", 600u) })
         {
@@ -78,7 +78,7 @@ public sealed class PersistentSessionTests(NodeFixture node)
         var topic = $"cmd/{clientId}";
         var (first, _, _) = await SessionClients.ConnectAsync(node, node.Options(clientId).Persistent(cleanStart: true, expirySeconds: 300));
         await first.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
-        await first.DisconnectAsync();
+        await first.DisconnectAndWaitOfflineAsync(node.Http, clientId);
         var publisher = await node.ConnectAsync(NewId("pub"));
         await publisher.PublishNumberedAsync(topic, [1]);
         await Eventually.True(async () => (await GetSessionAsync(clientId))?.QueuedMessages == 1, "the message queued");

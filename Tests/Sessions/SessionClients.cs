@@ -60,6 +60,16 @@ public static class SessionClients
         }
     }
 
+    /// <summary>
+    /// Disconnects and waits until the cluster has the session offline. DisconnectAsync returns when DISCONNECT is
+    /// written; messages routed before the server reads it still go to (and may be acknowledged by) the connection.
+    /// </summary>
+    public static async Task DisconnectAndWaitOfflineAsync(this IMqttClient client, HttpClient api, string clientId)
+    {
+        await client.DisconnectAsync();
+        await Eventually.True(async () => (await api.GetStringAsync($"/api/sessions/{clientId}")).Contains("\"connected\":false", StringComparison.Ordinal), "the session offline");
+    }
+
     /// <summary>Ends the connection without DISCONNECT, as a device losing power does.</summary>
     public static void Drop(this IMqttClient client) => client.Dispose();
 }

@@ -1,0 +1,81 @@
+using MQTTnet;
+using MQTTnet.Protocol;
+using OrleansIot.Tests.Infrastructure;
+using OrleansIot.Tests.Sessions;
+using static OrleansIot.Tests.Infrastructure.Ids;
+
+namespace OrleansIot.Tests.Gateway;
+
+/// <summary>MQTT 5 features a client relies on, on one node (cross-node properties are in the routing tests).</summary>
+[Collection(NodeCollection.Name)]
+public sealed class Mqtt5FeatureTests(NodeFixture node)
+{
+    [Theory]
+    [InlineData(5, 30)]       // below AWS's minimum: raised
+    [InlineData(60, 60)]      // within: kept
+    [InlineData(0, 1200)]     // none: AWS's maximum
+    public async Task Connack_AnnouncesTheServerKeepAliveAndLimits(int requested, int granted)
+    {
+        var (_, _, result) = await SessionClients.ConnectAsync(node, node.Options(NewId("ka")).WithKeepAlivePeriod(TimeSpan.FromSeconds(requested)));
+        Assert.Equal((ushort)granted, result.ServerKeepAlive);
+        Assert.Equal((ushort)8, result.TopicAliasMaximum);
+        Assert.Equal((ushort)100, result.ReceiveMaximum);
+        Assert.Equal(128u * 1024 + 64 * 1024, result.MaximumPacketSize);
+        Assert.True(result.SharedSubscriptionAvailable);
+        Assert.True(result.SubscriptionIdentifiersAvailable);
+        Assert.True(result.RetainAvailable);
+    }
+
+    [Fact]
+    public async Task SubscriptionIdentifier_ComesWithTheMessage()
+    {
+        var topic = $"sid/{NewId("t")}";
+        var (subscriber, inbox, _) = await SessionClients.ConnectAsync(node, node.Options(NewId("sub")));
+        await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(topic, MqttQualityOfServiceLevel.AtLeastOnce).WithSubscriptionIdentifier(7).Build());
+        var publisher = await node.ConnectAsync(NewId("pub"));
+        await publisher.PublishNumberedAsync(topic, [1]);
+        await inbox.WaitAsync(topic, 1, "the message");
+        Assert.Equal([7u], inbox.Messages.Single().SubscriptionIdentifiers);
+    }
+
+    [Fact]
+    public async Task NoLocal_KeepsAClientsOwnMessagesFromIt()
+    {
+        var topic = $"nolocal/{NewId("t")}";
+        var (client, inbox, _) = await SessionClients.ConnectAsync(node, node.Options(NewId("self")));
+        await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic(topic).WithNoLocal().WithAtLeastOnceQoS()).Build());
+        await client.PublishNumberedAsync(topic, [1]);
+        var other = await node.ConnectAsync(NewId("other"));
+        await other.PublishNumberedAsync(topic, [2]);
+        Assert.Equal(["2"], await inbox.WaitAsync(topic, 1, "the other client's message"));
+        await Task.Delay(200);
+        Assert.Single(inbox.Payloads(topic));
+    }
+
+    [Fact]
+    public async Task TopicAlias_FromTheClient_IsResolved()
+    {
+        var topic = $"alias/{NewId("t")}";
+        var (subscriber, inbox, _) = await SessionClients.ConnectAsync(node, node.Options(NewId("sub")));
+        await subscriber.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        var publisher = await node.ConnectAsync(NewId("pub"));
+        await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithTopicAlias(1).WithPayload("1").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopicAlias(1).WithPayload("2").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        Assert.Equal(["1", "2"], await inbox.WaitAsync(topic, 2, "both messages under the full topic"));
+    }
+
+    [Fact]
+    public async Task ClientsMaximumPacketSize_MessagesTooLargeForItAreNotSent()
+    {
+        var topic = $"maxpacket/{NewId("t")}";
+        var (small, inbox, _) = await SessionClients.ConnectAsync(node, node.Options(NewId("small")).WithMaximumPacketSize(300));
+        await small.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        var publisher = await node.ConnectAsync(NewId("pub"));
+        await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(new string('x', 1000)).Build());
+        await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload("fits").Build());
+        Assert.Equal(["fits"], await inbox.WaitAsync(topic, 1, "the message that fits"));
+        Assert.True(small.IsConnected);
+        await Task.Delay(200);
+        Assert.Single(inbox.Payloads(topic));
+    }
+}
