@@ -167,20 +167,36 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     /// <summary>Renews this node's lease, meets new nodes (exchanging snapshots) and drops nodes that are gone.</summary>
     private async Task RefreshAsync()
     {
-        var view = await Directory.Join(Self, Lease);
-        var live = view.Live;
-        var liveIds = live.Select(n => n.NodeId).ToHashSet(StringComparer.Ordinal);
+        long version;
+        lock (_localLock)
+        {
+            version = _version;
+        }
+
+        var view = await Directory.Join(Self, version, Lease);
+        var liveIds = view.Live.Select(n => n.Entry.NodeId).ToHashSet(StringComparer.Ordinal);
         var met = new List<RouteNodeEntry>();
+        var behind = new List<RouteNodeEntry>();
         var gone = new List<RemoteNode>();
         _remoteLock.EnterWriteLock();
         try
         {
-            foreach (var entry in live.Where(n => n.NodeId != NodeId))
+            foreach (var live in view.Live.Where(n => n.Entry.NodeId != NodeId))
             {
-                if (!_remoteNodes.ContainsKey(entry.NodeId))
+                if (!_remoteNodes.TryGetValue(live.Entry.NodeId, out var known))
                 {
-                    AddRemote(entry);
-                    met.Add(entry);
+                    AddRemote(live.Entry);
+                    met.Add(live.Entry);
+                }
+                else if (known.Version < live.RouteVersion && known.BehindSince++ > 0)
+                {
+                    // Behind the version it reported for two refreshes in a row: a route change (or the snapshot
+                    // that would have repaired it) was lost. Re-read instead of waiting for its next change.
+                    behind.Add(live.Entry);
+                }
+                else if (known.Version >= live.RouteVersion)
+                {
+                    known.BehindSince = 0;
                 }
             }
 
@@ -230,6 +246,12 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             await FetchSnapshotAsync(entry);
             await FetchRetainedAsync(entry);
         }));
+
+        foreach (var entry in behind)
+        {
+            LogNodeBehind(_logger, entry.NodeId);
+            await FetchSnapshotAsync(entry);
+        }
 
         Sessions?.OnOrphans(view.Orphans);
     }
@@ -780,10 +802,14 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
         public long Version { get; set; } = -1;
         public bool Synced { get; set; }
         public int MissedRefreshes { get; set; }
+        public int BehindSince { get; set; }
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Routing: met node {NodeId}")]
     private static partial void LogNodeMet(ILogger logger, string nodeId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Routing: missed a route change of node {NodeId}; reading its routes again")]
+    private static partial void LogNodeBehind(ILogger logger, string nodeId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Routing: node {NodeId} is gone; its routes are dropped")]
     private static partial void LogNodeGone(ILogger logger, string nodeId);

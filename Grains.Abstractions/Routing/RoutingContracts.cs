@@ -46,6 +46,12 @@ public interface IRouteNode : IGrainObserver
     Task<IReadOnlyList<RetainedChange>> GetRetained();
 }
 
+/// <summary>A live node and the version of its route table at its last lease renewal.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.LiveNode")]
+public sealed record LiveNode(
+    [property: Id(0)] RouteNodeEntry Entry,
+    [property: Id(1)] long RouteVersion);
+
 /// <summary>How <see cref="IRouteNode.DisconnectClient"/> closes a connection (AWS DeleteConnection's options).</summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.DisconnectOptions")]
 public sealed record DisconnectOptions(
@@ -104,11 +110,12 @@ public sealed record ForwardedBatch(
 public interface IRouteDirectoryGrain : IGrainWithIntegerKey
 {
     /// <summary>
-    /// Registers (or refreshes the lease of) a node; returns every live node, itself included, and the nodes that
-    /// are gone without their sessions being adopted yet.
+    /// Registers (or refreshes the lease of) a node with the version of its route table; returns every live node
+    /// with its last reported version (so a node that missed a route change notices and re-reads), itself
+    /// included, and the nodes that are gone without their sessions being adopted yet.
     /// </summary>
     [Alias("Join")]
-    Task<DirectoryView> Join(RouteNodeEntry node, TimeSpan lease);
+    Task<DirectoryView> Join(RouteNodeEntry node, long routeVersion, TimeSpan lease);
 
     /// <summary>A node stops gracefully: it is gone at once (its offline sessions are adopted by the others).</summary>
     [Alias("Leave")]
@@ -123,10 +130,10 @@ public interface IRouteDirectoryGrain : IGrainWithIntegerKey
     Task Adopted(string goneNodeId, string claimerNodeId);
 }
 
-/// <summary>The live nodes, and the gone nodes whose sessions wait for adoption.</summary>
+/// <summary>The live nodes (with their route versions), and the gone nodes whose sessions wait for adoption.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.DirectoryView")]
 public sealed record DirectoryView(
-    [property: Id(0)] IReadOnlyList<RouteNodeEntry> Live,
+    [property: Id(0)] IReadOnlyList<LiveNode> Live,
     [property: Id(1)] IReadOnlyList<string> Orphans);
 
 /// <summary>

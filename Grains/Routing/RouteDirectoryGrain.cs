@@ -15,7 +15,7 @@ internal sealed class RouteDirectoryGrain(
     TimeProvider time) : Grain, IRouteDirectoryGrain
 {
     private static readonly TimeSpan ClaimLease = TimeSpan.FromMinutes(1);
-    private readonly Dictionary<string, (RouteNodeEntry Entry, DateTimeOffset Expires)> _nodes = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (LiveNode Node, DateTimeOffset Expires)> _nodes = new(StringComparer.Ordinal);
     private readonly Dictionary<string, (string Claimer, DateTimeOffset Expires)> _claims = new(StringComparer.Ordinal);
     private DateTimeOffset _activatedAt;
 
@@ -25,10 +25,10 @@ internal sealed class RouteDirectoryGrain(
         return Task.CompletedTask;
     }
 
-    public async Task<DirectoryView> Join(RouteNodeEntry node, TimeSpan lease)
+    public async Task<DirectoryView> Join(RouteNodeEntry node, long routeVersion, TimeSpan lease)
     {
         var now = time.GetUtcNow();
-        _nodes[node.NodeId] = (node, now + lease);
+        _nodes[node.NodeId] = (new LiveNode(node, routeVersion), now + lease);
         foreach (var expired in _nodes.Where(n => n.Value.Expires < now).Select(n => n.Key).ToList())
         {
             _nodes.Remove(expired);
@@ -43,7 +43,7 @@ internal sealed class RouteDirectoryGrain(
         var orphans = now - _activatedAt < lease
             ? []
             : state.State.Nodes.Where(id => !_nodes.ContainsKey(id) && !IsClaimedByAnother(id, node.NodeId, now)).ToList();
-        return new DirectoryView([.. _nodes.Values.Select(v => v.Entry)], orphans);
+        return new DirectoryView([.. _nodes.Values.Select(v => v.Node)], orphans);
     }
 
     public Task Leave(string nodeId)
