@@ -59,6 +59,7 @@ public static partial class IotGatewayHosting
         services.AddSingleton<LiveConnections>();
         services.AddHostedService(sp => sp.GetRequiredService<LiveConnections>());
         services.AddOptions<RoutingOptions>().BindConfiguration(RoutingOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<LocalSubscribers>();
         services.AddSingleton<ClusterRouter>();
         services.AddHostedService(sp => sp.GetRequiredService<ClusterRouter>());
         services.AddOptions<Sessions.SessionOptions>().BindConfiguration(Sessions.SessionOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();

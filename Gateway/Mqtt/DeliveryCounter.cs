@@ -4,8 +4,9 @@ using OrleansIot.Gateway.Hosting;
 namespace OrleansIot.Gateway.Mqtt;
 
 /// <summary>
-/// Counts each message routed to a subscriber against the receiving connection, and keeps from a client what would
-/// exceed its MQTT 5 Maximum Packet Size (the spec says the server discards it; MQTTnet does not check).
+/// Counts each message MQTTnet routes to a subscriber itself (retained messages on SUBSCRIBE; everything else is
+/// delivered by <see cref="Routing.LocalSubscribers"/>) against the receiving connection, and keeps from a client
+/// what would exceed its MQTT 5 Maximum Packet Size (the spec says the server discards it; MQTTnet does not check).
 /// </summary>
 internal sealed class DeliveryCounter(LiveConnections connections, GatewayMetrics metrics)
 {
@@ -28,7 +29,7 @@ internal sealed class DeliveryCounter(LiveConnections connections, GatewayMetric
     }
 
     /// <summary>An upper bound of the PUBLISH packet's size: fixed header, topic, packet id, properties, payload.</summary>
-    private static long EstimatedSize(MQTTnet.MqttApplicationMessage m)
+    public static long EstimatedSize(MQTTnet.MqttApplicationMessage m)
     {
         long size = 5 + 2 + System.Text.Encoding.UTF8.GetByteCount(m.Topic) + 2 + 4 + m.Payload.Length;
         size += m.ContentType is null ? 0 : 3 + System.Text.Encoding.UTF8.GetByteCount(m.ContentType);

@@ -13,7 +13,7 @@ namespace OrleansIot.Gateway.Mqtt;
 /// <c>$aws/events/subscriptions/subscribed|unsubscribed/{clientId}</c>, with AWS's payload fields, published to
 /// subscribers on every node. Client ids containing '#' or '+' get none (they cannot be part of a topic name), as on AWS.
 /// </summary>
-internal sealed partial class LifecycleEvents(MqttServer mqtt, ClusterRouter router, TimeProvider time, ILogger<LifecycleEvents> logger)
+internal sealed partial class LifecycleEvents(MqttServer mqtt, ClusterRouter router, LocalSubscribers local, TimeProvider time, ILogger<LifecycleEvents> logger)
 {
     public const string SenderClientId = "$aws/events";
 
@@ -57,11 +57,11 @@ internal sealed partial class LifecycleEvents(MqttServer mqtt, ClusterRouter rou
             writer.WriteEndArray();
         });
 
-    private async Task PublishAsync(string kind, string clientId, Action<Utf8JsonWriter> body)
+    private Task PublishAsync(string kind, string clientId, Action<Utf8JsonWriter> body)
     {
         if (clientId.AsSpan().IndexOfAny('#', '+') >= 0 || !mqtt.IsStarted)
         {
-            return;
+            return Task.CompletedTask;
         }
 
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
@@ -83,13 +83,15 @@ internal sealed partial class LifecycleEvents(MqttServer mqtt, ClusterRouter rou
             .Build();
         try
         {
-            await mqtt.InjectApplicationMessage(new InjectedMqttApplicationMessage(message) { SenderClientId = SenderClientId });
+            local.Deliver(message, SenderClientId);
             router.Forward(message, SenderClientId, payload);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             LogPublishFailed(logger, ex, kind, clientId);
         }
+
+        return Task.CompletedTask;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not publish the {Kind} lifecycle event of {ClientId}")]

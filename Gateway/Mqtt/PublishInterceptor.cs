@@ -17,6 +17,7 @@ namespace OrleansIot.Gateway.Mqtt;
 internal sealed partial class PublishInterceptor(
     TelemetryPublisher telemetry,
     ClusterRouter router,
+    LocalSubscribers local,
     Retained.RetainedMessages retained,
     Limits limits,
     MqttServer mqtt,
@@ -75,7 +76,7 @@ internal sealed partial class PublishInterceptor(
                 e.CancellationToken);
         if (accepted.IsCompletedSuccessfully && !message.Retain)
         {
-            router.Forward(message, meter.ClientId, bytes);
+            Route(e, meter, bytes);
             return Task.CompletedTask;
         }
 
@@ -93,6 +94,7 @@ internal sealed partial class PublishInterceptor(
                 // Stored (durably in PostgreSQL mode) before MQTTnet stores it here and acknowledges it.
                 var change = await retained.PublishedHereAsync(message, meter.ClientId, bytes, router.NodeId);
                 await router.BroadcastRetainedAsync(change);
+                await mqtt.UpdateRetainedMessageAsync(Own(message, bytes));   // this node's store (an empty payload clears)
             }
         }
         catch (Exception ex) when (!e.CancellationToken.IsCancellationRequested)
@@ -111,9 +113,36 @@ internal sealed partial class PublishInterceptor(
             return;
         }
 
-        // Only an accepted message goes to other nodes, as only an accepted one is routed here.
-        router.Forward(message, meter.ClientId, bytes);
+        // Only an accepted message is routed, here and to other nodes.
+        Route(e, meter, bytes);
     }
+
+    /// <summary>
+    /// Delivers an accepted message to this node's subscribers (<see cref="LocalSubscribers"/>: only the sessions
+    /// whose filters match, not every subscribed session as MQTTnet's dispatch would) and to the other nodes, and
+    /// tells MQTTnet not to dispatch it again (it still sends the PUBACK).
+    /// </summary>
+    private void Route(InterceptingPublishEventArgs e, ConnectionMeter meter, byte[] bytes)
+    {
+        local.Deliver(Own(e.ApplicationMessage, bytes), meter.ClientId);
+        router.Forward(e.ApplicationMessage, meter.ClientId, bytes);
+        e.ProcessPublish = false;
+    }
+
+    /// <summary>The message with a payload it owns (queued messages outlive MQTTnet's receive buffer).</summary>
+    private static MqttApplicationMessage Own(MqttApplicationMessage m, byte[] bytes) => new()
+    {
+        Topic = m.Topic,
+        Payload = new System.Buffers.ReadOnlySequence<byte>(bytes),
+        QualityOfServiceLevel = m.QualityOfServiceLevel,
+        Retain = m.Retain,
+        ContentType = m.ContentType,
+        ResponseTopic = m.ResponseTopic,
+        CorrelationData = m.CorrelationData,
+        UserProperties = m.UserProperties,
+        MessageExpiryInterval = m.MessageExpiryInterval,
+        PayloadFormatIndicator = m.PayloadFormatIndicator,
+    };
 
     /// <summary>
     /// Refuses a publish over the limits, as AWS does: a payload too large ends the connection (MQTT 5 DISCONNECT

@@ -7,7 +7,7 @@ namespace OrleansIot.Gateway.Mqtt;
 /// Keeps the cluster router's view of this node's subscriptions in step with MQTTnet's: subscribe, unsubscribe,
 /// and the end of a session (a non-persistent session ends with its connection; a clean start replaces it).
 /// </summary>
-internal sealed class SubscriptionTracker(ClusterRouter router, Sessions.SessionHost sessions, LifecycleEvents lifecycle)
+internal sealed class SubscriptionTracker(ClusterRouter router, LocalSubscribers local, MQTTnet.Server.MqttServer mqtt, Sessions.SessionHost sessions, LifecycleEvents lifecycle)
 {
     private const string CleanStartKey = "orleansiot.cleanstart";
 
@@ -29,6 +29,7 @@ internal sealed class SubscriptionTracker(ClusterRouter router, Sessions.Session
         if (e.SessionItems[CleanStartKey] is true)
         {
             e.SessionItems.Remove(CleanStartKey);
+            local.SessionEnded(e.ClientId);
             return router.SessionEndedAsync(e.ClientId);
         }
 
@@ -38,6 +39,17 @@ internal sealed class SubscriptionTracker(ClusterRouter router, Sessions.Session
     public async Task SubscribedAsync(ClientSubscribedTopicEventArgs e)
     {
         var filter = SharedSubscriptionAlias.FromMqttnet(e.TopicFilter.Topic);
+        object? session = null;
+        try
+        {
+            session = MqttnetSessions.SessionOf(await mqtt.GetSessionAsync(e.ClientId));
+        }
+        catch (InvalidOperationException)
+        {
+            // the session is gone already
+        }
+
+        local.Subscribed(e.ClientId, filter, session);
         await router.SubscribedAsync(e.ClientId, filter, (int)e.TopicFilter.QualityOfServiceLevel);
         if (ConnectionMeter.From(e.SessionItems) is { Restoring: false } meter)
         {
@@ -50,6 +62,7 @@ internal sealed class SubscriptionTracker(ClusterRouter router, Sessions.Session
     public async Task UnsubscribedAsync(ClientUnsubscribedTopicEventArgs e)
     {
         var filter = SharedSubscriptionAlias.FromMqttnet(e.TopicFilter);
+        local.Unsubscribed(e.ClientId, filter);
         await router.UnsubscribedAsync(e.ClientId, filter);
         if (ConnectionMeter.From(e.SessionItems) is { } meter)
         {
@@ -63,6 +76,9 @@ internal sealed class SubscriptionTracker(ClusterRouter router, Sessions.Session
     /// MQTTnet ends every session with its connection; a persistent one lives on in the session host (its filters
     /// stay announced), everything else ends here.
     /// </summary>
-    public Task SessionDeletedAsync(SessionDeletedEventArgs e) =>
-        sessions.KeepOffline(e.Id, ConnectionMeter.From(e.SessionItems)?.MqttSession) ? Task.CompletedTask : router.SessionEndedAsync(e.Id);
+    public Task SessionDeletedAsync(SessionDeletedEventArgs e)
+    {
+        local.SessionEnded(e.Id);
+        return sessions.KeepOffline(e.Id, ConnectionMeter.From(e.SessionItems)?.MqttSession) ? Task.CompletedTask : router.SessionEndedAsync(e.Id);
+    }
 }

@@ -26,6 +26,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
 {
     private readonly IGrainFactory _grains;
     private readonly MqttServer _mqtt;
+    private readonly LocalSubscribers _local;
     private readonly Mqtt.LiveConnections _connections;
     private readonly Retained.RetainedMessages _retained;
     private readonly RoutingOptions _options;
@@ -52,8 +53,9 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     [ThreadStatic]
     private static HashSet<string>? t_matches;
 
-    public ClusterRouter(IGrainFactory grains, MqttServer mqtt, Mqtt.LiveConnections connections, Retained.RetainedMessages retained, NodeIdentity node, IOptions<RoutingOptions> options, GatewayMetrics metrics, ILogger<ClusterRouter> logger)
+    public ClusterRouter(IGrainFactory grains, MqttServer mqtt, LocalSubscribers local, Mqtt.LiveConnections connections, Retained.RetainedMessages retained, NodeIdentity node, IOptions<RoutingOptions> options, GatewayMetrics metrics, ILogger<ClusterRouter> logger)
     {
+        _local = local;
         _grains = grains;
         _connections = connections;
         _retained = retained;
@@ -617,10 +619,9 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
                 continue;
             }
 
-            // Injected messages reach only this node's subscribers: the publish interceptor neither counts them
-            // nor forwards them again (they carry no connection), so there are no loops. SenderClientId keeps
+            // Delivered to this node's subscribers only, never forwarded again: no loops. SenderClientId keeps
             // MQTT 5 no-local working across nodes.
-            await _mqtt.InjectApplicationMessage(new InjectedMqttApplicationMessage(ForwardedMessages.ToMqtt(m)) { SenderClientId = m.SenderClientId });
+            _local.Deliver(ForwardedMessages.ToMqtt(m), m.SenderClientId);
             Sessions?.MatchOffline(m.Topic, m.Qos, retain: false, m.SenderClientId, () => m);
         }
 

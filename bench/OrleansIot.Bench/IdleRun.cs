@@ -12,8 +12,9 @@ namespace OrleansIot.Bench;
 internal static class IdleRun
 {
     public const string Usage = """
-        idle --port P [--host H] [--connections 20000] [--concurrency 64] [--hold 10] [--mqtt 4|5] [--pid N] [--label L]
-          opens the connections (reporting connects/s), holds them --hold seconds, prints broker RSS per connection
+        idle --port P [--host H] [--connections 20000] [--concurrency 64] [--hold 10] [--mqtt 4|5] [--subscribe 0|1] [--pid N] [--label L]
+          opens the connections (reporting connects/s), each subscribed to its own command topic with --subscribe 1
+          (as devices are), holds them --hold seconds, prints broker RSS per connection
         """;
 
     public static async Task<int> RunAsync(string[] args, CancellationToken stop)
@@ -33,6 +34,7 @@ internal static class IdleRun
         var hold = TimeSpan.FromSeconds(Int("hold", 10));
         var version = Int("mqtt", 4) == 5 ? MqttProtocolVersion.V500 : MqttProtocolVersion.V311;
         var label = Get("label", $"{host}:{port}");
+        var subscribe = Int("subscribe", 0) == 1;
         var server = ServerProcess.Find(values.TryGetValue("pid", out var pid) ? int.Parse(pid, CultureInfo.InvariantCulture) : null, host, port);
         var before = server?.Memory();
 
@@ -54,6 +56,11 @@ internal static class IdleRun
             try
             {
                 await client.ConnectAsync(options, token);
+                if (subscribe)
+                {
+                    await client.SubscribeAsync($"idle/{run}/{i}/cmd", MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce, token);
+                }
+
                 clients[i] = client;
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
