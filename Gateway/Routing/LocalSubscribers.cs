@@ -132,7 +132,15 @@ internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, Gateway
             packet.QualityOfServiceLevel = check.QualityOfServiceLevel;
             packet.SubscriptionIdentifiers = check.SubscriptionIdentifiers;
             packet.Retain = check.RetainAsPublished && message.Retain;
-            session.EnqueueDataPacket(new MqttPacketBusItem(packet));
+            try
+            {
+                session.EnqueueDataPacket(new MqttPacketBusItem(packet));
+            }
+            catch (ObjectDisposedException)
+            {
+                continue;   // the session ended between the match and now (MQTTnet's dispatch has the same race)
+            }
+
             meter?.CountOut(message.Payload.Length);
             delivered++;
         }
