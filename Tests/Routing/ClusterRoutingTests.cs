@@ -6,6 +6,7 @@ using MQTTnet.Formatter;
 using MQTTnet.Protocol;
 using OrleansIot.Gateway.Routing;
 using OrleansIot.Tests.Infrastructure;
+using OrleansIot.Tests.Sessions;
 using static OrleansIot.Tests.Infrastructure.Ids;
 
 namespace OrleansIot.Tests.Routing;
@@ -192,5 +193,21 @@ public sealed class ClusterRoutingTests(TwoNodeFixture nodes)
         await publisher.PublishAsync(Message($"{root}/x", "old but gold"));
 
         Assert.Equal("old but gold", (await Arrives(received, 1, "the 3.1.1 message")).ConvertPayloadToString());
+    }
+
+    [Fact]
+    public async Task SubscriptionIdentifierAndNoLocal_HoldAcrossNodes()
+    {
+        var topic = $"x/{NewId("sid")}";
+        var (subscriber, inbox, _) = await SessionClients.ConnectAsync(nodes.B, nodes.B.Options(NewId("sub")));
+        await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(topic, MqttQualityOfServiceLevel.AtLeastOnce).WithSubscriptionIdentifier(42).Build());
+        var (selfish, selfInbox, _) = await SessionClients.ConnectAsync(nodes.A, nodes.A.Options(NewId("self")));
+        await selfish.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter(f => f.WithTopic(topic).WithNoLocal().WithAtLeastOnceQoS()).Build());
+
+        await selfish.PublishNumberedAsync(topic, [1]);
+        await inbox.WaitAsync(topic, 1, "the message on the other node");
+        Assert.Equal([42u], inbox.Messages.Single().SubscriptionIdentifiers);
+        await Task.Delay(200);
+        Assert.Empty(selfInbox.Payloads(topic));   // no-local: not back to its publisher
     }
 }
