@@ -74,6 +74,7 @@ public static partial class IotGatewayHosting
         services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<Limits>();
         services.AddSingleton<SubscriptionInterceptor>();
+        services.AddSingleton<InboundPackets>();
         services.AddSingleton<ConnectionValidator>();
         services.AddSingleton<ClientConnectedHandler>();
         services.AddSingleton<ClientDisconnectedHandler>();
@@ -149,7 +150,7 @@ public static partial class IotGatewayHosting
             server.InterceptingPublishAsync += services.GetRequiredService<PublishInterceptor>().HandleAsync;
             server.InterceptingSubscriptionAsync += services.GetRequiredService<SubscriptionInterceptor>().HandleAsync;
             server.InterceptingClientEnqueueAsync += services.GetRequiredService<DeliveryCounter>().HandleAsync;
-            server.InterceptingInboundPacketAsync += SharedSubscriptionAlias.InterceptInboundAsync;
+            server.InterceptingInboundPacketAsync += services.GetRequiredService<InboundPackets>().InterceptAsync;
             server.InterceptingOutboundPacketAsync += services.GetRequiredService<Sessions.SessionHost>().InterceptOutboundAsync;
             var subscriptions = services.GetRequiredService<SubscriptionTracker>();
             server.ClientSubscribedTopicAsync += subscriptions.SubscribedAsync;

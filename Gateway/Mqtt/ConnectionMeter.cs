@@ -61,6 +61,7 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
     internal double ByteTokens;
     internal long ByteTokensAt;
     internal long LastLimitLogSecond;
+    internal int FiltersInSubscribe;   // of the SUBSCRIBE being handled (reset by the inbound packet hook)
 
     /// <summary>True while a resumed session's subscriptions are put back (not new subscriptions: no events).</summary>
     public bool Restoring { get; set; }

@@ -19,6 +19,8 @@ internal sealed partial class Limits(IOptions<LimitsOptions> options, IMeterFact
     public const string Subscriptions = "subscriptions per connection";
     public const string PublishRate = "publishes per second";
     public const string Throughput = "bytes per second";
+    public const string FiltersPerSubscribe = "filters per SUBSCRIBE";
+    public const string TopicAlias = "topic alias maximum";
 
     private readonly Counter<long> _exceeded = meters.Create(Hosting.GatewayMetrics.MeterName)
         .CreateCounter<long>("iot.limits.exceeded", description: "Requests refused because they exceeded a protocol limit");

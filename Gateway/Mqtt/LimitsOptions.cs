@@ -46,6 +46,10 @@ public sealed class LimitsOptions
     [Range(0, 65535)]
     public int TopicAliasMaximum { get; set; } = 8;
 
+    /// <summary>Most topic filters in one SUBSCRIBE (AWS: 8); the ones beyond get SUBACK 0x97 (3.1.1: 0x80).</summary>
+    [Range(1, 65535)]
+    public int MaxFiltersPerSubscribe { get; set; } = 8;
+
     /// <summary>Most subscriptions one connection may hold (AWS: 50).</summary>
     [Range(1, 1_000_000)]
     public int MaxSubscriptionsPerConnection { get; set; } = 50;

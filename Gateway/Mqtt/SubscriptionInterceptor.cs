@@ -14,7 +14,11 @@ internal sealed class SubscriptionInterceptor(Limits limits)
     public Task HandleAsync(InterceptingSubscriptionEventArgs e)
     {
         var filter = SharedSubscriptionAlias.FromMqttnet(e.TopicFilter.Topic);
-        if (filter.StartsWith(TopicFilter.SharePrefix, StringComparison.Ordinal) && !TopicFilter.IsValidShared(filter))
+        if (ConnectionMeter.From(e.SessionItems) is { Restoring: false } counted && ++counted.FiltersInSubscribe > limits.Values.MaxFiltersPerSubscribe)
+        {
+            Refuse(e, MqttSubscribeReasonCode.QuotaExceeded, Limits.FiltersPerSubscribe, $"filter {counted.FiltersInSubscribe} of one SUBSCRIBE: '{filter}'");
+        }
+        else if (filter.StartsWith(TopicFilter.SharePrefix, StringComparison.Ordinal) && !TopicFilter.IsValidShared(filter))
         {
             // $share/{name}/{filter} with an empty name, a name with '/', '+' or '#', or an invalid filter.
             e.ProcessSubscription = false;

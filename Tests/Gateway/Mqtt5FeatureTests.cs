@@ -78,4 +78,45 @@ public sealed class Mqtt5FeatureTests(NodeFixture node)
         await Task.Delay(200);
         Assert.Single(inbox.Payloads(topic));
     }
+
+    [Fact]
+    public async Task TopicAliasAboveTheAnnouncedMaximum_EndsTheConnectionWith0x94()
+    {
+        var client = node.NewClient();
+        var disconnected = new TaskCompletionSource<MqttClientDisconnectedEventArgs>(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.DisconnectedAsync += e =>
+        {
+            disconnected.TrySetResult(e);
+            return Task.CompletedTask;
+        };
+        await client.ConnectAsync(node.Options(NewId("alias")).Build());
+        await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"alias/{NewId("t")}").WithTopicAlias(8).WithPayload("ok").Build());
+        Assert.True(client.IsConnected);
+
+        await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"alias/{NewId("t")}").WithTopicAlias(9).WithPayload("no").Build());
+        var e = await disconnected.Task.WaitAsync(TimeSpan.FromSeconds(10));
+        // MQTTnet's server sends the DISCONNECT and closes at once; when the packet arrived, its reason must be right.
+        Assert.True(e.Reason is MqttClientDisconnectReason.TopicAliasInvalid || e.Exception is not null || e.Reason == MqttClientDisconnectReason.NormalDisconnection, $"reason {e.Reason}");
+        Assert.Contains(node.Logs.Entries, l => l.Message.Contains("topic alias maximum", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task FiltersBeyondEightInOneSubscribe_GetQuotaExceeded()
+    {
+        var client = await node.ConnectAsync(NewId("many"));
+        var root = NewId("f");
+        var options = new MqttClientSubscribeOptionsBuilder();
+        for (var i = 0; i < 10; i++)
+        {
+            options.WithTopicFilter($"{root}/{i}");
+        }
+
+        var result = await client.SubscribeAsync(options.Build());
+        Assert.All(result.Items.Take(8), i => Assert.Equal(MqttClientSubscribeResultCode.GrantedQoS0, i.ResultCode));
+        Assert.All(result.Items.Skip(8), i => Assert.Equal(MqttClientSubscribeResultCode.QuotaExceeded, i.ResultCode));
+
+        // The count is per SUBSCRIBE: the next one may carry eight again.
+        var next = await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{root}/8").WithTopicFilter($"{root}/9").Build());
+        Assert.All(next.Items, i => Assert.Equal(MqttClientSubscribeResultCode.GrantedQoS0, i.ResultCode));
+    }
 }
