@@ -29,6 +29,7 @@ public sealed class GatewayMetrics : IDisposable
         SessionMessagesQueued = _meter.CreateCounter<long>("iot.sessions.queued", description: "Messages queued for offline persistent sessions");
         SessionMessagesDropped = _meter.CreateCounter<long>("iot.sessions.dropped", description: "Messages of offline persistent sessions dropped (queue full, expired, or unreachable)");
         WillsPublished = _meter.CreateCounter<long>("iot.mqtt.wills", description: "Will messages published");
+        SlowSubscriberDropped = _meter.CreateCounter<long>("iot.mqtt.slow.dropped", description: "Messages dropped for a subscriber that stopped acknowledging (its backlog was full)");
     }
 
     public Counter<long> Connects { get; }
@@ -47,6 +48,7 @@ public sealed class GatewayMetrics : IDisposable
     public Counter<long> SessionMessagesQueued { get; }
     public Counter<long> SessionMessagesDropped { get; }
     public Counter<long> WillsPublished { get; }
+    public Counter<long> SlowSubscriberDropped { get; }
 
     public void Dispose() => _meter.Dispose();
 }

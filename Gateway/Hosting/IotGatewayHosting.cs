@@ -156,6 +156,7 @@ public static partial class IotGatewayHosting
             server.ClientSubscribedTopicAsync += subscriptions.SubscribedAsync;
             server.ClientUnsubscribedTopicAsync += subscriptions.UnsubscribedAsync;
             server.SessionDeletedAsync += subscriptions.SessionDeletedAsync;
+            server.ClientAcknowledgedPublishPacketAsync += services.GetRequiredService<LocalSubscribers>().AcknowledgedAsync;
             server.LoadingRetainedMessageAsync += services.GetRequiredService<Retained.RetainedMessages>().LoadingAsync;
         });
         return app;

@@ -30,6 +30,7 @@ internal sealed partial class ClientConnectedHandler(
             SessionExpirySeconds = state?.Request.ExpirySeconds ?? 0,
             Will = state?.Request.Will,
             MaximumPacketSize = state?.MaximumPacketSize ?? 0,
+            ReceiveMaximum = state?.ReceiveMaximum ?? 0,
         };
         meter.AttachTo(e.SessionItems);
         connections.Register(meter);

@@ -43,6 +43,9 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
     /// <summary>The client's MQTT 5 Maximum Packet Size (0: none): larger messages are not sent to it.</summary>
     public uint MaximumPacketSize { get; init; }
 
+    /// <summary>The client's MQTT 5 Receive Maximum (0: none given, i.e. 65,535).</summary>
+    public int ReceiveMaximum { get; init; }
+
     /// <summary>A will being published on the client's behalf: not a connection, so no connection limits apply.</summary>
     public bool IsWill { get; init; }
 

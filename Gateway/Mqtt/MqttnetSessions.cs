@@ -29,22 +29,25 @@ internal static class MqttnetSessions
 
         lock (packets)
         {
-            return [.. packets.Select(p => new QueuedMessage(
-                new ForwardedMessage(
-                    p.Topic,
-                    p.Payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(p.Payload),
-                    (int)p.QualityOfServiceLevel,
-                    "",
-                    p.ContentType,
-                    p.ResponseTopic,
-                    p.CorrelationData,
-                    p.UserProperties is { Count: > 0 } properties ? [.. properties.Select(u => new KeyValuePair<string, byte[]>(u.Name, u.ValueBuffer.ToArray()))] : null,
-                    p.MessageExpiryInterval,
-                    (int)p.PayloadFormatIndicator),
-                p.Retain,
-                p.SubscriptionIdentifiers is { Count: > 0 } ids ? [.. ids] : null,
-                0,
-                default))];
+            return [.. packets.Select(ToQueued)];
         }
     }
+
+    /// <summary>A PUBLISH packet as a queued message (its QoS, retain flag and subscription ids as sent).</summary>
+    public static QueuedMessage ToQueued(MqttPublishPacket p) => new(
+        new ForwardedMessage(
+            p.Topic,
+            p.Payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(p.Payload),
+            (int)p.QualityOfServiceLevel,
+            "",
+            p.ContentType,
+            p.ResponseTopic,
+            p.CorrelationData,
+            p.UserProperties is { Count: > 0 } properties ? [.. properties.Select(u => new KeyValuePair<string, byte[]>(u.Name, u.ValueBuffer.ToArray()))] : null,
+            p.MessageExpiryInterval,
+            (int)p.PayloadFormatIndicator),
+        p.Retain,
+        p.SubscriptionIdentifiers is { Count: > 0 } ids ? [.. ids] : null,
+        0,
+        default);
 }

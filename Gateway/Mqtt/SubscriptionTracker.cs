@@ -78,7 +78,8 @@ internal sealed class SubscriptionTracker(ClusterRouter router, LocalSubscribers
     /// </summary>
     public Task SessionDeletedAsync(SessionDeletedEventArgs e)
     {
+        var held = local.TakeBacklog(e.Id);
         local.SessionEnded(e.Id);
-        return sessions.KeepOffline(e.Id, ConnectionMeter.From(e.SessionItems)?.MqttSession) ? Task.CompletedTask : router.SessionEndedAsync(e.Id);
+        return sessions.KeepOffline(e.Id, ConnectionMeter.From(e.SessionItems)?.MqttSession, held) ? Task.CompletedTask : router.SessionEndedAsync(e.Id);
     }
 }

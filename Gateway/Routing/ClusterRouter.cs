@@ -581,8 +581,8 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             try
             {
                 // MQTTnet answers this synchronously (a dictionary lookup).
-                var session = _mqtt.GetSessionAsync(clientId).GetAwaiter().GetResult();
-                if (session.TryEnqueueApplicationMessage(ForwardedMessages.ToMqtt(message with { Qos = Math.Min(message.Qos, qos) }), out _))
+                if (Mqtt.MqttnetSessions.SessionOf(_mqtt.GetSessionAsync(clientId).GetAwaiter().GetResult()) is MQTTnet.Server.Internal.MqttSession session
+                    && _local.Send(session, MQTTnet.Server.Internal.Formatter.MqttPublishPacketFactory.Create(ForwardedMessages.ToMqtt(message with { Qos = Math.Min(message.Qos, qos) })), _connections.Find(clientId)))
                 {
                     _metrics.PublishesOut.Add(1);
                     return;

@@ -1,5 +1,6 @@
 using MQTTnet;
 using MQTTnet.Internal;
+using MQTTnet.Packets;
 using MQTTnet.Server;
 using MQTTnet.Server.Internal;
 using MQTTnet.Server.Internal.Formatter;
@@ -16,8 +17,18 @@ namespace OrleansIot.Gateway.Routing;
 /// (<see cref="MqttSession.TryCheckSubscriptions"/>: QoS downgrade, no-local, retain as published, subscription
 /// identifiers) and enqueued, exactly as MQTTnet's dispatch does. MQTTnet keeps subscriptions and retained messages.
 /// </summary>
-internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, GatewayMetrics metrics) : IDisposable
+internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, Microsoft.Extensions.Options.IOptions<Hosting.MqttOptions> options, GatewayMetrics metrics) : IDisposable
 {
+    /// <summary>AWS: at most 100 unacknowledged QoS 1 messages to a client; a client may ask for fewer (Receive Maximum).</summary>
+    public const int MaxInFlight = 100;
+
+    // MQTTnet's list of a session's unacknowledged QoS 1/2 packets (not exposed; pinned to MQTTnet 5.2 by the
+    // receive-maximum tests), read through a compiled accessor: it is read for every QoS 1/2 delivery.
+    private static readonly Func<MqttSession, List<MqttPublishPacket>?> UnacknowledgedOf = CompileUnacknowledged();
+
+    private readonly int _maxBacklog = options.Value.MaxPendingMessagesPerClient;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, Backlog> _backlogs = new(StringComparer.Ordinal);
+
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
     private readonly TopicTree<string> _filters = new();
     private readonly Dictionary<string, MqttSession> _sessions = new(StringComparer.Ordinal);
@@ -64,6 +75,7 @@ internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, Gateway
     /// <summary>The client's MQTTnet session ended (or was replaced by a clean one).</summary>
     public void SessionEnded(string clientId)
     {
+        _backlogs.TryRemove(clientId, out _);
         _lock.EnterWriteLock();
         try
         {
@@ -132,13 +144,9 @@ internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, Gateway
             packet.QualityOfServiceLevel = check.QualityOfServiceLevel;
             packet.SubscriptionIdentifiers = check.SubscriptionIdentifiers;
             packet.Retain = check.RetainAsPublished && message.Retain;
-            try
+            if (!Send(session, packet, meter))
             {
-                session.EnqueueDataPacket(new MqttPacketBusItem(packet));
-            }
-            catch (ObjectDisposedException)
-            {
-                continue;   // the session ended between the match and now (MQTTnet's dispatch has the same race)
+                continue;
             }
 
             meter?.CountOut(message.Payload.Length);
@@ -150,5 +158,130 @@ internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, Gateway
         return delivered;
     }
 
+    /// <summary>
+    /// Hands a packet to a session, keeping at most the client's in-flight limit of QoS 1/2 messages unacknowledged
+    /// (MQTT 5 Receive Maximum, AWS 100; MQTTnet's send loop does not wait for acknowledgements): beyond it packets
+    /// wait here, in order, and go out as acknowledgements come back. False when the session is gone.
+    /// </summary>
+    public bool Send(MqttSession session, MqttPublishPacket packet, Mqtt.ConnectionMeter? meter)
+    {
+        if (_backlogs.TryGetValue(session.Id, out var backlog) && backlog.Session == session)
+        {
+            lock (backlog)
+            {
+                if (backlog.Packets.Count > 0)
+                {
+                    Hold(backlog, packet);
+                    return true;
+                }
+            }
+        }
+
+        if (packet.QualityOfServiceLevel > MQTTnet.Protocol.MqttQualityOfServiceLevel.AtMostOnce && Unacknowledged(session) >= Limit(meter))
+        {
+            backlog = _backlogs.AddOrUpdate(session.Id, _ => new Backlog(session, meter), (_, b) => b.Session == session ? b : new Backlog(session, meter));
+            lock (backlog)
+            {
+                Hold(backlog, packet);
+            }
+
+            return true;
+        }
+
+        try
+        {
+            session.EnqueueDataPacket(new MqttPacketBusItem(packet));
+            return true;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false;   // the session ended between the match and now (MQTTnet's dispatch has the same race)
+        }
+    }
+
+    /// <summary>MQTTnet's acknowledgement event: room in the client's window, so held packets go out.</summary>
+    public Task AcknowledgedAsync(ClientAcknowledgedPublishPacketEventArgs e)
+    {
+        if (!_backlogs.TryGetValue(e.ClientId, out var backlog))
+        {
+            return Task.CompletedTask;
+        }
+
+        lock (backlog)
+        {
+            while (backlog.Packets.Count > 0)
+            {
+                var next = backlog.Packets.Peek();
+                if (next.QualityOfServiceLevel > MQTTnet.Protocol.MqttQualityOfServiceLevel.AtMostOnce && Unacknowledged(backlog.Session) >= Limit(backlog.Meter))
+                {
+                    break;
+                }
+
+                backlog.Packets.Dequeue();
+                try
+                {
+                    backlog.Session.EnqueueDataPacket(new MqttPacketBusItem(next));
+                }
+                catch (ObjectDisposedException)
+                {
+                    backlog.Packets.Clear();
+                }
+            }
+        }
+
+        return Task.CompletedTask;
+    }
+
+    /// <summary>The packets still held for a client whose session ended (a persistent session queues them).</summary>
+    public IReadOnlyList<MqttPublishPacket> TakeBacklog(string clientId)
+    {
+        if (!_backlogs.TryRemove(clientId, out var backlog))
+        {
+            return [];
+        }
+
+        lock (backlog)
+        {
+            var packets = backlog.Packets.ToList();
+            backlog.Packets.Clear();
+            return packets;
+        }
+    }
+
+    private void Hold(Backlog backlog, MqttPublishPacket packet)
+    {
+        backlog.Packets.Enqueue(packet);
+        if (backlog.Packets.Count > _maxBacklog)
+        {
+            backlog.Packets.Dequeue();   // a subscriber that stopped acknowledging: oldest first, as MQTTnet's own queue
+            metrics.SlowSubscriberDropped.Add(1);
+        }
+    }
+
+    private static int Limit(Mqtt.ConnectionMeter? meter) =>
+        meter is { ReceiveMaximum: > 0 and < MaxInFlight } ? meter.ReceiveMaximum : MaxInFlight;
+
+    private static int Unacknowledged(MqttSession session) => UnacknowledgedOf(session)?.Count ?? 0;
+
+    private static Func<MqttSession, List<MqttPublishPacket>?> CompileUnacknowledged()
+    {
+        var field = typeof(MqttSession).GetField("_unacknowledgedPublishPackets", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance);
+        if (field is null || field.FieldType != typeof(List<MqttPublishPacket>))
+        {
+            return _ => null;   // another MQTTnet version: no window (the tests say so)
+        }
+
+        var session = System.Linq.Expressions.Expression.Parameter(typeof(MqttSession));
+        return System.Linq.Expressions.Expression.Lambda<Func<MqttSession, List<MqttPublishPacket>?>>(
+            System.Linq.Expressions.Expression.Field(session, field), session).Compile();
+    }
+
     public void Dispose() => _lock.Dispose();
+
+    private sealed class Backlog(MqttSession session, Mqtt.ConnectionMeter? meter)
+    {
+        public MqttSession Session { get; } = session;
+        public Mqtt.ConnectionMeter? Meter { get; } = meter;
+        public Queue<MqttPublishPacket> Packets { get; } = new();
+    }
 }

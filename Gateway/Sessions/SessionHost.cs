@@ -7,6 +7,7 @@ using MQTTnet.Formatter;
 using MQTTnet.Packets;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
+using MQTTnet.Server.Internal;
 using OrleansIot.Gateway.Hosting;
 using OrleansIot.Gateway.Mqtt;
 using OrleansIot.Gateway.Routing;
@@ -44,6 +45,8 @@ internal sealed partial class SessionHost : BackgroundService
     private readonly LifecycleEvents _lifecycle;
     private readonly SessionOptions _options;
     private readonly LimitsOptions _limits;
+    private readonly LocalSubscribers _local;
+    private readonly LiveConnections _connections;
     private readonly TimeProvider _time;
     private readonly GatewayMetrics _metrics;
     private readonly ILogger<SessionHost> _logger;
@@ -63,9 +66,11 @@ internal sealed partial class SessionHost : BackgroundService
     private readonly SemaphoreSlim _adopting = new(1, 1);
     private CancellationToken _stopping;
 
-    public SessionHost(IGrainFactory grains, MqttServer mqtt, ClusterRouter router, WillPublisher wills, LifecycleEvents lifecycle, IOptions<SessionOptions> options, IOptions<LimitsOptions> limits, TimeProvider time, GatewayMetrics metrics, ILogger<SessionHost> logger)
+    public SessionHost(IGrainFactory grains, MqttServer mqtt, ClusterRouter router, LocalSubscribers local, LiveConnections connections, WillPublisher wills, LifecycleEvents lifecycle, IOptions<SessionOptions> options, IOptions<LimitsOptions> limits, TimeProvider time, GatewayMetrics metrics, ILogger<SessionHost> logger)
     {
         _limits = limits.Value;
+        _local = local;
+        _connections = connections;
         _grains = grains;
         _mqtt = mqtt;
         _router = router;
@@ -117,7 +122,7 @@ internal sealed partial class SessionHost : BackgroundService
         }
 
         var adjustedExpiry = e.ProtocolVersion == MqttProtocolVersion.V500 && expiry != e.SessionExpiryInterval ? expiry : (uint?)null;
-        _connecting[e.ClientId] = new ConnectState(sessionId, request, attached, adjustedExpiry, e.KeepAlivePeriod ?? 0, e.MaximumPacketSize);
+        _connecting[e.ClientId] = new ConnectState(sessionId, request, attached, adjustedExpiry, e.KeepAlivePeriod ?? 0, e.MaximumPacketSize, e.ReceiveMaximum);
         return true;
     }
 
@@ -279,7 +284,7 @@ internal sealed partial class SessionHost : BackgroundService
     /// MQTTnet deleted a session (its connection ended). A persistent one stays here, offline: its filters stay
     /// announced and are matched by this class from now on. True when it was kept.
     /// </summary>
-    public bool KeepOffline(string clientId, object? mqttnetSession)
+    public bool KeepOffline(string clientId, object? mqttnetSession, IReadOnlyList<MqttPublishPacket> held)
     {
         if (!_clients.TryGetValue(clientId, out var client) || client.ExpirySeconds == 0 || !client.Online)
         {
@@ -291,6 +296,12 @@ internal sealed partial class SessionHost : BackgroundService
         foreach (var unacknowledged in MqttnetSessions.Unacknowledged(mqttnetSession))
         {
             Divert(client, unacknowledged);
+        }
+
+        // Then what was held back by the client's in-flight window (never sent).
+        foreach (var packet in held.Where(p => p.QualityOfServiceLevel > MqttQualityOfServiceLevel.AtMostOnce))
+        {
+            Divert(client, MqttnetSessions.ToQueued(packet));
         }
 
         client.Online = false;
@@ -569,17 +580,23 @@ internal sealed partial class SessionHost : BackgroundService
     /// <summary>Hands queued messages to this node's connection of the client, with what is left of their expiry.</summary>
     public async Task<int> DeliverLocalAsync(string clientId, IReadOnlyList<QueuedMessage> messages)
     {
-        MqttSessionStatus session;
+        MqttSession? session;
         try
         {
-            session = await _mqtt.GetSessionAsync(clientId);
+            session = MqttnetSessions.SessionOf(await _mqtt.GetSessionAsync(clientId)) as MqttSession;
         }
         catch (InvalidOperationException)
         {
-            _metrics.SessionMessagesDropped.Add(messages.Count);
-            return 0;   // gone again meanwhile: MQTTnet holds no session for it
+            session = null;   // gone again meanwhile: MQTTnet holds no session for it
         }
 
+        if (session is null)
+        {
+            _metrics.SessionMessagesDropped.Add(messages.Count);
+            return 0;
+        }
+
+        var meter = _connections.Find(clientId);
         var now = _time.GetUtcNow();
         var delivered = 0;
         foreach (var queued in messages)
@@ -596,12 +613,9 @@ internal sealed partial class SessionHost : BackgroundService
                 message.MessageExpiryInterval = (uint)left;
             }
 
-            if (queued.SubscriptionIdentifiers is { Count: > 0 } ids)
-            {
-                message.SubscriptionIdentifiers = [.. ids];
-            }
-
-            if (session.TryEnqueueApplicationMessage(message, out _))
+            var packet = MQTTnet.Server.Internal.Formatter.MqttPublishPacketFactory.Create(message);
+            packet.SubscriptionIdentifiers = queued.SubscriptionIdentifiers is { Count: > 0 } ids ? [.. ids] : null;
+            if (_local.Send(session, packet, meter))
             {
                 delivered++;
             }
@@ -901,7 +915,7 @@ internal sealed partial class SessionHost : BackgroundService
 }
 
 /// <summary>What a CONNECT was granted: its session id, its request, and what attaching found.</summary>
-internal sealed record ConnectState(string SessionId, SessionRequest Request, SessionAttached Attached, uint? AdjustedExpiry, ushort KeepAlive, uint MaximumPacketSize);
+internal sealed record ConnectState(string SessionId, SessionRequest Request, SessionAttached Attached, uint? AdjustedExpiry, ushort KeepAlive, uint MaximumPacketSize, int ReceiveMaximum);
 
 /// <summary>A client id hosted on this node: connected here, or a persistent session offline here.</summary>
 internal sealed class HostedClient(string clientId, string sessionId, int protocolVersion, uint expirySeconds)

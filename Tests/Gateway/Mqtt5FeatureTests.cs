@@ -119,4 +119,40 @@ public sealed class Mqtt5FeatureTests(NodeFixture node)
         var next = await client.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{root}/8").WithTopicFilter($"{root}/9").Build());
         Assert.All(next.Items, i => Assert.Equal(MqttClientSubscribeResultCode.GrantedQoS0, i.ResultCode));
     }
+
+    [Fact]
+    public async Task ClientsReceiveMaximum_LimitsUnacknowledgedDeliveries_TheRestFollowInOrder()
+    {
+        var topic = $"window/{NewId("t")}";
+        var client = node.NewClient();
+        var held = new System.Collections.Concurrent.ConcurrentQueue<MqttApplicationMessageReceivedEventArgs>();
+        client.ApplicationMessageReceivedAsync += e =>
+        {
+            e.AutoAcknowledge = false;
+            held.Enqueue(e);
+            return Task.CompletedTask;
+        };
+        await client.ConnectAsync(node.Options(NewId("slow")).WithReceiveMaximum(5).Build());
+        await client.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        var publisher = await node.ConnectAsync(NewId("pub"));
+        await publisher.PublishNumberedAsync(topic, Enumerable.Range(1, 20));
+
+        await Eventually.True(() => Task.FromResult(held.Count >= 5), "the first window");
+        await Task.Delay(300);
+        Assert.Equal(5, held.Count);   // no more than the client's Receive Maximum unacknowledged
+
+        // Acknowledge as they come: the rest follow, in publish order.
+        var acknowledged = 0;
+        await Eventually.True(async () =>
+        {
+            foreach (var e in held.Skip(acknowledged).ToList())
+            {
+                await e.AcknowledgeAsync(CancellationToken.None);
+                acknowledged++;
+            }
+
+            return held.Count >= 20;
+        }, "all twenty");
+        Assert.Equal(Enumerable.Range(1, 20).Select(n => n.ToString(System.Globalization.CultureInfo.InvariantCulture)), held.Select(e => e.ApplicationMessage.ConvertPayloadToString()));
+    }
 }

@@ -69,6 +69,30 @@ public sealed class ClusterSessionTests(TwoNodeFixture nodes)
     }
 
     [Fact]
+    public async Task MessagesHeldByTheClientsWindow_AreQueued_WhenItDrops_AndDeliveredOnTheOtherNode()
+    {
+        var clientId = NewId("window");
+        var topic = $"cmd/{clientId}";
+        var first = nodes.A.NewClient();
+        first.ApplicationMessageReceivedAsync += e =>
+        {
+            e.AutoAcknowledge = false;   // never acknowledges: 2 in flight, the rest held by the gateway
+            return Task.CompletedTask;
+        };
+        await first.ConnectAsync(nodes.A.Options(clientId).Persistent(cleanStart: true, expirySeconds: 300).WithReceiveMaximum(2).Build());
+        await first.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        var publisher = await nodes.A.ConnectAsync(NewId("pub"));
+        await publisher.PublishNumberedAsync(topic, [1, 2, 3, 4, 5]);
+        await Task.Delay(300);
+        first.Drop();
+        await Eventually.True(async () => (await nodes.A.Http.GetStringAsync($"/api/sessions/{clientId}")).Contains("\"queuedMessages\":5", StringComparison.Ordinal), "all five queued");
+
+        var (_, inbox, resumed) = await SessionClients.ConnectAsync(nodes.B, nodes.B.Options(clientId).Persistent(cleanStart: false, expirySeconds: 300));
+        Assert.True(resumed.IsSessionPresent);
+        Assert.Equal(["1", "2", "3", "4", "5"], await inbox.WaitAsync(topic, 5, "the in-flight and held messages, in order"));
+    }
+
+    [Fact]
     public async Task ResumingOnB_WhileConnectedOnA_TakesTheSessionOver()
     {
         var clientId = NewId("move");
