@@ -15,7 +15,7 @@ internal static class SharedSubscriptionAlias
     private const string Alias = "$share\u007f/";
 
     public static string ToMqttnet(string filter) =>
-        filter.StartsWith(TopicFilter.SharePrefix, StringComparison.Ordinal) ? Alias + filter[TopicFilter.SharePrefix.Length..] : filter;
+        TopicFilter.IsShared(filter) ? Alias + filter[TopicFilter.SharePrefix.Length..] : filter;
 
     public static string FromMqttnet(string filter) =>
         filter.StartsWith(Alias, StringComparison.Ordinal) ? TopicFilter.SharePrefix + filter[Alias.Length..] : filter;

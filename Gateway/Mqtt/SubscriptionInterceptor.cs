@@ -18,7 +18,7 @@ internal sealed class SubscriptionInterceptor(Limits limits)
         {
             Refuse(e, MqttSubscribeReasonCode.QuotaExceeded, Limits.FiltersPerSubscribe, $"filter {counted.FiltersInSubscribe} of one SUBSCRIBE: '{filter}'");
         }
-        else if (filter.StartsWith(TopicFilter.SharePrefix, StringComparison.Ordinal) && !TopicFilter.IsValidShared(filter))
+        else if (TopicFilter.IsShared(filter) && !TopicFilter.IsValidShared(filter))
         {
             // $share/{name}/{filter} with an empty name, a name with '/', '+' or '#', or an invalid filter.
             e.ProcessSubscription = false;

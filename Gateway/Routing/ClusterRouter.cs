@@ -285,7 +285,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     public Task SubscribedAsync(string clientId, string filter, int qos)
     {
         RouteUpdate? update = null;
-        var shared = filter.StartsWith(TopicFilter.SharePrefix, StringComparison.Ordinal);
+        var shared = TopicFilter.IsShared(filter);
         lock (_localLock)
         {
             if (!_clientFilters.TryGetValue(clientId, out var filters))
@@ -391,12 +391,12 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
         _remoteLock.EnterWriteLock();
         try
         {
-            foreach (var filter in update.Added.Where(IsShared))
+            foreach (var filter in update.Added.Where(TopicFilter.IsShared))
             {
                 _shared.Add(filter, NodeId);
             }
 
-            foreach (var filter in update.Removed.Where(IsShared))
+            foreach (var filter in update.Removed.Where(TopicFilter.IsShared))
             {
                 _shared.Remove(filter, NodeId);
             }
@@ -406,8 +406,6 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             _remoteLock.ExitWriteLock();
         }
     }
-
-    private static bool IsShared(string filter) => filter.StartsWith(TopicFilter.SharePrefix, StringComparison.Ordinal);
 
     /// <summary>Whether a message on this topic would be forwarded to some other node.</summary>
     public bool RoutesToAnotherNode(string topic)
@@ -673,7 +671,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
 
                 foreach (var filter in update.Removed)
                 {
-                    if (IsShared(filter))
+                    if (TopicFilter.IsShared(filter))
                     {
                         _shared.Remove(filter, node.Entry.NodeId);
                     }
@@ -701,7 +699,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
 
     private void AddRemoteFilter(string filter, string nodeId)
     {
-        if (IsShared(filter))
+        if (TopicFilter.IsShared(filter))
         {
             _shared.Add(filter, nodeId);
         }

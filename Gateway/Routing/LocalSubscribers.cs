@@ -42,7 +42,7 @@ internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, Microso
     /// <summary>A local client subscribed (shared subscriptions are delivered by the router, not here).</summary>
     public void Subscribed(string clientId, string filter, object? session)
     {
-        if (filter.StartsWith(TopicFilter.SharePrefix, StringComparison.Ordinal) || session is not MqttSession mqttSession)
+        if (TopicFilter.IsShared(filter) || session is not MqttSession mqttSession)
         {
             return;
         }

@@ -10,6 +10,9 @@ public static class TopicFilter
     /// <summary>The prefix of a shared subscription: <c>$share/{ShareName}/{TopicFilter}</c> (MQTT 5 §4.8.2, AWS for 3.1.1 too).</summary>
     public const string SharePrefix = "$share/";
 
+    /// <summary>Whether a subscription filter is a shared subscription (<c>$share/...</c>).</summary>
+    public static bool IsShared(string filter) => filter.StartsWith(SharePrefix, StringComparison.Ordinal);
+
     /// <summary>
     /// Splits a shared subscription into its share name and topic filter; false when the filter is not one. Its
     /// validity (non-empty share name without '/', '+', '#'; valid filter) is <see cref="IsValidShared"/>.
@@ -18,7 +21,7 @@ public static class TopicFilter
     {
         ArgumentNullException.ThrowIfNull(filter);
         shareName = topicFilter = "";
-        if (!filter.StartsWith(SharePrefix, StringComparison.Ordinal))
+        if (!IsShared(filter))
         {
             return false;
         }

@@ -74,16 +74,18 @@ public sealed class ClusterSessionTests(TwoNodeFixture nodes)
         var clientId = NewId("window");
         var topic = $"cmd/{clientId}";
         var first = nodes.A.NewClient();
+        var inFlight = 0;
         first.ApplicationMessageReceivedAsync += e =>
         {
             e.AutoAcknowledge = false;   // never acknowledges: 2 in flight, the rest held by the gateway
+            Interlocked.Increment(ref inFlight);
             return Task.CompletedTask;
         };
         await first.ConnectAsync(nodes.A.Options(clientId).Persistent(cleanStart: true, expirySeconds: 300).WithReceiveMaximum(2).Build());
         await first.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
         var publisher = await nodes.A.ConnectAsync(NewId("pub"));
         await publisher.PublishNumberedAsync(topic, [1, 2, 3, 4, 5]);
-        await Task.Delay(300);
+        await Eventually.True(() => Task.FromResult(Volatile.Read(ref inFlight) == 2), "the window of two delivered");
         first.Drop();
         await Eventually.True(async () => (await nodes.A.Http.GetStringAsync($"/api/sessions/{clientId}")).Contains("\"queuedMessages\":5", StringComparison.Ordinal), "all five queued");
 
