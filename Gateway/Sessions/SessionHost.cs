@@ -261,7 +261,7 @@ internal sealed partial class SessionHost : BackgroundService
         }
 
         var subscription = new SessionSubscription(topicFilter, (int)filter.QualityOfServiceLevel, filter.NoLocal, filter.RetainAsPublished, 0);
-        client.AddSubscription(subscription);
+        client.ReplaceSubscription(subscription.Filter, subscription);
         await _grains.GetGrain<IClientSessionGrain>(meter.ClientId).Subscribed(meter.SessionId, [subscription]);
     }
 
@@ -272,7 +272,7 @@ internal sealed partial class SessionHost : BackgroundService
             return;
         }
 
-        client.RemoveSubscription(filter);
+        client.ReplaceSubscription(filter, null);
         await _grains.GetGrain<IClientSessionGrain>(meter.ClientId).Unsubscribed(meter.SessionId, [filter]);
     }
 
@@ -938,19 +938,12 @@ internal sealed class HostedClient(string clientId, string sessionId, int protoc
 
     public void SetSubscriptions(IReadOnlyList<SessionSubscription> subscriptions) => Volatile.Write(ref _subscriptions, [.. subscriptions]);
 
-    public void AddSubscription(SessionSubscription subscription)
+    /// <summary>Drops the subscription to <paramref name="filter"/> and adds <paramref name="replacement"/>, if any.</summary>
+    public void ReplaceSubscription(string filter, SessionSubscription? replacement)
     {
         lock (Outbox)
         {
-            SetSubscriptions([.. _subscriptions.Where(s => s.Filter != subscription.Filter), subscription]);
-        }
-    }
-
-    public void RemoveSubscription(string filter)
-    {
-        lock (Outbox)
-        {
-            SetSubscriptions([.. _subscriptions.Where(s => s.Filter != filter)]);
+            SetSubscriptions([.. _subscriptions.Where(s => s.Filter != filter), .. replacement is null ? [] : new[] { replacement }]);
         }
     }
 }
