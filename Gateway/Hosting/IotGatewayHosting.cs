@@ -61,6 +61,8 @@ public static partial class IotGatewayHosting
         services.AddOptions<RoutingOptions>().BindConfiguration(RoutingOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<LocalSubscribers>();
         services.AddSingleton<ClusterRouter>();
+        services.AddSingleton<BrokerPublisher>();
+        services.AddSingleton<Grains.Abstractions.Routing.IBrokerPublisher>(sp => sp.GetRequiredService<BrokerPublisher>());
         services.AddHostedService(sp => sp.GetRequiredService<ClusterRouter>());
         services.AddOptions<Sessions.SessionOptions>().BindConfiguration(Sessions.SessionOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<Sessions.WillPublisher>();
@@ -137,6 +139,7 @@ public static partial class IotGatewayHosting
             connection => connection.UseTruncatedPacketGuard().UseConnectionHandler<MqttConnectionHandler>());
         app.MapHealthApi();
         app.MapThingsApi();
+        app.MapShadowApi();
         app.MapConnectionsApi();
         app.MapRetainedApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));

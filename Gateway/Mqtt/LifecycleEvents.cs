@@ -1,8 +1,6 @@
 using System.Globalization;
 using System.Text.Json;
 using Microsoft.Extensions.Logging;
-using MQTTnet;
-using MQTTnet.Protocol;
 using MQTTnet.Server;
 using OrleansIot.Gateway.Routing;
 
@@ -13,7 +11,7 @@ namespace OrleansIot.Gateway.Mqtt;
 /// <c>$aws/events/subscriptions/subscribed|unsubscribed/{clientId}</c>, with AWS's payload fields, published to
 /// subscribers on every node. Client ids containing '#' or '+' get none (they cannot be part of a topic name), as on AWS.
 /// </summary>
-internal sealed partial class LifecycleEvents(MqttServer mqtt, ClusterRouter router, LocalSubscribers local, TimeProvider time, ILogger<LifecycleEvents> logger)
+internal sealed partial class LifecycleEvents(MqttServer mqtt, BrokerPublisher broker, TimeProvider time, ILogger<LifecycleEvents> logger)
 {
     public const string SenderClientId = "$aws/events";
 
@@ -74,17 +72,9 @@ internal sealed partial class LifecycleEvents(MqttServer mqtt, ClusterRouter rou
             writer.WriteEndObject();
         }
 
-        var payload = buffer.WrittenSpan.ToArray();
-        var message = new MqttApplicationMessageBuilder()
-            .WithTopic(string.Create(CultureInfo.InvariantCulture, $"$aws/events/{kind}/{clientId}"))
-            .WithPayload(payload)
-            .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
-            .WithContentType("application/json")
-            .Build();
         try
         {
-            local.Deliver(message, SenderClientId);
-            router.Forward(message, SenderClientId, payload);
+            broker.Publish(string.Create(CultureInfo.InvariantCulture, $"$aws/events/{kind}/{clientId}"), buffer.WrittenSpan.ToArray(), 1, SenderClientId);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

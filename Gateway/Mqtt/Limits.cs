@@ -21,6 +21,7 @@ internal sealed partial class Limits(IOptions<LimitsOptions> options, IMeterFact
     public const string Throughput = "bytes per second";
     public const string FiltersPerSubscribe = "filters per SUBSCRIBE";
     public const string TopicAlias = "topic alias maximum";
+    public const string ReservedTopic = "reserved topic (publish only)";
 
     private readonly Counter<long> _exceeded = meters.Create(Hosting.GatewayMetrics.MeterName)
         .CreateCounter<long>("iot.limits.exceeded", description: "Requests refused because they exceeded a protocol limit");

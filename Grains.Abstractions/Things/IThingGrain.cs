@@ -1,3 +1,5 @@
+using OrleansIot.Grains.Abstractions.Shadows;
+
 namespace OrleansIot.Grains.Abstractions.Things;
 
 /// <summary>
@@ -30,4 +32,40 @@ public interface IThingGrain : IGrainWithStringKey
     /// <summary>The thing's connectivity and usage; <c>null</c> when the thing is unknown (never connected).</summary>
     [Alias("GetStatus"), Orleans.Concurrency.ReadOnly]
     Task<ThingStatus?> GetStatus();
+
+    /// <summary>
+    /// AWS <c>GetThingShadow</c> / <c>/get</c>: the full document (desired, reported, delta, metadata, version), or
+    /// 404 <c>No shadow exists with name: …</c>. The payload may carry a <c>clientToken</c>.
+    /// </summary>
+    [Alias("GetShadow")]
+    Task<ShadowResponse> GetShadow(ShadowRequest request);
+
+    /// <summary>
+    /// AWS <c>UpdateThingShadow</c> / <c>/update</c>: merges the request's <c>state.desired</c> and <c>state.reported</c>,
+    /// persists the shadow (durably in PostgreSQL mode) and only then publishes <c>/update/accepted</c>,
+    /// <c>/update/documents</c> and, while desired and reported differ, <c>/update/delta</c>. A request repeated with
+    /// the same <c>clientToken</c> and payload within the configured window gets the first outcome again and changes
+    /// nothing (also after deactivation or a node's death).
+    /// </summary>
+    [Alias("UpdateShadow")]
+    Task<ShadowResponse> UpdateShadow(ShadowRequest request);
+
+    /// <summary>
+    /// AWS <c>DeleteThingShadow</c> / <c>/delete</c>: removes the document; the version sequence continues if the
+    /// shadow is created again within 48 hours.
+    /// </summary>
+    [Alias("DeleteShadow")]
+    Task<ShadowResponse> DeleteShadow(ShadowRequest request);
+
+    /// <summary>AWS <c>ListNamedShadowsForThing</c>: the thing's named shadows, a page at a time (1..100).</summary>
+    [Alias("ListNamedShadows")]
+    Task<NamedShadowPage> ListNamedShadows(string? nextToken, int pageSize);
+
+    /// <summary>
+    /// For backend services: waits until the shadow's version is greater than <paramref name="afterVersion"/> (or
+    /// the shadow is deleted) and returns the document as <see cref="GetShadow"/> would; 404 when it does not exist,
+    /// 408 with the current document when <paramref name="timeout"/> passes first (at most 5 minutes).
+    /// </summary>
+    [Alias("WaitForShadowChange"), Orleans.Concurrency.AlwaysInterleave]
+    Task<ShadowResponse> WaitForShadowChange(string? shadowName, long afterVersion, TimeSpan timeout);
 }

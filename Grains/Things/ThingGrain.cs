@@ -9,6 +9,9 @@ namespace OrleansIot.Grains.Things;
 internal sealed partial class ThingGrain(
     [PersistentState("thing", StorageNames.Default)] IPersistentState<ThingState> state,
     IOptions<ThingOptions> options,
+    IOptions<Shadows.ShadowOptions> shadowOptions,
+    Shadows.IShadowStore shadowStore,
+    OrleansIot.Grains.Abstractions.Routing.IBrokerPublisher broker,
     TimeProvider time,
     ILogger<ThingGrain> logger) : Grain, IThingGrain
 {

@@ -10,6 +10,7 @@ using Orleans.Configuration;
 using Orleans.Storage;
 using OrleansIot.Gateway.Hosting;
 using OrleansIot.Grains.Abstractions;
+using OrleansIot.Grains.Shadows;
 using OrleansIot.Grains.Things;
 using OrleansIot.Silo.Storage;
 
@@ -85,6 +86,7 @@ public static partial class IotSiloHost
         }
 
         builder.Services.AddOptions<ThingOptions>().BindConfiguration(ThingOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<ShadowOptions>().BindConfiguration(ShadowOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(Options.Create(storage));
         // PUBACK after the durable stream write in PostgreSQL mode; in memory there is nothing durable to wait for.
@@ -98,9 +100,11 @@ public static partial class IotSiloHost
             builder.Services.AddSingleton<PostgresSchema>();
             builder.Services.AddHostedService(sp => sp.GetRequiredService<PostgresSchema>());
             builder.Services.AddSingleton<Gateway.Retained.IRetainedMessageStore, PostgresRetainedMessageStore>();
+            builder.Services.AddSingleton<IShadowStore, PostgresShadowStore>();
         }
         else
         {
+            builder.Services.AddSingleton<IShadowStore, GrainStorageShadowStore>();
             builder.Services.AddHostedService<EmbeddedModeWarning>();
         }
 

@@ -1,6 +1,8 @@
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
 using OrleansIot.Grains.Abstractions;
+using OrleansIot.Grains.Abstractions.Routing;
+using OrleansIot.Grains.Shadows;
 using OrleansIot.Grains.Things;
 
 namespace OrleansIot.Tests.Infrastructure;
@@ -38,6 +40,8 @@ public sealed class ClusterFixture : IAsyncLifetime
                 .AddMemoryGrainStorage(StorageNames.PubSub)
                 .AddMemoryStreams(StreamNames.Provider);
             silo.Services.AddSingleton(TimeProvider.System);
+            silo.Services.AddSingleton<IShadowStore, GrainStorageShadowStore>();
+            silo.Services.AddSingleton<IBrokerPublisher>(RecordingBroker.Shared);
             silo.Services.Configure<ThingOptions>(o => o.UsagePersistInterval = TimeSpan.FromMilliseconds(200));
         }
     }
