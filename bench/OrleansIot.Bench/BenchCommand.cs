@@ -21,9 +21,20 @@ internal static class BenchCommand
             return await IdleRun.RunAsync(args[1..], idleStop.Token);
         }
 
+        if (args[0] == "shadow")
+        {
+            using var shadowStop = new CancellationTokenSource();
+            Console.CancelKeyPress += (_, e) =>
+            {
+                e.Cancel = true;
+                shadowStop.Cancel();
+            };
+            return await ShadowRun.RunAsync(args[1..], shadowStop.Token);
+        }
+
         if (args[0] != "pubsub")
         {
-            Console.Error.WriteLine($"unknown command '{args[0]}'\n{BenchOptions.Usage}\n{IdleRun.Usage}");
+            Console.Error.WriteLine($"unknown command '{args[0]}'\n{BenchOptions.Usage}\n{IdleRun.Usage}\n{ShadowRun.Usage}");
             return 2;
         }
 
