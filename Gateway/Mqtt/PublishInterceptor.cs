@@ -57,11 +57,6 @@ internal sealed partial class PublishInterceptor(
             return HoldThenAcceptAsync(throttle, e, meter);
         }
 
-        if (message.Topic.StartsWith(ShadowTopics.ThingsPrefix, StringComparison.Ordinal) && ShadowTopics.TryParse(message.Topic, out var shadow))
-        {
-            return Shadow(e, meter, shadow);
-        }
-
         return Accept(e, meter);
     }
 
@@ -129,6 +124,12 @@ internal sealed partial class PublishInterceptor(
     private Task Accept(InterceptingPublishEventArgs e, ConnectionMeter meter)
     {
         var message = e.ApplicationMessage;
+        if (message.Topic.StartsWith(ShadowTopics.ThingsPrefix, StringComparison.Ordinal) && ShadowTopics.TryParse(message.Topic, out var shadow))
+        {
+            // Also after a throughput delay: a held shadow request is still a shadow request.
+            return Shadow(e, meter, shadow);
+        }
+
         var payload = message.Payload;
         var bytes = payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload);
 
