@@ -19,8 +19,17 @@ public static class ConnectionsApi
     {
         endpoints.MapDelete("/api/connections/{clientId}", DeleteConnectionAsync).WithTags("Connections").WithName("DeleteConnection");
         endpoints.MapGet("/api/sessions/{clientId}", GetSessionAsync).WithTags("Connections").WithName("GetSession");
+        endpoints.MapGet("/api/nodes/{nodeId}/clients", GetNodeClientsAsync).WithTags("Connections").WithName("GetNodeClients");
         return endpoints;
     }
+
+    /// <summary>
+    /// The client ids a node has listed as hosted (written in batches, <c>Iot:Sessions:HostListFlushInterval</c>): what a
+    /// live node adopts if that node dies. A node id is the one in <c>/health</c> (unique per process run; it holds a
+    /// '/', so callers escape it: routing leaves an escaped '/' as it is, and it is unescaped here).
+    /// </summary>
+    private static async Task<Ok<IReadOnlyList<HostedSession>>> GetNodeClientsAsync(string nodeId, IGrainFactory grains) =>
+        TypedResults.Ok(await grains.GetGrain<INodeSessionsGrain>(Uri.UnescapeDataString(nodeId)).Get());
 
     private static async Task<Results<Ok<SessionInfo>, ProblemHttpResult>> GetSessionAsync(string clientId, IGrainFactory grains)
     {

@@ -10,10 +10,10 @@ public static class HealthApi
 {
     public static IEndpointRouteBuilder MapHealthApi(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/health", (MQTTnet.Server.MqttServer mqtt, Hosting.NodeIdentity node, LiveConnections connections) =>
+        endpoints.MapGet("/health", (MQTTnet.Server.MqttServer mqtt, Hosting.NodeIdentity node, LiveConnections connections, Routing.ClusterRouter router) =>
         {
             return mqtt.IsStarted
-                ? Results.Ok(new { status = "ok", node = node.Name, connections = connections.Count })
+                ? Results.Ok(new { status = "ok", node = node.Name, nodeId = router.NodeId, connections = connections.Count })
                 : Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Starting", detail: "The MQTT server is not started yet.");
         }).WithTags("Health").WithName("Health");
         return endpoints;

@@ -232,6 +232,20 @@ internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, Microso
         return Task.CompletedTask;
     }
 
+    /// <summary>How many packets wait for room in a client's window (for operators and tests).</summary>
+    public int Held(string clientId)
+    {
+        if (!_backlogs.TryGetValue(clientId, out var backlog))
+        {
+            return 0;
+        }
+
+        lock (backlog)
+        {
+            return backlog.Packets.Count;
+        }
+    }
+
     /// <summary>The packets still held for a client whose session ended (a persistent session queues them).</summary>
     public IReadOnlyList<MqttPublishPacket> TakeBacklog(string clientId)
     {

@@ -233,10 +233,15 @@ internal sealed class ClientSessionGrain(
     public Task<SessionInfo?> GetSession()
     {
         var s = S;
-        return Task.FromResult(s.ExpirySeconds == 0 || IsExpired(time.GetUtcNow())
+        var now = time.GetUtcNow();
+        // Queued messages whose MQTT 5 expiry has passed are never delivered, so they are not counted.
+        return Task.FromResult(s.ExpirySeconds == 0 || IsExpired(now)
             ? null
-            : new SessionInfo(s.NodeId, s.Connected, s.ExpirySeconds, [.. s.Subscriptions], s.Queue.Count, s.Dropped, s.DisconnectedAt));
+            : new SessionInfo(s.NodeId, s.Connected, s.ExpirySeconds, [.. s.Subscriptions], s.Queue.Count(q => !HasExpired(q, now)), s.Dropped, s.DisconnectedAt));
     }
+
+    private static bool HasExpired(QueuedMessage queued, DateTimeOffset now) =>
+        queued.Message.MessageExpiryInterval > 0 && queued.QueuedAt.AddSeconds(queued.Message.MessageExpiryInterval) <= now;
 
     private bool IsExpired(DateTimeOffset now) =>
         !S.Connected && S.DisconnectedAt is { } at && S.ExpirySeconds != uint.MaxValue && at.AddSeconds(S.ExpirySeconds) < now;

@@ -82,29 +82,19 @@ public sealed class SiloProcess : IAsyncDisposable
     /// <summary>Waits until the node answers /health (or fails with its output if it exits first).</summary>
     public async Task WaitUntilReadyAsync(TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? TimeSpan.FromSeconds(60));
-        while (DateTime.UtcNow < deadline)
+        try
         {
-            if (_process.HasExited)
-            {
-                throw new InvalidOperationException($"Silo exited with {_process.ExitCode}:\n{Output}");
-            }
-
-            try
-            {
-                if ((await Http.GetAsync("/health")).IsSuccessStatusCode)
-                {
-                    return;
-                }
-            }
-            catch (HttpRequestException)
-            {
-            }
-
-            await Task.Delay(100);
+            await Eventually.True(async () => _process.HasExited || (await Http.GetAsync("/health")).IsSuccessStatusCode, "the silo to answer /health", timeout ?? TimeSpan.FromSeconds(60));
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException($"Silo did not become ready:\n{Output}");
         }
 
-        throw new TimeoutException($"Silo did not become ready:\n{Output}");
+        if (_process.HasExited)
+        {
+            throw new InvalidOperationException($"Silo exited with {_process.ExitCode}:\n{Output}");
+        }
     }
 
     public async Task<int> WaitForExitAsync(TimeSpan timeout)

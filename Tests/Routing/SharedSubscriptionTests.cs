@@ -30,12 +30,12 @@ public sealed class SharedSubscriptionTests(NodeFixture node)
 
         await inPlain.WaitAsync(prefix, 20, "the plain subscriber");
         await inB1.WaitAsync(prefix, 20, "group b's only member");
-        await Eventually.True(() => Task.FromResult(inA1.Payloads(prefix).Count + inA2.Payloads(prefix).Count >= 20), "group a");
-        await Task.Delay(300);
-        var groupA = inA1.Payloads(prefix).Concat(inA2.Payloads(prefix)).Select(int.Parse).Order().ToList();
+        await Eventually.True(() => Task.FromResult(inA1.Payloads($"{prefix}/x").Count + inA2.Payloads($"{prefix}/x").Count >= 20), "group a");
+        await publisher.PublishMarkersUntilEachReceivesAsync($"{prefix}/end", inA1, inA2);
+        var groupA = inA1.Payloads($"{prefix}/x").Concat(inA2.Payloads($"{prefix}/x")).Select(int.Parse).Order().ToList();
         Assert.Equal(Enumerable.Range(1, 20), groupA);   // each once, none twice
-        Assert.NotEmpty(inA1.Payloads(prefix));           // spread (all 20 to one member: p = 2^-19)
-        Assert.NotEmpty(inA2.Payloads(prefix));
+        Assert.NotEmpty(inA1.Payloads($"{prefix}/x"));    // spread (all 20 to one member: p = 2^-19)
+        Assert.NotEmpty(inA2.Payloads($"{prefix}/x"));
         Assert.All(inB1.Messages, m => Assert.Equal(MqttQualityOfServiceLevel.AtMostOnce, m.QualityOfServiceLevel));
         node.AssertNoErrorsLogged(since);
     }
@@ -106,10 +106,10 @@ public sealed class ClusterSharedSubscriptionTests(TwoNodeFixture nodes)
         var publisher = await nodes.A.ConnectAsync(NewId("pub"));
         await publisher.PublishNumberedAsync($"{prefix}/t", Enumerable.Range(1, 20), MqttQualityOfServiceLevel.ExactlyOnce);
 
-        await Eventually.True(() => Task.FromResult(inA.Payloads(prefix).Count + inB.Payloads(prefix).Count >= 20), "the group's messages");
-        await Task.Delay(300);
-        Assert.Equal(Enumerable.Range(1, 20), inA.Payloads(prefix).Concat(inB.Payloads(prefix)).Select(int.Parse).Order());
-        Assert.NotEmpty(inB.Payloads(prefix));   // the member on the other node gets its share (p of none = 2^-20)
-        Assert.NotEmpty(inA.Payloads(prefix));
+        await Eventually.True(() => Task.FromResult(inA.Payloads($"{prefix}/t").Count + inB.Payloads($"{prefix}/t").Count >= 20), "the group's messages");
+        await publisher.PublishMarkersUntilEachReceivesAsync($"{prefix}/end", inA, inB);
+        Assert.Equal(Enumerable.Range(1, 20), inA.Payloads($"{prefix}/t").Concat(inB.Payloads($"{prefix}/t")).Select(int.Parse).Order());
+        Assert.NotEmpty(inB.Payloads($"{prefix}/t"));   // the member on the other node gets its share (p of none = 2^-20)
+        Assert.NotEmpty(inA.Payloads($"{prefix}/t"));
     }
 }

@@ -131,13 +131,16 @@ public sealed class ClusterSessionTests(TwoNodeFixture nodes)
     {
         var topic = $"will/{NewId("t")}";
         var (watcher, inbox, _) = await SessionClients.ConnectAsync(nodes.A, nodes.A.Options(NewId("watch")));
-        await watcher.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
         var clientId = NewId("dup");
+        await watcher.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        await watcher.SubscribeAsync($"$aws/events/presence/disconnected/{clientId}", MqttQualityOfServiceLevel.AtLeastOnce);
         await SessionClients.ConnectAsync(nodes.A, nodes.A.Options(clientId).WithWillTopic(topic).WithWillPayload("replaced"));
         await SessionClients.ConnectAsync(nodes.B, nodes.B.Options(clientId));
 
         Assert.Equal(["replaced"], await inbox.WaitAsync(topic, 1, "the will of the replaced connection"));
-        await Task.Delay(300);
+        // Node A publishes a will it owns before the connection's disconnected event: once that event is in, a
+        // second will from A would be too.
+        await inbox.WaitAsync($"$aws/events/presence/disconnected/{clientId}", 1, "the old connection's end on node A");
         Assert.Single(inbox.Payloads(topic));
     }
 }

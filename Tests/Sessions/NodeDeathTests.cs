@@ -88,7 +88,9 @@ public sealed class NodeDeathTests(PostgresServer postgres)
         // A client with a will is connected to the doomed node when it dies.
         var (withWill, _, _) = await ConnectAsync(Options(doomed, willId).WithWillTopic(willTopic).WithWillPayload("gone").WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce));
         await Eventually.True(async () => await survivor.Http.GetStringAsync($"/api/things/{willId}") is { } s && s.Contains("\"connected\":true", StringComparison.Ordinal), "the connection recorded");
-        await Task.Delay(500);   // the doomed node's list of hosted clients is written every 100 ms
+        // The doomed node lists the clients it hosts in batches (every 100 ms here); adoption goes by that list.
+        var doomedId = System.Text.Json.JsonDocument.Parse(await doomed.Http.GetStringAsync("/health")).RootElement.GetProperty("nodeId").GetString();
+        await Eventually.True(async () => (await survivor.Http.GetStringAsync($"/api/nodes/{Uri.EscapeDataString(doomedId!)}/clients")).Contains($"\"{willId}\"", StringComparison.Ordinal), "the client listed by its node");
 
         doomed.Kill();
         withWill.Dispose();

@@ -61,6 +61,26 @@ public static class SessionClients
     }
 
     /// <summary>
+    /// Publishes markers to <paramref name="topic"/> until each inbox (members of one shared group) has one. One
+    /// publisher's messages arrive in publish order, so whatever it published before has reached these members by
+    /// then: a negative check ("nothing twice") that waits on an event instead of sleeping.
+    /// </summary>
+    public static async Task PublishMarkersUntilEachReceivesAsync(this IMqttClient publisher, string topic, params Inbox[] members)
+    {
+        for (var sent = 1; ; sent++)
+        {
+            await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload("marker").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+            await Eventually.True(() => Task.FromResult(members.Sum(m => m.Payloads(topic).Count) >= sent), "the marker delivered to a member");
+            if (members.All(m => m.Payloads(topic).Count > 0))
+            {
+                return;
+            }
+
+            Assert.True(sent < 64, "markers never reached every member");
+        }
+    }
+
+    /// <summary>
     /// Disconnects and waits until the cluster has the session offline. DisconnectAsync returns when DISCONNECT is
     /// written; messages routed before the server reads it still go to (and may be acknowledged by) the connection.
     /// </summary>

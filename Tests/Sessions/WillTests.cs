@@ -16,12 +16,24 @@ public sealed class WillTests(NodeFixture node)
         .WithWillDelayInterval(delaySeconds)
         .WithWillContentType("text/plain");
 
-    private async Task<Inbox> WatchAsync(string topic)
+    /// <summary>
+    /// Watches the will topic and the disconnected events of <paramref name="clients"/>: a node publishes a will due
+    /// at disconnect before that connection's disconnected event, so once the event is in, such a will is too.
+    /// </summary>
+    private async Task<Inbox> WatchAsync(string topic, params string[] clients)
     {
         var (watcher, inbox, _) = await SessionClients.ConnectAsync(node, node.Options(NewId("watch")));
         await watcher.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        foreach (var clientId in clients)
+        {
+            await watcher.SubscribeAsync($"$aws/events/presence/disconnected/{clientId}", MqttQualityOfServiceLevel.AtLeastOnce);
+        }
+
         return inbox;
     }
+
+    private static Task<IReadOnlyList<string>> DisconnectedAsync(Inbox inbox, string clientId) =>
+        inbox.WaitAsync($"$aws/events/presence/disconnected/{clientId}", 1, $"the disconnected event of {clientId}");
 
     [Fact]
     public async Task ConnectionLost_PublishesTheWill_WithItsProperties()
@@ -39,14 +51,16 @@ public sealed class WillTests(NodeFixture node)
     public async Task GracefulDisconnect_DoesNotPublishTheWill_ButDisconnectWithWillDoes()
     {
         var topic = $"will/{NewId("t")}";
-        var inbox = await WatchAsync(topic);
-        var (polite, _, _) = await SessionClients.ConnectAsync(node, WithWill(node.Options(NewId("dev")), topic));
+        var (politeId, askingId) = (NewId("dev"), NewId("dev"));
+        var inbox = await WatchAsync(topic, politeId, askingId);
+        var (polite, _, _) = await SessionClients.ConnectAsync(node, WithWill(node.Options(politeId), topic));
         await polite.DisconnectAsync();
-        var (asking, _, _) = await SessionClients.ConnectAsync(node, WithWill(node.Options(NewId("dev")), topic));
+        var (asking, _, _) = await SessionClients.ConnectAsync(node, WithWill(node.Options(askingId), topic));
         await asking.DisconnectAsync(new MqttClientDisconnectOptionsBuilder().WithReason(MqttClientDisconnectOptionsReason.DisconnectWithWillMessage).Build());
 
         Assert.Equal(["gone"], await inbox.WaitAsync(topic, 1, "the will asked for"));
-        await Task.Delay(300);
+        await DisconnectedAsync(inbox, politeId);
+        await DisconnectedAsync(inbox, askingId);
         Assert.Single(inbox.Payloads(topic));
     }
 
@@ -56,7 +70,8 @@ public sealed class WillTests(NodeFixture node)
         var topic = $"will/{NewId("t")}";
         var inbox = await WatchAsync(topic);
         var comesBack = NewId("back");
-        var options = WithWill(node.Options(comesBack).Persistent(cleanStart: true, expirySeconds: 60), topic, delaySeconds: 2);
+        // Its will would be due a second before the other's: had the reconnect not cancelled it, it would come first.
+        var options = WithWill(node.Options(comesBack).Persistent(cleanStart: true, expirySeconds: 60), topic, delaySeconds: 1);
         var (first, _, _) = await SessionClients.ConnectAsync(node, options);
         first.Drop();
         await SessionClients.ConnectAsync(node, node.Options(comesBack).Persistent(cleanStart: false, expirySeconds: 60));
@@ -68,7 +83,6 @@ public sealed class WillTests(NodeFixture node)
 
         await inbox.WaitAsync(topic, 1, "the delayed will");
         Assert.True(DateTime.UtcNow - droppedAt >= TimeSpan.FromSeconds(1.9), "the will came before its delay");
-        await Task.Delay(2500);
         Assert.Single(inbox.Payloads(topic));   // only the client that stayed away
     }
 
@@ -76,16 +90,16 @@ public sealed class WillTests(NodeFixture node)
     public async Task DeleteConnection_PublishesTheWill_UnlessPreventWillMessage()
     {
         var topic = $"will/{NewId("t")}";
-        var inbox = await WatchAsync(topic);
-        var quiet = NewId("quiet");
+        var (quiet, loud) = (NewId("quiet"), NewId("loud"));
+        var inbox = await WatchAsync(topic, quiet, loud);
         await SessionClients.ConnectAsync(node, WithWill(node.Options(quiet), topic));
         Assert.True((await node.Http.DeleteAsync($"/api/connections/{quiet}?preventWillMessage=true")).IsSuccessStatusCode);
-        var loud = NewId("loud");
         await SessionClients.ConnectAsync(node, WithWill(node.Options(loud), topic));
         Assert.True((await node.Http.DeleteAsync($"/api/connections/{loud}")).IsSuccessStatusCode);
 
         await inbox.WaitAsync(topic, 1, "the will of the connection closed by the API");
-        await Task.Delay(300);
+        await DisconnectedAsync(inbox, quiet);
+        await DisconnectedAsync(inbox, loud);
         Assert.Single(inbox.Payloads(topic));
     }
 }
