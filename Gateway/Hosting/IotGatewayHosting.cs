@@ -70,6 +70,7 @@ public static partial class IotGatewayHosting
         services.AddHostedService(sp => sp.GetRequiredService<Sessions.SessionHost>());
         services.AddSingleton<SubscriptionTracker>();
         services.AddSingleton<LifecycleEvents>();
+        services.AddSingleton<ShadowTopicHandler>();
         services.AddSingleton<Retained.RetainedMessages>();
         services.TryAddSingleton<Retained.IRetainedMessageStore, Retained.InMemoryRetainedMessageStore>();
 

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -131,7 +130,7 @@ public static class ShadowApi
     {
         public Task ExecuteAsync(HttpContext httpContext)
         {
-            httpContext.Response.Headers["x-amzn-ErrorType"] = code.ToString(CultureInfo.InvariantCulture);
+            httpContext.Response.Headers["x-amzn-ErrorType"] = code;
             return problem.ExecuteAsync(httpContext);
         }
     }

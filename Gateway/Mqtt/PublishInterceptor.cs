@@ -1,4 +1,3 @@
-using System.Text;
 using Microsoft.Extensions.Logging;
 using MQTTnet;
 using MQTTnet.Protocol;
@@ -8,7 +7,6 @@ using OrleansIot.Gateway.Routing;
 using OrleansIot.Gateway.Telemetry;
 using OrleansIot.Grains.Abstractions.Shadows;
 using OrleansIot.Grains.Abstractions.Telemetry;
-using OrleansIot.Grains.Abstractions.Things;
 
 namespace OrleansIot.Gateway.Mqtt;
 
@@ -24,8 +22,7 @@ internal sealed partial class PublishInterceptor(
     Retained.RetainedMessages retained,
     Limits limits,
     MqttServer mqtt,
-    IGrainFactory grains,
-    BrokerPublisher broker,
+    ShadowTopicHandler shadows,
     NodeIdentity node,
     TimeProvider time,
     GatewayMetrics metrics,
@@ -60,25 +57,11 @@ internal sealed partial class PublishInterceptor(
         return Accept(e, meter);
     }
 
-    /// <summary>
-    /// A shadow request goes to its thing grain, which answers on the response topics (through this broker, so
-    /// every subscriber gets it). The PUBACK waits for the answer: a device that gets it knows the request was
-    /// decided, and one connection's shadow requests are decided in order. Response topics are the platform's:
-    /// a client may not publish to them (AWS allows only Subscribe there).
-    /// </summary>
     private Task Shadow(InterceptingPublishEventArgs e, ConnectionMeter meter, ShadowTopic shadow)
     {
         if (!shadow.IsRequest)
         {
-            limits.Exceeded(Limits.ReservedTopic, meter.ClientId, e.ApplicationMessage.Topic);
-            e.ProcessPublish = false;
-            e.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
-            if (meter.ProtocolVersion < 5)
-            {
-                meter.ServerDisconnectReason = Grains.Abstractions.Things.DisconnectReasons.ClientError;
-                e.CloseConnection = true;
-            }
-
+            shadows.Refuse(e, meter);
             return Task.CompletedTask;
         }
 
@@ -87,30 +70,9 @@ internal sealed partial class PublishInterceptor(
 
     private async Task ShadowAsync(InterceptingPublishEventArgs e, ConnectionMeter meter, ShadowTopic shadow)
     {
-        var message = e.ApplicationMessage;
-        var payload = message.Payload;
+        var payload = e.ApplicationMessage.Payload;
         var bytes = payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload);
-        var request = new ShadowRequest(shadow.ShadowName, bytes, ShadowChannel.Mqtt);
-        var thing = grains.GetGrain<IThingGrain>(shadow.ThingName);
-        try
-        {
-            _ = shadow.Operation switch
-            {
-                ShadowOperation.Get => await thing.GetShadow(request),
-                ShadowOperation.Update => await thing.UpdateShadow(request),
-                _ => await thing.DeleteShadow(request),
-            };
-        }
-        catch (Exception ex) when (!e.CancellationToken.IsCancellationRequested)
-        {
-            // The grain could not answer (its node died mid-call, a timeout): say so on /rejected, as AWS would.
-            LogShadowFailed(logger, ex, meter.ClientId, message.Topic);
-            broker.Publish(
-                ShadowTopics.Response(shadow.ThingName, shadow.ShadowName, shadow.Operation, "rejected"),
-                Encoding.UTF8.GetBytes($$"""{"code":500,"message":"Internal service failure","timestamp":{{time.GetUtcNow().ToUnixTimeSeconds()}}}"""),
-                1);
-        }
-
+        await shadows.DecideAsync(meter.ClientId, shadow, bytes, e.CancellationToken);
         // Subscribers of the request topic itself get it too, as on AWS.
         Route(e, meter, bytes);
     }
@@ -124,7 +86,7 @@ internal sealed partial class PublishInterceptor(
     private Task Accept(InterceptingPublishEventArgs e, ConnectionMeter meter)
     {
         var message = e.ApplicationMessage;
-        if (message.Topic.StartsWith(ShadowTopics.ThingsPrefix, StringComparison.Ordinal) && ShadowTopics.TryParse(message.Topic, out var shadow))
+        if (ShadowTopicHandler.TryParse(message.Topic, out var shadow))
         {
             // Also after a throughput delay: a held shadow request is still a shadow request.
             return Shadow(e, meter, shadow);
@@ -260,9 +222,6 @@ internal sealed partial class PublishInterceptor(
 
         return false;
     }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Shadow request of {ClientId} on {Topic} failed")]
-    private static partial void LogShadowFailed(ILogger logger, Exception exception, string clientId, string topic);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Publish of {ClientId} to {Topic} was not accepted")]
     private static partial void LogNotAccepted(ILogger logger, Exception exception, string clientId, string topic);

@@ -36,7 +36,8 @@ internal static class ShadowMerge
     /// <summary>Longest <c>clientToken</c> in UTF-8 bytes.</summary>
     public const int MaxClientTokenBytes = 64;
 
-    private static readonly JsonDocumentOptions ParseOptions = new() { MaxDepth = 64 };
+    // Duplicate properties are refused while parsing (AWS: Invalid JSON), not found half-way through a merge.
+    private static readonly JsonDocumentOptions ParseOptions = new() { MaxDepth = 64, AllowDuplicateProperties = false };
     private static readonly JsonWriterOptions WriterOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
     /// <summary>Validates an <c>/update</c> request document.</summary>
@@ -517,26 +518,18 @@ internal static class ShadowMerge
 
         try
         {
-            if (Deeper(payload, ParseOptions.MaxDepth))
-            {
-                // Far deeper than any valid document: refused before building a tree of it.
-                return ShadowError.TooDeep;
-            }
-
-            var node = JsonNode.Parse(payload, documentOptions: ParseOptions);
-            if (node is not JsonObject o)
+            if (JsonNode.Parse(payload, documentOptions: ParseOptions) is not JsonObject o)
             {
                 return ShadowError.InvalidJson;
             }
 
-            // Materialize every object now: a duplicate property is found here, not half-way through the merge.
-            Materialize(o);
             root = o;
             return null;
         }
-        catch (Exception ex) when (ex is JsonException or ArgumentException or InvalidOperationException)
+        catch (JsonException)
         {
-            return ShadowError.InvalidJson;
+            // Only a refused document pays for a second look: far deeper than any valid one is "too deep".
+            return Deeper(payload, ParseOptions.MaxDepth) ? ShadowError.TooDeep : ShadowError.InvalidJson;
         }
     }
 
@@ -560,33 +553,6 @@ internal static class ShadowMerge
         }
 
         return false;
-    }
-
-    private static void Materialize(JsonNode node)
-    {
-        switch (node)
-        {
-            case JsonObject o:
-                foreach (var (_, child) in o)
-                {
-                    if (child is not null)
-                    {
-                        Materialize(child);
-                    }
-                }
-
-                break;
-            case JsonArray a:
-                foreach (var element in a)
-                {
-                    if (element is not null)
-                    {
-                        Materialize(element);
-                    }
-                }
-
-                break;
-        }
     }
 
     private static ShadowError? ReadClientToken(JsonObject root, out string? token)

@@ -45,114 +45,108 @@ internal sealed partial class ThingGrain
         return new ShadowResponse(200, document);
     }
 
-    public async Task<ShadowResponse> UpdateShadow(ShadowRequest request)
+    public Task<ShadowResponse> UpdateShadow(ShadowRequest request)
     {
         var now = time.GetUtcNow();
         var error = ShadowMerge.TryParseUpdate(request.Payload, out var update, out var token) ?? CheckRequest(request, now);
         if (error is not null)
         {
-            return Reject(request, ShadowOperation.Update, error, token, now);
+            return Task.FromResult(Reject(request, ShadowOperation.Update, error, token, now));
         }
 
-        var key = request.ShadowName ?? "";
         var hash = token is null ? null : RequestHash(request.Payload);
-        // A write refused by the store means another activation wrote since we read (moments around a node's
-        // death): read again and decide again, once.
-        for (var attempt = 0; ; attempt++)
+        return ChangeAsync(request, ShadowOperation.Update, token, now, shadows =>
         {
-            var shadows = await ShadowsAsync();
-            var current = Current(shadows, key, now);
+            var current = Current(shadows, request.ShadowName ?? "", now);
             if (hash is not null && Remembered(current, token!, hash, now) is { } earlier)
             {
                 // A retry of an update that was accepted: the same answer, nothing changes, no second version.
                 var again = System.Text.Encoding.UTF8.GetBytes(earlier.Accepted);
                 Publish(request.ShadowName, ShadowOperation.Update, "accepted", again);
-                return new ShadowResponse(200, again);
+                return new ShadowChange(null, new ShadowResponse(200, again), null);
             }
 
-            error = ShadowMerge.Apply(current, update!, now.ToUnixTimeSeconds(), shadowOptions.Value.MaxStateBytes, out var next);
-            if (error is not null)
+            if (ShadowMerge.Apply(current, update!, now.ToUnixTimeSeconds(), shadowOptions.Value.MaxStateBytes, out var next) is { } refused)
             {
-                return Reject(request, ShadowOperation.Update, error, token, now);
+                return new ShadowChange(null, Reject(request, ShadowOperation.Update, refused, token, now), null);
             }
 
             var accepted = ShadowMerge.AcceptedDocument(update!, next!, token);
             next!.Revision = current.Revision + 1;
             next.Remembered = RememberFor(current.Remembered, now, token, hash, next.Version, accepted);
-            var written = await SaveAsync(key, next);
-            if (written is null)
+            return new ShadowChange(next, null, () =>
             {
-                return Reject(request, ShadowOperation.Update, ShadowError.Internal, token, now);
-            }
-
-            if (written == false)
-            {
-                _shadows = null;
-                if (attempt == 0)
+                Publish(request.ShadowName, ShadowOperation.Update, "accepted", accepted);
+                Publish(request.ShadowName, ShadowOperation.Update, "documents", ShadowMerge.DocumentsDocument(current, next, token));
+                var delta = ShadowMerge.Delta(next.Desired, next.Reported);
+                if (ShadowMerge.PublishesDelta(update!, delta))
                 {
-                    continue;
+                    Publish(request.ShadowName, ShadowOperation.Update, "delta", ShadowMerge.DeltaDocument(delta!, next, token));
                 }
 
-                return Reject(request, ShadowOperation.Update, ShadowError.Internal, token, now);
-            }
-
-            shadows[key] = next;
-            // Persisted: now it may be announced.
-            Publish(request.ShadowName, ShadowOperation.Update, "accepted", accepted);
-            Publish(request.ShadowName, ShadowOperation.Update, "documents", ShadowMerge.DocumentsDocument(current, next, token));
-            var delta = ShadowMerge.Delta(next.Desired, next.Reported);
-            if (ShadowMerge.PublishesDelta(update!, delta))
-            {
-                Publish(request.ShadowName, ShadowOperation.Update, "delta", ShadowMerge.DeltaDocument(delta!, next, token));
-            }
-
-            Signal(key, next);
-            return new ShadowResponse(200, accepted);
-        }
+                return new ShadowResponse(200, accepted);
+            });
+        });
     }
 
-    public async Task<ShadowResponse> DeleteShadow(ShadowRequest request)
+    public Task<ShadowResponse> DeleteShadow(ShadowRequest request)
     {
         var now = time.GetUtcNow();
         var error = ShadowMerge.TryParseToken(request.Payload, out var token) ?? CheckRequest(request, now);
         if (error is not null)
         {
-            return Reject(request, ShadowOperation.Delete, error, token, now);
+            return Task.FromResult(Reject(request, ShadowOperation.Delete, error, token, now));
         }
 
-        var key = request.ShadowName ?? "";
-        for (var attempt = 0; ; attempt++)
+        return ChangeAsync(request, ShadowOperation.Delete, token, now, shadows =>
         {
-            var shadows = await ShadowsAsync();
-            if (!shadows.TryGetValue(key, out var current) || !current.Exists)
+            if (!shadows.TryGetValue(request.ShadowName ?? "", out var current) || !current.Exists)
             {
-                return Reject(request, ShadowOperation.Delete, ShadowError.NoShadow(request.ShadowName ?? ThingName), token, now);
+                return new ShadowChange(null, Reject(request, ShadowOperation.Delete, ShadowError.NoShadow(request.ShadowName ?? ThingName), token, now), null);
             }
 
             // The version is kept (AWS: a shadow created again within 48 hours continues the sequence).
             var next = new ShadowDocument { Version = current.Version, DeletedAt = now, Revision = current.Revision + 1 };
+            return new ShadowChange(next, null, () =>
+            {
+                var document = ShadowMerge.DeletedDocument(next.Version, now.ToUnixTimeSeconds(), token);
+                Publish(request.ShadowName, ShadowOperation.Delete, "accepted", document);
+                return new ShadowResponse(200, document);
+            });
+        });
+    }
+
+    /// <summary>
+    /// Decides a change against the current shadows and writes it; only a written change is announced (published)
+    /// and becomes the live document. A write refused by the store means another activation wrote since we read
+    /// (moments around a node's death): read again and decide again, once. A failed write answers 500.
+    /// </summary>
+    private async Task<ShadowResponse> ChangeAsync(ShadowRequest request, ShadowOperation operation, string? token, DateTimeOffset now, Func<Dictionary<string, ShadowDocument>, ShadowChange> decide)
+    {
+        var key = request.ShadowName ?? "";
+        for (var attempt = 0; ; attempt++)
+        {
+            var shadows = await ShadowsAsync();
+            var change = decide(shadows);
+            if (change.Next is not { } next)
+            {
+                return change.Answer!;
+            }
+
             var written = await SaveAsync(key, next);
-            if (written is null)
+            if (written == true)
             {
-                return Reject(request, ShadowOperation.Delete, ShadowError.Internal, token, now);
+                shadows[key] = next;
+                var answer = change.Announce!();
+                Signal(key, next);
+                return answer;
             }
 
-            if (written == false)
+            _shadows = null;
+            if (written is null || attempt > 0)
             {
-                _shadows = null;
-                if (attempt == 0)
-                {
-                    continue;
-                }
-
-                return Reject(request, ShadowOperation.Delete, ShadowError.Internal, token, now);
+                return Reject(request, operation, ShadowError.Internal, token, now);
             }
-
-            shadows[key] = next;
-            var document = ShadowMerge.DeletedDocument(next.Version, now.ToUnixTimeSeconds(), token);
-            Publish(request.ShadowName, ShadowOperation.Delete, "accepted", document);
-            Signal(key, next);
-            return new ShadowResponse(200, document);
         }
     }
 
@@ -440,6 +434,9 @@ internal sealed partial class ThingGrain
 
         return doc;
     }
+
+    /// <summary>What a request decided: a new document to write and how to announce it, or an answer without a write.</summary>
+    private sealed record ShadowChange(ShadowDocument? Next, ShadowResponse? Answer, Func<ShadowResponse>? Announce);
 
     private sealed record ShadowWaiter(string Key, long AfterVersion, TaskCompletionSource<ShadowDocument> Changed);
 

@@ -87,9 +87,9 @@ public sealed class ShadowOverMqttTests(NodeFixture node)
         var inbox = Inbox.Of(device);
         await device.SubscribeAsync($"{prefix}/update/accepted", MqttQualityOfServiceLevel.AtLeastOnce);
 
-        // 500 KB, then a 100 KB shadow request (JSON outside "state" is ignored, as AWS): over AWS's 512 KiB/s, so
-        // the request itself is held back a while.
-        for (var i = 0; i < 5; i++)
+        // 1 MB, twice AWS's 512 KiB/s, leaves the connection with no allowance; then a 100 KB shadow request (JSON
+        // outside "state" is ignored, as AWS) is held back itself.
+        for (var i = 0; i < 10; i++)
         {
             await device.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"{thing}/bulk").WithPayload(new byte[100_000]).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
         }
