@@ -96,6 +96,8 @@ public static partial class IotGatewayHosting
         services.AddMqttConnectionHandler();
         services.AddConnections();
         services.AddProblemDetails();
+        services.AddExceptionHandler<RegistryErrors>();
+        services.AddOptions<Grains.Abstractions.Registry.RegistryOptions>().BindConfiguration(Grains.Abstractions.Registry.RegistryOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddHostedService<ListenerBanner>();
 
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -141,6 +143,7 @@ public static partial class IotGatewayHosting
         app.MapHealthApi();
         app.MapThingsApi();
         app.MapShadowApi();
+        app.MapRegistryApi();
         app.MapConnectionsApi();
         app.MapRetainedApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));

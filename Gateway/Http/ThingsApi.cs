@@ -6,17 +6,17 @@ using OrleansIot.Grains.Abstractions.Things;
 
 namespace OrleansIot.Gateway.Http;
 
-/// <summary>Control plane: things.</summary>
+/// <summary>Control plane: a thing's connectivity and usage (ours; AWS shows connectivity through fleet indexing). The registry is <see cref="RegistryApi"/>.</summary>
 public static class ThingsApi
 {
     public static IEndpointRouteBuilder MapThingsApi(this IEndpointRouteBuilder endpoints)
     {
         var things = endpoints.MapGroup("/api/things").WithTags("Things");
-        things.MapGet("/{thingName}", GetThingAsync).WithName("GetThing");
+        things.MapGet("/{thingName}/status", GetThingStatusAsync).WithName("GetThingStatus");
         return endpoints;
     }
 
-    private static async Task<Results<Ok<ThingStatus>, ProblemHttpResult>> GetThingAsync(string thingName, IGrainFactory grains)
+    private static async Task<Results<Ok<ThingStatus>, ProblemHttpResult>> GetThingStatusAsync(string thingName, IGrainFactory grains)
     {
         var status = await grains.GetGrain<IThingGrain>(thingName).GetStatus();
         return status is null

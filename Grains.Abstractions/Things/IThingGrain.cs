@@ -1,3 +1,4 @@
+using OrleansIot.Grains.Abstractions.Registry;
 using OrleansIot.Grains.Abstractions.Shadows;
 
 namespace OrleansIot.Grains.Abstractions.Things;
@@ -68,4 +69,35 @@ public interface IThingGrain : IGrainWithStringKey
     /// </summary>
     [Alias("WaitForShadowChange"), Orleans.Concurrency.AlwaysInterleave]
     Task<ShadowResponse> WaitForShadowChange(string? shadowName, long afterVersion, TimeSpan timeout);
+
+    /// <summary>
+    /// AWS <c>CreateThing</c>: registers the thing (the same request again returns it; a different type or attributes
+    /// is <c>ResourceAlreadyExistsException</c>). Failures are <see cref="RegistryException"/>s with AWS's names.
+    /// </summary>
+    [Alias("CreateThing")]
+    Task<ThingRecord> CreateThing(string? thingTypeName, IReadOnlyDictionary<string, string>? attributes);
+
+    /// <summary>AWS <c>DescribeThing</c>: the registry record, or <c>null</c> when the thing is not registered.</summary>
+    [Alias("DescribeThing")]
+    Task<ThingRecord?> DescribeThing();
+
+    /// <summary>AWS <c>UpdateThing</c>: type and attributes, version +1; <c>VersionConflictException</c> on a stale expected version.</summary>
+    [Alias("UpdateThing")]
+    Task<ThingRecord> UpdateThing(ThingUpdate update);
+
+    /// <summary>AWS <c>DeleteThing</c>: removes the record and its group memberships (not its shadows); a missing thing is fine.</summary>
+    [Alias("DeleteThing")]
+    Task DeleteThing(long? expectedVersion);
+
+    /// <summary>AWS <c>AddThingToThingGroup</c>: at most 10 groups per thing, one per hierarchy.</summary>
+    [Alias("AddToThingGroup")]
+    Task AddToThingGroup(string thingGroupName);
+
+    /// <summary>AWS <c>RemoveThingFromThingGroup</c>.</summary>
+    [Alias("RemoveFromThingGroup")]
+    Task RemoveFromThingGroup(string thingGroupName);
+
+    /// <summary>AWS <c>ListThingGroupsForThing</c>: the groups the thing is directly in.</summary>
+    [Alias("ListThingGroups")]
+    Task<IReadOnlyList<ThingGroupRecord>> ListThingGroups();
 }

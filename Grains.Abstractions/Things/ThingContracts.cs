@@ -45,7 +45,7 @@ public sealed record UsageDelta(
     public bool IsEmpty => MessagesIn == 0 && BytesIn == 0 && MessagesOut == 0 && BytesOut == 0;
 }
 
-/// <summary>What <c>GET /api/things/{thingName}</c> returns.</summary>
+/// <summary>What <c>GET /api/things/{thingName}/status</c> returns.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.ThingStatus")]
 public sealed record ThingStatus(
     [property: Id(0)] string ThingName,

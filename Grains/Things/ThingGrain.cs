@@ -12,6 +12,8 @@ internal sealed partial class ThingGrain(
     IOptions<Shadows.ShadowOptions> shadowOptions,
     Shadows.IShadowStore shadowStore,
     OrleansIot.Grains.Abstractions.Routing.IBrokerPublisher broker,
+    Registry.IRegistryStore registry,
+    IOptions<OrleansIot.Grains.Abstractions.Registry.RegistryOptions> registryOptions,
     TimeProvider time,
     ILogger<ThingGrain> logger) : Grain, IThingGrain
 {

@@ -9,6 +9,7 @@ using Npgsql;
 using Orleans.Configuration;
 using Orleans.Storage;
 using OrleansIot.Gateway.Hosting;
+using OrleansIot.Grains;
 using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Shadows;
 using OrleansIot.Grains.Things;
@@ -87,6 +88,7 @@ public static partial class IotSiloHost
 
         builder.Services.AddOptions<ThingOptions>().BindConfiguration(ThingOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<ShadowOptions>().BindConfiguration(ShadowOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<Grains.Abstractions.Registry.RegistryOptions>().BindConfiguration(Grains.Abstractions.Registry.RegistryOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(Options.Create(storage));
         // PUBACK after the durable stream write in PostgreSQL mode; in memory there is nothing durable to wait for.
@@ -101,10 +103,11 @@ public static partial class IotSiloHost
             builder.Services.AddHostedService(sp => sp.GetRequiredService<PostgresSchema>());
             builder.Services.AddSingleton<Gateway.Retained.IRetainedMessageStore, PostgresRetainedMessageStore>();
             builder.Services.AddSingleton<IShadowStore, PostgresShadowStore>();
+            builder.Services.AddSingleton<Grains.Registry.IRegistryStore, PostgresRegistryStore>();
         }
         else
         {
-            builder.Services.AddSingleton<IShadowStore, GrainStorageShadowStore>();
+            builder.Services.AddIotEmbeddedStores();
             builder.Services.AddHostedService<EmbeddedModeWarning>();
         }
 

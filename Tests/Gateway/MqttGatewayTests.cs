@@ -229,7 +229,7 @@ public sealed class MqttGatewayTests(NodeFixture node)
     [Fact]
     public async Task Api_UnknownThing_Is404ProblemJson()
     {
-        var response = await node.Http.GetAsync($"/api/things/{NewId("nobody")}");
+        var response = await node.Http.GetAsync($"/api/things/{NewId("nobody")}/status");
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
         Assert.Equal("application/problem+json", response.Content.Headers.ContentType?.MediaType);
         var body = await response.Content.ReadAsStringAsync();

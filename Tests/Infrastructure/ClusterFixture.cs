@@ -1,5 +1,6 @@
 using Microsoft.Extensions.DependencyInjection;
 using Orleans.TestingHost;
+using OrleansIot.Grains;
 using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Routing;
 using OrleansIot.Grains.Shadows;
@@ -40,7 +41,7 @@ public sealed class ClusterFixture : IAsyncLifetime
                 .AddMemoryGrainStorage(StorageNames.PubSub)
                 .AddMemoryStreams(StreamNames.Provider);
             silo.Services.AddSingleton(TimeProvider.System);
-            silo.Services.AddSingleton<IShadowStore, GrainStorageShadowStore>();
+            silo.Services.AddIotEmbeddedStores();
             silo.Services.AddSingleton<IBrokerPublisher>(RecordingBroker.Shared);
             silo.Services.Configure<ThingOptions>(o => o.UsagePersistInterval = TimeSpan.FromMilliseconds(200));
         }

@@ -89,7 +89,7 @@ public class NodeFixture : IAsyncLifetime
 
     public async Task<ThingStatus?> GetThingAsync(string thingName)
     {
-        var response = await Http.GetAsync($"/api/things/{Uri.EscapeDataString(thingName)}");
+        var response = await Http.GetAsync($"/api/things/{Uri.EscapeDataString(thingName)}/status");
         if (response.StatusCode == System.Net.HttpStatusCode.NotFound)
         {
             return null;

@@ -87,7 +87,7 @@ public sealed class NodeDeathTests(PostgresServer postgres)
 
         // A client with a will is connected to the doomed node when it dies.
         var (withWill, _, _) = await ConnectAsync(Options(doomed, willId).WithWillTopic(willTopic).WithWillPayload("gone").WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce));
-        await Eventually.True(async () => await survivor.Http.GetStringAsync($"/api/things/{willId}") is { } s && s.Contains("\"connected\":true", StringComparison.Ordinal), "the connection recorded");
+        await Eventually.True(async () => await survivor.Http.GetStringAsync($"/api/things/{willId}/status") is { } s && s.Contains("\"connected\":true", StringComparison.Ordinal), "the connection recorded");
         // The doomed node lists the clients it hosts in batches (every 100 ms here); adoption goes by that list.
         var doomedId = System.Text.Json.JsonDocument.Parse(await doomed.Http.GetStringAsync("/health")).RootElement.GetProperty("nodeId").GetString();
         await Eventually.True(async () => (await survivor.Http.GetStringAsync($"/api/nodes/{Uri.EscapeDataString(doomedId!)}/clients")).Contains($"\"{willId}\"", StringComparison.Ordinal), "the client listed by its node");
@@ -100,7 +100,7 @@ public sealed class NodeDeathTests(PostgresServer postgres)
         Assert.Single(adopted!.Subscriptions);
         await Eventually.True(() => Task.FromResult(survivor.Output.Contains("Sessions: adopted node", StringComparison.Ordinal)), "the adoption logged");
         var thing = await Eventually.Get(
-            async () => await survivor.Http.GetFromJsonAsync<ThingStatus>($"/api/things/{willId}", Json.Web),
+            async () => await survivor.Http.GetFromJsonAsync<ThingStatus>($"/api/things/{willId}/status", Json.Web),
             t => t is { Connectivity.Connected: false }, "the lost connection recorded", Adoption);
         Assert.Equal(DisconnectReasons.ConnectionLost, thing!.Connectivity.DisconnectReason);
 

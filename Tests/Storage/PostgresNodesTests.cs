@@ -29,7 +29,7 @@ public sealed class PostgresNodesTests(PostgresServer postgres)
 
     private static async Task<ThingStatus?> GetThingAsync(SiloProcess silo, string name)
     {
-        var response = await silo.Http.GetAsync($"/api/things/{name}");
+        var response = await silo.Http.GetAsync($"/api/things/{name}/status");
         return response.IsSuccessStatusCode ? await response.Content.ReadFromJsonAsync<ThingStatus>(Json.Web) : null;
     }
 

@@ -78,7 +78,7 @@ public sealed class PostgresClusterHolder : IAsyncDisposable
             silo.Configure<ReminderOptions>(o => o.MinimumReminderPeriod = TimeSpan.FromSeconds(1));
             silo.Services.AddSingleton<IGrainStorageSerializer, SystemTextJsonGrainStorageSerializer>();
             silo.Services.AddSingleton(TimeProvider.System);
-            silo.Services.AddSingleton<OrleansIot.Grains.Shadows.IShadowStore, OrleansIot.Grains.Shadows.GrainStorageShadowStore>();
+            OrleansIot.Grains.EmbeddedStores.AddIotEmbeddedStores(silo.Services);
             silo.Services.AddSingleton<OrleansIot.Grains.Abstractions.Routing.IBrokerPublisher>(RecordingBroker.Shared);
             silo.Services.Configure<ThingOptions>(o => o.UsagePersistInterval = TimeSpan.FromMilliseconds(200));
         }

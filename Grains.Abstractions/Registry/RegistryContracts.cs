@@ -1,0 +1,127 @@
+namespace OrleansIot.Grains.Abstractions.Registry;
+
+/// <summary>A registered thing (AWS <c>DescribeThing</c>): its id is a UUID assigned at creation; its version starts at 1, +1 per update.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.ThingRecord")]
+public sealed record ThingRecord(
+    [property: Id(0)] string ThingName,
+    [property: Id(1)] string ThingId,
+    [property: Id(2)] string? ThingTypeName,
+    [property: Id(3)] IReadOnlyDictionary<string, string> Attributes,
+    [property: Id(4)] long Version);
+
+/// <summary>A thing type (AWS <c>DescribeThingType</c>). Immutable but for deprecation.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.ThingTypeRecord")]
+public sealed record ThingTypeRecord(
+    [property: Id(0)] string ThingTypeName,
+    [property: Id(1)] string ThingTypeId,
+    [property: Id(2)] string? Description,
+    [property: Id(3)] IReadOnlyList<string> SearchableAttributes,
+    [property: Id(4)] bool Deprecated,
+    [property: Id(5)] DateTimeOffset? DeprecationDate,
+    [property: Id(6)] DateTimeOffset CreationDate);
+
+/// <summary>
+/// A static thing group (AWS <c>DescribeThingGroup</c>). <c>Ancestors</c>: root first, down to the direct parent;
+/// empty for a root group; fixed at creation (AWS: a parent cannot change).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.ThingGroupRecord")]
+public sealed record ThingGroupRecord(
+    [property: Id(0)] string ThingGroupName,
+    [property: Id(1)] string ThingGroupId,
+    [property: Id(2)] IReadOnlyList<string> Ancestors,
+    [property: Id(3)] string? Description,
+    [property: Id(4)] IReadOnlyDictionary<string, string> Attributes,
+    [property: Id(5)] long Version,
+    [property: Id(6)] DateTimeOffset CreationDate)
+{
+    /// <summary>The direct parent, if any.</summary>
+    public string? ParentGroupName => Ancestors.Count == 0 ? null : Ancestors[^1];
+
+    /// <summary>The root of its hierarchy (itself for a root group).</summary>
+    public string RootGroupName => Ancestors.Count == 0 ? ThingGroupName : Ancestors[0];
+}
+
+/// <summary>AWS <c>attributePayload</c>: with <see cref="Merge"/> the attributes merge and an empty value removes one; without, they replace all.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.AttributePayload")]
+public sealed record AttributePayload(
+    [property: Id(0)] IReadOnlyDictionary<string, string>? Attributes,
+    [property: Id(1)] bool Merge);
+
+/// <summary>AWS <c>UpdateThing</c>'s body.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.ThingUpdate")]
+public sealed record ThingUpdate(
+    [property: Id(0)] string? ThingTypeName,
+    [property: Id(1)] AttributePayload? AttributePayload,
+    [property: Id(2)] long? ExpectedVersion,
+    [property: Id(3)] bool RemoveThingType);
+
+/// <summary>A page of names or records; <see cref="NextToken"/> is <c>null</c> on the last page.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.RegistryPage")]
+public sealed record RegistryPage<T>(
+    [property: Id(0)] IReadOnlyList<T> Items,
+    [property: Id(1)] string? NextToken);
+
+/// <summary>AWS <c>ListThings</c>' filters.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.ThingQuery")]
+public sealed record ThingQuery(
+    [property: Id(0)] string? AttributeName,
+    [property: Id(1)] string? AttributeValue,
+    [property: Id(2)] bool UsePrefixAttributeValue,
+    [property: Id(3)] string? ThingTypeName,
+    [property: Id(4)] string? NextToken,
+    [property: Id(5)] int MaxResults);
+
+/// <summary>
+/// A registry request AWS would refuse, with AWS's exception name (<see cref="Code"/>, e.g.
+/// <c>ResourceAlreadyExistsException</c>) and the HTTP status it maps to. Thrown by the registry grains, so backend
+/// services see what an AWS SDK user sees.
+/// </summary>
+[GenerateSerializer, Alias("OrleansIot.RegistryException")]
+public sealed class RegistryException : Exception
+{
+    /// <summary>For serialization.</summary>
+    public RegistryException()
+    {
+    }
+
+    /// <summary>An InvalidRequestException.</summary>
+    public RegistryException(string message)
+        : base(message)
+    {
+    }
+
+    /// <summary>An InvalidRequestException with its cause.</summary>
+    public RegistryException(string message, Exception innerException)
+        : base(message, innerException)
+    {
+    }
+
+    /// <summary>An AWS exception with its HTTP status.</summary>
+    public RegistryException(int status, string code, string message)
+        : base(message)
+    {
+        Status = status;
+        Code = code;
+    }
+
+    /// <summary>HTTP status: 400, 404, 409, 410 …</summary>
+    [Id(0)] public int Status { get; init; } = 400;
+
+    /// <summary>AWS exception name.</summary>
+    [Id(1)] public string Code { get; init; } = "InvalidRequestException";
+
+    /// <summary>400 InvalidRequestException.</summary>
+    public static RegistryException Invalid(string message) => new(400, "InvalidRequestException", message);
+
+    /// <summary>404 ResourceNotFoundException.</summary>
+    public static RegistryException NotFound(string message) => new(404, "ResourceNotFoundException", message);
+
+    /// <summary>409 ResourceAlreadyExistsException.</summary>
+    public static RegistryException AlreadyExists(string message) => new(409, "ResourceAlreadyExistsException", message);
+
+    /// <summary>409 VersionConflictException.</summary>
+    public static RegistryException VersionConflict(string message) => new(409, "VersionConflictException", message);
+
+    /// <summary>410 LimitExceededException.</summary>
+    public static RegistryException LimitExceeded(string message) => new(410, "LimitExceededException", message);
+}

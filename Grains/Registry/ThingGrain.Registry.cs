@@ -1,0 +1,159 @@
+using OrleansIot.Grains.Abstractions.Registry;
+using OrleansIot.Grains.Registry;
+
+namespace OrleansIot.Grains.Things;
+
+// The thing grain's registry record. The record lives in the registry store (AWS's list operations query it); the
+// grain decides the rules one request at a time for its thing, and the store refuses a write that does not follow
+// the version it was decided on. Read from the store per request: registry calls are rare, and nothing is held for
+// the many activations that only carry a connection.
+internal sealed partial class ThingGrain
+{
+    private RegistryEvents Events => new(registryOptions.Value, broker, time);
+
+    public async Task<ThingRecord> CreateThing(string? thingTypeName, IReadOnlyDictionary<string, string>? attributes)
+    {
+        RegistryRules.Name("Thing", ThingName);
+        RegistryRules.Attributes(attributes);
+        var wanted = new Dictionary<string, string>(attributes ?? new Dictionary<string, string>(), StringComparer.Ordinal);
+        if (thingTypeName is not null)
+        {
+            await UsableTypeAsync(thingTypeName);
+        }
+
+        RegistryRules.AttributeCount(wanted.Count, thingTypeName is not null);
+        if (await registry.GetThingAsync(ThingName) is { } existing)
+        {
+            // Idempotent for the same configuration (AWS).
+            return existing.ThingTypeName == thingTypeName && RegistryRules.SameAttributes(existing.Attributes, wanted)
+                ? existing
+                : throw RegistryException.AlreadyExists($"Thing {ThingName} already exists with a different configuration.");
+        }
+
+        var thing = new ThingRecord(ThingName, Guid.NewGuid().ToString(), thingTypeName, wanted, 1);
+        if (!await registry.SaveThingAsync(thing, 0))
+        {
+            throw RegistryException.AlreadyExists($"Thing {ThingName} already exists.");
+        }
+
+        Events.Thing("CREATED", thing);
+        return thing;
+    }
+
+    public Task<ThingRecord?> DescribeThing() => registry.GetThingAsync(ThingName);
+
+    public async Task<ThingRecord> UpdateThing(ThingUpdate update)
+    {
+        var existing = await registry.GetThingAsync(ThingName) ?? throw RegistryException.NotFound($"Thing {ThingName} cannot be found.");
+        if (update.ExpectedVersion is { } expected && expected != existing.Version)
+        {
+            throw RegistryException.VersionConflict($"The version of thing {ThingName} is {existing.Version}, not {expected}.");
+        }
+
+        if (update.RemoveThingType && update.ThingTypeName is not null)
+        {
+            throw RegistryException.Invalid("Give either thingTypeName or removeThingType, not both.");
+        }
+
+        var type = update.RemoveThingType ? null : update.ThingTypeName ?? existing.ThingTypeName;
+        if (type is not null && type != existing.ThingTypeName)
+        {
+            await UsableTypeAsync(type);
+        }
+
+        RegistryRules.Attributes(update.AttributePayload?.Attributes);
+        var attributes = RegistryRules.Apply(existing.Attributes, update.AttributePayload);
+        RegistryRules.AttributeCount(attributes.Count, type is not null);
+        var thing = existing with { ThingTypeName = type, Attributes = attributes, Version = existing.Version + 1 };
+        if (!await registry.SaveThingAsync(thing, existing.Version))
+        {
+            throw RegistryException.VersionConflict($"Thing {ThingName} changed meanwhile; read it again.");
+        }
+
+        Events.Thing("UPDATED", thing);
+        return thing;
+    }
+
+    public async Task DeleteThing(long? expectedVersion)
+    {
+        if (await registry.GetThingAsync(ThingName) is not { } existing)
+        {
+            return;   // AWS: deleting a thing that does not exist succeeds
+        }
+
+        if (expectedVersion is { } expected && expected != existing.Version)
+        {
+            throw RegistryException.VersionConflict($"The version of thing {ThingName} is {existing.Version}, not {expected}.");
+        }
+
+        await registry.DeleteThingAsync(ThingName);
+        Events.Thing("DELETED", existing);
+    }
+
+    public async Task AddToThingGroup(string thingGroupName)
+    {
+        var thing = await registry.GetThingAsync(ThingName) ?? throw RegistryException.NotFound($"Thing {ThingName} cannot be found.");
+        var group = await registry.GetThingGroupAsync(thingGroupName) ?? throw RegistryException.NotFound($"Thing group {thingGroupName} cannot be found.");
+        var current = await registry.GroupsOfAsync(ThingName);
+        if (current.Contains(thingGroupName))
+        {
+            return;
+        }
+
+        if (current.Count >= RegistryRules.MaxGroupsPerThing)
+        {
+            throw RegistryException.LimitExceeded($"Thing {ThingName} is already in {RegistryRules.MaxGroupsPerThing} thing groups, the most a thing can be in.");
+        }
+
+        foreach (var name in current)
+        {
+            if (await registry.GetThingGroupAsync(name) is { } other && other.RootGroupName == group.RootGroupName)
+            {
+                throw RegistryException.Invalid($"Thing {ThingName} is already in {name}, in the same hierarchy as {thingGroupName}; a thing can be in one group of a hierarchy.");
+            }
+        }
+
+        if (!await registry.AddMemberAsync(thingGroupName, ThingName))
+        {
+            throw RegistryException.NotFound($"Thing group {thingGroupName} cannot be found.");
+        }
+
+        Events.Membership("ADDED", group, thing);
+    }
+
+    public async Task RemoveFromThingGroup(string thingGroupName)
+    {
+        var thing = await registry.GetThingAsync(ThingName) ?? throw RegistryException.NotFound($"Thing {ThingName} cannot be found.");
+        var group = await registry.GetThingGroupAsync(thingGroupName) ?? throw RegistryException.NotFound($"Thing group {thingGroupName} cannot be found.");
+        if (!(await registry.GroupsOfAsync(ThingName)).Contains(thingGroupName))
+        {
+            return;
+        }
+
+        await registry.RemoveMemberAsync(thingGroupName, ThingName);
+        Events.Membership("REMOVED", group, thing);
+    }
+
+    public async Task<IReadOnlyList<ThingGroupRecord>> ListThingGroups()
+    {
+        var groups = new List<ThingGroupRecord>();
+        foreach (var name in await registry.GroupsOfAsync(ThingName))
+        {
+            if (await registry.GetThingGroupAsync(name) is { } group)
+            {
+                groups.Add(group);
+            }
+        }
+
+        return groups;
+    }
+
+    private async Task UsableTypeAsync(string thingTypeName)
+    {
+        var type = await registry.GetThingTypeAsync(thingTypeName) ?? throw RegistryException.NotFound($"Thing type {thingTypeName} cannot be found.");
+        if (type.Deprecated)
+        {
+            throw RegistryException.Invalid($"Thing type {thingTypeName} is deprecated: no thing can be given it.");
+        }
+    }
+}
