@@ -56,7 +56,7 @@ public sealed record ThingUpdate(
     [property: Id(3)] bool RemoveThingType);
 
 /// <summary>A page of names or records; <see cref="NextToken"/> is <c>null</c> on the last page.</summary>
-[GenerateSerializer, Immutable, Alias("OrleansIot.RegistryPage")]
+[GenerateSerializer, Immutable, Alias("OrleansIot.RegistryPage`1")]
 public sealed record RegistryPage<T>(
     [property: Id(0)] IReadOnlyList<T> Items,
     [property: Id(1)] string? NextToken);

@@ -44,6 +44,11 @@ public sealed class ClusterFixture : IAsyncLifetime
             silo.Services.AddIotEmbeddedStores();
             silo.Services.AddSingleton<IBrokerPublisher>(RecordingBroker.Shared);
             silo.Services.Configure<ThingOptions>(o => o.UsagePersistInterval = TimeSpan.FromMilliseconds(200));
+            silo.Services.Configure<OrleansIot.Grains.Abstractions.Registry.RegistryOptions>(o =>
+            {
+                o.PublishEvents = true;
+                o.ThingTypeDeleteDelay = TimeSpan.FromMilliseconds(300);
+            });
         }
     }
 

@@ -62,6 +62,12 @@ public sealed class PostgresNodesTests(PostgresServer postgres)
         Assert.NotNull(status.Connectivity.Node);
         // The application on node B got the device's messages published on node A.
         await Eventually.True(() => Task.FromResult(received.Count(t => t == $"dt/{deviceId}/telemetry") == 3), "the messages routed from node A to node B");
+
+        // The registry (PostgreSQL tables): registered through node A, described and found by attribute through node B.
+        var created = await a.Http.PostAsync($"/api/things/{deviceId}", new StringContent("{\"attributePayload\":{\"attributes\":{\"site\":\"berlin\"}}}", System.Text.Encoding.UTF8, "application/json"));
+        Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
+        Assert.Contains("\"site\":\"berlin\"", await b.Http.GetStringAsync($"/api/things/{deviceId}"), StringComparison.Ordinal);
+        Assert.Contains($"\"thingName\":\"{deviceId}\"", await b.Http.GetStringAsync("/api/things?attributeName=site&attributeValue=berlin"), StringComparison.Ordinal);
     }
 
     [Fact]
