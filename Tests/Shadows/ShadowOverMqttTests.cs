@@ -57,6 +57,25 @@ public sealed class ShadowOverMqttTests(NodeFixture node)
     }
 
     [Fact]
+    public async Task OfflineDevice_WithAPersistentSession_GetsTheDeltaWhenItReconnects()
+    {
+        var thing = Ids.NewId("sleepy");
+        var prefix = $"$aws/things/{thing}/shadow";
+        var (device, _, _) = await SessionClients.ConnectAsync(node, node.Options(thing).Persistent(cleanStart: true, expirySeconds: 300));
+        await device.SubscribeAsync($"{prefix}/update/delta", MqttQualityOfServiceLevel.AtLeastOnce);
+        await device.DisconnectAndWaitOfflineAsync(node.Http, thing);
+
+        // While it is away, an application asks for a change.
+        Assert.True((await node.Http.PostAsync($"/things/{thing}/shadow", Body("""{"state":{"desired":{"firmware":"2.1"}}}"""))).IsSuccessStatusCode);
+        await Eventually.True(async () => (await node.Http.GetStringAsync($"/api/sessions/{thing}")).Contains("\"queuedMessages\":1", StringComparison.Ordinal), "the delta queued for the session");
+
+        var (_, inbox, result) = await SessionClients.ConnectAsync(node, node.Options(thing).Persistent(cleanStart: false, expirySeconds: 300));
+        Assert.True(result.IsSessionPresent);
+        var delta = JsonNode.Parse((await inbox.WaitAsync($"{prefix}/update/delta", 1, "the delta on reconnect"))[0])!;
+        Assert.Equal("2.1", (string)delta["state"]!["firmware"]!);
+    }
+
+    [Fact]
     public async Task InvalidUpdate_IsRejectedOnTheTopic_AndTheStoredStateIsUnchanged()
     {
         var thing = Ids.NewId("bad");
