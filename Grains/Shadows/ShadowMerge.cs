@@ -247,109 +247,115 @@ internal static class ShadowMerge
         _ => new JsonObject { ["timestamp"] = at },
     };
 
-    /// <summary>The metadata of the fields present in <paramref name="delta"/>, taken from the desired metadata.</summary>
-    public static JsonObject DeltaMetadata(JsonObject delta, JsonObject? desiredMetadata)
-    {
-        var result = new JsonObject();
-        foreach (var (name, value) in delta)
-        {
-            // A field in the delta as an object means desired holds an object there, so its metadata is per field.
-            var meta = desiredMetadata?[name];
-            result[name] = value is JsonObject nested && meta is JsonObject nestedMeta
-                ? DeltaMetadata(nested, nestedMeta)
-                : meta?.DeepClone();
-        }
-
-        return result;
-    }
-
     // ---- documents (the exact shapes AWS publishes) ----
+    // Written straight from the live nodes with one writer each: no tree is cloned to be serialized.
 
     /// <summary><c>/get/accepted</c> and HTTP GET: state (desired, reported, delta), metadata, version, timestamp.</summary>
-    public static byte[] FullDocument(ShadowDocument doc, long now, string? clientToken)
+    public static byte[] FullDocument(ShadowDocument doc, long now, string? clientToken) => Json(w =>
     {
-        var state = new JsonObject();
-        Add(state, "desired", doc.Desired);
-        Add(state, "reported", doc.Reported);
-        Add(state, "delta", Delta(doc.Desired, doc.Reported));
-        var metadata = new JsonObject();
-        Add(metadata, "desired", doc.DesiredMetadata);
-        Add(metadata, "reported", doc.ReportedMetadata);
-        var root = new JsonObject { ["state"] = state, ["metadata"] = metadata, ["version"] = doc.Version, ["timestamp"] = now };
-        Add(root, "clientToken", clientToken);
-        return Write(root);
-    }
+        w.WriteStartObject("state");
+        Property(w, "desired", doc.Desired);
+        Property(w, "reported", doc.Reported);
+        Property(w, "delta", Delta(doc.Desired, doc.Reported));
+        w.WriteEndObject();
+        WriteMetadata(w, doc);
+        w.WriteNumber("version", doc.Version);
+        w.WriteNumber("timestamp", now);
+        Token(w, clientToken);
+    });
 
     /// <summary><c>/update/accepted</c>: only the request's sections, as sent, with their metadata.</summary>
-    public static byte[] AcceptedDocument(ShadowUpdate update, ShadowDocument next, string? clientToken)
+    public static byte[] AcceptedDocument(ShadowUpdate update, ShadowDocument next, string? clientToken) => Json(w =>
     {
-        var state = new JsonObject();
-        var metadata = new JsonObject();
+        w.WriteStartObject("state");
         if (update.HasDesired)
         {
-            state["desired"] = update.Desired?.DeepClone();
-            if (update.Desired is not null)
-            {
-                metadata["desired"] = Metadata(update.Desired, next.Timestamp);
-            }
+            NullableProperty(w, "desired", update.Desired);
         }
 
         if (update.HasReported)
         {
-            state["reported"] = update.Reported?.DeepClone();
-            if (update.Reported is not null)
-            {
-                metadata["reported"] = Metadata(update.Reported, next.Timestamp);
-            }
+            NullableProperty(w, "reported", update.Reported);
         }
 
-        var root = new JsonObject { ["state"] = state, ["metadata"] = metadata, ["version"] = next.Version, ["timestamp"] = next.Timestamp };
-        Add(root, "clientToken", clientToken);
-        return Write(root);
-    }
+        w.WriteEndObject();
+        w.WriteStartObject("metadata");
+        if (update.Desired is not null)
+        {
+            w.WritePropertyName("desired");
+            WriteMetadata(w, update.Desired, next.Timestamp);
+        }
+
+        if (update.Reported is not null)
+        {
+            w.WritePropertyName("reported");
+            WriteMetadata(w, update.Reported, next.Timestamp);
+        }
+
+        w.WriteEndObject();
+        w.WriteNumber("version", next.Version);
+        w.WriteNumber("timestamp", next.Timestamp);
+        Token(w, clientToken);
+    });
 
     /// <summary><c>/update/delta</c>: the delta without a wrapper, its metadata from desired.</summary>
-    public static byte[] DeltaDocument(JsonObject delta, ShadowDocument next, string? clientToken)
+    public static byte[] DeltaDocument(JsonObject delta, ShadowDocument next, string? clientToken) => Json(w =>
     {
-        var root = new JsonObject
-        {
-            ["version"] = next.Version,
-            ["timestamp"] = next.Timestamp,
-            ["state"] = delta.DeepClone(),
-            ["metadata"] = DeltaMetadata(delta, next.DesiredMetadata),
-        };
-        Add(root, "clientToken", clientToken);
-        return Write(root);
-    }
+        w.WriteNumber("version", next.Version);
+        w.WriteNumber("timestamp", next.Timestamp);
+        w.WritePropertyName("state");
+        delta.WriteTo(w);
+        w.WritePropertyName("metadata");
+        WriteDeltaMetadata(w, delta, next.DesiredMetadata);
+        Token(w, clientToken);
+    });
 
     /// <summary><c>/update/documents</c>: the document before and after (previous is null for a new shadow).</summary>
-    public static byte[] DocumentsDocument(ShadowDocument previous, ShadowDocument current, string? clientToken)
+    public static byte[] DocumentsDocument(ShadowDocument previous, ShadowDocument current, string? clientToken) => Json(w =>
     {
-        var root = new JsonObject
+        w.WritePropertyName("previous");
+        if (previous.Exists)
         {
-            ["previous"] = previous.Exists ? Snapshot(previous) : null,
-            ["current"] = Snapshot(current),
-            ["timestamp"] = current.Timestamp,
-        };
-        Add(root, "clientToken", clientToken);
-        return Write(root);
-    }
+            WriteSnapshot(w, previous);
+        }
+        else
+        {
+            w.WriteNullValue();
+        }
+
+        w.WritePropertyName("current");
+        WriteSnapshot(w, current);
+        w.WriteNumber("timestamp", current.Timestamp);
+        Token(w, clientToken);
+    });
 
     /// <summary><c>/delete/accepted</c>: <c>{"version":N,"timestamp":T}</c>.</summary>
-    public static byte[] DeletedDocument(long version, long now, string? clientToken)
+    public static byte[] DeletedDocument(long version, long now, string? clientToken) => Json(w =>
     {
-        var root = new JsonObject { ["version"] = version, ["timestamp"] = now };
-        Add(root, "clientToken", clientToken);
-        return Write(root);
-    }
+        w.WriteNumber("version", version);
+        w.WriteNumber("timestamp", now);
+        Token(w, clientToken);
+    });
 
     /// <summary>AWS's error document.</summary>
-    public static byte[] ErrorDocument(ShadowError error, long now, string? clientToken)
+    public static byte[] ErrorDocument(ShadowError error, long now, string? clientToken) => Json(w =>
     {
-        var root = new JsonObject { ["code"] = error.Code, ["message"] = error.Message, ["timestamp"] = now };
-        Add(root, "clientToken", clientToken);
-        return Write(root);
-    }
+        w.WriteNumber("code", error.Code);
+        w.WriteString("message", error.Message);
+        w.WriteNumber("timestamp", now);
+        Token(w, clientToken);
+    });
+
+    /// <summary>The stored form: <c>{"state":{…},"metadata":{…},"timestamp":T}</c>.</summary>
+    public static byte[] StoredDocument(ShadowDocument doc) => Json(w =>
+    {
+        w.WriteStartObject("state");
+        Property(w, "desired", doc.Desired);
+        Property(w, "reported", doc.Reported);
+        w.WriteEndObject();
+        WriteMetadata(w, doc);
+        w.WriteNumber("timestamp", doc.Timestamp);
+    });
 
     /// <summary>Compact UTF-8 JSON, non-ASCII characters as they are (as AWS sends them).</summary>
     public static byte[] Write(JsonNode node)
@@ -363,36 +369,133 @@ internal static class ShadowMerge
         return buffer.WrittenSpan.ToArray();
     }
 
+    /// <summary>An object written by <paramref name="body"/>.</summary>
+    private static byte[] Json(Action<Utf8JsonWriter> body)
+    {
+        var buffer = new ArrayBufferWriter<byte>(512);
+        using (var writer = new Utf8JsonWriter(buffer, WriterOptions))
+        {
+            writer.WriteStartObject();
+            body(writer);
+            writer.WriteEndObject();
+        }
+
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    private static void WriteSnapshot(Utf8JsonWriter w, ShadowDocument doc)
+    {
+        w.WriteStartObject();
+        w.WriteStartObject("state");
+        Property(w, "desired", doc.Desired);
+        Property(w, "reported", doc.Reported);
+        w.WriteEndObject();
+        WriteMetadata(w, doc);
+        w.WriteNumber("version", doc.Version);
+        w.WriteEndObject();
+    }
+
+    private static void WriteMetadata(Utf8JsonWriter w, ShadowDocument doc)
+    {
+        w.WriteStartObject("metadata");
+        Property(w, "desired", doc.DesiredMetadata);
+        Property(w, "reported", doc.ReportedMetadata);
+        w.WriteEndObject();
+    }
+
+    /// <summary>The metadata of a value set at <paramref name="at"/>, as <see cref="Metadata"/> builds it, written directly.</summary>
+    private static void WriteMetadata(Utf8JsonWriter w, JsonNode? value, long at)
+    {
+        switch (value)
+        {
+            case JsonObject o:
+                w.WriteStartObject();
+                foreach (var (name, child) in o)
+                {
+                    w.WritePropertyName(name);
+                    WriteMetadata(w, child, at);
+                }
+
+                w.WriteEndObject();
+                break;
+            case JsonArray a:
+                w.WriteStartArray();
+                foreach (var element in a)
+                {
+                    WriteMetadata(w, element, at);
+                }
+
+                w.WriteEndArray();
+                break;
+            default:
+                w.WriteStartObject();
+                w.WriteNumber("timestamp", at);
+                w.WriteEndObject();
+                break;
+        }
+    }
+
+    /// <summary>
+    /// The metadata of the fields in <paramref name="delta"/>, from the desired metadata. A field in the delta as an
+    /// object means desired holds an object there, so its metadata is per field.
+    /// </summary>
+    private static void WriteDeltaMetadata(Utf8JsonWriter w, JsonObject delta, JsonObject? desiredMetadata)
+    {
+        w.WriteStartObject();
+        foreach (var (name, value) in delta)
+        {
+            w.WritePropertyName(name);
+            var meta = desiredMetadata?[name];
+            if (value is JsonObject nested && meta is JsonObject nestedMeta)
+            {
+                WriteDeltaMetadata(w, nested, nestedMeta);
+            }
+            else if (meta is null)
+            {
+                w.WriteNullValue();
+            }
+            else
+            {
+                meta.WriteTo(w);
+            }
+        }
+
+        w.WriteEndObject();
+    }
+
+    private static void Property(Utf8JsonWriter w, string name, JsonNode? value)
+    {
+        if (value is not null)
+        {
+            w.WritePropertyName(name);
+            value.WriteTo(w);
+        }
+    }
+
+    private static void NullableProperty(Utf8JsonWriter w, string name, JsonNode? value)
+    {
+        w.WritePropertyName(name);
+        if (value is null)
+        {
+            w.WriteNullValue();
+        }
+        else
+        {
+            value.WriteTo(w);
+        }
+    }
+
+    private static void Token(Utf8JsonWriter w, string? clientToken)
+    {
+        if (clientToken is not null)
+        {
+            w.WriteString("clientToken", clientToken);
+        }
+    }
+
     /// <summary>Parses JSON text that must be an object (stored documents).</summary>
     public static JsonObject? ParseStored(string? json) =>
         json is null ? null : JsonNode.Parse(json, documentOptions: ParseOptions) as JsonObject;
-
-    private static JsonObject Snapshot(ShadowDocument doc)
-    {
-        var state = new JsonObject();
-        Add(state, "desired", doc.Desired);
-        Add(state, "reported", doc.Reported);
-        var metadata = new JsonObject();
-        Add(metadata, "desired", doc.DesiredMetadata);
-        Add(metadata, "reported", doc.ReportedMetadata);
-        return new JsonObject { ["state"] = state, ["metadata"] = metadata, ["version"] = doc.Version };
-    }
-
-    private static void Add(JsonObject target, string name, JsonNode? value)
-    {
-        if (value is not null)
-        {
-            target[name] = value.DeepClone();
-        }
-    }
-
-    private static void Add(JsonObject target, string name, string? value)
-    {
-        if (value is not null)
-        {
-            target[name] = value;
-        }
-    }
 
     private static JsonObject MetadataObject(JsonObject o, long at)
     {

@@ -381,26 +381,7 @@ internal sealed partial class ThingGrain
 
     private StoredShadow ToStored(string key, ShadowDocument doc)
     {
-        string? document = null;
-        if (doc.Exists)
-        {
-            var state = new JsonObject();
-            var metadata = new JsonObject();
-            if (doc.Desired is not null)
-            {
-                state["desired"] = doc.Desired.DeepClone();
-                metadata["desired"] = doc.DesiredMetadata?.DeepClone();
-            }
-
-            if (doc.Reported is not null)
-            {
-                state["reported"] = doc.Reported.DeepClone();
-                metadata["reported"] = doc.ReportedMetadata?.DeepClone();
-            }
-
-            document = System.Text.Encoding.UTF8.GetString(ShadowMerge.Write(new JsonObject { ["state"] = state, ["metadata"] = metadata, ["timestamp"] = doc.Timestamp }));
-        }
-
+        var document = doc.Exists ? System.Text.Encoding.UTF8.GetString(ShadowMerge.StoredDocument(doc)) : null;
         return new StoredShadow(
             ThingName,
             key,
