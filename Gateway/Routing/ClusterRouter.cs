@@ -689,12 +689,10 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             _remoteLock.ExitWriteLock();
         }
 
-        if (needsSnapshot)
-        {
-            _ = FetchSnapshotAsync(update.From);
-        }
-
-        return Task.CompletedTask;
+        // A missed change is repaired before answering: the sender completes its SUBACK only after this node can
+        // route to the new subscriber (answering first left a window where a message published right after the
+        // SUBACK was not forwarded here).
+        return needsSnapshot ? FetchSnapshotAsync(update.From) : Task.CompletedTask;
     }
 
     private void AddRemoteFilter(string filter, string nodeId)
