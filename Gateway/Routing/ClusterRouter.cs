@@ -286,6 +286,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     {
         RouteUpdate? update = null;
         var shared = TopicFilter.IsShared(filter);
+        var joined = false;
         lock (_localLock)
         {
             if (!_clientFilters.TryGetValue(clientId, out var filters))
@@ -302,12 +303,18 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
                     _sharedMembers[filter] = members;
                 }
 
+                joined = members.TryAdd(clientId, qos);
                 members[clientId] = qos;
             }
 
             if (filters.Add(filter) && Increment(filter))
             {
-                update = new RouteUpdate(Self, ++_version, Snapshot: false, [filter], []);
+                update = new RouteUpdate(Self, ++_version, Snapshot: false, [filter], [], SharedCounts([filter]));
+            }
+            else if (joined)
+            {
+                // Another member of a group this node already has: the other nodes weigh their picks by members.
+                update = new RouteUpdate(Self, ++_version, Snapshot: false, [], [], SharedCounts([filter]));
             }
         }
 
@@ -337,6 +344,10 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
                 {
                     update = new RouteUpdate(Self, ++_version, Snapshot: false, [], [filter]);
                 }
+                else if (TopicFilter.IsShared(filter))
+                {
+                    update = new RouteUpdate(Self, ++_version, Snapshot: false, [], [], SharedCounts([filter]));
+                }
             }
         }
 
@@ -362,9 +373,10 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
                 }
 
                 var removed = filters.Where(Decrement).ToList();
-                if (removed.Count > 0)
+                var counts = SharedCounts(filters.Except(removed));
+                if (removed.Count > 0 || counts is not null)
                 {
-                    update = new RouteUpdate(Self, ++_version, Snapshot: false, [], removed);
+                    update = new RouteUpdate(Self, ++_version, Snapshot: false, [], removed, counts);
                 }
             }
         }
@@ -385,27 +397,56 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
         }
     }
 
+    /// <summary>This node's member counts of the given shared subscriptions (null when none is shared). Under the local lock.</summary>
+    private Dictionary<string, int>? SharedCounts(IEnumerable<string> filters)
+    {
+        Dictionary<string, int>? counts = null;
+        foreach (var filter in filters)
+        {
+            if (_sharedMembers.TryGetValue(filter, out var members))
+            {
+                (counts ??= new Dictionary<string, int>(StringComparer.Ordinal))[filter] = members.Count;
+            }
+        }
+
+        return counts;
+    }
+
     /// <summary>This node's shared subscriptions are in the shared route table too (it picks among all nodes).</summary>
     private void UpdateOwnShared(RouteUpdate update)
     {
         _remoteLock.EnterWriteLock();
         try
         {
-            foreach (var filter in update.Added.Where(TopicFilter.IsShared))
-            {
-                _shared.Add(filter, NodeId);
-            }
-
-            foreach (var filter in update.Removed.Where(TopicFilter.IsShared))
-            {
-                _shared.Remove(filter, NodeId);
-            }
+            ApplyShared(update, NodeId);
         }
         finally
         {
             _remoteLock.ExitWriteLock();
         }
     }
+
+    /// <summary>The shared-subscription part of a (non-snapshot) change of a node's routes. Under the route lock.</summary>
+    private void ApplyShared(RouteUpdate update, string nodeId)
+    {
+        foreach (var filter in update.Added.Where(TopicFilter.IsShared))
+        {
+            _shared.Set(filter, nodeId, Members(update, filter));
+        }
+
+        foreach (var filter in update.Removed.Where(TopicFilter.IsShared))
+        {
+            _shared.Remove(filter, nodeId);
+        }
+
+        foreach (var (filter, members) in update.SharedMembers ?? new Dictionary<string, int>())
+        {
+            _shared.UpdateMembers(filter, nodeId, members);
+        }
+    }
+
+    private static int Members(RouteUpdate update, string shareFilter) =>
+        update.SharedMembers is { } counts && counts.TryGetValue(shareFilter, out var members) ? members : 1;
 
     /// <summary>Whether a message on this topic would be forwarded to some other node.</summary>
     public bool RoutesToAnotherNode(string topic)
@@ -451,7 +492,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     {
         lock (_localLock)
         {
-            return new RouteUpdate(Self, _version, Snapshot: true, [.. _localFilters.Keys], []);
+            return new RouteUpdate(Self, _version, Snapshot: true, [.. _localFilters.Keys], [], SharedCounts(_sharedMembers.Keys));
         }
     }
 
@@ -649,10 +690,12 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
                 {
                     _remoteRoutes.RemoveOwner(node.Entry.NodeId);
                     _shared.RemoveNode(node.Entry.NodeId);
-                    foreach (var filter in update.Added)
+                    foreach (var filter in update.Added.Where(f => !TopicFilter.IsShared(f)))
                     {
-                        AddRemoteFilter(filter, node.Entry.NodeId);
+                        _remoteRoutes.Add(filter, node.Entry.NodeId);
                     }
+
+                    ApplyShared(update, node.Entry.NodeId);
 
                     node.Version = update.Version;
                     node.Synced = true;
@@ -664,23 +707,17 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             }
             else if (update.Version == node.Version + 1)
             {
-                foreach (var filter in update.Added)
+                foreach (var filter in update.Added.Where(f => !TopicFilter.IsShared(f)))
                 {
-                    AddRemoteFilter(filter, node.Entry.NodeId);
+                    _remoteRoutes.Add(filter, node.Entry.NodeId);
                 }
 
-                foreach (var filter in update.Removed)
+                foreach (var filter in update.Removed.Where(f => !TopicFilter.IsShared(f)))
                 {
-                    if (TopicFilter.IsShared(filter))
-                    {
-                        _shared.Remove(filter, node.Entry.NodeId);
-                    }
-                    else
-                    {
-                        _remoteRoutes.Remove(filter, node.Entry.NodeId);
-                    }
+                    _remoteRoutes.Remove(filter, node.Entry.NodeId);
                 }
 
+                ApplyShared(update, node.Entry.NodeId);
                 node.Version = update.Version;
             }
         }
@@ -693,18 +730,6 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
         // route to the new subscriber (answering first left a window where a message published right after the
         // SUBACK was not forwarded here).
         return needsSnapshot ? FetchSnapshotAsync(update.From) : Task.CompletedTask;
-    }
-
-    private void AddRemoteFilter(string filter, string nodeId)
-    {
-        if (TopicFilter.IsShared(filter))
-        {
-            _shared.Add(filter, nodeId);
-        }
-        else
-        {
-            _remoteRoutes.Add(filter, nodeId);
-        }
     }
 
     public Task<RouteUpdate> GetRoutes() => Task.FromResult(LocalSnapshot());

@@ -5,29 +5,39 @@ namespace OrleansIot.Gateway.Routing;
 /// <summary>
 /// Shared subscriptions (<c>$share/{group}/{filter}</c>) of every node, this one included: which nodes have members
 /// of each group, indexed by the group's topic filter so a publish finds its groups in one trie walk. Each message
-/// goes to one member of each matching group: the publishing node picks a node with members (uniformly), that
-/// node picks a member. Not thread-safe: the router guards it with its route lock.
+/// goes to one member of each matching group: the publishing node picks a node with members, weighted by how many
+/// members each has (so every member gets about the same share wherever it is connected), that node picks a member.
+/// Not thread-safe: the router guards it with its route lock.
 /// </summary>
 internal sealed class SharedRoutes
 {
     // Trie of the groups' topic filters; the owners are the full "$share/group/filter" strings.
     private readonly TopicTree<string> _filters = new();
-    private readonly Dictionary<string, List<string>> _nodes = new(StringComparer.Ordinal);
+
+    // $share filter -> node -> members there.
+    private readonly Dictionary<string, Dictionary<string, int>> _nodes = new(StringComparer.Ordinal);
 
     public int Count => _nodes.Count;
 
-    public void Add(string shareFilter, string nodeId)
+    /// <summary>A node has <paramref name="members"/> members of the group (at least one is assumed).</summary>
+    public void Set(string shareFilter, string nodeId, int members)
     {
         if (!_nodes.TryGetValue(shareFilter, out var nodes))
         {
-            nodes = [];
+            nodes = new Dictionary<string, int>(StringComparer.Ordinal);
             _nodes[shareFilter] = nodes;
             _filters.Add(TopicFilter.MatchingFilter(shareFilter), shareFilter);
         }
 
-        if (!nodes.Contains(nodeId))
+        nodes[nodeId] = Math.Max(1, members);
+    }
+
+    /// <summary>Changes a node's member count of a group it is known to have; ignored otherwise.</summary>
+    public void UpdateMembers(string shareFilter, string nodeId, int members)
+    {
+        if (_nodes.TryGetValue(shareFilter, out var nodes) && nodes.ContainsKey(nodeId))
         {
-            nodes.Add(nodeId);
+            nodes[nodeId] = Math.Max(1, members);
         }
     }
 
@@ -42,13 +52,13 @@ internal sealed class SharedRoutes
 
     public void RemoveNode(string nodeId)
     {
-        foreach (var shareFilter in _nodes.Where(n => n.Value.Contains(nodeId)).Select(n => n.Key).ToList())
+        foreach (var shareFilter in _nodes.Where(n => n.Value.ContainsKey(nodeId)).Select(n => n.Key).ToList())
         {
             Remove(shareFilter, nodeId);
         }
     }
 
-    /// <summary>For each group matching the topic, one node (chosen uniformly) that has members of it.</summary>
+    /// <summary>For each group matching the topic, one node that has members of it, chosen in proportion to its members.</summary>
     public void Pick(string topic, List<(string ShareFilter, string NodeId)> picks)
     {
         var groups = new HashSet<string>(StringComparer.Ordinal);
@@ -56,7 +66,23 @@ internal sealed class SharedRoutes
         foreach (var shareFilter in groups)
         {
             var nodes = _nodes[shareFilter];
-            picks.Add((shareFilter, nodes[nodes.Count == 1 ? 0 : Random.Shared.Next(nodes.Count)]));
+            picks.Add((shareFilter, nodes.Count == 1 ? nodes.Keys.First() : Weighted(nodes)));
         }
+    }
+
+    private static string Weighted(Dictionary<string, int> nodes)
+    {
+        var ticket = Random.Shared.Next(nodes.Values.Sum());
+        foreach (var (nodeId, members) in nodes)
+        {
+            if (ticket < members)
+            {
+                return nodeId;
+            }
+
+            ticket -= members;
+        }
+
+        return nodes.Keys.First();
     }
 }

@@ -66,7 +66,9 @@ public sealed record RouteNodeEntry(
 
 /// <summary>
 /// A change of a node's filter set. Versions grow by one per change, so a receiver that missed one asks for a
-/// snapshot instead of drifting.
+/// snapshot instead of drifting. <see cref="SharedMembers"/>: how many members the node has of each shared
+/// subscription (<c>$share/…</c>) that the change adds or whose membership changed (all of them in a snapshot), so
+/// other nodes spread a group's messages over nodes in proportion to their members.
 /// </summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.RouteUpdate")]
 public sealed record RouteUpdate(
@@ -74,7 +76,8 @@ public sealed record RouteUpdate(
     [property: Id(1)] long Version,
     [property: Id(2)] bool Snapshot,
     [property: Id(3)] IReadOnlyList<string> Added,
-    [property: Id(4)] IReadOnlyList<string> Removed);
+    [property: Id(4)] IReadOnlyList<string> Removed,
+    [property: Id(5)] IReadOnlyDictionary<string, int>? SharedMembers = null);
 
 /// <summary>
 /// One published message on its way to another node's subscribers; with <see cref="SharedTarget"/> (a

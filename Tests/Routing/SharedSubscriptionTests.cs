@@ -112,4 +112,28 @@ public sealed class ClusterSharedSubscriptionTests(TwoNodeFixture nodes)
         Assert.NotEmpty(inB.Payloads($"{prefix}/t"));   // the member on the other node gets its share (p of none = 2^-20)
         Assert.NotEmpty(inA.Payloads($"{prefix}/t"));
     }
+
+    [Fact]
+    public async Task MessagesSpreadByMembers_NotByNodes()
+    {
+        // One member on A, three on B: each member should get about a quarter. Picking a node uniformly would give
+        // A's lone member half (p of 85 or more out of 200 when fair: < 1e-6; of 20 or fewer: < 1e-4).
+        var prefix = $"jobs/{NewId("w")}";
+        var filter = $"$share/weighted/{prefix}/+";
+        var (onA, inA, _) = await SessionClients.ConnectAsync(nodes.A, nodes.A.Options(NewId("wa")));
+        await onA.SubscribeAsync(filter, MqttQualityOfServiceLevel.AtLeastOnce);
+        var onB = new List<Inbox>();
+        for (var i = 0; i < 3; i++)
+        {
+            var (client, inbox, _) = await SessionClients.ConnectAsync(nodes.B, nodes.B.Options(NewId($"wb{i}")));
+            await client.SubscribeAsync(filter, MqttQualityOfServiceLevel.AtLeastOnce);
+            onB.Add(inbox);
+        }
+
+        var publisher = await nodes.A.ConnectAsync(NewId("pub"));
+        await publisher.PublishNumberedAsync($"{prefix}/t", Enumerable.Range(1, 200));
+
+        await Eventually.True(() => Task.FromResult(inA.Payloads($"{prefix}/t").Count + onB.Sum(b => b.Payloads($"{prefix}/t").Count) >= 200), "the group's messages");
+        Assert.InRange(inA.Payloads($"{prefix}/t").Count, 20, 85);
+    }
 }
