@@ -233,6 +233,18 @@ public sealed class SqlEngineTests
     [InlineData("decode('NTA=', 'base64') > 40", "true")]
     [InlineData("decode('@@@', 'base64')", "null")]
     [InlineData("UPPER(name)", "\"DEV1\"")]                     // function names ignore case
+    // time (AWS examples: Joda patterns, epoch milliseconds)
+    [InlineData("parse_time('yyyy-MM-dd HH:mm:ss', 1520000000000)", "\"2018-03-02 14:13:20\"")]
+    [InlineData("parse_time('yyyy-MM-dd\\'T\\'HH:mm:ss.SSSZ', 1520000000123)", "\"2018-03-02T14:13:20.123+00:00\"")]
+    [InlineData("parse_time('yyyy-MM-dd HH:mm', 1520000000000, '+01:00')", "\"2018-03-02 15:13\"")]
+    [InlineData("parse_time('yyyy', 1520000000000, 'Not/AZone')", "")]
+    [InlineData("parse_time('yyyy', 'x')", "")]
+    [InlineData("time_to_epoch('2018-03-02 14:13:20', 'yyyy-MM-dd HH:mm:ss')", "1520000000000")]
+    [InlineData("time_to_epoch('2018-03-02 15:13:20 +01:00', 'yyyy-MM-dd HH:mm:ss Z')", "1520000000000")]
+    [InlineData("time_to_epoch('not a date', 'yyyy-MM-dd')", "")]
+    // transform: enrich each element of an array with an object's attributes
+    [InlineData("transform('enrichArray', {'site': 'b1'}, items)", "[{\"n\":1,\"kind\":\"x\",\"site\":\"b1\"},{\"n\":2,\"kind\":\"y\",\"site\":\"b1\"},{\"n\":3,\"kind\":\"x\",\"site\":\"b1\"}]")]
+    [InlineData("transform('other', {'site': 'b1'}, items)", "")]
     public void Functions_BehaveAsAwsDocuments(string expression, string expected)
     {
         Assert.Equal(expected, Value(expression));

@@ -92,7 +92,44 @@ internal static class SqlFunctions
         // encoding (encode(*, 'base64') is handled at parse time: it needs the raw payload)
         ["encode"] = new(2, 2, (a, _) => IsBase64(a[1]) && Text(a[0]) is { } t ? SqlValue.Of(Convert.ToBase64String(Encoding.UTF8.GetBytes(t))) : SqlValue.Undefined),
         ["decode"] = new(2, 2, (a, _) => Decode(a)),
+        // time
+        ["parse_time"] = new(2, 3, (a, _) => SqlTime.Format(a)),
+        ["time_to_epoch"] = new(2, 2, (a, _) => SqlTime.Parse(a)),
+        // objects
+        ["transform"] = new(3, 3, (a, _) => Transform(a)),
     };
+
+    /// <summary>
+    /// <c>transform("enrichArray", object, array)</c>: each element of the array (objects only) with the object's
+    /// attributes added; other modes or types give Undefined.
+    /// </summary>
+    private static SqlValue Transform(SqlValue[] a)
+    {
+        if (a[0].AsText() is not { } mode || !string.Equals(mode, "enrichArray", StringComparison.OrdinalIgnoreCase)
+            || a[1].Kind != SqlKind.Object || a[2].Kind != SqlKind.Array)
+        {
+            return SqlValue.Undefined;
+        }
+
+        var result = new JsonArray();
+        foreach (var element in a[2].Array)
+        {
+            if (element is not JsonObject item)
+            {
+                continue;
+            }
+
+            var merged = (JsonObject)item.DeepClone();
+            foreach (var (name, value) in a[1].Object)
+            {
+                merged[name] = value?.DeepClone();
+            }
+
+            result.Add(merged);
+        }
+
+        return SqlValue.Of(result);
+    }
 
     /// <summary>Parses the arguments of a call (after its '(') and compiles it.</summary>
     public static SqlExpr Call(SqlParser parser, string name, int position)
