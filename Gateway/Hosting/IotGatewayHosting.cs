@@ -144,6 +144,7 @@ public static partial class IotGatewayHosting
         app.MapThingsApi();
         app.MapShadowApi();
         app.MapRegistryApi();
+        app.MapRulesApi();
         app.MapConnectionsApi();
         app.MapRetainedApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));
