@@ -96,7 +96,7 @@ public static partial class IotGatewayHosting
         services.AddMqttConnectionHandler();
         services.AddConnections();
         services.AddProblemDetails();
-        services.AddExceptionHandler<RegistryErrors>();
+        services.AddExceptionHandler<ApiErrors>();
         services.AddOptions<Grains.Abstractions.Registry.RegistryOptions>().BindConfiguration(Grains.Abstractions.Registry.RegistryOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddHostedService<ListenerBanner>();
 

@@ -1,3 +1,4 @@
+using OrleansIot.Grains.Abstractions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Http;
@@ -11,8 +12,8 @@ namespace OrleansIot.Gateway.Http;
 
 /// <summary>
 /// Control plane: the registry with AWS's paths (under <c>/api</c>), request bodies and response field names: things,
-/// thing types, static thing groups. The rules live in the grains; their <see cref="RegistryException"/>s become
-/// problem+json with AWS's exception name (<see cref="RegistryErrors"/>).
+/// thing types, static thing groups. The rules live in the grains; their <see cref="ApiException"/>s become
+/// problem+json with AWS's exception name (<see cref="ApiErrors"/>).
 /// </summary>
 public static class RegistryApi
 {
@@ -241,25 +242,10 @@ public static class RegistryApi
     private static (string Group, string Thing) Membership(MembershipBody body) =>
         body is { ThingGroupName: { Length: > 0 } group, ThingName: { Length: > 0 } thing }
             ? (group, thing)
-            : throw RegistryException.Invalid("thingGroupName and thingName are required.");
+            : throw ApiException.Invalid("thingGroupName and thingName are required.");
 
     private static object GroupName(string name, RegistryOptions options) => new { groupName = name, groupArn = options.Arn($"thinggroup/{name}") };
 
     private static AttributePayload? Payload(AttributePayloadBody? body) =>
         body is null ? null : new AttributePayload(body.Attributes, body.Merge == true);
-}
-
-/// <summary>A <see cref="RegistryException"/> from any endpoint becomes problem+json with AWS's exception name and message.</summary>
-internal sealed class RegistryErrors : IExceptionHandler
-{
-    public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
-    {
-        if (exception is not RegistryException registry)
-        {
-            return false;
-        }
-
-        await Problems.Create(registry.Status, registry.Code, registry.Message).ExecuteAsync(httpContext);
-        return true;
-    }
 }

@@ -72,7 +72,7 @@ public interface IThingGrain : IGrainWithStringKey
 
     /// <summary>
     /// AWS <c>CreateThing</c>: registers the thing (the same request again returns it; a different type or attributes
-    /// is <c>ResourceAlreadyExistsException</c>). Failures are <see cref="RegistryException"/>s with AWS's names.
+    /// is <c>ResourceAlreadyExistsException</c>). Failures are <see cref="ApiException"/>s with AWS's names.
     /// </summary>
     [Alias("CreateThing")]
     Task<ThingRecord> CreateThing(string? thingTypeName, IReadOnlyDictionary<string, string>? attributes);

@@ -1,3 +1,4 @@
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Registry;
 
 namespace OrleansIot.Grains.Registry;
@@ -75,7 +76,7 @@ public static class RegistryPaging
         }
         catch (FormatException)
         {
-            throw RegistryException.Invalid("The nextToken is not valid.");
+            throw ApiException.Invalid("The nextToken is not valid.");
         }
     }
 

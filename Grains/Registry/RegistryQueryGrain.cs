@@ -1,3 +1,4 @@
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Registry;
 
 namespace OrleansIot.Grains.Registry;
@@ -10,7 +11,7 @@ internal sealed class RegistryQueryGrain(IRegistryStore registry) : Grain, IRegi
     {
         if (query.AttributeValue is not null && query.AttributeName is null)
         {
-            throw RegistryException.Invalid("attributeValue needs attributeName.");
+            throw ApiException.Invalid("attributeValue needs attributeName.");
         }
 
         return registry.ListThingsAsync(query with { MaxResults = RegistryRules.PageSize(query.MaxResults) });

@@ -1,3 +1,4 @@
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Registry;
 using OrleansIot.Grains.Abstractions.Things;
 
@@ -21,7 +22,7 @@ internal static class RegistryRules
     {
         if (!ThingNames.IsValidThingName(name))
         {
-            throw RegistryException.Invalid($"{kind} name '{Shorten(name)}' is invalid: 1 to 128 characters of a-z, A-Z, 0-9, ':', '_' and '-'.");
+            throw ApiException.Invalid($"{kind} name '{Shorten(name)}' is invalid: 1 to 128 characters of a-z, A-Z, 0-9, ':', '_' and '-'.");
         }
     }
 
@@ -32,12 +33,12 @@ internal static class RegistryRules
         {
             if (name.Length is 0 or > MaxAttributeName || !name.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or ',' or '@' or '/' or ':' or '#' or '-'))
             {
-                throw RegistryException.Invalid($"Attribute name '{Shorten(name)}' is invalid: 1 to 128 characters of a-z, A-Z, 0-9 and _.,@/:#-");
+                throw ApiException.Invalid($"Attribute name '{Shorten(name)}' is invalid: 1 to 128 characters of a-z, A-Z, 0-9 and _.,@/:#-");
             }
 
             if (value is null || value.Length > MaxAttributeValue || !value.All(c => char.IsAsciiLetterOrDigit(c) || c is '_' or '.' or ',' or '@' or '/' or ':' or '#' or '=' or '[' or ']' or '-'))
             {
-                throw RegistryException.Invalid($"The value of attribute '{name}' is invalid: up to 800 characters of a-z, A-Z, 0-9 and _.,@/:#=[]-");
+                throw ApiException.Invalid($"The value of attribute '{name}' is invalid: up to 800 characters of a-z, A-Z, 0-9 and _.,@/:#=[]-");
             }
         }
     }
@@ -48,7 +49,7 @@ internal static class RegistryRules
         var limit = typed ? MaxAttributesWithType : MaxAttributesWithoutType;
         if (count > limit)
         {
-            throw RegistryException.Invalid(typed
+            throw ApiException.Invalid(typed
                 ? $"A thing can have at most {MaxAttributesWithType} attributes; this one would have {count}."
                 : $"A thing without a thing type can have at most {MaxAttributesWithoutType} attributes; this one would have {count}.");
         }
@@ -58,7 +59,7 @@ internal static class RegistryRules
     {
         if (description is { Length: > MaxDescription })
         {
-            throw RegistryException.Invalid($"The description is longer than {MaxDescription} characters.");
+            throw ApiException.Invalid($"The description is longer than {MaxDescription} characters.");
         }
     }
 
@@ -95,8 +96,8 @@ internal static class RegistryRules
     public static int PageSize(int maxResults, int limit = 250) => maxResults switch
     {
         0 => limit,
-        < 1 => throw RegistryException.Invalid($"maxResults must be between 1 and {limit}."),
-        _ when maxResults > limit => throw RegistryException.Invalid($"maxResults must be between 1 and {limit}."),
+        < 1 => throw ApiException.Invalid($"maxResults must be between 1 and {limit}."),
+        _ when maxResults > limit => throw ApiException.Invalid($"maxResults must be between 1 and {limit}."),
         _ => maxResults,
     };
 

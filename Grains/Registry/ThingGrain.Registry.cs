@@ -1,3 +1,4 @@
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Registry;
 using OrleansIot.Grains.Registry;
 
@@ -27,13 +28,13 @@ internal sealed partial class ThingGrain
             // Idempotent for the same configuration (AWS).
             return existing.ThingTypeName == thingTypeName && RegistryRules.SameAttributes(existing.Attributes, wanted)
                 ? existing
-                : throw RegistryException.AlreadyExists($"Thing {ThingName} already exists with a different configuration.");
+                : throw ApiException.AlreadyExists($"Thing {ThingName} already exists with a different configuration.");
         }
 
         var thing = new ThingRecord(ThingName, Guid.NewGuid().ToString(), thingTypeName, wanted, 1);
         if (!await registry.SaveThingAsync(thing, 0))
         {
-            throw RegistryException.AlreadyExists($"Thing {ThingName} already exists.");
+            throw ApiException.AlreadyExists($"Thing {ThingName} already exists.");
         }
 
         Events.Thing("CREATED", thing);
@@ -44,15 +45,15 @@ internal sealed partial class ThingGrain
 
     public async Task<ThingRecord> UpdateThing(ThingUpdate update)
     {
-        var existing = await registry.GetThingAsync(ThingName) ?? throw RegistryException.NotFound($"Thing {ThingName} cannot be found.");
+        var existing = await registry.GetThingAsync(ThingName) ?? throw ApiException.NotFound($"Thing {ThingName} cannot be found.");
         if (update.ExpectedVersion is { } expected && expected != existing.Version)
         {
-            throw RegistryException.VersionConflict($"The version of thing {ThingName} is {existing.Version}, not {expected}.");
+            throw ApiException.VersionConflict($"The version of thing {ThingName} is {existing.Version}, not {expected}.");
         }
 
         if (update.RemoveThingType && update.ThingTypeName is not null)
         {
-            throw RegistryException.Invalid("Give either thingTypeName or removeThingType, not both.");
+            throw ApiException.Invalid("Give either thingTypeName or removeThingType, not both.");
         }
 
         var type = update.RemoveThingType ? null : update.ThingTypeName ?? existing.ThingTypeName;
@@ -67,7 +68,7 @@ internal sealed partial class ThingGrain
         var thing = existing with { ThingTypeName = type, Attributes = attributes, Version = existing.Version + 1 };
         if (!await registry.SaveThingAsync(thing, existing.Version))
         {
-            throw RegistryException.VersionConflict($"Thing {ThingName} changed meanwhile; read it again.");
+            throw ApiException.VersionConflict($"Thing {ThingName} changed meanwhile; read it again.");
         }
 
         Events.Thing("UPDATED", thing);
@@ -83,7 +84,7 @@ internal sealed partial class ThingGrain
 
         if (expectedVersion is { } expected && expected != existing.Version)
         {
-            throw RegistryException.VersionConflict($"The version of thing {ThingName} is {existing.Version}, not {expected}.");
+            throw ApiException.VersionConflict($"The version of thing {ThingName} is {existing.Version}, not {expected}.");
         }
 
         await registry.DeleteThingAsync(ThingName);
@@ -92,8 +93,8 @@ internal sealed partial class ThingGrain
 
     public async Task AddToThingGroup(string thingGroupName)
     {
-        var thing = await registry.GetThingAsync(ThingName) ?? throw RegistryException.NotFound($"Thing {ThingName} cannot be found.");
-        var group = await registry.GetThingGroupAsync(thingGroupName) ?? throw RegistryException.NotFound($"Thing group {thingGroupName} cannot be found.");
+        var thing = await registry.GetThingAsync(ThingName) ?? throw ApiException.NotFound($"Thing {ThingName} cannot be found.");
+        var group = await registry.GetThingGroupAsync(thingGroupName) ?? throw ApiException.NotFound($"Thing group {thingGroupName} cannot be found.");
         var current = await registry.GroupsOfAsync(ThingName);
         if (current.Contains(thingGroupName))
         {
@@ -102,20 +103,20 @@ internal sealed partial class ThingGrain
 
         if (current.Count >= RegistryRules.MaxGroupsPerThing)
         {
-            throw RegistryException.LimitExceeded($"Thing {ThingName} is already in {RegistryRules.MaxGroupsPerThing} thing groups, the most a thing can be in.");
+            throw ApiException.LimitExceeded($"Thing {ThingName} is already in {RegistryRules.MaxGroupsPerThing} thing groups, the most a thing can be in.");
         }
 
         foreach (var name in current)
         {
             if (await registry.GetThingGroupAsync(name) is { } other && other.RootGroupName == group.RootGroupName)
             {
-                throw RegistryException.Invalid($"Thing {ThingName} is already in {name}, in the same hierarchy as {thingGroupName}; a thing can be in one group of a hierarchy.");
+                throw ApiException.Invalid($"Thing {ThingName} is already in {name}, in the same hierarchy as {thingGroupName}; a thing can be in one group of a hierarchy.");
             }
         }
 
         if (!await registry.AddMemberAsync(thingGroupName, ThingName))
         {
-            throw RegistryException.NotFound($"Thing group {thingGroupName} cannot be found.");
+            throw ApiException.NotFound($"Thing group {thingGroupName} cannot be found.");
         }
 
         Events.Membership("ADDED", group, thing);
@@ -123,8 +124,8 @@ internal sealed partial class ThingGrain
 
     public async Task RemoveFromThingGroup(string thingGroupName)
     {
-        var thing = await registry.GetThingAsync(ThingName) ?? throw RegistryException.NotFound($"Thing {ThingName} cannot be found.");
-        var group = await registry.GetThingGroupAsync(thingGroupName) ?? throw RegistryException.NotFound($"Thing group {thingGroupName} cannot be found.");
+        var thing = await registry.GetThingAsync(ThingName) ?? throw ApiException.NotFound($"Thing {ThingName} cannot be found.");
+        var group = await registry.GetThingGroupAsync(thingGroupName) ?? throw ApiException.NotFound($"Thing group {thingGroupName} cannot be found.");
         if (!(await registry.GroupsOfAsync(ThingName)).Contains(thingGroupName))
         {
             return;
@@ -150,10 +151,10 @@ internal sealed partial class ThingGrain
 
     private async Task UsableTypeAsync(string thingTypeName)
     {
-        var type = await registry.GetThingTypeAsync(thingTypeName) ?? throw RegistryException.NotFound($"Thing type {thingTypeName} cannot be found.");
+        var type = await registry.GetThingTypeAsync(thingTypeName) ?? throw ApiException.NotFound($"Thing type {thingTypeName} cannot be found.");
         if (type.Deprecated)
         {
-            throw RegistryException.Invalid($"Thing type {thingTypeName} is deprecated: no thing can be given it.");
+            throw ApiException.Invalid($"Thing type {thingTypeName} is deprecated: no thing can be given it.");
         }
     }
 }

@@ -1,3 +1,4 @@
+using OrleansIot.Grains.Abstractions;
 using Microsoft.Extensions.Options;
 using OrleansIot.Grains.Abstractions.Registry;
 using OrleansIot.Grains.Abstractions.Routing;
@@ -22,38 +23,38 @@ internal sealed class ThingGroupGrain(IRegistryStore registry, IOptions<Registry
         var wanted = new Dictionary<string, string>(attributes ?? new Dictionary<string, string>(), StringComparer.Ordinal);
         if (wanted.Count > RegistryRules.MaxGroupAttributes)
         {
-            throw RegistryException.Invalid($"A thing group can have at most {RegistryRules.MaxGroupAttributes} attributes.");
+            throw ApiException.Invalid($"A thing group can have at most {RegistryRules.MaxGroupAttributes} attributes.");
         }
 
         if (await registry.GetThingGroupAsync(Name) is { } existing)
         {
             return existing.ParentGroupName == parentGroupName && existing.Description == description && RegistryRules.SameAttributes(existing.Attributes, wanted)
                 ? existing
-                : throw RegistryException.AlreadyExists($"Thing group {Name} already exists with a different configuration.");
+                : throw ApiException.AlreadyExists($"Thing group {Name} already exists with a different configuration.");
         }
 
         IReadOnlyList<string> ancestors = [];
         string? parentId = null;
         if (parentGroupName is not null)
         {
-            var parent = await registry.GetThingGroupAsync(parentGroupName) ?? throw RegistryException.NotFound($"Parent thing group {parentGroupName} cannot be found.");
+            var parent = await registry.GetThingGroupAsync(parentGroupName) ?? throw ApiException.NotFound($"Parent thing group {parentGroupName} cannot be found.");
             ancestors = [.. parent.Ancestors, parent.ThingGroupName];
             parentId = parent.ThingGroupId;
             if (ancestors.Count + 1 > RegistryRules.MaxGroupDepth)
             {
-                throw RegistryException.Invalid($"A thing group hierarchy can be at most {RegistryRules.MaxGroupDepth} levels deep.");
+                throw ApiException.Invalid($"A thing group hierarchy can be at most {RegistryRules.MaxGroupDepth} levels deep.");
             }
 
             if (await registry.CountChildGroupsAsync(parentGroupName) >= MaxChildren)
             {
-                throw RegistryException.LimitExceeded($"Thing group {parentGroupName} already has {MaxChildren} child groups.");
+                throw ApiException.LimitExceeded($"Thing group {parentGroupName} already has {MaxChildren} child groups.");
             }
         }
 
         var group = new ThingGroupRecord(Name, Guid.NewGuid().ToString(), ancestors, description, wanted, 1, time.GetUtcNow());
         if (!await registry.SaveThingGroupAsync(group, 0))
         {
-            throw RegistryException.AlreadyExists($"Thing group {Name} already exists.");
+            throw ApiException.AlreadyExists($"Thing group {Name} already exists.");
         }
 
         Events.ThingGroup("CREATED", group, parentId);
@@ -64,10 +65,10 @@ internal sealed class ThingGroupGrain(IRegistryStore registry, IOptions<Registry
 
     public async Task<ThingGroupRecord> Update(string? description, AttributePayload? attributes, long? expectedVersion)
     {
-        var existing = await registry.GetThingGroupAsync(Name) ?? throw RegistryException.NotFound($"Thing group {Name} cannot be found.");
+        var existing = await registry.GetThingGroupAsync(Name) ?? throw ApiException.NotFound($"Thing group {Name} cannot be found.");
         if (expectedVersion is { } expected && expected != existing.Version)
         {
-            throw RegistryException.VersionConflict($"The version of thing group {Name} is {existing.Version}, not {expected}.");
+            throw ApiException.VersionConflict($"The version of thing group {Name} is {existing.Version}, not {expected}.");
         }
 
         RegistryRules.Description(description);
@@ -75,13 +76,13 @@ internal sealed class ThingGroupGrain(IRegistryStore registry, IOptions<Registry
         var merged = RegistryRules.Apply(existing.Attributes, attributes);
         if (merged.Count > RegistryRules.MaxGroupAttributes)
         {
-            throw RegistryException.Invalid($"A thing group can have at most {RegistryRules.MaxGroupAttributes} attributes.");
+            throw ApiException.Invalid($"A thing group can have at most {RegistryRules.MaxGroupAttributes} attributes.");
         }
 
         var group = existing with { Description = description ?? existing.Description, Attributes = merged, Version = existing.Version + 1 };
         if (!await registry.SaveThingGroupAsync(group, existing.Version))
         {
-            throw RegistryException.VersionConflict($"Thing group {Name} changed meanwhile; read it again.");
+            throw ApiException.VersionConflict($"Thing group {Name} changed meanwhile; read it again.");
         }
 
         Events.ThingGroup("UPDATED", group, null);
@@ -97,12 +98,12 @@ internal sealed class ThingGroupGrain(IRegistryStore registry, IOptions<Registry
 
         if (expectedVersion is { } expected && expected != existing.Version)
         {
-            throw RegistryException.VersionConflict($"The version of thing group {Name} is {existing.Version}, not {expected}.");
+            throw ApiException.VersionConflict($"The version of thing group {Name} is {existing.Version}, not {expected}.");
         }
 
         if (await registry.CountChildGroupsAsync(Name) > 0)
         {
-            throw RegistryException.Invalid($"Thing group {Name} has child groups; delete them first.");
+            throw ApiException.Invalid($"Thing group {Name} has child groups; delete them first.");
         }
 
         await registry.DeleteThingGroupAsync(Name);

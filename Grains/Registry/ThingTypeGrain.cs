@@ -1,3 +1,4 @@
+using OrleansIot.Grains.Abstractions;
 using Microsoft.Extensions.Options;
 using OrleansIot.Grains.Abstractions.Registry;
 using OrleansIot.Grains.Abstractions.Routing;
@@ -19,7 +20,7 @@ internal sealed class ThingTypeGrain(IRegistryStore registry, IOptions<RegistryO
         var searchable = searchableAttributes ?? [];
         if (searchable.Count > RegistryRules.MaxSearchableAttributes)
         {
-            throw RegistryException.Invalid($"A thing type can have at most {RegistryRules.MaxSearchableAttributes} searchable attributes.");
+            throw ApiException.Invalid($"A thing type can have at most {RegistryRules.MaxSearchableAttributes} searchable attributes.");
         }
 
         RegistryRules.Attributes(searchable.ToDictionary(a => a, _ => "", StringComparer.Ordinal));
@@ -27,13 +28,13 @@ internal sealed class ThingTypeGrain(IRegistryStore registry, IOptions<RegistryO
         {
             return existing.Description == description && existing.SearchableAttributes.SequenceEqual(searchable)
                 ? existing
-                : throw RegistryException.AlreadyExists($"Thing type {Name} already exists with a different configuration.");
+                : throw ApiException.AlreadyExists($"Thing type {Name} already exists with a different configuration.");
         }
 
         var type = new ThingTypeRecord(Name, Guid.NewGuid().ToString(), description, [.. searchable], false, null, time.GetUtcNow());
         if (!await registry.SaveThingTypeAsync(type, create: true))
         {
-            throw RegistryException.AlreadyExists($"Thing type {Name} already exists.");
+            throw ApiException.AlreadyExists($"Thing type {Name} already exists.");
         }
 
         Events.ThingType("CREATED", type);
@@ -44,7 +45,7 @@ internal sealed class ThingTypeGrain(IRegistryStore registry, IOptions<RegistryO
 
     public async Task<ThingTypeRecord> Deprecate(bool undo)
     {
-        var existing = await registry.GetThingTypeAsync(Name) ?? throw RegistryException.NotFound($"Thing type {Name} cannot be found.");
+        var existing = await registry.GetThingTypeAsync(Name) ?? throw ApiException.NotFound($"Thing type {Name} cannot be found.");
         var type = existing with { Deprecated = !undo, DeprecationDate = undo ? null : existing.DeprecationDate ?? time.GetUtcNow() };
         await registry.SaveThingTypeAsync(type, create: false);
         Events.ThingType("UPDATED", type);
@@ -53,21 +54,21 @@ internal sealed class ThingTypeGrain(IRegistryStore registry, IOptions<RegistryO
 
     public async Task Delete()
     {
-        var type = await registry.GetThingTypeAsync(Name) ?? throw RegistryException.NotFound($"Thing type {Name} cannot be found.");
+        var type = await registry.GetThingTypeAsync(Name) ?? throw ApiException.NotFound($"Thing type {Name} cannot be found.");
         var delay = options.Value.ThingTypeDeleteDelay;
         if (type.DeprecationDate is not { } deprecated)
         {
-            throw RegistryException.Invalid($"Thing type {Name} must be deprecated before it is deleted.");
+            throw ApiException.Invalid($"Thing type {Name} must be deprecated before it is deleted.");
         }
 
         if (time.GetUtcNow() - deprecated < delay)
         {
-            throw RegistryException.Invalid($"Thing type {Name} can be deleted {delay.TotalMinutes:0.#} minutes after it was deprecated.");
+            throw ApiException.Invalid($"Thing type {Name} can be deleted {delay.TotalMinutes:0.#} minutes after it was deprecated.");
         }
 
         if (await registry.CountThingsOfTypeAsync(Name) is > 0 and var count)
         {
-            throw RegistryException.Invalid($"Thing type {Name} is still the type of {count} things.");
+            throw ApiException.Invalid($"Thing type {Name} is still the type of {count} things.");
         }
 
         await registry.DeleteThingTypeAsync(Name);

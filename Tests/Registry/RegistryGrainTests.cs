@@ -1,3 +1,4 @@
+using OrleansIot.Grains.Abstractions;
 using System.Text.Json.Nodes;
 using OrleansIot.Grains.Abstractions.Registry;
 using OrleansIot.Grains.Abstractions.Things;
@@ -17,9 +18,9 @@ public sealed class RegistryGrainTests(ClusterFixture fixture)
 
     private static Dictionary<string, string> Attributes(int count) => Enumerable.Range(1, count).ToDictionary(i => $"a{i}", i => $"v{i}");
 
-    private static async Task<RegistryException> Refused(Func<Task> call, string code)
+    private static async Task<ApiException> Refused(Func<Task> call, string code)
     {
-        var error = await Assert.ThrowsAsync<RegistryException>(call);
+        var error = await Assert.ThrowsAsync<ApiException>(call);
         Assert.Equal(code, error.Code);
         return error;
     }
@@ -130,11 +131,11 @@ public sealed class RegistryGrainTests(ClusterFixture fixture)
                 await Type(type).Delete();
                 return false;
             }
-            catch (RegistryException e) when (e.Message.Contains("still the type", StringComparison.Ordinal))
+            catch (ApiException e) when (e.Message.Contains("still the type", StringComparison.Ordinal))
             {
                 return true;                                                                // the delay passed; a thing still uses it
             }
-            catch (RegistryException)
+            catch (ApiException)
             {
                 return false;
             }
