@@ -4,17 +4,111 @@ using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+using OrleansIot.Grains.Abstractions;
+using OrleansIot.Grains.Abstractions.Registry;
 using OrleansIot.Grains.Abstractions.Rules;
 
 namespace OrleansIot.Gateway.Http;
 
-/// <summary>Control plane: rules. For now the SQL try-it endpoint (<c>POST /api/rules/test</c>).</summary>
+/// <summary>
+/// Control plane: topic rules with AWS's paths and shapes (<c>CreateTopicRule</c> <c>POST /api/rules/{name}</c> with the
+/// <c>TopicRulePayload</c> as body, <c>GetTopicRule</c>, <c>ListTopicRules</c>, <c>ReplaceTopicRule</c> (PATCH),
+/// <c>EnableTopicRule</c>, <c>DisableTopicRule</c>, <c>DeleteTopicRule</c>), and the SQL try-it endpoint
+/// <c>POST /api/rules/test</c> (so "test" cannot be a rule name here).
+/// </summary>
 public static class RulesApi
 {
     public static IEndpointRouteBuilder MapRulesApi(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapPost("/api/rules/test", TestAsync).WithTags("Rules").WithName("TestRuleSql");
+        var rules = endpoints.MapGroup("/api/rules").WithTags("Rules");
+        rules.MapPost("/test", TestAsync).WithName("TestRuleSql");
+        rules.MapPost("/{ruleName}", CreateAsync).WithName("CreateTopicRule");
+        rules.MapGet("/{ruleName}", GetAsync).WithName("GetTopicRule");
+        rules.MapMethods("/{ruleName}", ["PATCH"], ReplaceAsync).WithName("ReplaceTopicRule");
+        rules.MapPost("/{ruleName}/enable", (string ruleName, IGrainFactory grains) => SetEnabledAsync(ruleName, true, grains)).WithName("EnableTopicRule");
+        rules.MapPost("/{ruleName}/disable", (string ruleName, IGrainFactory grains) => SetEnabledAsync(ruleName, false, grains)).WithName("DisableTopicRule");
+        rules.MapDelete("/{ruleName}", DeleteAsync).WithName("DeleteTopicRule");
+        rules.MapGet("", ListAsync).WithName("ListTopicRules");
         return endpoints;
+    }
+
+    private static async Task<IResult> CreateAsync(string ruleName, JsonObject body, IGrainFactory grains)
+    {
+        await grains.GetGrain<IRuleGrain>(ruleName).Create(Input(body));
+        return TypedResults.Ok(new { });
+    }
+
+    private static async Task<IResult> ReplaceAsync(string ruleName, JsonObject body, IGrainFactory grains)
+    {
+        await grains.GetGrain<IRuleGrain>(ruleName).Replace(Input(body));
+        return TypedResults.Ok(new { });
+    }
+
+    private static async Task<IResult> GetAsync(string ruleName, IGrainFactory grains, IOptions<RegistryOptions> options)
+    {
+        var rule = await grains.GetGrain<IRuleGrain>(ruleName).Get();
+        return rule is null
+            ? Problems.NotFound("ResourceNotFoundException", $"Rule {ruleName} cannot be found.")
+            : TypedResults.Text(new JsonObject { ["ruleArn"] = options.Value.Arn($"rule/{rule.RuleName}"), ["rule"] = Document(rule) }.ToJsonString(), "application/json");
+    }
+
+    private static async Task<IResult> SetEnabledAsync(string ruleName, bool enabled, IGrainFactory grains)
+    {
+        await grains.GetGrain<IRuleGrain>(ruleName).SetEnabled(enabled);
+        return TypedResults.Ok(new { });
+    }
+
+    private static async Task<IResult> DeleteAsync(string ruleName, IGrainFactory grains)
+    {
+        await grains.GetGrain<IRuleGrain>(ruleName).Delete();
+        return TypedResults.Ok(new { });
+    }
+
+    private static async Task<IResult> ListAsync(string? topic, bool? ruleDisabled, IGrainFactory grains, IOptions<RegistryOptions> options)
+    {
+        var set = await grains.GetGrain<IRuleCatalogGrain>(IRuleCatalogGrain.Key).Get();
+        var rules = set.Rules
+            .Where(r => (topic is null || r.TopicPattern == topic) && (ruleDisabled is null || r.RuleDisabled == ruleDisabled))
+            .Select(r => (JsonNode?)new JsonObject
+            {
+                ["ruleArn"] = options.Value.Arn($"rule/{r.RuleName}"),
+                ["ruleName"] = r.RuleName,
+                ["topicPattern"] = r.TopicPattern,
+                ["createdAt"] = r.CreatedAt.ToUnixTimeSeconds(),
+                ["ruleDisabled"] = r.RuleDisabled,
+            });
+        return TypedResults.Text(new JsonObject { ["rules"] = new JsonArray([.. rules]) }.ToJsonString(), "application/json");
+    }
+
+    private static JsonObject Document(TopicRule rule)
+    {
+        var document = new JsonObject
+        {
+            ["ruleName"] = rule.RuleName,
+            ["sql"] = rule.Sql,
+            ["description"] = rule.Description,
+            ["createdAt"] = rule.CreatedAt.ToUnixTimeSeconds(),
+            ["actions"] = JsonNode.Parse(rule.ActionsJson),
+            ["ruleDisabled"] = rule.RuleDisabled,
+            ["awsIotSqlVersion"] = rule.AwsIotSqlVersion,
+        };
+        if (rule.ErrorActionJson is { } error)
+        {
+            document["errorAction"] = JsonNode.Parse(error);
+        }
+
+        return document;
+    }
+
+    /// <summary>AWS's <c>TopicRulePayload</c>: <c>sql</c> required; actions and errorAction kept as JSON for the rule grain to check.</summary>
+    private static TopicRuleInput Input(JsonObject body)
+    {
+        string? Text(string name) => body[name] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+        var sql = Text("sql") ?? throw ApiException.Invalid("sql is required.");
+        var actions = body["actions"] ?? new JsonArray();
+        var disabled = body["ruleDisabled"] is JsonValue d && d.TryGetValue<bool>(out var b) && b;
+        return new TopicRuleInput(sql, Text("description"), actions.ToJsonString(), body["errorAction"]?.ToJsonString(), disabled, Text("awsIotSqlVersion"));
     }
 
     /// <summary>

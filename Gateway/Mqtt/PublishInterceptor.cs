@@ -96,8 +96,9 @@ internal sealed partial class PublishInterceptor(
         var bytes = payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload);
 
         // '$' topics are the platform's own ($aws/things/.../shadow, $aws/events ...): their features handle them;
-        // they are not telemetry, but subscribers on other nodes still get them.
-        var accepted = message.Topic.StartsWith('$')
+        // they are not telemetry, but subscribers on other nodes still get them. Basic Ingest ($aws/rules/{rule}/...)
+        // is telemetry for one rule only.
+        var accepted = message.Topic.StartsWith('$') && !IsBasicIngest(message.Topic)
             ? ValueTask.CompletedTask
             : telemetry.PublishAsync(
                 new TelemetryMessage(message.Topic, bytes, meter.ClientId, (int)message.QualityOfServiceLevel, message.Retain, time.GetUtcNow(), node.Name),
@@ -117,7 +118,7 @@ internal sealed partial class PublishInterceptor(
         try
         {
             await accepted;
-            if (message.Retain)
+            if (message.Retain && !IsBasicIngest(message.Topic))
             {
                 // Stored (durably in PostgreSQL mode) before MQTTnet stores it here and acknowledges it.
                 var change = await retained.PublishedHereAsync(message, meter.ClientId, bytes, router.NodeId);
@@ -152,10 +153,19 @@ internal sealed partial class PublishInterceptor(
     /// </summary>
     private void Route(InterceptingPublishEventArgs e, ConnectionMeter meter, byte[] bytes)
     {
+        if (IsBasicIngest(e.ApplicationMessage.Topic))
+        {
+            // AWS Basic Ingest: the message goes to its rule (through the telemetry stream), never to subscribers.
+            e.ProcessPublish = false;
+            return;
+        }
+
         local.Deliver(Own(e.ApplicationMessage, bytes), meter.ClientId);
         router.Forward(e.ApplicationMessage, meter.ClientId, bytes);
         e.ProcessPublish = false;
     }
+
+    private static bool IsBasicIngest(string topic) => topic.StartsWith("$aws/rules/", StringComparison.Ordinal);
 
     /// <summary>The message with a payload it owns (queued messages outlive MQTTnet's receive buffer).</summary>
     private static MqttApplicationMessage Own(MqttApplicationMessage m, byte[] bytes) => new()

@@ -88,6 +88,7 @@ public static partial class IotSiloHost
 
         builder.Services.AddOptions<ThingOptions>().BindConfiguration(ThingOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<ShadowOptions>().BindConfiguration(ShadowOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<Grains.Rules.RulesOptions>().BindConfiguration(Grains.Rules.RulesOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<Grains.Abstractions.Registry.RegistryOptions>().BindConfiguration(Grains.Abstractions.Registry.RegistryOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(Options.Create(storage));

@@ -36,6 +36,7 @@ public class NodeFixture : IAsyncLifetime
             "--Iot:BindAddress=127.0.0.1",
             "--Iot:Usage:FlushInterval=00:00:00.100",
             "--Iot:Things:UsagePersistInterval=00:00:00.200",
+            "--Iot:Rules:RefreshInterval=00:00:00",
             $"--Orleans:Endpoints:SiloPort={FreePorts.Next()}",
             $"--Orleans:Endpoints:GatewayPort={FreePorts.Next()}",
             $"--Orleans:ClusterId=node-{Guid.NewGuid():N}",

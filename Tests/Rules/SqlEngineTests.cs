@@ -13,7 +13,7 @@ public sealed class SqlEngineTests
 {
     private const string Payload = """
         {"temperature":21.5,"humidity":40,"name":"dev1","ok":true,"nothing":null,"tags":["a","b","c"],
-         "nested":{"level":{"deep":7}},"s5":"5","items":[{"n":1,"kind":"x"},{"n":2,"kind":"y"},{"n":3,"kind":"x"}]}
+         "nested":{"level":{"deep":7}},"s5":"5","value":7,"items":[{"n":1,"kind":"x"},{"n":2,"kind":"y"},{"n":3,"kind":"x"}]}
         """;
 
     /// <summary>The output of <c>SELECT VALUE expr</c> as JSON text; "" for Undefined.</summary>
@@ -280,13 +280,23 @@ public sealed class SqlEngineTests
     [InlineData("SELECT nothing FROM 'a/#'", "{\"nothing\":null}")]                        // Null is kept
     [InlineData("SELECT upper(name) FROM 'a/#'", "{\"upper\":\"DEV1\"}")]
     [InlineData("SELECT 1 + 1, 'x' FROM 'a/#'", "{\"_1\":2,\"_2\":\"x\"}")]
-    [InlineData("SELECT VALUE tags FROM 'a/#'", "[\"a\",\"b\",\"c\"]")]                      // an array at top level (2016-03-23)
+    [InlineData("SELECT VALUE tags FROM 'a/#'", "[\"a\",\"b\",\"c\"]")]
+    [InlineData("SELECT value * 2 AS doubled FROM 'a/#'", "{\"doubled\":14}")]                // a field named value
+    [InlineData("SELECT value, name FROM 'a/#'", "{\"value\":7,\"name\":\"dev1\"}")]
+    [InlineData("SELECT VALUE value FROM 'a/#'", "7")]                      // an array at top level (2016-03-23)
     [InlineData("SELECT (SELECT VALUE n FROM items) AS sensors FROM 'a/#'", "{\"sensors\":[1,2,3]}")]
     [InlineData("SELECT (SELECT n FROM items WHERE kind = 'x') AS xs FROM 'a/#'", "{\"xs\":[{\"n\":1},{\"n\":3}]}")]
     [InlineData("SELECT VALUE (SELECT VALUE kind FROM items WHERE n > 1) FROM 'a/#'", "[\"y\",\"x\"]")]
     public void SelectShapes_AsAws(string sql, string expected)
     {
         AssertJson(expected, Select(sql)!);
+    }
+
+    [Fact]
+    public void SelectStar_OfAJsonValueThatIsNotAnObject_IsThatValue()
+    {
+        Assert.Equal("42", Select("SELECT * FROM 'a/#'", "42"));
+        Assert.Equal("[1,2]", Select("SELECT * FROM 'a/#'", "[1,2]"));
     }
 
     [Fact]

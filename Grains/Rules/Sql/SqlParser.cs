@@ -160,7 +160,8 @@ internal static class SqlLexer
 /// </summary>
 internal sealed class SqlParser(List<Token> tokens)
 {
-    private static readonly string[] Reserved = ["SELECT", "FROM", "WHERE", "AS", "AND", "OR", "NOT", "CASE", "WHEN", "THEN", "ELSE", "END", "VALUE"];
+    // VALUE is not reserved: it is a keyword only right after SELECT (see ValueIsKeyword); "value" is a common field.
+    private static readonly string[] Reserved = ["SELECT", "FROM", "WHERE", "AS", "AND", "OR", "NOT", "CASE", "WHEN", "THEN", "ELSE", "END"];
 
     private int _at;
 
@@ -192,6 +193,33 @@ internal sealed class SqlParser(List<Token> tokens)
     public SqlSyntaxException Expected(string what) => new(Current.Position, $"expected {what}, found {Current}");
 
     public bool Peek(string keywordOrSymbol) => Current.Is(keywordOrSymbol) || Current.IsSymbol(keywordOrSymbol);
+
+    /// <summary>
+    /// Whether the VALUE at hand (right after SELECT) is the keyword of <c>SELECT VALUE expr</c> or a field named
+    /// "value" (<c>SELECT value * 2 AS v</c>): a keyword is followed by an expression, a field by an operator, a comma,
+    /// AS or FROM. <c>SELECT VALUE * FROM</c> is the keyword with the whole payload.
+    /// </summary>
+    public bool ValueIsKeyword()
+    {
+        if (!Current.Is("VALUE"))
+        {
+            return false;
+        }
+
+        var next = tokens[_at + 1];
+        if (next.IsSymbol("*"))
+        {
+            var after = tokens[Math.Min(_at + 2, tokens.Count - 1)];
+            return after.Kind == TokenKind.End || after.Is("FROM") || after.Is("WHERE") || after.IsSymbol(")");
+        }
+
+        if (next.Kind == TokenKind.End || next.Is("FROM") || next.Is("AS") || next.Is("WHERE") || next.Is("AND") || next.Is("OR"))
+        {
+            return false;
+        }
+
+        return next.Kind != TokenKind.Symbol || next.Text is "(" or "{" or "[" or "-";
+    }
 
     public string ExpectString(string what)
     {

@@ -58,6 +58,19 @@ internal sealed class SqlStatement
         return new SqlStatement(sql, filter, where, select);
     }
 
+    /// <summary>One expression (a substitution template's <c>${…}</c>), compiled.</summary>
+    internal static SqlExpr ParseExpression(string expression)
+    {
+        var parser = new SqlParser(SqlLexer.Tokenize(expression));
+        var expr = parser.Expression();
+        if (!parser.AtEnd)
+        {
+            throw parser.Expected("the end of the expression");
+        }
+
+        return expr;
+    }
+
     /// <summary>Whether the FROM filter matches a topic.</summary>
     public bool Matches(string topic) => TopicFilter is not null && Abstractions.Routing.TopicFilter.Matches(TopicFilter, topic);
 
@@ -86,8 +99,9 @@ internal static class SqlStatementParser
 {
     public static Func<SqlScope, SqlOutput> SelectList(SqlParser parser)
     {
-        if (parser.Accept("VALUE"))
+        if (parser.ValueIsKeyword())
         {
+            parser.Next();
             var value = parser.Expression();
             return s => value.IsStar && !s.Context.TryGetJson(out _) ? new SqlOutput(SqlValue.Undefined, s.Context.Payload) : new SqlOutput(value.Eval(s));
         }
@@ -123,6 +137,11 @@ internal static class SqlStatementParser
             if (onlyStar && !s.Context.TryGetJson(out _))
             {
                 return new SqlOutput(SqlValue.Undefined, s.Context.Payload);   // SELECT * of a binary payload: the bytes as they are
+            }
+
+            if (onlyStar && s.Row.Kind != SqlKind.Object)
+            {
+                return new SqlOutput(s.Row);                                    // SELECT * of a JSON value that is not an object: the value
             }
 
             return new SqlOutput(SqlValue.Of(Build(items, s)));
