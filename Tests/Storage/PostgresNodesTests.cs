@@ -68,6 +68,19 @@ public sealed class PostgresNodesTests(PostgresServer postgres)
         Assert.True(created.IsSuccessStatusCode, await created.Content.ReadAsStringAsync());
         Assert.Contains("\"site\":\"berlin\"", await b.Http.GetStringAsync($"/api/things/{deviceId}"), StringComparison.Ordinal);
         Assert.Contains($"\"thingName\":\"{deviceId}\"", await b.Http.GetStringAsync("/api/things?attributeName=site&attributeValue=berlin"), StringComparison.Ordinal);
+
+        // A rule (durable telemetry stream, rule state in PostgreSQL): created through B, fed by the device on A, its
+        // output received by the application on B.
+        var rule = "{\"sql\":\"SELECT t * 10 AS scaled FROM 'dt/+/telemetry'\",\"actions\":[{\"republish\":{\"topic\":\"scaled/${topic(2)}\",\"qos\":1}}]}";
+        var ruleCreated = await b.Http.PostAsync("/api/rules/scale_" + deviceId.Replace("-", "_", StringComparison.Ordinal), new StringContent(rule, System.Text.Encoding.UTF8, "application/json"));
+        Assert.True(ruleCreated.IsSuccessStatusCode, await ruleCreated.Content.ReadAsStringAsync());
+        await app.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"scaled/{deviceId}", MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        // The evaluators read rule changes within Iot:Rules:RefreshInterval (1 s by default): publish until one is seen.
+        await Eventually.True(async () =>
+        {
+            await device.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"dt/{deviceId}/telemetry").WithPayload("{\"t\":2}").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+            return received.Contains($"scaled/{deviceId}");
+        }, "the rule's output through the durable stream", TimeSpan.FromSeconds(30));
     }
 
     [Fact]
