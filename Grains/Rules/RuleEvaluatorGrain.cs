@@ -12,14 +12,9 @@ using OrleansIot.Grains.Rules.Sql;
 
 namespace OrleansIot.Grains.Rules;
 
-/// <summary>The evaluator of one telemetry partition (implicitly subscribed; key = partition).</summary>
+/// <summary>The evaluator of one telemetry partition (implicitly subscribed; key = partition). Only the stream calls it.</summary>
 [Alias("OrleansIot.IRuleEvaluatorGrain")]
-public interface IRuleEvaluatorGrain : IGrainWithStringKey
-{
-    /// <summary>The catalog version this evaluator runs (for operators and tests).</summary>
-    [Alias("LoadedVersion")]
-    Task<long> LoadedVersion();
-}
+public interface IRuleEvaluatorGrain : IGrainWithStringKey;
 
 /// <summary>
 /// Consumes one partition of the telemetry stream and runs every enabled rule whose FROM filter matches each message
@@ -60,8 +55,6 @@ internal sealed partial class RuleEvaluatorGrain(
             await stream.SubscribeAsync(this);
         }
     }
-
-    public Task<long> LoadedVersion() => Task.FromResult(_version);
 
     public async Task OnNextAsync(TelemetryBatch item, StreamSequenceToken? token = null)
     {

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 
@@ -605,7 +604,4 @@ internal sealed class SqlParser(List<Token> tokens)
             return otherwise?.Eval(s) ?? SqlValue.Undefined;
         });
     }
-
-    internal static SqlValue Number(string text) =>
-        SqlValue.TryParseNumber(text, out var n) ? n : SqlValue.Of(double.Parse(text, CultureInfo.InvariantCulture));
 }
