@@ -109,7 +109,7 @@ internal sealed partial class RuleEvaluatorGrain(
             }
 
             Matched.Add(1, new KeyValuePair<string, object?>("rule", rule.Name));
-            await RunActionsAsync(rule, new ActionContext(context, output.ToBytes(), broker, GrainFactory), message);
+            await RunActionsAsync(rule, new ActionContext(rule.Name, context, output.ToBytes(), broker, GrainFactory), message);
         }
     }
 

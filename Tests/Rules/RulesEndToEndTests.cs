@@ -106,6 +106,38 @@ public sealed class RulesEndToEndTests(NodeFixture node)
     }
 
     [Fact]
+    public async Task GrainAction_CallsTheHandlerGrain_KeyedByItsTemplate_AndAFailingHandlerTriggersTheErrorAction()
+    {
+        var (name, root) = (RuleName(), Ids.NewId("gr"));
+        var rule = new JsonObject
+        {
+            ["sql"] = $"SELECT amount, topic(2) AS account FROM '{root}/+/charge'",
+            ["actions"] = new JsonArray(
+                new JsonObject { ["grain"] = new JsonObject { ["grainType"] = "test-rule-handler", ["key"] = $"{root}-${{topic(2)}}" } },
+                new JsonObject { ["grain"] = new JsonObject { ["grainType"] = "test-refusing-handler" } }),
+            ["errorAction"] = new JsonObject { ["republish"] = new JsonObject { ["topic"] = $"errors/{name}", ["qos"] = 1 } },
+        };
+        await CreateAsync(name, rule.ToJsonString());
+        var (app, inbox, _) = await SessionClients.ConnectAsync(node, node.Options(Ids.NewId("app")));
+        await app.SubscribeAsync($"errors/{name}", MqttQualityOfServiceLevel.AtLeastOnce);
+        var clientId = Ids.NewId("dev");
+        var device = await node.ConnectAsync(clientId);
+
+        await device.PublishStringAsync($"{root}/acct7/charge", "{\"amount\":12}", MqttQualityOfServiceLevel.AtLeastOnce);
+
+        // The error action runs after every action of the invocation: once it is in, the first handler was called.
+        var error = JsonNode.Parse((await inbox.WaitAsync($"errors/{name}", 1, "the error action"))[0])!;
+        var failure = Assert.Single(error["failures"]!.AsArray())!;
+        Assert.Equal("GrainAction", (string)failure["failedAction"]!);
+        Assert.Contains("credit limit reached", (string)failure["errorMessage"]!, StringComparison.Ordinal);
+        var handled = Assert.Single(RecordingRuleHandlerGrain.Handled[$"{root}-acct7"]);
+        Assert.Equal(name, handled.RuleName);
+        Assert.Equal($"{root}/acct7/charge", handled.Topic);
+        Assert.Equal(clientId, handled.ClientId);
+        Assert.True(JsonNode.DeepEquals(JsonNode.Parse("{\"amount\":12,\"account\":\"acct7\"}"), JsonNode.Parse(handled.Output)));
+    }
+
+    [Fact]
     public async Task DisabledRule_DoesNotFire_ReEnabledItDoes()
     {
         var (name, marker, root) = (RuleName(), RuleName(), Ids.NewId("dis"));
@@ -136,6 +168,7 @@ public sealed class RulesEndToEndTests(NodeFixture node)
         var duplicate = await node.Http.PostAsync($"/api/rules/{name}", Body(Rule("SELECT * FROM 'api/+'", "x/y")));
         var badSql = await node.Http.PostAsync($"/api/rules/{RuleName()}", Body(Rule("SELECT * FROM api", "x/y")));
         var badAction = await node.Http.PostAsync($"/api/rules/{RuleName()}", Body("""{"sql":"SELECT * FROM 'a'","actions":[{"lambda":{"functionArn":"x"}}]}"""));
+        var noGrainType = await node.Http.PostAsync($"/api/rules/{RuleName()}", Body("""{"sql":"SELECT * FROM 'a'","actions":[{"grain":{}}]}"""));
         var badName = await node.Http.PostAsync("/api/rules/bad-name", Body(Rule("SELECT * FROM 'a'", "x")));
         var replaced = await node.Http.PatchAsync($"/api/rules/{name}", Body(Rule("SELECT a FROM 'api/#'", "x/z")));
         var got = JsonNode.Parse(await node.Http.GetStringAsync($"/api/rules/{name}"))!;
@@ -149,6 +182,7 @@ public sealed class RulesEndToEndTests(NodeFixture node)
         Assert.Equal(HttpStatusCode.BadRequest, badAction.StatusCode);
         Assert.Contains("'lambda' is not supported yet", await badAction.Content.ReadAsStringAsync(), StringComparison.Ordinal);
         Assert.Equal(HttpStatusCode.BadRequest, badName.StatusCode);
+        Assert.Equal(HttpStatusCode.BadRequest, noGrainType.StatusCode);
         Assert.True(replaced.IsSuccessStatusCode);
         Assert.Equal("SELECT a FROM 'api/#'", (string)got["rule"]!["sql"]!);
         Assert.Equal("x/z", (string)got["rule"]!["actions"]![0]!["republish"]!["topic"]!);
