@@ -145,6 +145,8 @@ public static partial class IotGatewayHosting
         app.MapShadowApi();
         app.MapRegistryApi();
         app.MapRulesApi();
+        app.MapTelemetryApi();
+        app.MapQueuesApi();
         app.MapConnectionsApi();
         app.MapRetainedApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));

@@ -101,7 +101,7 @@ internal sealed partial class PublishInterceptor(
         var accepted = message.Topic.StartsWith('$') && !IsBasicIngest(message.Topic)
             ? ValueTask.CompletedTask
             : telemetry.PublishAsync(
-                new TelemetryMessage(message.Topic, bytes, meter.ClientId, (int)message.QualityOfServiceLevel, message.Retain, time.GetUtcNow(), node.Name),
+                NewTelemetry(message, bytes, meter.ClientId),
                 e.CancellationToken);
         if (accepted.IsCompletedSuccessfully && !message.Retain)
         {
@@ -110,6 +110,15 @@ internal sealed partial class PublishInterceptor(
         }
 
         return AcceptAsync(accepted, e, meter, bytes);
+    }
+
+    private TelemetryMessage NewTelemetry(MqttApplicationMessage message, byte[] bytes, string clientId)
+    {
+        var now = time.GetUtcNow();
+        return new TelemetryMessage(message.Topic, bytes, clientId, (int)message.QualityOfServiceLevel, message.Retain, now, node.Name)
+        {
+            MessageId = Guid.CreateVersion7(now),
+        };
     }
 
     private async Task AcceptAsync(ValueTask accepted, InterceptingPublishEventArgs e, ConnectionMeter meter, byte[] bytes)

@@ -16,7 +16,15 @@ public sealed record TelemetryMessage(
     [property: Id(3)] int Qos,
     [property: Id(4)] bool Retain,
     [property: Id(5)] DateTimeOffset ReceivedAt,
-    [property: Id(6)] string Node);
+    [property: Id(6)] string Node)
+{
+    /// <summary>
+    /// The message's identity from the gateway that accepted it (time-ordered): consumers that see a message twice
+    /// (redelivery of the durable stream) recognise it, and idempotent writes key on it (rules: <c>traceid()</c>).
+    /// </summary>
+    [Id(7)]
+    public Guid MessageId { get; init; }
+}
 
 /// <summary>
 /// The unit on a telemetry stream: the publishes one gateway node accepted for one partition since its last batch.

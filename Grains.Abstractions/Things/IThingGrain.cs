@@ -42,6 +42,14 @@ public interface IThingGrain : IGrainWithStringKey
     Task<ShadowResponse> GetShadow(ShadowRequest request);
 
     /// <summary>
+    /// The full document of a shadow (as <see cref="GetShadow"/> answers) or <c>null</c> when there is none, for the
+    /// platform's own readers (the rules' <c>get_thing_shadow</c>): not a device request, so no request limit and
+    /// nothing published.
+    /// </summary>
+    [Alias("ReadShadow"), Orleans.Concurrency.ReadOnly]
+    Task<byte[]?> ReadShadow(string shadowName);
+
+    /// <summary>
     /// AWS <c>UpdateThingShadow</c> / <c>/update</c>: merges the request's <c>state.desired</c> and <c>state.reported</c>,
     /// persists the shadow (durably in PostgreSQL mode) and only then publishes <c>/update/accepted</c>,
     /// <c>/update/documents</c> and, while desired and reported differ, <c>/update/delta</c>. A request repeated with

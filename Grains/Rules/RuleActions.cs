@@ -4,25 +4,22 @@ using OrleansIot.Grains.Abstractions.Routing;
 using OrleansIot.Grains.Abstractions.Rules;
 using OrleansIot.Grains.Abstractions.Shadows;
 using OrleansIot.Grains.Abstractions.Things;
+using OrleansIot.Grains.Analytics;
 using OrleansIot.Grains.Rules.Sql;
 
 namespace OrleansIot.Grains.Rules;
 
-/// <summary>What an action gets: the message, the rule's output, and the services actions use.</summary>
-internal sealed record ActionContext(string RuleName, SqlContext Message, byte[] Output, IBrokerPublisher Broker, IGrainFactory Grains);
-
-/// <summary>An action ready to run; <see cref="Type"/> and <see cref="Resource"/> name it in AWS's error document.</summary>
-internal sealed record CompiledAction(string Type, Func<ActionContext, string> Resource, Func<ActionContext, Task> Run);
-
 /// <summary>
-/// Rule actions (AWS's <c>Action</c> shapes). Implemented: <c>republish</c> (topic as a substitution template, QoS 0/1,
-/// <c>$$aws/…</c> for reserved topics: a shadow request topic goes to the thing's shadow) and <c>grain</c> (ours: a
-/// grain implementing <see cref="IRuleActionHandler"/>). Other action types are refused when the rule is created, not
-/// accepted and ignored.
+/// Rule actions (AWS's <c>Action</c> shapes where AWS has one): <c>republish</c> (topic as a substitution template,
+/// QoS 0/1, <c>$$aws/…</c> for reserved topics: a shadow request topic goes to the thing's shadow), <c>grain</c> (ours,
+/// the Lambda: a grain implementing <see cref="IRuleActionHandler"/>), <c>timeseries</c> (the analytics sink),
+/// <c>postgres</c> (a row in a table: the DynamoDB of this system), <c>http</c> (webhooks), <c>queue</c> (a durable
+/// queue: the SQS) and <c>fanout</c> (several targets: the SNS). Unknown types are refused when the rule is created,
+/// not accepted and ignored.
 /// </summary>
-internal static class RuleActions
+internal static partial class RuleActions
 {
-    public static readonly string[] Supported = ["republish", "grain"];
+    public static readonly string[] Supported = ["republish", "grain", "timeseries", "postgres", "http", "queue", "fanout"];
 
     public static void Validate(JsonObject action) => Compile(action);
 
@@ -36,60 +33,143 @@ internal static class RuleActions
         var (type, body) = action.First();
         return type switch
         {
-            "republish" => Republish(body as JsonObject ?? throw ApiException.Invalid("republish must be an object.")),
-            "grain" => Grain(body as JsonObject ?? throw ApiException.Invalid("grain must be an object.")),
+            "republish" => Republish(Body(type, body)),
+            "grain" => Grain(Body(type, body)),
+            "timeseries" => Timeseries(Body(type, body)),
+            "postgres" => Postgres(Body(type, body)),
+            "http" => Http(Body(type, body)),
+            "queue" => Queue(Body(type, body)),
+            "fanout" => Fanout(Body(type, body)),
             _ => throw ApiException.Invalid($"Action type '{type}' is not supported yet; supported: {string.Join(", ", Supported)}."),
         };
+    }
+
+    private static JsonObject Body(string type, JsonNode? body) => body as JsonObject ?? throw ApiException.Invalid($"{type} must be an object.");
+
+    /// <summary>A required string property of an action, or the default.</summary>
+    private static string Text(JsonObject body, string action, string name, string? fallback = null)
+    {
+        if (body[name] is null && fallback is not null)
+        {
+            return fallback;
+        }
+
+        return body[name] is JsonValue node && node.TryGetValue<string>(out var value) && value.Length > 0
+            ? value
+            : throw ApiException.Invalid($"{action}.{name} is required (a non-empty string).");
+    }
+
+    /// <summary>A substitution template (<c>${expression}</c>) of an action, parsed once.</summary>
+    private static SqlTemplate Template(JsonObject body, string action, string name, string? fallback = null)
+    {
+        try
+        {
+            return SqlTemplate.Parse(Text(body, action, name, fallback));
+        }
+        catch (SqlSyntaxException ex)
+        {
+            throw ApiException.Invalid($"{action}.{name}: {ex.Message}");
+        }
+    }
+
+    /// <summary>
+    /// <c>{"fanout": {"actions": [{…}, {…}]}}</c>: every target gets the output (up to 10, no nested fanout); a failed
+    /// target fails the fanout, naming which, after the others ran.
+    /// </summary>
+    private static CompiledAction Fanout(JsonObject body)
+    {
+        if (body["actions"] is not JsonArray targets || targets.Count is 0 or > 10)
+        {
+            throw ApiException.Invalid("fanout.actions must list 1 to 10 actions.");
+        }
+
+        var compiled = targets.Select(t => t is JsonObject o && !o.ContainsKey("fanout")
+            ? Compile(o)
+            : throw ApiException.Invalid("fanout.actions: each is an action object other than fanout.")).ToList();
+        return new CompiledAction("FanoutAction", c => string.Join(",", compiled.Select(a => a.Type)), async (c, onFailure) =>
+        {
+            List<string>? failures = null;
+            for (var i = 0; i < compiled.Count; i++)
+            {
+                var index = i;
+                try
+                {
+                    await compiled[i].Run(c, ex => onFailure(new InvalidOperationException($"target {index} ({compiled[index].Type}): {ex.Message}", ex)));
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    (failures ??= []).Add($"target {i} ({compiled[i].Type}): {ex.Message}");
+                }
+            }
+
+            if (failures is not null)
+            {
+                throw new InvalidOperationException(string.Join("; ", failures));
+            }
+        });
+    }
+
+    /// <summary>
+    /// <c>{"timeseries": {"thingName": "${topic(2)}"}}</c> (default <c>${clientid()}</c>): stores the output (JSON) in the
+    /// analytics sink under that thing at the message's arrival time; written with the rest of the stream batch.
+    /// </summary>
+    private static CompiledAction Timeseries(JsonObject body)
+    {
+        var thing = Template(body, "timeseries", "thingName", "${clientid()}");
+        return new CompiledAction("TimeseriesAction", c => thing.Render(c.Message), (c, onFailure) =>
+        {
+            var thingName = thing.Render(c.Message);
+            if (thingName.Length is 0 or > 128)
+            {
+                throw new InvalidOperationException($"timeseries: thing name '{thingName}' must be 1 to 128 characters.");
+            }
+
+            if (!IsJson(c.Output))
+            {
+                throw new InvalidOperationException("timeseries: the rule's output is not JSON.");
+            }
+
+            var store = c.Services.Telemetry;
+            c.Batch.Add(store, c.RuleName, "TimeseriesAction", records => store.AppendAsync(records, CancellationToken.None),
+                new TelemetryRecord(thingName, c.ReceivedAt, c.MessageId, c.RuleName, c.Message.Topic, c.Output), onFailure);
+            return Task.CompletedTask;
+        }, Deferred: true);
+    }
+
+    private static bool IsJson(byte[] bytes)
+    {
+        try
+        {
+            var reader = new System.Text.Json.Utf8JsonReader(bytes);
+            return reader.Read() && reader.TrySkip() && !reader.Read();
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return false;
+        }
     }
 
     /// <summary><c>{"grain": {"grainType": "…", "key": "template"}}</c>: calls the handler grain with the rule's output.</summary>
     private static CompiledAction Grain(JsonObject body)
     {
-        if (body["grainType"] is not JsonValue typeNode || !typeNode.TryGetValue<string>(out var grainType) || grainType.Length == 0)
+        var grainType = Text(body, "grain", "grainType");
+        var key = Template(body, "grain", "key", "${topic()}");
+        return new CompiledAction("GrainAction", c => $"{grainType}/{key.Render(c.Message)}", async (c, _) =>
         {
-            throw ApiException.Invalid("grain.grainType is required (the [GrainType] of a grain implementing IRuleActionHandler).");
-        }
-
-        var keyTemplate = body["key"] is JsonValue keyNode && keyNode.TryGetValue<string>(out var k) ? k : "${topic()}";
-        SqlTemplate key;
-        try
-        {
-            key = SqlTemplate.Parse(keyTemplate);
-        }
-        catch (SqlSyntaxException ex)
-        {
-            throw ApiException.Invalid($"grain.key: {ex.Message}");
-        }
-
-        return new CompiledAction("GrainAction", c => $"{grainType}/{key.Render(c.Message)}", async c =>
-        {
-            var handler = c.Grains.GetGrain(GrainId.Create(grainType, key.Render(c.Message))).AsReference<IRuleActionHandler>();
+            var handler = c.Services.Grains.GetGrain(GrainId.Create(grainType, key.Render(c.Message))).AsReference<IRuleActionHandler>();
             await handler.Handle(new RuleActionMessage(c.RuleName, c.Message.Topic, c.Message.ClientId, c.Output, c.Message.TimestampMs));
         });
     }
 
     private static CompiledAction Republish(JsonObject body)
     {
-        if (body["topic"] is not JsonValue topicNode || !topicNode.TryGetValue<string>(out var topicTemplate) || topicTemplate.Length == 0)
-        {
-            throw ApiException.Invalid("republish.topic is required.");
-        }
-
         var qos = 0;
         if (body["qos"] is { } qosNode && (qosNode is not JsonValue q || !q.TryGetValue(out qos) || qos is < 0 or > 1))
         {
             throw ApiException.Invalid("republish.qos must be 0 or 1.");
         }
 
-        SqlTemplate template;
-        try
-        {
-            template = SqlTemplate.Parse(topicTemplate);
-        }
-        catch (SqlSyntaxException ex)
-        {
-            throw ApiException.Invalid($"republish.topic: {ex.Message}");
-        }
+        var template = Template(body, "republish", "topic");
 
         string Topic(ActionContext c)
         {
@@ -97,7 +177,7 @@ internal static class RuleActions
             return topic.StartsWith("$$", StringComparison.Ordinal) ? topic[1..] : topic;
         }
 
-        return new CompiledAction("RepublishAction", Topic, async c =>
+        return new CompiledAction("RepublishAction", Topic, async (c, failed) =>
         {
             var topic = Topic(c);
             if (!TopicFilter.IsValidTopic(topic))
@@ -113,7 +193,7 @@ internal static class RuleActions
             if (ShadowTopics.TryParse(topic, out var shadow) && shadow.IsRequest)
             {
                 // $$aws/things/T/shadow/update: a shadow request as a device would make it (answered on the response topics).
-                var thing = c.Grains.GetGrain<IThingGrain>(shadow.ThingName);
+                var thing = c.Services.Grains.GetGrain<IThingGrain>(shadow.ThingName);
                 var request = new ShadowRequest(shadow.ShadowName, c.Output, ShadowChannel.Mqtt);
                 _ = shadow.Operation switch
                 {
@@ -124,7 +204,7 @@ internal static class RuleActions
                 return;
             }
 
-            c.Broker.Publish(topic, c.Output, qos);
+            c.Services.Broker.Publish(topic, c.Output, qos);
         });
     }
 }

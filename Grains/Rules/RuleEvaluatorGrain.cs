@@ -1,4 +1,4 @@
-using System.Diagnostics.Metrics;
+using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
@@ -8,6 +8,8 @@ using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Routing;
 using OrleansIot.Grains.Abstractions.Rules;
 using OrleansIot.Grains.Abstractions.Telemetry;
+using OrleansIot.Grains.Abstractions.Things;
+using OrleansIot.Grains.Analytics;
 using OrleansIot.Grains.Rules.Sql;
 
 namespace OrleansIot.Grains.Rules;
@@ -26,21 +28,20 @@ public interface IRuleEvaluatorGrain : IGrainWithStringKey;
 [GrainType("rule-evaluator")]
 internal sealed partial class RuleEvaluatorGrain(
     IBrokerPublisher broker,
+    ITelemetryStore telemetry,
+    IServiceProvider services,
     IOptions<RulesOptions> options,
     TimeProvider time,
     ILogger<RuleEvaluatorGrain> logger) : Grain, IRuleEvaluatorGrain, IAsyncObserver<TelemetryBatch>
 {
-    private static readonly Meter Meter = new("OrleansIot.Rules");
-    private static readonly Counter<long> Matched = Meter.CreateCounter<long>("iot.rules.matched", description: "Messages a rule selected");
-    private static readonly Counter<long> Executed = Meter.CreateCounter<long>("iot.rules.actions.executed", description: "Rule actions that succeeded");
-    private static readonly Counter<long> Failed = Meter.CreateCounter<long>("iot.rules.actions.failed", description: "Rule actions that failed (the error action ran)");
-
     private long _version = -1;
     private long _checkedAt;
     private List<CompiledRule> _rules = [];
+    private RuleServices _services = null!;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
+        _services = new RuleServices(broker, GrainFactory, telemetry, services);
         var stream = this.GetStreamProvider(StreamNames.Provider).GetStream<TelemetryBatch>(StreamNames.Telemetry, this.GetPrimaryKeyString());
         var handles = await stream.GetAllSubscriptionHandles();
         if (handles.Count > 0)
@@ -56,6 +57,10 @@ internal sealed partial class RuleEvaluatorGrain(
         }
     }
 
+    /// <summary>
+    /// Runs the rules on each message, then writes what the bulk actions collected; the stream event counts as
+    /// delivered only when this returns, so in PostgreSQL mode a node's death before then means redelivery.
+    /// </summary>
     public async Task OnNextAsync(TelemetryBatch item, StreamSequenceToken? token = null)
     {
         await RefreshAsync();
@@ -64,17 +69,20 @@ internal sealed partial class RuleEvaluatorGrain(
             return;
         }
 
+        var batch = new ActionBatch();
         foreach (var message in item.Messages)
         {
-            await EvaluateAsync(message);
+            await EvaluateAsync(message, batch);
         }
+
+        await batch.FlushAsync();
     }
 
     public Task OnCompletedAsync() => Task.CompletedTask;
 
     public Task OnErrorAsync(Exception ex) => Task.CompletedTask;
 
-    private async Task EvaluateAsync(TelemetryMessage message)
+    private async Task EvaluateAsync(TelemetryMessage message, ActionBatch batch)
     {
         string? basicIngestRule = null;
         if (message.Topic.StartsWith("$aws/rules/", StringComparison.Ordinal))
@@ -91,11 +99,13 @@ internal sealed partial class RuleEvaluatorGrain(
                 continue;
             }
 
-            context ??= new SqlContext(message.Topic, message.Payload, message.ClientId, timestampMs: time.GetUtcNow().ToUnixTimeMilliseconds());
+            // timestamp() and traceid() come from the message, so a redelivered message evaluates the same.
+            context ??= new SqlContext(message.Topic, message.Payload, message.ClientId,
+                timestampMs: message.ReceivedAt.ToUnixTimeMilliseconds(), traceId: message.MessageId.ToString());
             SqlOutput? output;
             try
             {
-                output = rule.Statement.Evaluate(context);
+                output = await rule.Statement.EvaluateAsync(context, ReadShadowAsync);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -108,40 +118,64 @@ internal sealed partial class RuleEvaluatorGrain(
                 continue;
             }
 
-            Matched.Add(1, new KeyValuePair<string, object?>("rule", rule.Name));
-            await RunActionsAsync(rule, new ActionContext(rule.Name, context, output.ToBytes(), broker, GrainFactory), message);
+            RuleMetrics.Matched(rule.Name);
+            await RunActionsAsync(rule, new ActionContext(rule.Name, context, message.MessageId, message.ReceivedAt, output.ToBytes(), _services, batch), message);
         }
     }
+
+    private Task<byte[]?> ReadShadowAsync(string thingName, string shadowName) =>
+        GrainFactory.GetGrain<IThingGrain>(thingName).ReadShadow(shadowName);
 
     private async Task RunActionsAsync(CompiledRule rule, ActionContext context, TelemetryMessage message)
     {
         List<(CompiledAction Action, Exception Error)>? failures = null;
         foreach (var action in rule.Actions)
         {
+            var started = Stopwatch.GetTimestamp();
             try
             {
-                await action.Run(context);
-                Executed.Add(1, new KeyValuePair<string, object?>("rule", rule.Name));
+                await action.Run(context, ex => RunErrorActionAsync(rule, context, message, [(action, ex)]));
+                if (!action.Deferred)
+                {
+                    RuleMetrics.Executed(rule.Name, action.Type, started);
+                }
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
-                Failed.Add(1, new KeyValuePair<string, object?>("rule", rule.Name));
+                RuleMetrics.Failed(rule.Name, action.Type, started);
                 LogActionFailed(logger, ex, rule.Name, action.Type);
                 (failures ??= []).Add((action, ex));
             }
         }
 
-        if (failures is null || rule.ErrorAction is not { } errorAction)
+        if (failures is not null)
+        {
+            await RunErrorActionAsync(rule, context, message, failures);
+        }
+    }
+
+    /// <summary>
+    /// AWS's error document, one per failed invocation, listing the failed actions, to the rule's error action.
+    /// Also called later for bulk and http actions (after their write or delivery failed), so the error action
+    /// runs with a batch of its own, written at once.
+    /// </summary>
+    private async Task RunErrorActionAsync(CompiledRule rule, ActionContext context, TelemetryMessage message, List<(CompiledAction Action, Exception Error)> failures)
+    {
+        foreach (var (action, error) in failures.Where(f => f.Action.Deferred))
+        {
+            LogActionFailed(logger, error, rule.Name, action.Type);
+        }
+
+        if (rule.ErrorAction is not { } errorAction)
         {
             return;
         }
 
-        // AWS's error document: one per invocation, listing every failed action.
         var document = new JsonObject
         {
             ["ruleName"] = rule.Name,
             ["topic"] = message.Topic,
-            ["cloudwatchTraceId"] = Guid.NewGuid().ToString(),
+            ["cloudwatchTraceId"] = message.MessageId.ToString(),
             ["clientId"] = message.ClientId,
             ["base64OriginalPayload"] = Convert.ToBase64String(message.Payload),
             ["failures"] = new JsonArray([.. failures.Select(f => (JsonNode?)new JsonObject
@@ -151,9 +185,16 @@ internal sealed partial class RuleEvaluatorGrain(
                 ["errorMessage"] = f.Error.Message,
             })]),
         };
+        var own = new ActionBatch();
         try
         {
-            await errorAction.Run(context with { Output = Encoding.UTF8.GetBytes(document.ToJsonString()) });
+            await errorAction.Run(context with { Output = Encoding.UTF8.GetBytes(document.ToJsonString()), Batch = own },
+                ex =>
+                {
+                    LogActionFailed(logger, ex, rule.Name, "errorAction " + errorAction.Type);
+                    return Task.CompletedTask;
+                });
+            await own.FlushAsync();
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

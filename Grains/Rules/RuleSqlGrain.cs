@@ -1,4 +1,5 @@
 using OrleansIot.Grains.Abstractions.Rules;
+using OrleansIot.Grains.Abstractions.Things;
 using OrleansIot.Grains.Rules.Sql;
 
 namespace OrleansIot.Grains.Rules;
@@ -7,7 +8,7 @@ namespace OrleansIot.Grains.Rules;
 [GrainType("rule-sql"), Orleans.Concurrency.StatelessWorker]
 internal sealed class RuleSqlGrain(TimeProvider time) : Grain, IRuleSqlGrain
 {
-    public Task<RuleTestResult> Test(RuleTestRequest request)
+    public async Task<RuleTestResult> Test(RuleTestRequest request)
     {
         SqlStatement statement;
         try
@@ -16,11 +17,11 @@ internal sealed class RuleSqlGrain(TimeProvider time) : Grain, IRuleSqlGrain
         }
         catch (SqlSyntaxException ex)
         {
-            return Task.FromResult(new RuleTestResult(false, false, null, ex.Message, ex.Position));
+            return new RuleTestResult(false, false, null, ex.Message, ex.Position);
         }
 
         var context = new SqlContext(request.Topic, request.Payload, request.ClientId, request.Principal, time.GetUtcNow().ToUnixTimeMilliseconds());
-        var output = statement.Evaluate(context);
-        return Task.FromResult(new RuleTestResult(statement.Matches(request.Topic), output is not null, output?.ToBytes(), null, null));
+        var output = await statement.EvaluateAsync(context, (thing, shadow) => GrainFactory.GetGrain<IThingGrain>(thing).ReadShadow(shadow));
+        return new RuleTestResult(statement.Matches(request.Topic), output is not null, output?.ToBytes(), null, null);
     }
 }

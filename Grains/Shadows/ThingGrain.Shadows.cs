@@ -45,6 +45,14 @@ internal sealed partial class ThingGrain
         return new ShadowResponse(200, document);
     }
 
+    public async Task<byte[]?> ReadShadow(string shadowName)
+    {
+        var shadows = await ShadowsAsync();
+        return shadows.TryGetValue(shadowName, out var doc) && doc.Exists
+            ? ShadowMerge.FullDocument(doc, time.GetUtcNow().ToUnixTimeSeconds(), null)
+            : null;
+    }
+
     public Task<ShadowResponse> UpdateShadow(ShadowRequest request)
     {
         var now = time.GetUtcNow();

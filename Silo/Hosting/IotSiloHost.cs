@@ -90,8 +90,12 @@ public static partial class IotSiloHost
         builder.Services.AddOptions<ShadowOptions>().BindConfiguration(ShadowOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<Grains.Rules.RulesOptions>().BindConfiguration(Grains.Rules.RulesOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<Grains.Abstractions.Registry.RegistryOptions>().BindConfiguration(Grains.Abstractions.Registry.RegistryOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<Grains.Analytics.AnalyticsOptions>().BindConfiguration(Grains.Analytics.AnalyticsOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddSingleton(Options.Create(storage));
+        builder.Services.AddIotRules();
+        // The postgres rule action writes to any configured connection string, in either storage mode.
+        builder.Services.AddSingleton<Grains.Rules.IRuleTableWriter, PostgresRuleTableWriter>();
         // PUBACK after the durable stream write in PostgreSQL mode; in memory there is nothing durable to wait for.
         builder.Services.PostConfigure<TelemetryOptions>(o => o.AcknowledgeAfterWrite ??= storage.Storage == StorageMode.Postgres);
 
@@ -105,6 +109,10 @@ public static partial class IotSiloHost
             builder.Services.AddSingleton<Gateway.Retained.IRetainedMessageStore, PostgresRetainedMessageStore>();
             builder.Services.AddSingleton<IShadowStore, PostgresShadowStore>();
             builder.Services.AddSingleton<Grains.Registry.IRegistryStore, PostgresRegistryStore>();
+            builder.Services.AddSingleton<Grains.Queues.IQueueStore, PostgresQueueStore>();
+            builder.Services.AddSingleton<PostgresTelemetryStore>();
+            builder.Services.AddSingleton<Grains.Analytics.ITelemetryStore>(sp => sp.GetRequiredService<PostgresTelemetryStore>());
+            builder.Services.AddHostedService(sp => sp.GetRequiredService<PostgresTelemetryStore>());
         }
         else
         {

@@ -42,6 +42,7 @@ public sealed class ClusterFixture : IAsyncLifetime
                 .AddMemoryStreams(StreamNames.Provider);
             silo.Services.AddSingleton(TimeProvider.System);
             silo.Services.AddIotEmbeddedStores();
+            silo.Services.AddIotRules();
             silo.Services.AddSingleton<IBrokerPublisher>(RecordingBroker.Shared);
             silo.Services.Configure<ThingOptions>(o => o.UsagePersistInterval = TimeSpan.FromMilliseconds(200));
             silo.Services.Configure<OrleansIot.Grains.Abstractions.Registry.RegistryOptions>(o =>

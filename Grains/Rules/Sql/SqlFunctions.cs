@@ -30,6 +30,10 @@ internal static class SqlFunctions
         ["traceid"] = new(0, 0, (_, s) => SqlValue.Of(s.Context.TraceId)),
         ["sql_version"] = new(0, 0, (_, _) => SqlValue.Of("2016-03-23")),
         ["rand"] = new(0, 0, (_, _) => SqlValue.Of(Random.Shared.NextDouble())),
+        // get_thing_shadow(thingName, roleArn) / (thingName, shadowName, roleArn): the role is accepted and not used
+        ["get_thing_shadow"] = new(2, 3, (a, s) => Text(a[0]) is { } thing && (a.Length == 2 ? "" : Text(a[1])) is { } shadow
+            ? s.Context.Shadow(thing, shadow)
+            : SqlValue.Undefined),
         // type and null
         ["isnull"] = new(1, 1, (a, _) => SqlValue.Of(a[0].Kind == SqlKind.Null)),
         ["isundefined"] = new(1, 1, (a, _) => SqlValue.Of(a[0].IsUndefined)),

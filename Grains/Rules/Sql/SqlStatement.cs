@@ -85,6 +85,25 @@ internal sealed class SqlStatement
 
         return _select(scope);
     }
+
+    /// <summary>
+    /// <see cref="Evaluate"/>, reading the shadows <c>get_thing_shadow</c> asks for through <paramref name="readShadow"/>
+    /// (each once per message) and evaluating again; evaluation has no side effects, so repeating it is safe.
+    /// </summary>
+    public async ValueTask<SqlOutput?> EvaluateAsync(SqlContext context, Func<string, string, Task<byte[]?>> readShadow)
+    {
+        for (var reads = 0; ; reads++)
+        {
+            try
+            {
+                return Evaluate(context);
+            }
+            catch (ShadowNeededException needed) when (reads < 16)
+            {
+                context.AddShadow(needed.ThingName, needed.ShadowName, await readShadow(needed.ThingName, needed.ShadowName));
+            }
+        }
+    }
 }
 
 /// <summary>What a rule's SELECT produced: a JSON value, or (for <c>SELECT *</c> of a payload that is not JSON) the raw bytes.</summary>

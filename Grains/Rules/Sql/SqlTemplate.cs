@@ -9,12 +9,18 @@ namespace OrleansIot.Grains.Rules.Sql;
 internal sealed class SqlTemplate
 {
     private readonly List<Func<SqlScope, string>> _parts;
+    private readonly SqlExpr? _whole;
 
-    private SqlTemplate(List<Func<SqlScope, string>> parts) => _parts = parts;
+    private SqlTemplate(List<Func<SqlScope, string>> parts, SqlExpr? whole)
+    {
+        _parts = parts;
+        _whole = whole;
+    }
 
     public static SqlTemplate Parse(string template)
     {
         var parts = new List<Func<SqlScope, string>>();
+        SqlExpr? whole = null;
         var i = 0;
         while (i < template.Length)
         {
@@ -40,10 +46,26 @@ internal sealed class SqlTemplate
 
             var expr = SqlStatement.ParseExpression(template[(start + 2)..end]);
             parts.Add(s => expr.Eval(s).AsText() ?? "");
+            whole = start == 0 && end == template.Length - 1 ? expr : null;
             i = end + 1;
         }
 
-        return new SqlTemplate(parts);
+        return new SqlTemplate(parts, whole);
+    }
+
+    /// <summary>
+    /// Like <see cref="Render"/>, but a template that is one whole <c>${expression}</c> gives <c>null</c> when the
+    /// expression is Undefined or Null (a column value, where "" is not "nothing").
+    /// </summary>
+    public string? RenderOrNull(SqlContext context)
+    {
+        if (_whole is null)
+        {
+            return Render(context);
+        }
+
+        var value = _whole.Eval(new SqlScope(context, context.Whole()));
+        return value.IsUndefined || value.Kind == SqlKind.Null ? null : value.AsText() ?? "";
     }
 
     public string Render(SqlContext context)

@@ -1,0 +1,135 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using OrleansIot.Grains.Abstractions;
+using OrleansIot.Grains.Abstractions.Analytics;
+
+namespace OrleansIot.Gateway.Http;
+
+/// <summary>
+/// Serving layer: what the rules' <c>timeseries</c> action stored. <c>GET /api/telemetry?thingName=…&amp;path=a.b&amp;from=…&amp;to=…&amp;bucket=1m&amp;agg=avg</c>
+/// answers time buckets (avg, min, max, sum or count of the numbers at the path); without <c>bucket</c>, the newest
+/// points (<c>limit</c>, default 100, at most 1000). <c>from</c>/<c>to</c> are ISO 8601 or Unix milliseconds (default:
+/// the last hour); <c>bucket</c> is a number with ms, s, m, h or d.
+/// </summary>
+public static class TelemetryApi
+{
+    public static IEndpointRouteBuilder MapTelemetryApi(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet("/api/telemetry", QueryAsync).WithTags("Telemetry").WithName("QueryTelemetry");
+        return endpoints;
+    }
+
+    private static async Task<IResult> QueryAsync(HttpRequest request, IGrainFactory grains, TimeProvider time)
+    {
+        var q = request.Query;
+        var thingName = q["thingName"].ToString();
+        if (thingName.Length == 0)
+        {
+            throw ApiException.Invalid("thingName is required.");
+        }
+
+        var to = q.ContainsKey("to") ? Instant(q["to"].ToString(), "to") : time.GetUtcNow();
+        var from = q.ContainsKey("from") ? Instant(q["from"].ToString(), "from") : to.AddHours(-1);
+        if (from >= to)
+        {
+            throw ApiException.Invalid("from must be before to.");
+        }
+
+        var pathText = q["path"].ToString();
+        IReadOnlyList<string>? path = pathText.Length == 0 ? null : pathText.Split('.');
+        if (path is not null && path.Any(p => p.Length == 0))
+        {
+            throw ApiException.Invalid($"path '{pathText}' is not a dotted path (a.b.c).");
+        }
+
+        var topic = q.ContainsKey("topic") ? q["topic"].ToString() : null;
+        var query = grains.GetGrain<ITelemetryQueryGrain>(0);
+        var result = new JsonObject
+        {
+            ["thingName"] = thingName,
+            ["path"] = pathText.Length == 0 ? null : pathText,
+            ["topic"] = topic,
+            ["from"] = from.ToString("O", CultureInfo.InvariantCulture),
+            ["to"] = to.ToString("O", CultureInfo.InvariantCulture),
+        };
+        if (!q.ContainsKey("bucket"))
+        {
+            var limit = q.ContainsKey("limit") && int.TryParse(q["limit"], CultureInfo.InvariantCulture, out var l) ? l : 100;
+            if (limit is < 1 or > 1000)
+            {
+                throw ApiException.Invalid("limit must be 1 to 1000.");
+            }
+
+            var points = await query.Points(new TelemetryQuery(thingName, topic, path, from, to, TimeSpan.Zero, TelemetryAggregate.Count, limit));
+            result["points"] = new JsonArray([.. points.Select(p => (JsonNode?)new JsonObject
+            {
+                ["timestamp"] = p.Time.ToString("O", CultureInfo.InvariantCulture),
+                ["topic"] = p.Topic,
+                ["ruleName"] = p.RuleName,
+                ["value"] = JsonNode.Parse(p.Json),
+            })]);
+            return TypedResults.Text(result.ToJsonString(), "application/json");
+        }
+
+        var bucket = Duration(q["bucket"].ToString());
+        var aggregate = q.ContainsKey("agg")
+            ? Enum.TryParse<TelemetryAggregate>(q["agg"], ignoreCase: true, out var a) && Enum.IsDefined(a)
+                ? a
+                : throw ApiException.Invalid("agg must be avg, min, max, sum or count.")
+            : TelemetryAggregate.Avg;
+        if (path is null && aggregate != TelemetryAggregate.Count)
+        {
+            throw ApiException.Invalid($"path is required for agg={aggregate.ToString().ToLowerInvariant()} (the number to aggregate, e.g. path=temperature).");
+        }
+
+        var buckets = await query.Aggregate(new TelemetryQuery(thingName, topic, path, from, to, bucket, aggregate, 0));
+        result["aggregate"] = aggregate.ToString().ToLowerInvariant();
+        result["bucket"] = q["bucket"].ToString();
+        result["buckets"] = new JsonArray([.. buckets.Select(b => (JsonNode?)new JsonObject
+        {
+            ["start"] = b.Start.ToString("O", CultureInfo.InvariantCulture),
+            ["value"] = b.Value,
+            ["count"] = b.Count,
+        })]);
+        return TypedResults.Text(result.ToJsonString(), "application/json");
+    }
+
+    private static DateTimeOffset Instant(string text, string name)
+    {
+        if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var ms))
+        {
+            return DateTimeOffset.FromUnixTimeMilliseconds(Math.Min(ms, 253402300799999));
+        }
+
+        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var instant)
+            ? instant
+            : throw ApiException.Invalid($"{name} '{text}' is neither ISO 8601 nor Unix milliseconds.");
+    }
+
+    private static TimeSpan Duration(string text)
+    {
+        var unitAt = 0;
+        while (unitAt < text.Length && char.IsAsciiDigit(text[unitAt]))
+        {
+            unitAt++;
+        }
+
+        if (unitAt is 0 or > 9 || !long.TryParse(text.AsSpan(0, unitAt), CultureInfo.InvariantCulture, out var n) || n == 0)
+        {
+            throw ApiException.Invalid($"bucket '{text}' must be a positive number with a unit: ms, s, m, h or d (e.g. 1m).");
+        }
+
+        return text[unitAt..] switch
+        {
+            "ms" => TimeSpan.FromMilliseconds(n),
+            "s" => TimeSpan.FromSeconds(n),
+            "m" => TimeSpan.FromMinutes(n),
+            "h" => TimeSpan.FromHours(n),
+            "d" => TimeSpan.FromDays(n),
+            _ => throw ApiException.Invalid($"bucket '{text}' must be a positive number with a unit: ms, s, m, h or d (e.g. 1m)."),
+        };
+    }
+}
