@@ -137,4 +137,12 @@ public sealed class TelemetryOptions
     /// where the stream is memory and waiting would only add latency (a full queue still holds the publisher back).
     /// </summary>
     public bool? AcknowledgeAfterWrite { get; set; }
+
+    /// <summary>
+    /// PostgreSQL mode: how long a stream event taken by a node stays reserved for it. When the node dies before its
+    /// consumers finished the event, another node gets it after this (at least once). Longer than the slowest batch
+    /// of rule actions, or events are delivered twice while still being handled.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
+    public TimeSpan RedeliverAfter { get; set; } = TimeSpan.FromMinutes(1);
 }

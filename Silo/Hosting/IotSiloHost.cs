@@ -135,7 +135,7 @@ public static partial class IotSiloHost
 
             if (storage.Storage == StorageMode.Postgres)
             {
-                AddPostgres(silo, connectionString!);
+                AddPostgres(silo, connectionString!, Settings.Bind<TelemetryOptions>(configuration, TelemetryOptions.SectionName).RedeliverAfter);
             }
             else
             {
@@ -150,7 +150,7 @@ public static partial class IotSiloHost
         return builder;
     }
 
-    private static void AddPostgres(ISiloBuilder silo, string connectionString)
+    private static void AddPostgres(ISiloBuilder silo, string connectionString, TimeSpan redeliverAfter)
     {
         const string Invariant = "Npgsql";
         silo.UseAdoNetClustering(o =>
@@ -168,6 +168,12 @@ public static partial class IotSiloHost
             o.Invariant = Invariant;
             o.ConnectionString = connectionString;
         });
+        // Orleans' own pubsub state (PubSubRendezvousGrain) has constructor-bound records that System.Text.Json cannot
+        // read back: with it, a pubsub grain that reactivates (its node died, or it was idle) fails, stream producers
+        // cannot register, and the telemetry stream stalls. Found by the kill-a-node delivery test. It keeps
+        // Orleans' serializer; our grains' state stays JSON (below).
+        silo.Services.AddOptions<AdoNetGrainStorageOptions>(StorageNames.PubSub)
+            .Configure<IServiceProvider>((o, services) => o.GrainStorageSerializer = ActivatorUtilities.CreateInstance<OrleansGrainStorageSerializer>(services));
         silo.UseAdoNetReminderService(o =>
         {
             o.Invariant = Invariant;
@@ -177,6 +183,7 @@ public static partial class IotSiloHost
         {
             o.Invariant = Invariant;
             o.ConnectionString = connectionString;
+            o.VisibilityTimeout = redeliverAfter;
         });
         // Grain state as plain System.Text.Json: no .NET type names in stored rows, so refactoring a class does
         // not orphan its data; the property names are the schema.

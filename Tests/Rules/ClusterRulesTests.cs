@@ -31,4 +31,38 @@ public sealed class ClusterRulesTests(TwoNodeFixture nodes)
 
         Assert.Equal(["{\"doubled\":42}"], await inbox.WaitAsync($"out/{root}", 1, "the rule's output on node A"));
     }
+
+    [Fact]
+    public async Task DevicesOnB_FeedTheSinkAndAQueue_ReadThroughA()
+    {
+        var root = Ids.NewId("cs");
+        var queue = "cq-" + Guid.NewGuid().ToString("N")[..8];
+        await RuleActionsTests.CreateRuleAsync(nodes.B.Http, "cs_" + Guid.NewGuid().ToString("N")[..10],
+            $"SELECT temperature, topic(2) AS device FROM '{root}/+/telemetry'",
+            [RuleActionsTests.Action("fanout", new JsonObject
+            {
+                ["actions"] = new JsonArray(
+                    RuleActionsTests.Action("timeseries", new JsonObject { ["thingName"] = "${topic(2)}" }),
+                    RuleActionsTests.Action("queue", new JsonObject { ["queueName"] = queue })),
+            })]);
+
+        // Eight devices: their partitions (and so their evaluators) are spread over both nodes.
+        var things = Enumerable.Range(0, 8).Select(i => Ids.NewId($"th{i}")).ToList();
+        foreach (var (thing, i) in things.Select((t, i) => (t, i)))
+        {
+            var device = await nodes.B.ConnectAsync(thing);
+            await device.PublishStringAsync($"{root}/{thing}/telemetry", $"{{\"temperature\":{i}}}", MqttQualityOfServiceLevel.AtLeastOnce);
+        }
+
+        foreach (var (thing, i) in things.Select((t, i) => (t, i)))
+        {
+            var points = await Eventually.Get(
+                async () => JsonNode.Parse(await nodes.A.Http.GetStringAsync($"/api/telemetry?thingName={thing}&path=temperature"))!["points"]!.AsArray(),
+                p => p.Count == 1, $"{thing}'s point, read through A");
+            Assert.Equal(i, (int)points[0]!["value"]!);
+        }
+
+        var queued = await RuleActionsTests.DrainQueueAsync(nodes.A.Http, queue, 8, "eight queued outputs, received through A");
+        Assert.Equal(things.Order(StringComparer.Ordinal), queued.Select(q => (string)q["device"]!).Order(StringComparer.Ordinal));
+    }
 }
