@@ -139,6 +139,14 @@ public sealed class TelemetryOptions
     public bool? AcknowledgeAfterWrite { get; set; }
 
     /// <summary>
+    /// How long a partition's writer waits for more messages before writing a stream event (0: write what is
+    /// there at once). Larger events mean fewer stream writes, each a commit in PostgreSQL mode, for this much more
+    /// latency until PUBACK. Unset: 10 ms in PostgreSQL mode (measured: docs/benchmarks.md), 0 in the embedded default.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:00:01")]
+    public TimeSpan? Linger { get; set; }
+
+    /// <summary>
     /// PostgreSQL mode: how long a stream event taken by a node stays reserved for it. When the node dies before its
     /// consumers finished the event, another node gets it after this (at least once). Longer than the slowest batch
     /// of rule actions, or events are delivered twice while still being handled.

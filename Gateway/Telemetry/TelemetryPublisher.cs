@@ -116,6 +116,20 @@ internal sealed partial class TelemetryPublisher : IHostedService, IDisposable
         var batch = new List<Pending>(_options.MaxBatchSize);
         while (await reader.WaitToReadAsync())
         {
+            if (_options.Linger is { } linger && linger > TimeSpan.Zero)
+            {
+                // Let a batch fill for a moment: fewer, larger stream writes (each a database commit in PostgreSQL
+                // mode) for a few milliseconds more until PUBACK.
+                try
+                {
+                    await Task.Delay(linger, _stopping.Token);
+                }
+                catch (OperationCanceledException)
+                {
+                    // stopping: write what is there
+                }
+            }
+
             while (batch.Count < _options.MaxBatchSize && reader.TryRead(out var item))
             {
                 batch.Add(item);

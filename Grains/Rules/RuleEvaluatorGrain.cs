@@ -32,7 +32,7 @@ internal sealed partial class RuleEvaluatorGrain(
     IServiceProvider services,
     IOptions<RulesOptions> options,
     TimeProvider time,
-    ILogger<RuleEvaluatorGrain> logger) : Grain, IRuleEvaluatorGrain, IAsyncObserver<TelemetryBatch>
+    ILogger<RuleEvaluatorGrain> logger) : Grain, IRuleEvaluatorGrain, IAsyncBatchObserver<TelemetryBatch>
 {
     private long _version = -1;
     private long _checkedAt;
@@ -48,20 +48,21 @@ internal sealed partial class RuleEvaluatorGrain(
         {
             foreach (var handle in handles)
             {
-                await handle.ResumeAsync(this);
+                await handle.ResumeAsync((IAsyncBatchObserver<TelemetryBatch>)this);
             }
         }
         else
         {
-            await stream.SubscribeAsync(this);
+            await stream.SubscribeAsync((IAsyncBatchObserver<TelemetryBatch>)this);
         }
     }
 
     /// <summary>
-    /// Runs the rules on each message, then writes what the bulk actions collected; the stream event counts as
-    /// delivered only when this returns, so in PostgreSQL mode a node's death before then means redelivery.
+    /// Runs the rules on each message of the stream events the pulling agent has (up to its batch size), then
+    /// writes what the bulk actions collected, once. The events count as delivered only when this returns, so in
+    /// PostgreSQL mode a node's death before then means redelivery.
     /// </summary>
-    public async Task OnNextAsync(TelemetryBatch item, StreamSequenceToken? token = null)
+    public async Task OnNextAsync(IList<SequentialItem<TelemetryBatch>> items)
     {
         await RefreshAsync();
         if (_rules.Count == 0)
@@ -70,13 +71,18 @@ internal sealed partial class RuleEvaluatorGrain(
         }
 
         var batch = new ActionBatch();
-        foreach (var message in item.Messages)
+        foreach (var item in items)
         {
-            await EvaluateAsync(message, batch);
+            foreach (var message in item.Item.Messages)
+            {
+                await EvaluateAsync(message, batch);
+            }
         }
 
         await batch.FlushAsync();
     }
+
+    public Task OnNextAsync(TelemetryBatch item, StreamSequenceToken? token = null) => OnNextAsync([new SequentialItem<TelemetryBatch>(item, token!)]);
 
     public Task OnCompletedAsync() => Task.CompletedTask;
 

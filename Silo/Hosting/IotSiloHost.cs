@@ -97,7 +97,11 @@ public static partial class IotSiloHost
         // The postgres rule action writes to any configured connection string, in either storage mode.
         builder.Services.AddSingleton<Grains.Rules.IRuleTableWriter, PostgresRuleTableWriter>();
         // PUBACK after the durable stream write in PostgreSQL mode; in memory there is nothing durable to wait for.
-        builder.Services.PostConfigure<TelemetryOptions>(o => o.AcknowledgeAfterWrite ??= storage.Storage == StorageMode.Postgres);
+        builder.Services.PostConfigure<TelemetryOptions>(o =>
+        {
+            o.AcknowledgeAfterWrite ??= storage.Storage == StorageMode.Postgres;
+            o.Linger ??= storage.Storage == StorageMode.Postgres ? TimeSpan.FromMilliseconds(10) : TimeSpan.Zero;
+        });
 
         if (storage.Storage == StorageMode.Postgres)
         {
@@ -122,6 +126,9 @@ public static partial class IotSiloHost
 
         builder.UseOrleans(silo =>
         {
+            // Consumers that take batches (the rule evaluators) get up to this many stream events per call: one
+            // evaluation pass and one write of their bulk actions per call instead of per event.
+            silo.Services.Configure<StreamPullingAgentOptions>(StreamNames.Provider, o => o.BatchContainerBatchSize = 256);
             silo.Configure<ClusterOptions>(o =>
             {
                 o.ClusterId = cluster.ClusterId;

@@ -171,9 +171,10 @@ public sealed class RuleActionsTests(NodeFixture node)
         Assert.StartsWith("application/json", single.Headers["Content-Type"], StringComparison.Ordinal);
         var batches = await Eventually.Get(
             () => Task.FromResult(hook.Requests.Where(r => r.Path == "/batch").ToList()),
-            b => b.Sum(r => JsonNode.Parse(r.Body)!.AsArray().Count) == 5, "all five outputs in batches");
-        Assert.True(batches.Count < 5, $"{batches.Count} requests for 5 outputs: not batched");
-        Assert.Equal([0, 1, 2, 3, 4], batches.SelectMany(r => JsonNode.Parse(r.Body)!.AsArray()).Select(o => (int)o!["n"]!));
+            b => b.Sum(r => JsonNode.Parse(r.Body)!.AsArray().Count) >= 5, "all five outputs in batches");
+        var outputs = batches.SelectMany(r => JsonNode.Parse(r.Body)!.AsArray()).Select(o => (int)o!["n"]!).ToList();
+        Assert.True(batches.Count < outputs.Count, $"{batches.Count} requests for {outputs.Count} outputs: not batched");
+        Assert.Equal([0, 1, 2, 3, 4], outputs.Distinct());   // in order; a retried batch (at least once) may repeat some
     }
 
     [Fact]

@@ -32,9 +32,20 @@ internal static class BenchCommand
             return await ShadowRun.RunAsync(args[1..], shadowStop.Token);
         }
 
+        if (args[0] == "rules")
+        {
+            using var rulesStop = new CancellationTokenSource();
+            Console.CancelKeyPress += (_, e) =>
+            {
+                e.Cancel = true;
+                rulesStop.Cancel();
+            };
+            return await RulesRun.RunAsync(args[1..], rulesStop.Token);
+        }
+
         if (args[0] != "pubsub")
         {
-            Console.Error.WriteLine($"unknown command '{args[0]}'\n{BenchOptions.Usage}\n{IdleRun.Usage}\n{ShadowRun.Usage}");
+            Console.Error.WriteLine($"unknown command '{args[0]}'\n{BenchOptions.Usage}\n{IdleRun.Usage}\n{ShadowRun.Usage}\n{RulesRun.Usage}");
             return 2;
         }
 
