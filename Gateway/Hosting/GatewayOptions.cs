@@ -141,10 +141,11 @@ public sealed class TelemetryOptions
     /// <summary>
     /// How long a partition's writer waits for more messages before writing a stream event (0: write what is
     /// there at once). Larger events mean fewer stream writes, each a commit in PostgreSQL mode, for this much more
-    /// latency until PUBACK. Unset: 10 ms in PostgreSQL mode (measured: docs/benchmarks.md), 0 in the embedded default.
+    /// latency until PUBACK. Off by default: 10 ms in PostgreSQL mode measured no better than 0 on a 2-core
+    /// machine (docs/benchmarks.md, session 4), where writes already batch whatever arrives while one is in flight.
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:00:01")]
-    public TimeSpan? Linger { get; set; }
+    public TimeSpan Linger { get; set; }
 
     /// <summary>
     /// PostgreSQL mode: how long a stream event taken by a node stays reserved for it. When the node dies before its

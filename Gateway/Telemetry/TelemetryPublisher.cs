@@ -116,7 +116,7 @@ internal sealed partial class TelemetryPublisher : IHostedService, IDisposable
         var batch = new List<Pending>(_options.MaxBatchSize);
         while (await reader.WaitToReadAsync())
         {
-            if (_options.Linger is { } linger && linger > TimeSpan.Zero)
+            if (_options.Linger is var linger && linger > TimeSpan.Zero)
             {
                 // Let a batch fill for a moment: fewer, larger stream writes (each a database commit in PostgreSQL
                 // mode) for a few milliseconds more until PUBACK.

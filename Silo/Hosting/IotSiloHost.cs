@@ -97,11 +97,7 @@ public static partial class IotSiloHost
         // The postgres rule action writes to any configured connection string, in either storage mode.
         builder.Services.AddSingleton<Grains.Rules.IRuleTableWriter, PostgresRuleTableWriter>();
         // PUBACK after the durable stream write in PostgreSQL mode; in memory there is nothing durable to wait for.
-        builder.Services.PostConfigure<TelemetryOptions>(o =>
-        {
-            o.AcknowledgeAfterWrite ??= storage.Storage == StorageMode.Postgres;
-            o.Linger ??= storage.Storage == StorageMode.Postgres ? TimeSpan.FromMilliseconds(10) : TimeSpan.Zero;
-        });
+        builder.Services.PostConfigure<TelemetryOptions>(o => o.AcknowledgeAfterWrite ??= storage.Storage == StorageMode.Postgres);
 
         if (storage.Storage == StorageMode.Postgres)
         {
