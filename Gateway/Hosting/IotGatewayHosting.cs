@@ -56,6 +56,8 @@ public static partial class IotGatewayHosting
         // disconnects of the shutdown are still written.
         services.AddSingleton<TelemetryPublisher>();
         services.AddHostedService(sp => sp.GetRequiredService<TelemetryPublisher>());
+        services.AddSingleton<PlatformTopicRules>();
+        services.AddHostedService(sp => sp.GetRequiredService<PlatformTopicRules>());
         services.AddSingleton<LiveConnections>();
         services.AddHostedService(sp => sp.GetRequiredService<LiveConnections>());
         services.AddOptions<RoutingOptions>().BindConfiguration(RoutingOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();

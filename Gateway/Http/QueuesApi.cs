@@ -69,7 +69,7 @@ public static class QueuesApi
             });
         }
 
-        return TypedResults.Text(new JsonObject { ["messages"] = list }.ToJsonString(), "application/json");
+        return JsonText.Result(new JsonObject { ["messages"] = list });
     }
 
     private static async Task<IResult> DeleteAsync(string queueName, JsonObject body, IGrainFactory grains)

@@ -50,7 +50,7 @@ public static class RulesApi
         var rule = await grains.GetGrain<IRuleGrain>(ruleName).Get();
         return rule is null
             ? Problems.NotFound("ResourceNotFoundException", $"Rule {ruleName} cannot be found.")
-            : TypedResults.Text(new JsonObject { ["ruleArn"] = options.Value.Arn($"rule/{rule.RuleName}"), ["rule"] = Document(rule) }.ToJsonString(), "application/json");
+            : JsonText.Result(new JsonObject { ["ruleArn"] = options.Value.Arn($"rule/{rule.RuleName}"), ["rule"] = Document(rule) });
     }
 
     private static async Task<IResult> SetEnabledAsync(string ruleName, bool enabled, IGrainFactory grains)
@@ -78,7 +78,7 @@ public static class RulesApi
                 ["createdAt"] = r.CreatedAt.ToUnixTimeSeconds(),
                 ["ruleDisabled"] = r.RuleDisabled,
             });
-        return TypedResults.Text(new JsonObject { ["rules"] = new JsonArray([.. rules]) }.ToJsonString(), "application/json");
+        return JsonText.Result(new JsonObject { ["rules"] = new JsonArray([.. rules]) });
     }
 
     private static JsonObject Document(TopicRule rule)
@@ -160,6 +160,6 @@ public static class RulesApi
             }
         }
 
-        return TypedResults.Text(response.ToJsonString(), "application/json");
+        return JsonText.Result(response);
     }
 }

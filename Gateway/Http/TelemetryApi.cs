@@ -52,8 +52,8 @@ public static class TelemetryApi
             ["thingName"] = thingName,
             ["path"] = pathText.Length == 0 ? null : pathText,
             ["topic"] = topic,
-            ["from"] = from.ToString("O", CultureInfo.InvariantCulture),
-            ["to"] = to.ToString("O", CultureInfo.InvariantCulture),
+            ["from"] = JsonText.Instant(from),
+            ["to"] = JsonText.Instant(to),
         };
         if (!q.ContainsKey("bucket"))
         {
@@ -66,12 +66,12 @@ public static class TelemetryApi
             var points = await query.Points(new TelemetryQuery(thingName, topic, path, from, to, TimeSpan.Zero, TelemetryAggregate.Count, limit));
             result["points"] = new JsonArray([.. points.Select(p => (JsonNode?)new JsonObject
             {
-                ["timestamp"] = p.Time.ToString("O", CultureInfo.InvariantCulture),
+                ["timestamp"] = JsonText.Instant(p.Time),
                 ["topic"] = p.Topic,
                 ["ruleName"] = p.RuleName,
                 ["value"] = JsonNode.Parse(p.Json),
             })]);
-            return TypedResults.Text(result.ToJsonString(), "application/json");
+            return JsonText.Result(result);
         }
 
         var bucket = Duration(q["bucket"].ToString());
@@ -90,11 +90,11 @@ public static class TelemetryApi
         result["bucket"] = q["bucket"].ToString();
         result["buckets"] = new JsonArray([.. buckets.Select(b => (JsonNode?)new JsonObject
         {
-            ["start"] = b.Start.ToString("O", CultureInfo.InvariantCulture),
+            ["start"] = JsonText.Instant(b.Start),
             ["value"] = b.Value,
             ["count"] = b.Count,
         })]);
-        return TypedResults.Text(result.ToJsonString(), "application/json");
+        return JsonText.Result(result);
     }
 
     private static DateTimeOffset Instant(string text, string name)

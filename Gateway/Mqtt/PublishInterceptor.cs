@@ -23,6 +23,7 @@ internal sealed partial class PublishInterceptor(
     Limits limits,
     MqttServer mqtt,
     ShadowTopicHandler shadows,
+    PlatformTopicRules platformRules,
     NodeIdentity node,
     TimeProvider time,
     GatewayMetrics metrics,
@@ -72,6 +73,12 @@ internal sealed partial class PublishInterceptor(
     {
         var payload = e.ApplicationMessage.Payload;
         var bytes = payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload);
+        if (platformRules.Wants(e.ApplicationMessage.Topic))
+        {
+            // A rule reads shadow requests (best effort, as the platform's own topics).
+            telemetry.Offer(NewTelemetry(e.ApplicationMessage, bytes, meter.ClientId));
+        }
+
         await shadows.DecideAsync(meter.ClientId, shadow, bytes, e.CancellationToken);
         // Subscribers of the request topic itself get it too, as on AWS.
         Route(e, meter, bytes);
@@ -96,9 +103,9 @@ internal sealed partial class PublishInterceptor(
         var bytes = payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload);
 
         // '$' topics are the platform's own ($aws/things/.../shadow, $aws/events ...): their features handle them;
-        // they are not telemetry, but subscribers on other nodes still get them. Basic Ingest ($aws/rules/{rule}/...)
-        // is telemetry for one rule only.
-        var accepted = message.Topic.StartsWith('$') && !IsBasicIngest(message.Topic)
+        // they are not telemetry unless a rule selects them, but subscribers on other nodes still get them. Basic
+        // Ingest ($aws/rules/{rule}/...) is telemetry for one rule only.
+        var accepted = message.Topic.StartsWith('$') && !IsBasicIngest(message.Topic) && !platformRules.Wants(message.Topic)
             ? ValueTask.CompletedTask
             : telemetry.PublishAsync(
                 NewTelemetry(message, bytes, meter.ClientId),

@@ -8,8 +8,16 @@ namespace OrleansIot.Gateway.Routing;
 /// <summary>
 /// The platform's own publishes (shadow responses, lifecycle and registry events): routed like a client's publish on
 /// this node, to this node's subscribers and to every other node with a matching subscription.
+/// A platform message that an enabled rule selects also goes on the telemetry stream (best effort, as a QoS 0
+/// publish), partitioned by its topic so one thing's shadow messages stay in order.
 /// </summary>
-internal sealed class BrokerPublisher(ClusterRouter router, LocalSubscribers local) : IBrokerPublisher
+internal sealed class BrokerPublisher(
+    ClusterRouter router,
+    LocalSubscribers local,
+    Telemetry.TelemetryPublisher telemetry,
+    Telemetry.PlatformTopicRules rules,
+    Hosting.NodeIdentity node,
+    TimeProvider time) : IBrokerPublisher
 {
     /// <summary>The sender of platform messages (no client has it, so no-local never hides them).</summary>
     public const string SenderClientId = "$aws";
@@ -27,5 +35,12 @@ internal sealed class BrokerPublisher(ClusterRouter router, LocalSubscribers loc
         };
         local.Deliver(message, senderClientId);
         router.Forward(message, senderClientId, payload);
+        if (rules.Wants(topic))
+        {
+            var now = time.GetUtcNow();
+            telemetry.Offer(
+                new Grains.Abstractions.Telemetry.TelemetryMessage(topic, payload, senderClientId, 0, false, now, node.Name) { MessageId = Guid.CreateVersion7(now) },
+                partitionKey: topic);
+        }
     }
 }

@@ -44,24 +44,35 @@ internal sealed partial class TelemetryPublisher : IHostedService, IDisposable
         }
     }
 
+    /// <summary>Queues a message best effort, as a QoS 0 publish (a full queue drops it, counted and logged).</summary>
+    /// <param name="message">The message.</param>
+    /// <param name="partitionKey">What picks the partition; the client id unless given.</param>
+    public void Offer(TelemetryMessage message, string? partitionKey = null)
+    {
+        var queue = _queues[TelemetryPartitions.For(partitionKey ?? message.ClientId, _queues.Length)];
+        if (!queue.Writer.TryWrite(new Pending(message, null)))
+        {
+            _metrics.TelemetryDropped.Add(1);
+            LogDropped(_logger, message.ClientId, message.Topic);
+        }
+    }
+
     /// <summary>
     /// Queues a message. For QoS 0 returns at once (a full queue drops the message and counts it); otherwise the
     /// task completes when the message is on the stream, or fails when it could not be written.
     /// </summary>
-    public ValueTask PublishAsync(TelemetryMessage message, CancellationToken cancellationToken)
+    /// <param name="message">The message.</param>
+    /// <param name="cancellationToken">Cancels waiting for room or for the write.</param>
+    /// <param name="partitionKey">What picks the partition; the client id unless given (platform messages use their topic).</param>
+    public ValueTask PublishAsync(TelemetryMessage message, CancellationToken cancellationToken, string? partitionKey = null)
     {
-        var queue = _queues[TelemetryPartitions.For(message.ClientId, _queues.Length)];
         if (message.Qos == 0)
         {
-            if (!queue.Writer.TryWrite(new Pending(message, null)))
-            {
-                _metrics.TelemetryDropped.Add(1);
-                LogDropped(_logger, message.ClientId, message.Topic);
-            }
-
+            Offer(message, partitionKey);
             return ValueTask.CompletedTask;
         }
 
+        var queue = _queues[TelemetryPartitions.For(partitionKey ?? message.ClientId, _queues.Length)];
         if (_options.AcknowledgeAfterWrite != true)
         {
             // Not waiting for the write: only for room in the queue (back-pressure, never a drop).

@@ -287,4 +287,37 @@ public sealed class RuleActionsTests(NodeFixture node)
         Assert.Equal(HttpStatusCode.BadRequest, response.StatusCode);
         Assert.Contains(message, await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
     }
+
+    [Fact]
+    public async Task RulesOnThePlatformsOwnTopics_SeeShadowDocumentsAndPresenceEvents()
+    {
+        var (rule, presence, thing) = (Name("plat"), Name("pres"), Ids.NewId("thing"));
+        await CreateRuleAsync(node.Http, rule,
+            $"SELECT current.state.reported.mode AS mode, topic(3) AS thing FROM '$aws/things/{thing}/shadow/update/documents'",
+            [Action("republish", new JsonObject { ["topic"] = $"docs/{thing}", ["qos"] = 1 })]);
+        var device = Ids.NewId("dev");
+        await CreateRuleAsync(node.Http, presence,
+            $"SELECT clientId, eventType FROM '$aws/events/presence/+/{device}'",
+            [Action("republish", new JsonObject { ["topic"] = $"presence/{device}", ["qos"] = 1 })]);
+        var (app, inbox, _) = await SessionClients.ConnectAsync(node, node.Options(Ids.NewId("app")));
+        await app.SubscribeAsync($"docs/{thing}", MqttQualityOfServiceLevel.AtLeastOnce);
+        await app.SubscribeAsync($"presence/{device}", MqttQualityOfServiceLevel.AtLeastOnce);
+
+        // Nodes learn of rules on platform topics within a second: update until one document comes through.
+        var n = 0;
+        await Eventually.True(async () =>
+        {
+            await node.Http.PostAsync($"/things/{thing}/shadow", Body($"{{\"state\":{{\"reported\":{{\"mode\":\"m{++n}\"}}}}}}"));
+            return inbox.Payloads($"docs/{thing}").Count > 0;
+        }, "a shadow document through the rule");
+        var doc = JsonNode.Parse(inbox.Payloads($"docs/{thing}")[0])!;
+        Assert.StartsWith("m", (string)doc["mode"]!, StringComparison.Ordinal);
+        Assert.Equal(thing, (string)doc["thing"]!);
+
+        var client = await node.ConnectAsync(device);
+        var connected = JsonNode.Parse((await inbox.WaitAsync($"presence/{device}", 1, "the connected event through the rule"))[0])!;
+        Assert.Equal("connected", (string)connected["eventType"]!);
+        Assert.Equal(device, (string)connected["clientId"]!);
+        client.Dispose();
+    }
 }
