@@ -24,6 +24,25 @@ internal sealed class BrokerPublisher(
 
     public void Publish(string topic, byte[] payload, int qos) => Publish(topic, payload, qos, SenderClientId);
 
+    public void Publish(string topic, byte[] payload, int qos, MessageHeaders headers)
+    {
+        var message = new MqttApplicationMessage
+        {
+            Topic = topic,
+            Payload = new ReadOnlySequence<byte>(payload),
+            QualityOfServiceLevel = (MqttQualityOfServiceLevel)qos,
+            ContentType = headers.ContentType,
+            ResponseTopic = headers.ResponseTopic,
+            CorrelationData = headers.CorrelationData,
+            MessageExpiryInterval = headers.MessageExpirySeconds,
+            PayloadFormatIndicator = headers.Utf8Payload ? MqttPayloadFormatIndicator.CharacterData : MqttPayloadFormatIndicator.Unspecified,
+            UserProperties = headers.UserProperties is { Count: > 0 } properties
+                ? [.. properties.Select(p => new MQTTnet.Packets.MqttUserProperty(p.Key, System.Text.Encoding.UTF8.GetBytes(p.Value)))]
+                : null,
+        };
+        Publish(message, payload, SenderClientId);
+    }
+
     public void Publish(string topic, byte[] payload, int qos, string senderClientId)
     {
         var message = new MqttApplicationMessage
@@ -33,6 +52,12 @@ internal sealed class BrokerPublisher(
             QualityOfServiceLevel = (MqttQualityOfServiceLevel)qos,
             ContentType = "application/json",
         };
+        Publish(message, payload, senderClientId);
+    }
+
+    private void Publish(MqttApplicationMessage message, byte[] payload, string senderClientId)
+    {
+        var topic = message.Topic;
         local.Deliver(message, senderClientId);
         router.Forward(message, senderClientId, payload);
         if (rules.Wants(topic))

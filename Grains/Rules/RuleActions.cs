@@ -161,6 +161,77 @@ internal static partial class RuleActions
         });
     }
 
+    /// <summary>
+    /// AWS republish <c>headers</c> (MQTT 5 properties), each a substitution template: <c>payloadFormatIndicator</c>
+    /// (<c>UNSPECIFIED_BYTES</c> | <c>UTF8_DATA</c>), <c>contentType</c>, <c>responseTopic</c>, <c>correlationData</c>
+    /// (base64), <c>messageExpiry</c> (seconds) and <c>userProperties</c> (<c>[{"key", "value"}]</c>, at most 100).
+    /// </summary>
+    private static Func<ActionContext, MessageHeaders> Headers(JsonObject body)
+    {
+        var unknown = body.Select(p => p.Key).Except(["payloadFormatIndicator", "contentType", "responseTopic", "correlationData", "messageExpiry", "userProperties"]).ToList();
+        if (unknown.Count > 0)
+        {
+            throw ApiException.Invalid($"republish.headers: unknown header(s) {string.Join(", ", unknown)}.");
+        }
+
+        SqlTemplate? Optional(string name) => body[name] is null ? null : Template(body, "republish.headers", name);
+        var format = Optional("payloadFormatIndicator");
+        var contentType = Optional("contentType");
+        var responseTopic = Optional("responseTopic");
+        var correlation = Optional("correlationData");
+        var expiry = Optional("messageExpiry");
+        var properties = new List<(SqlTemplate Key, SqlTemplate Value)>();
+        if (body["userProperties"] is { } list)
+        {
+            if (list is not JsonArray items || items.Count > 100)
+            {
+                throw ApiException.Invalid("republish.headers.userProperties must be an array of at most 100 {\"key\", \"value\"} objects.");
+            }
+
+            foreach (var item in items)
+            {
+                var pair = item as JsonObject ?? throw ApiException.Invalid("republish.headers.userProperties: each is a {\"key\", \"value\"} object.");
+                properties.Add((Template(pair, "republish.headers.userProperties", "key"), Template(pair, "republish.headers.userProperties", "value")));
+            }
+        }
+
+        return c =>
+        {
+            var indicator = format?.Render(c.Message);
+            if (indicator is not (null or "UNSPECIFIED_BYTES" or "UTF8_DATA"))
+            {
+                throw new InvalidOperationException($"republish: payloadFormatIndicator '{indicator}' is neither UNSPECIFIED_BYTES nor UTF8_DATA.");
+            }
+
+            byte[]? correlationData = null;
+            if (correlation?.Render(c.Message) is { Length: > 0 } base64)
+            {
+                try
+                {
+                    correlationData = Convert.FromBase64String(base64);
+                }
+                catch (FormatException)
+                {
+                    throw new InvalidOperationException("republish: correlationData is not base64.");
+                }
+            }
+
+            var seconds = 0u;
+            if (expiry?.Render(c.Message) is { Length: > 0 } text && !uint.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out seconds))
+            {
+                throw new InvalidOperationException($"republish: messageExpiry '{text}' is not a whole number of seconds.");
+            }
+
+            return new MessageHeaders(
+                contentType?.Render(c.Message) is { Length: > 0 } type ? type : null,
+                responseTopic?.Render(c.Message) is { Length: > 0 } response ? response : null,
+                correlationData,
+                seconds,
+                indicator == "UTF8_DATA",
+                properties.Count == 0 ? null : [.. properties.Select(p => new KeyValuePair<string, string>(p.Key.Render(c.Message), p.Value.Render(c.Message)))]);
+        };
+    }
+
     private static CompiledAction Republish(JsonObject body)
     {
         var qos = 0;
@@ -170,6 +241,7 @@ internal static partial class RuleActions
         }
 
         var template = Template(body, "republish", "topic");
+        var headers = body["headers"] is null ? null : Headers(Body("republish.headers", body["headers"]));
 
         string Topic(ActionContext c)
         {
@@ -204,7 +276,14 @@ internal static partial class RuleActions
                 return;
             }
 
-            c.Services.Broker.Publish(topic, c.Output, qos);
+            if (headers is null)
+            {
+                c.Services.Broker.Publish(topic, c.Output, qos);
+            }
+            else
+            {
+                c.Services.Broker.Publish(topic, c.Output, qos, headers(c));
+            }
         });
     }
 }

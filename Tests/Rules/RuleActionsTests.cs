@@ -280,6 +280,8 @@ public sealed class RuleActionsTests(NodeFixture node)
     [InlineData("""{"fanout":{"actions":[{"fanout":{"actions":[]}}]}}""", "other than fanout")]
     [InlineData("""{"queue":{}}""", "queue.queueName is required")]
     [InlineData("""{"timeseries":{"thingName":"${"}}""", "timeseries.thingName")]
+    [InlineData("""{"republish":{"topic":"a","headers":{"expiry":"1"}}}""", "unknown header(s) expiry")]
+    [InlineData("""{"republish":{"topic":"a","headers":{"userProperties":[{"key":"k"}]}}}""", "userProperties.value is required")]
     public async Task ActionsWithBadTargets_AreRefused_WhenTheRuleIsCreated(string action, string message)
     {
         var response = await node.Http.PostAsync($"/api/rules/{Name("bad")}", Body($$"""{"sql":"SELECT * FROM 'a'","actions":[{{action}}]}"""));
@@ -319,5 +321,45 @@ public sealed class RuleActionsTests(NodeFixture node)
         Assert.Equal("connected", (string)connected["eventType"]!);
         Assert.Equal(device, (string)connected["clientId"]!);
         client.Dispose();
+    }
+
+    [Fact]
+    public async Task Republish_SetsTheMqtt5Headers_FromTemplates()
+    {
+        var (rule, root) = (Name("hdr"), Ids.NewId("hdr"));
+        await CreateRuleAsync(node.Http, rule, $"SELECT v, 'c-' + topic(2) AS corr FROM '{root}/+'", [Action("republish", new JsonObject
+        {
+            ["topic"] = $"out/{root}",
+            ["qos"] = 1,
+            ["headers"] = new JsonObject
+            {
+                ["payloadFormatIndicator"] = "UTF8_DATA",
+                ["contentType"] = "application/json",
+                ["responseTopic"] = "${topic()}/reply",
+                ["correlationData"] = "${encode(topic(2), 'base64')}",
+                ["messageExpiry"] = "${60 * 5}",
+                ["userProperties"] = new JsonArray(new JsonObject { ["key"] = "device", ["value"] = "${topic(2)}" }, new JsonObject { ["key"] = "k", ["value"] = "v" }),
+            },
+        })]);
+        var received = new TaskCompletionSource<MqttApplicationMessage>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var app = node.NewClient();
+        app.ApplicationMessageReceivedAsync += e =>
+        {
+            received.TrySetResult(e.ApplicationMessage);
+            return Task.CompletedTask;
+        };
+        await app.ConnectAsync(node.Options(Ids.NewId("app")).Build());
+        await app.SubscribeAsync($"out/{root}", MqttQualityOfServiceLevel.AtLeastOnce);
+        var device = await node.ConnectAsync(Ids.NewId("dev"));
+
+        await device.PublishStringAsync($"{root}/d7", "{\"v\":1}", MqttQualityOfServiceLevel.AtLeastOnce);
+
+        var message = await received.Task.WaitAsync(TimeSpan.FromSeconds(15));
+        Assert.Equal(MqttPayloadFormatIndicator.CharacterData, message.PayloadFormatIndicator);
+        Assert.Equal("application/json", message.ContentType);
+        Assert.Equal($"{root}/d7/reply", message.ResponseTopic);
+        Assert.Equal("d7", Encoding.UTF8.GetString(message.CorrelationData));
+        Assert.InRange(message.MessageExpiryInterval, 295u, 300u);
+        Assert.Equal([("device", "d7"), ("k", "v")], message.UserProperties.Select(p => (p.Name, Encoding.UTF8.GetString(p.ValueBuffer.ToArray()))));
     }
 }
