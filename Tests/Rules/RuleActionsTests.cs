@@ -362,4 +362,47 @@ public sealed class RuleActionsTests(NodeFixture node)
         Assert.InRange(message.MessageExpiryInterval, 295u, 300u);
         Assert.Equal([("device", "d7"), ("k", "v")], message.UserProperties.Select(p => (p.Name, Encoding.UTF8.GetString(p.ValueBuffer.ToArray()))));
     }
+
+    [Fact]
+    public async Task Metrics_CountMatchedExecutedAndFailed_PerRuleAndAction_WithDurations()
+    {
+        var (rule, root) = (Name("met"), Ids.NewId("met"));
+        var measurements = new System.Collections.Concurrent.ConcurrentBag<(string Instrument, double Value, string? Rule, string? Action)>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "OrleansIot.Rules")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        void Record(System.Diagnostics.Metrics.Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            string? r = null, a = null;
+            foreach (var tag in tags)
+            {
+                (r, a) = tag.Key switch { "rule" => ((string?)tag.Value, a), "action" => (r, (string?)tag.Value), _ => (r, a) };
+            }
+
+            if (r == rule)
+            {
+                measurements.Add((instrument.Name, value, r, a));
+            }
+        }
+
+        listener.SetMeasurementEventCallback<long>((i, v, t, _) => Record(i, v, t));
+        listener.SetMeasurementEventCallback<double>((i, v, t, _) => Record(i, v, t));
+        listener.Start();
+        await CreateRuleAsync(node.Http, rule, $"SELECT * FROM '{root}'",
+            [Action("republish", new JsonObject { ["topic"] = $"m/{root}" }), Action("republish", new JsonObject { ["topic"] = "bad/${name}" })]);
+        var device = await node.ConnectAsync(Ids.NewId("dev"));
+
+        await device.PublishStringAsync(root, "{\"name\":\"a+b\"}", MqttQualityOfServiceLevel.AtLeastOnce);
+
+        await Eventually.True(() => Task.FromResult(measurements.Any(m => m.Instrument == "iot.rules.actions.failed")), "the failed action counted");
+        Assert.Contains(measurements, m => m.Instrument == "iot.rules.matched" && m.Value == 1);
+        Assert.Contains(measurements, m => m.Instrument == "iot.rules.actions.executed" && m.Action == "RepublishAction");
+        Assert.Contains(measurements, m => m.Instrument == "iot.rules.actions.failed" && m.Action == "RepublishAction");
+        Assert.Equal(2, measurements.Count(m => m.Instrument == "iot.rules.actions.duration" && m.Value >= 0));
+    }
 }
