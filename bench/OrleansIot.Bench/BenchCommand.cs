@@ -32,6 +32,11 @@ internal static class BenchCommand
             return await ShadowRun.RunAsync(args[1..], shadowStop.Token);
         }
 
+        if (args[0] == "policy")
+        {
+            return PolicyRun.Run(args[1..]);
+        }
+
         if (args[0] == "rules")
         {
             using var rulesStop = new CancellationTokenSource();
@@ -45,7 +50,7 @@ internal static class BenchCommand
 
         if (args[0] != "pubsub")
         {
-            Console.Error.WriteLine($"unknown command '{args[0]}'\n{BenchOptions.Usage}\n{IdleRun.Usage}\n{ShadowRun.Usage}\n{RulesRun.Usage}");
+            Console.Error.WriteLine($"unknown command '{args[0]}'\n{BenchOptions.Usage}\n{IdleRun.Usage}\n{ShadowRun.Usage}\n{RulesRun.Usage}\n{PolicyRun.Usage}");
             return 2;
         }
 
