@@ -149,6 +149,7 @@ public static partial class IotGatewayHosting
         app.MapRulesApi();
         app.MapTelemetryApi();
         app.MapQueuesApi();
+        app.MapPoliciesApi();
         app.MapConnectionsApi();
         app.MapRetainedApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));
