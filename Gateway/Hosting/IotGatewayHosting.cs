@@ -150,6 +150,7 @@ public static partial class IotGatewayHosting
         app.MapTelemetryApi();
         app.MapQueuesApi();
         app.MapPoliciesApi();
+        app.MapCertificatesApi();
         app.MapConnectionsApi();
         app.MapRetainedApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));

@@ -94,27 +94,26 @@ internal sealed partial class HttpActionDispatcher : IAsyncDisposable
         {
             if (!_endpoints.TryGetValue(name, out var endpoint))
             {
-                _endpoints[name] = endpoint = new Endpoint(name, _options.HttpQueueCapacity);
-                for (var i = 0; i < _options.HttpConcurrency; i++)
-                {
-                    endpoint.Senders.Add(Task.Run(() => SendLoopAsync(endpoint)));
-                }
+                _endpoints[name] = endpoint = new Endpoint(name, _options.HttpQueueCapacity, _options.HttpConcurrency);
+                endpoint.Senders.Add(Task.Run(() => SendLoopAsync(endpoint)));
             }
 
             return endpoint;
         }
     }
 
+    /// <summary>
+    /// One reader per endpoint forms the batches (so concurrent senders never split one), and hands each to a send
+    /// running alongside at most <see cref="RulesOptions.HttpConcurrency"/> others.
+    /// </summary>
     private async Task SendLoopAsync(Endpoint endpoint)
     {
         var reader = endpoint.Queue.Reader;
         HttpDelivery? carried = null;
-        var batch = new List<HttpDelivery>();
         try
         {
             while (carried is not null || await reader.WaitToReadAsync(_stopping.Token))
             {
-                batch.Clear();
                 var first = carried ?? (reader.TryRead(out var next) ? next : null);
                 carried = null;
                 if (first is null)
@@ -122,13 +121,28 @@ internal sealed partial class HttpActionDispatcher : IAsyncDisposable
                     continue;
                 }
 
-                batch.Add(first);
+                var batch = new List<HttpDelivery> { first };
                 if (first.Settings.MaxBatchSize > 1)
                 {
                     carried = await FillBatchAsync(reader, batch, first);
                 }
 
-                await SendAsync(endpoint, batch);
+                await endpoint.InFlight.WaitAsync(_stopping.Token);
+                _ = Task.Run(async () =>
+                {
+                    try
+                    {
+                        await SendAsync(endpoint, batch);
+                    }
+                    catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
+                    {
+                        // stopping
+                    }
+                    finally
+                    {
+                        endpoint.InFlight.Release();
+                    }
+                });
             }
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
@@ -181,7 +195,8 @@ internal sealed partial class HttpActionDispatcher : IAsyncDisposable
         }
         else
         {
-            var body = batch.Count == 1 ? first.Body : JsonArray(batch);
+            // With batching on, always an array (also of one), so the receiver sees one shape.
+            var body = first.Settings.MaxBatchSize > 1 ? JsonArray(batch) : first.Body;
             for (var attempt = 0; ; attempt++)
             {
                 (var retry, failure) = await TryOnceAsync(first, body);
@@ -282,7 +297,7 @@ internal sealed partial class HttpActionDispatcher : IAsyncDisposable
         return buffer;
     }
 
-    private sealed class Endpoint(string name, int capacity)
+    private sealed class Endpoint(string name, int capacity, int concurrency)
     {
         private readonly Lock _lock = new();
         private int _failures;
@@ -293,6 +308,8 @@ internal sealed partial class HttpActionDispatcher : IAsyncDisposable
         public Channel<HttpDelivery> Queue { get; } = Channel.CreateBounded<HttpDelivery>(new BoundedChannelOptions(capacity) { FullMode = BoundedChannelFullMode.Wait });
 
         public List<Task> Senders { get; } = [];
+
+        public SemaphoreSlim InFlight { get; } = new(concurrency, concurrency);
 
         /// <summary>Open: failing fast. Once the open period has passed, deliveries try again (half-open): one more failure re-opens it.</summary>
         public bool IsOpen(DateTimeOffset now)

@@ -1,0 +1,117 @@
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Options;
+using OrleansIot.Grains.Abstractions;
+using OrleansIot.Grains.Abstractions.Certificates;
+using OrleansIot.Grains.Abstractions.Registry;
+
+namespace OrleansIot.Gateway.Http;
+
+/// <summary>
+/// Control plane: the platform CA (<c>GET /api/cacertificate</c>, for devices to trust) and certificates with AWS's
+/// paths and shapes: <c>CreateKeysAndCertificate</c> (<c>POST /api/keys-and-certificate?setAsActive=</c>),
+/// <c>CreateCertificateFromCsr</c> (<c>POST /api/certificates</c>), <c>DescribeCertificate</c>, <c>ListCertificates</c>,
+/// <c>UpdateCertificate</c> (<c>PUT /api/certificates/{id}?newStatus=</c>), <c>DeleteCertificate</c>, and thing principals
+/// (<c>AttachThingPrincipal</c>/<c>DetachThingPrincipal</c>/<c>ListThingPrincipals</c> on <c>/api/things/{name}/principals</c>
+/// with the <c>x-amzn-principal</c> header).
+/// </summary>
+public static class CertificatesApi
+{
+    public static IEndpointRouteBuilder MapCertificatesApi(this IEndpointRouteBuilder endpoints)
+    {
+        var api = endpoints.MapGroup("/api").WithTags("Certificates");
+        api.MapGet("/cacertificate", async (IGrainFactory grains) =>
+        {
+            var (id, pem) = await grains.GetGrain<ICertificateAuthorityGrain>(ICertificateAuthorityGrain.Key).Get();
+            return JsonText.Result(new JsonObject { ["certificateId"] = id, ["certificatePem"] = pem, ["status"] = CertificateStatus.Active });
+        }).WithName("GetPlatformCaCertificate");
+        api.MapPost("/keys-and-certificate", async (bool? setAsActive, IGrainFactory grains, IOptions<RegistryOptions> o) =>
+        {
+            var created = await grains.GetGrain<ICertificateServiceGrain>(0).CreateKeysAndCertificate(setAsActive ?? false);
+            return JsonText.Result(new JsonObject
+            {
+                ["certificateArn"] = o.Value.Arn($"cert/{created.CertificateId}"),
+                ["certificateId"] = created.CertificateId,
+                ["certificatePem"] = created.CertificatePem,
+                ["keyPair"] = new JsonObject { ["PublicKey"] = created.PublicKeyPem, ["PrivateKey"] = created.PrivateKeyPem },
+            });
+        }).WithName("CreateKeysAndCertificate");
+        api.MapPost("/certificates", async (bool? setAsActive, JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o) =>
+        {
+            var csr = body["certificateSigningRequest"] is JsonValue v && v.TryGetValue<string>(out var text) && text.Length > 0
+                ? text
+                : throw ApiException.Invalid("certificateSigningRequest is required (a PEM CSR).");
+            var info = await grains.GetGrain<ICertificateServiceGrain>(0).CreateFromCsr(csr, setAsActive ?? false);
+            return JsonText.Result(new JsonObject
+            {
+                ["certificateArn"] = o.Value.Arn($"cert/{info.CertificateId}"),
+                ["certificateId"] = info.CertificateId,
+                ["certificatePem"] = info.CertificatePem,
+            });
+        }).WithName("CreateCertificateFromCsr");
+        api.MapGet("/certificates/{certificateId}", async (string certificateId, IGrainFactory grains, IOptions<RegistryOptions> o) =>
+            await grains.GetGrain<ICertificateGrain>(certificateId).Describe() is { } info
+                ? JsonText.Result(new JsonObject { ["certificateDescription"] = Description(o, info) })
+                : Problems.NotFound("ResourceNotFoundException", $"Certificate {certificateId} cannot be found.")).WithName("DescribeCertificate");
+        api.MapGet("/certificates", async (string? marker, int? pageSize, IGrainFactory grains, IOptions<RegistryOptions> o) =>
+        {
+            var (certificates, next) = await grains.GetGrain<ICertificateServiceGrain>(0).List(marker, Math.Clamp(pageSize ?? 250, 1, 250));
+            return JsonText.Result(new JsonObject
+            {
+                ["certificates"] = new JsonArray([.. certificates.Select(c => (JsonNode?)new JsonObject
+                {
+                    ["certificateArn"] = o.Value.Arn($"cert/{c.CertificateId}"),
+                    ["certificateId"] = c.CertificateId,
+                    ["status"] = c.Status,
+                    ["creationDate"] = c.CreationDate.ToUnixTimeSeconds(),
+                })]),
+                ["nextMarker"] = next,
+            });
+        }).WithName("ListCertificates");
+        api.MapPut("/certificates/{certificateId}", async (string certificateId, string? newStatus, IGrainFactory grains) =>
+        {
+            await grains.GetGrain<ICertificateGrain>(certificateId).UpdateStatus(newStatus ?? throw ApiException.Invalid("newStatus is required."));
+            return TypedResults.Ok(new { });
+        }).WithName("UpdateCertificate");
+        api.MapDelete("/certificates/{certificateId}", async (string certificateId, IGrainFactory grains) =>
+        {
+            await grains.GetGrain<ICertificateGrain>(certificateId).Delete();
+            return TypedResults.Ok(new { });
+        }).WithName("DeleteCertificate");
+        api.MapPut("/things/{thingName}/principals", async (string thingName, HttpRequest request, IGrainFactory grains) =>
+        {
+            await grains.GetGrain<ICertificateServiceGrain>(0).AttachThingPrincipal(thingName, Principal(request));
+            return TypedResults.Ok(new { });
+        }).WithName("AttachThingPrincipal");
+        api.MapDelete("/things/{thingName}/principals", async (string thingName, HttpRequest request, IGrainFactory grains) =>
+        {
+            await grains.GetGrain<ICertificateServiceGrain>(0).DetachThingPrincipal(thingName, Principal(request));
+            return TypedResults.Ok(new { });
+        }).WithName("DetachThingPrincipal");
+        api.MapGet("/things/{thingName}/principals", async (string thingName, IGrainFactory grains) =>
+            JsonText.Result(new JsonObject { ["principals"] = new JsonArray([.. (await grains.GetGrain<ICertificateServiceGrain>(0).ListThingPrincipals(thingName)).Select(p => (JsonNode?)p)]) }))
+            .WithName("ListThingPrincipals");
+        return endpoints;
+    }
+
+    private static string Principal(HttpRequest request) =>
+        request.Headers["x-amzn-principal"].ToString() is { Length: > 0 } principal
+            ? principal
+            : throw ApiException.Invalid("The x-amzn-principal header is required (a certificate ARN).");
+
+    private static JsonObject Description(IOptions<RegistryOptions> o, CertificateInfo c) => new()
+    {
+        ["certificateArn"] = o.Value.Arn($"cert/{c.CertificateId}"),
+        ["certificateId"] = c.CertificateId,
+        ["caCertificateId"] = c.CaCertificateId,
+        ["status"] = c.Status,
+        ["certificatePem"] = c.CertificatePem,
+        ["ownedBy"] = o.Value.AccountId,
+        ["creationDate"] = c.CreationDate.ToUnixTimeSeconds(),
+        ["lastModifiedDate"] = c.LastModifiedDate.ToUnixTimeSeconds(),
+        ["validity"] = new JsonObject { ["notBefore"] = c.NotBefore.ToUnixTimeSeconds(), ["notAfter"] = c.NotAfter.ToUnixTimeSeconds() },
+        ["generationId"] = c.GenerationId,
+    };
+}

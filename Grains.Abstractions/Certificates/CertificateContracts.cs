@@ -1,0 +1,116 @@
+namespace OrleansIot.Grains.Abstractions.Certificates;
+
+/// <summary>AWS's certificate states.</summary>
+public static class CertificateStatus
+{
+    /// <summary>May authenticate.</summary>
+    public const string Active = "ACTIVE";
+
+    /// <summary>Registered, not usable until activated.</summary>
+    public const string Inactive = "INACTIVE";
+
+    /// <summary>Withdrawn for good.</summary>
+    public const string Revoked = "REVOKED";
+
+    /// <summary>Registered automatically (JITR), waiting for activation.</summary>
+    public const string PendingActivation = "PENDING_ACTIVATION";
+
+    /// <summary>The states UpdateCertificate accepts.</summary>
+    public static readonly IReadOnlyList<string> Settable = [Active, Inactive, Revoked];
+}
+
+/// <summary>A registered certificate (AWS <c>DescribeCertificate</c>'s <c>certificateDescription</c>).</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.CertificateInfo")]
+public sealed record CertificateInfo(
+    [property: Id(0)] string CertificateId,
+    [property: Id(1)] string CertificatePem,
+    [property: Id(2)] string Status,
+    [property: Id(3)] string? CaCertificateId,
+    [property: Id(4)] DateTimeOffset CreationDate,
+    [property: Id(5)] DateTimeOffset LastModifiedDate,
+    [property: Id(6)] DateTimeOffset NotBefore,
+    [property: Id(7)] DateTimeOffset NotAfter,
+    [property: Id(8)] string GenerationId,
+    [property: Id(9)] IReadOnlyList<string> Things);
+
+/// <summary>What <c>CreateKeysAndCertificate</c> returns: the private key once; it is never stored.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.CreatedKeysAndCertificate")]
+public sealed record CreatedKeysAndCertificate(
+    [property: Id(0)] string CertificateId,
+    [property: Id(1)] string CertificatePem,
+    [property: Id(2)] string PublicKeyPem,
+    [property: Id(3)] string PrivateKeyPem);
+
+/// <summary>The platform CA: devices trust it; it signs device certificates (and the server certificate when none is configured).</summary>
+[Alias("OrleansIot.ICertificateAuthorityGrain")]
+public interface ICertificateAuthorityGrain : IGrainWithStringKey
+{
+    /// <summary>The one platform CA's key.</summary>
+    public const string Key = "platform";
+
+    /// <summary>The CA certificate: its id (hex SHA-256 of DER) and PEM. Created on first use.</summary>
+    [Alias("Get")]
+    Task<(string CertificateId, string CertificatePem)> Get();
+
+    /// <summary>Signs a certificate for a public key (SubjectPublicKeyInfo, DER) with the given subject.</summary>
+    [Alias("Sign")]
+    Task<string> Sign(byte[] subjectPublicKeyInfo, string subject, int validityDays);
+}
+
+/// <summary>One certificate (key: its id): status, the things it is attached to.</summary>
+[Alias("OrleansIot.ICertificateGrain")]
+public interface ICertificateGrain : IGrainWithStringKey
+{
+    /// <summary>Stores the certificate (its id must be this grain's key); <c>ResourceAlreadyExistsException</c> if registered.</summary>
+    [Alias("Register")]
+    Task<CertificateInfo> Register(string certificatePem, string? caCertificateId, string status);
+
+    /// <summary>The certificate, or null.</summary>
+    [Alias("Describe"), Orleans.Concurrency.ReadOnly]
+    Task<CertificateInfo?> Describe();
+
+    /// <summary>AWS <c>UpdateCertificate</c>: ACTIVE, INACTIVE or REVOKED (a revoked one cannot come back).</summary>
+    [Alias("UpdateStatus")]
+    Task UpdateStatus(string status);
+
+    /// <summary>AWS <c>DeleteCertificate</c>: refused while ACTIVE (<c>CertificateStateException</c>) or attached (<c>DeleteConflictException</c>).</summary>
+    [Alias("Delete")]
+    Task Delete();
+
+    /// <summary>Records that a thing has this certificate as principal.</summary>
+    [Alias("AttachThing")]
+    Task AttachThing(string thingName);
+
+    /// <summary>Forgets that.</summary>
+    [Alias("DetachThing")]
+    Task DetachThing(string thingName);
+}
+
+/// <summary>Certificate operations that are not about one existing certificate; any node answers.</summary>
+[Alias("OrleansIot.ICertificateServiceGrain")]
+public interface ICertificateServiceGrain : IGrainWithIntegerKey
+{
+    /// <summary>AWS <c>CreateKeysAndCertificate</c>: a new key pair and a certificate from the platform CA.</summary>
+    [Alias("CreateKeysAndCertificate")]
+    Task<CreatedKeysAndCertificate> CreateKeysAndCertificate(bool setAsActive);
+
+    /// <summary>AWS <c>CreateCertificateFromCsr</c>: signs the CSR's key (its signature checked) with the platform CA.</summary>
+    [Alias("CreateFromCsr")]
+    Task<CertificateInfo> CreateFromCsr(string csrPem, bool setAsActive);
+
+    /// <summary>AWS <c>ListCertificates</c>: ids in order, paged by marker.</summary>
+    [Alias("List")]
+    Task<(IReadOnlyList<CertificateInfo> Certificates, string? NextMarker)> List(string? marker, int pageSize);
+
+    /// <summary>AWS <c>AttachThingPrincipal</c>: the thing must exist and the principal be a registered certificate.</summary>
+    [Alias("AttachThingPrincipal")]
+    Task AttachThingPrincipal(string thingName, string principal);
+
+    /// <summary>AWS <c>DetachThingPrincipal</c>.</summary>
+    [Alias("DetachThingPrincipal")]
+    Task DetachThingPrincipal(string thingName, string principal);
+
+    /// <summary>AWS <c>ListThingPrincipals</c>: the certificate ARNs attached to the thing.</summary>
+    [Alias("ListThingPrincipals")]
+    Task<IReadOnlyList<string>> ListThingPrincipals(string thingName);
+}

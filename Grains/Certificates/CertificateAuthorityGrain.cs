@@ -1,0 +1,137 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OrleansIot.Grains.Abstractions;
+using OrleansIot.Grains.Abstractions.Certificates;
+
+namespace OrleansIot.Grains.Certificates;
+
+/// <summary>Identity settings (<c>Iot:Auth</c>).</summary>
+public sealed class AuthOptions
+{
+    public const string SectionName = "Iot:Auth";
+
+    /// <summary>The development value of <see cref="CaKeyPassword"/>; a node using it says so at start.</summary>
+    public const string DevelopmentCaKeyPassword = "orleans-iot-development-ca-key";
+
+    /// <summary>Encrypts the platform CA's private key where it is stored (PKCS#8, AES-256, PBKDF2).</summary>
+    public string CaKeyPassword { get; set; } = DevelopmentCaKeyPassword;
+
+    /// <summary>How long certificates the platform CA issues are valid.</summary>
+    public int CertificateValidityDays { get; set; } = 9125;
+}
+
+/// <summary>
+/// The platform CA (one grain): an ECDSA P-256 CA created on first use and kept in grain storage (PostgreSQL in that
+/// mode) with its private key encrypted by <see cref="AuthOptions.CaKeyPassword"/>. Signs device certificates.
+/// </summary>
+[GrainType("certificate-authority")]
+internal sealed partial class CertificateAuthorityGrain(
+    [PersistentState("ca", StorageNames.Default)] IPersistentState<CertificateAuthorityState> state,
+    IOptions<AuthOptions> options,
+    TimeProvider time,
+    ILogger<CertificateAuthorityGrain> logger) : Grain, ICertificateAuthorityGrain
+{
+    private X509Certificate2? _certificate;
+    private ECDsa? _key;
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        _key?.Dispose();
+        _certificate?.Dispose();
+        return Task.CompletedTask;
+    }
+
+    public async Task<(string CertificateId, string CertificatePem)> Get()
+    {
+        await EnsureAsync();
+        return (CertificateIds.Of(_certificate!), _certificate!.ExportCertificatePem());
+    }
+
+    public async Task<string> Sign(byte[] subjectPublicKeyInfo, string subject, int validityDays)
+    {
+        await EnsureAsync();
+        var publicKey = PublicKey.CreateFromSubjectPublicKeyInfo(subjectPublicKeyInfo, out _);
+        var request = new CertificateRequest(new X500DistinguishedName(subject), publicKey, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));   // TLS client
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_certificate!, includeKeyIdentifier: true, includeIssuerAndSerial: false));
+        var now = time.GetUtcNow();
+        var serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] &= 0x7F;
+        using var issued = request.Create(_certificate!.SubjectName, X509SignatureGenerator.CreateForECDsa(_key!), now.AddMinutes(-5), now.AddDays(validityDays), serial);
+        return issued.ExportCertificatePem();
+    }
+
+    private async Task EnsureAsync()
+    {
+        if (_certificate is not null)
+        {
+            return;
+        }
+
+        var password = options.Value.CaKeyPassword;
+        if (state.State.CertificatePem is null)
+        {
+            using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+            var request = new CertificateRequest("CN=OrleansIot Platform CA, O=OrleansIot", key, HashAlgorithmName.SHA256);
+            request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
+            request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign | X509KeyUsageFlags.DigitalSignature, true));
+            request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+            var now = time.GetUtcNow();
+            using var created = request.CreateSelfSigned(now.AddDays(-1), now.AddYears(30));
+            state.State.CertificatePem = created.ExportCertificatePem();
+            state.State.EncryptedKeyPem = key.ExportEncryptedPkcs8PrivateKeyPem(password,
+                new PbeParameters(PbeEncryptionAlgorithm.Aes256Cbc, HashAlgorithmName.SHA256, 100_000));
+            await state.WriteStateAsync();
+            var createdId = CertificateIds.Of(created);
+            LogCreated(logger, createdId);
+        }
+
+        if (password == AuthOptions.DevelopmentCaKeyPassword)
+        {
+            LogDevelopmentKey(logger);
+        }
+
+        _certificate = X509Certificate2.CreateFromPem(state.State.CertificatePem);
+        _key = ECDsa.Create();
+        _key.ImportFromEncryptedPem(state.State.EncryptedKeyPem, password);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Created the platform CA {CertificateId}")]
+    private static partial void LogCreated(ILogger logger, string certificateId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "The platform CA's private key is stored encrypted with the development password; set Iot:Auth:CaKeyPassword for a real deployment")]
+    private static partial void LogDevelopmentKey(ILogger logger);
+}
+
+[GenerateSerializer, Alias("OrleansIot.CertificateAuthorityState")]
+public sealed class CertificateAuthorityState
+{
+    [Id(0)] public string? CertificatePem { get; set; }
+
+    [Id(1)] public string EncryptedKeyPem { get; set; } = "";
+}
+
+/// <summary>Certificate ids and ARNs as AWS makes them.</summary>
+public static class CertificateIds
+{
+    /// <summary>The id: lower-case hex SHA-256 of the DER encoding.</summary>
+    public static string Of(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        return Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
+    }
+
+    /// <summary>The id in a certificate ARN (<c>…:cert/&lt;id&gt;</c>), or null when it is none.</summary>
+    public static string? FromArn(string arn)
+    {
+        ArgumentNullException.ThrowIfNull(arn);
+        var at = arn.LastIndexOf(":cert/", StringComparison.Ordinal);
+        var id = at < 0 || !arn.StartsWith("arn:aws:iot:", StringComparison.Ordinal) ? null : arn[(at + ":cert/".Length)..];
+        return id is { Length: 64 } && id.All(char.IsAsciiHexDigitLower) ? id : null;
+    }
+}
