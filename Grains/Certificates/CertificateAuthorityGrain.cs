@@ -7,8 +7,8 @@ using OrleansIot.Grains.Abstractions.Certificates;
 
 namespace OrleansIot.Grains.Certificates;
 
-/// <summary>Identity settings (<c>Iot:Auth</c>).</summary>
-public sealed class AuthOptions
+/// <summary>The platform CA's settings, in section <c>Iot:Auth</c> (next to the gateway's <c>AllowAnonymous</c>).</summary>
+public sealed class CertificateAuthorityOptions
 {
     public const string SectionName = "Iot:Auth";
 
@@ -24,12 +24,12 @@ public sealed class AuthOptions
 
 /// <summary>
 /// The platform CA (one grain): an ECDSA P-256 CA created on first use and kept in grain storage (PostgreSQL in that
-/// mode) with its private key encrypted by <see cref="AuthOptions.CaKeyPassword"/>. Signs device certificates.
+/// mode) with its private key encrypted by <see cref="CertificateAuthorityOptions.CaKeyPassword"/>. Signs device certificates.
 /// </summary>
 [GrainType("certificate-authority")]
 internal sealed partial class CertificateAuthorityGrain(
     [PersistentState("ca", StorageNames.Default)] IPersistentState<CertificateAuthorityState> state,
-    IOptions<AuthOptions> options,
+    IOptions<CertificateAuthorityOptions> options,
     TimeProvider time,
     ILogger<CertificateAuthorityGrain> logger) : Grain, ICertificateAuthorityGrain
 {
@@ -91,7 +91,7 @@ internal sealed partial class CertificateAuthorityGrain(
             LogCreated(logger, createdId);
         }
 
-        if (password == AuthOptions.DevelopmentCaKeyPassword)
+        if (password == CertificateAuthorityOptions.DevelopmentCaKeyPassword)
         {
             LogDevelopmentKey(logger);
         }

@@ -232,7 +232,7 @@ public sealed class ThingPrincipalsState
 
 /// <summary>Creating and listing certificates, and thing principals, on any node.</summary>
 [GrainType("certificate-service"), Orleans.Concurrency.StatelessWorker]
-internal sealed class CertificateServiceGrain(IOptions<AuthOptions> auth, IOptions<RegistryOptions> registry) : Grain, ICertificateServiceGrain
+internal sealed class CertificateServiceGrain(IOptions<CertificateAuthorityOptions> auth, IOptions<RegistryOptions> registry) : Grain, ICertificateServiceGrain
 {
     private ICertificateAuthorityGrain Ca => GrainFactory.GetGrain<ICertificateAuthorityGrain>(ICertificateAuthorityGrain.Key);
 
