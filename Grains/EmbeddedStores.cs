@@ -16,6 +16,7 @@ public static class EmbeddedStores
         services.AddSingleton<IShadowStore, GrainStorageShadowStore>();
         services.AddSingleton<Analytics.ITelemetryStore, Analytics.RingTelemetryStore>();
         services.AddSingleton<Queues.IQueueStore, Queues.MemoryQueueStore>();
+        services.AddSingleton<Audit.IAuditStore, Audit.MemoryAuditStore>();
         services.AddSingleton<IRegistryStore>(sp => sp.GetRequiredService<IGrainFactory>().GetGrain<IEmbeddedRegistryGrain>("registry"));
         return services;
     }

@@ -132,6 +132,9 @@ public static partial class IotGatewayHosting
         ArgumentNullException.ThrowIfNull(app);
         var mqtt = app.Services.GetRequiredService<IOptions<MqttOptions>>().Value;
 
+        // Routing first, so the audit log knows the operation even when the exception handler answers.
+        app.UseRouting();
+        app.UseAuditLog();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
         app.UseWebSockets();
@@ -151,6 +154,7 @@ public static partial class IotGatewayHosting
         app.MapQueuesApi();
         app.MapPoliciesApi();
         app.MapCertificatesApi();
+        app.MapAuditApi();
         app.MapConnectionsApi();
         app.MapRetainedApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));

@@ -1,0 +1,109 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using OrleansIot.Grains.Abstractions;
+using OrleansIot.Grains.Abstractions.Audit;
+
+namespace OrleansIot.Gateway.Http;
+
+/// <summary>
+/// The audit log (our CloudTrail): every state-changing control-plane call under <c>/api</c> is recorded after it is
+/// answered (operation = the endpoint's AWS name, target = the path's values, outcome = the status), and read with
+/// <c>GET /api/audit?from&amp;to&amp;operation&amp;principal&amp;maxResults&amp;nextToken</c>, newest first. Request bodies are
+/// never recorded. Calls that only read (GET, and the few POSTs AWS uses for reads) and queue data-plane calls
+/// are not recorded.
+/// </summary>
+public static partial class AuditApi
+{
+    /// <summary>POST endpoints that only read, or move queue data: not audited.</summary>
+    private static readonly HashSet<string> NotAudited = new(StringComparer.Ordinal)
+    {
+        "TestRuleSql", "ReceiveMessage", "SendMessage", "DeleteMessageBatch", "ListTargetsForPolicy", "ListAttachedPolicies", "GetEffectivePolicies",
+    };
+
+    /// <summary>Records audited calls; add before the exception handler so the final status is seen.</summary>
+    public static IApplicationBuilder UseAuditLog(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    {
+        // Read before the call: the exception handler clears the endpoint and route values when it answers a failed request.
+        var name = context.GetEndpoint()?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName;
+        var target = string.Join(",", context.Request.RouteValues.Select(v => $"{v.Key}={v.Value}"));
+        try
+        {
+            await next(context);
+        }
+        finally
+        {
+            var request = context.Request;
+            if (name is not null && !HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method)
+                && request.Path.StartsWithSegments("/api", StringComparison.Ordinal) && !NotAudited.Contains(name))
+            {
+                var record = new AuditRecord(
+                    DateTimeOffset.UtcNow,
+                    context.Items.TryGetValue(PrincipalKey, out var principal) && principal is string p ? p : "anonymous",
+                    name,
+                    target,
+                    context.Connection.RemoteIpAddress?.ToString() ?? "",
+                    context.Response.StatusCode);
+                var services = context.RequestServices;
+                _ = WriteAsync(services.GetRequiredService<IGrainFactory>(), services.GetRequiredService<ILoggerFactory>(), record);
+            }
+        }
+    });
+
+    /// <summary>Where authentication leaves the caller's identity for the audit log (<c>HttpContext.Items</c>).</summary>
+    public const string PrincipalKey = "iot.principal";
+
+    public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapGet("/api/audit", async (HttpRequest request, IGrainFactory grains) =>
+        {
+            var q = request.Query;
+            var to = q.ContainsKey("to") ? Instant(q["to"].ToString(), "to") : DateTimeOffset.UtcNow.AddMinutes(1);
+            var from = q.ContainsKey("from") ? Instant(q["from"].ToString(), "from") : to.AddDays(-1);
+            var max = q.ContainsKey("maxResults")
+                ? int.TryParse(q["maxResults"], NumberStyles.None, CultureInfo.InvariantCulture, out var m) && m is >= 1 and <= 1000 ? m : throw ApiException.Invalid("maxResults must be 1 to 1000.")
+                : 100;
+            var page = await grains.GetGrain<IAuditGrain>(0).Query(from, to, Optional(q["operation"]), Optional(q["principal"]), Optional(q["nextToken"]), max);
+            return JsonText.Result(new JsonObject
+            {
+                ["events"] = new JsonArray([.. page.Records.Select(r => (JsonNode?)new JsonObject
+                {
+                    ["eventTime"] = JsonText.Instant(r.Time),
+                    ["principal"] = r.Principal,
+                    ["operation"] = r.Operation,
+                    ["target"] = r.Target,
+                    ["sourceAddress"] = r.SourceAddress,
+                    ["status"] = r.Status,
+                })]),
+                ["nextToken"] = page.NextToken,
+            });
+        }).WithTags("Audit").WithName("LookupEvents");
+        return endpoints;
+    }
+
+    private static string? Optional(string? value) => string.IsNullOrEmpty(value) ? null : value;
+
+    private static DateTimeOffset Instant(string text, string name) =>
+        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(Math.Min(ms, 253402300799999))
+        : DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at) ? at
+        : throw ApiException.Invalid($"{name} '{text}' is neither ISO 8601 nor Unix milliseconds.");
+
+    private static async Task WriteAsync(IGrainFactory grains, ILoggerFactory loggers, AuditRecord record)
+    {
+        try
+        {
+            await grains.GetGrain<IAuditGrain>(0).Record([record]);
+        }
+        catch (Exception ex)
+        {
+            LogAuditFailed(loggers.CreateLogger("OrleansIot.Audit"), ex, record.Operation, record.Target);
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Could not write the audit record of {Operation} on {Target}")]
+    private static partial void LogAuditFailed(ILogger logger, Exception exception, string operation, string target);
+}
