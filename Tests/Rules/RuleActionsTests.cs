@@ -110,13 +110,13 @@ public sealed class RuleActionsTests(NodeFixture node)
             await device.PublishStringAsync($"{root}/o", $"{{\"id\":{i}}}", MqttQualityOfServiceLevel.AtLeastOnce);
         }
 
-        var first = JsonNode.Parse(await (await node.Http.PostAsync($"/api/queues/{queue}/receive?maxMessages=10&visibilityTimeout=1&waitTimeSeconds=10", null)).Content.ReadAsStringAsync())!;
+        var first = JsonNode.Parse(await (await node.Http.PostAsync($"/api/queues/{queue}/receive?maxMessages=10&visibilityTimeout=3&waitTimeSeconds=10", null)).Content.ReadAsStringAsync())!;
         var messages = first["messages"]!.AsArray();
         if (messages.Count < 3)
         {
             // Long polling returned the first arrivals; the rest follow.
             await Eventually.True(async () => JsonNode.Parse(await node.Http.GetStringAsync($"/api/queues/{queue}"))!["approximateNumberOfMessages"]!.GetValue<long>() + messages.Count >= 3, "all three queued");
-            var more = JsonNode.Parse(await (await node.Http.PostAsync($"/api/queues/{queue}/receive?maxMessages=10&visibilityTimeout=1", null)).Content.ReadAsStringAsync())!;
+            var more = JsonNode.Parse(await (await node.Http.PostAsync($"/api/queues/{queue}/receive?maxMessages=10&visibilityTimeout=3", null)).Content.ReadAsStringAsync())!;
             foreach (var m in more["messages"]!.AsArray().ToList())
             {
                 messages.Add(m!.DeepClone());
