@@ -27,6 +27,58 @@ public static class CertificatesApi
             var (id, pem) = await grains.GetGrain<ICertificateAuthorityGrain>(ICertificateAuthorityGrain.Key).Get();
             return JsonText.Result(new JsonObject { ["certificateId"] = id, ["certificatePem"] = pem, ["status"] = CertificateStatus.Active });
         }).WithName("GetPlatformCaCertificate");
+        api.MapGet("/registrationcode", async (IGrainFactory grains) =>
+            JsonText.Result(new JsonObject { ["registrationCode"] = await grains.GetGrain<ICertificateAuthorityGrain>(ICertificateAuthorityGrain.Key).RegistrationCode() }))
+            .WithName("GetRegistrationCode");
+        api.MapPost("/cacertificate", async (bool? setAsActive, bool? allowAutoRegistration, JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o) =>
+        {
+            var info = await grains.GetGrain<ICertificateServiceGrain>(0).RegisterCa(
+                Text(body, "caCertificate"), Text(body, "verificationCertificate"), setAsActive ?? false, allowAutoRegistration ?? false);
+            return JsonText.Result(new JsonObject { ["certificateArn"] = o.Value.Arn($"cacert/{info.CertificateId}"), ["certificateId"] = info.CertificateId });
+        }).WithName("RegisterCACertificate");
+        api.MapGet("/cacertificate/{caCertificateId}", async (string caCertificateId, IGrainFactory grains, IOptions<RegistryOptions> o) =>
+        {
+            if (await grains.GetGrain<ICaCertificateGrain>(caCertificateId).Describe() is not { } ca)
+            {
+                return Problems.NotFound("ResourceNotFoundException", $"CA certificate {caCertificateId} cannot be found.");
+            }
+
+            var description = Description(o, ca.Info);
+            description["certificateArn"] = o.Value.Arn($"cacert/{ca.Info.CertificateId}");
+            description["autoRegistrationStatus"] = ca.AutoRegistration ? "ENABLE" : "DISABLE";
+            description.Remove("caCertificateId");
+            return JsonText.Result(new JsonObject { ["certificateDescription"] = description });
+        }).WithName("DescribeCACertificate");
+        api.MapGet("/cacertificates", async (IGrainFactory grains, IOptions<RegistryOptions> o) =>
+            JsonText.Result(new JsonObject
+            {
+                ["certificates"] = new JsonArray([.. (await grains.GetGrain<ICertificateServiceGrain>(0).ListCas()).Select(c => (JsonNode?)new JsonObject
+                {
+                    ["certificateArn"] = o.Value.Arn($"cacert/{c.CertificateId}"),
+                    ["certificateId"] = c.CertificateId,
+                    ["status"] = c.Status,
+                    ["creationDate"] = c.CreationDate.ToUnixTimeSeconds(),
+                })]),
+            })).WithName("ListCACertificates");
+        api.MapPut("/cacertificate/{caCertificateId}", async (string caCertificateId, string? newStatus, string? newAutoRegistrationStatus, IGrainFactory grains) =>
+        {
+            bool? auto = newAutoRegistrationStatus switch
+            {
+                null => null,
+                "ENABLE" => true,
+                "DISABLE" => false,
+                _ => throw ApiException.Invalid("newAutoRegistrationStatus must be ENABLE or DISABLE."),
+            };
+            await grains.GetGrain<ICaCertificateGrain>(caCertificateId).Update(newStatus, auto);
+            return TypedResults.Ok(new { });
+        }).WithName("UpdateCACertificate");
+        api.MapDelete("/cacertificate/{caCertificateId}", async (string caCertificateId, IGrainFactory grains) =>
+        {
+            await grains.GetGrain<ICaCertificateGrain>(caCertificateId).Delete();
+            return TypedResults.Ok(new { });
+        }).WithName("DeleteCACertificate");
+        api.MapPost("/certificate/register", (JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o) => RegisterAsync(body, grains, o, withoutCa: false)).WithName("RegisterCertificate");
+        api.MapPost("/certificate/register-no-ca", (JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o) => RegisterAsync(body, grains, o, withoutCa: true)).WithName("RegisterCertificateWithoutCA");
         api.MapPost("/keys-and-certificate", async (bool? setAsActive, IGrainFactory grains, IOptions<RegistryOptions> o) =>
         {
             var created = await grains.GetGrain<ICertificateServiceGrain>(0).CreateKeysAndCertificate(setAsActive ?? false);
@@ -95,6 +147,17 @@ public static class CertificatesApi
             .WithName("ListThingPrincipals");
         return endpoints;
     }
+
+    private static async Task<IResult> RegisterAsync(JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o, bool withoutCa)
+    {
+        var ca = body["caCertificatePem"] is JsonValue v && v.TryGetValue<string>(out var caPem) ? caPem : null;
+        var status = body["status"] is JsonValue s && s.TryGetValue<string>(out var st) ? st : CertificateStatus.Inactive;
+        var info = await grains.GetGrain<ICertificateServiceGrain>(0).Register(Text(body, "certificatePem"), ca, status, withoutCa);
+        return JsonText.Result(new JsonObject { ["certificateArn"] = o.Value.Arn($"cert/{info.CertificateId}"), ["certificateId"] = info.CertificateId });
+    }
+
+    private static string Text(JsonObject body, string name) =>
+        body[name] is JsonValue v && v.TryGetValue<string>(out var text) && text.Length > 0 ? text : throw ApiException.Invalid($"{name} is required (PEM).");
 
     private static string Principal(HttpRequest request) =>
         request.Headers["x-amzn-principal"].ToString() is { Length: > 0 } principal

@@ -52,6 +52,10 @@ public interface ICertificateAuthorityGrain : IGrainWithStringKey
     [Alias("Get")]
     Task<(string CertificateId, string CertificatePem)> Get();
 
+    /// <summary>AWS <c>GetRegistrationCode</c>: the account's code, the common name of a CA's verification certificate.</summary>
+    [Alias("RegistrationCode")]
+    Task<string> RegistrationCode();
+
     /// <summary>Signs a certificate for a public key (SubjectPublicKeyInfo, DER) with the given subject.</summary>
     [Alias("Sign")]
     Task<string> Sign(byte[] subjectPublicKeyInfo, string subject, int validityDays);
@@ -98,6 +102,22 @@ public interface ICertificateServiceGrain : IGrainWithIntegerKey
     [Alias("CreateFromCsr")]
     Task<CertificateInfo> CreateFromCsr(string csrPem, bool setAsActive);
 
+    /// <summary>
+    /// AWS <c>RegisterCertificate</c> (a device certificate signed by a registered, ACTIVE CA; <paramref name="caPem"/>
+    /// names it, else the registered CAs are tried) or, with <paramref name="withoutCa"/>,
+    /// <c>RegisterCertificateWithoutCA</c>. Expired or not-yet-valid certificates are refused.
+    /// </summary>
+    [Alias("Register")]
+    Task<CertificateInfo> Register(string certificatePem, string? caPem, string status, bool withoutCa);
+
+    /// <summary>AWS <c>RegisterCACertificate</c> with proof of possession.</summary>
+    [Alias("RegisterCa")]
+    Task<CertificateInfo> RegisterCa(string caPem, string verificationPem, bool active, bool autoRegistration);
+
+    /// <summary>AWS <c>ListCACertificates</c>.</summary>
+    [Alias("ListCas")]
+    Task<IReadOnlyList<CertificateInfo>> ListCas();
+
     /// <summary>AWS <c>ListCertificates</c>: ids in order, paged by marker.</summary>
     [Alias("List")]
     Task<(IReadOnlyList<CertificateInfo> Certificates, string? NextMarker)> List(string? marker, int pageSize);
@@ -113,4 +133,25 @@ public interface ICertificateServiceGrain : IGrainWithIntegerKey
     /// <summary>AWS <c>ListThingPrincipals</c>: the certificate ARNs attached to the thing.</summary>
     [Alias("ListThingPrincipals")]
     Task<IReadOnlyList<string>> ListThingPrincipals(string thingName);
+}
+
+/// <summary>A CA registered by its owner (AWS <c>RegisterCACertificate</c>), key: its id.</summary>
+[Alias("OrleansIot.ICaCertificateGrain")]
+public interface ICaCertificateGrain : IGrainWithStringKey
+{
+    /// <summary>Registers the CA after checking it is a CA and that the verification certificate (CN = the registration code) is signed by its key.</summary>
+    [Alias("Register")]
+    Task<CertificateInfo> Register(string caPem, string verificationPem, string registrationCode, bool active, bool autoRegistration);
+
+    /// <summary>The CA and whether it auto-registers (JITR), or null.</summary>
+    [Alias("Describe"), Orleans.Concurrency.ReadOnly]
+    Task<(CertificateInfo Info, bool AutoRegistration)?> Describe();
+
+    /// <summary>AWS <c>UpdateCACertificate</c>.</summary>
+    [Alias("Update")]
+    Task Update(string? newStatus, bool? autoRegistration);
+
+    /// <summary>AWS <c>DeleteCACertificate</c>: refused while ACTIVE.</summary>
+    [Alias("Delete")]
+    Task Delete();
 }

@@ -49,6 +49,17 @@ internal sealed partial class CertificateAuthorityGrain(
         return (CertificateIds.Of(_certificate!), _certificate!.ExportCertificatePem());
     }
 
+    public async Task<string> RegistrationCode()
+    {
+        if (state.State.RegistrationCode is null)
+        {
+            state.State.RegistrationCode = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(32));
+            await state.WriteStateAsync();
+        }
+
+        return state.State.RegistrationCode;
+    }
+
     public async Task<string> Sign(byte[] subjectPublicKeyInfo, string subject, int validityDays)
     {
         await EnsureAsync();
@@ -114,6 +125,8 @@ public sealed class CertificateAuthorityState
     [Id(0)] public string? CertificatePem { get; set; }
 
     [Id(1)] public string EncryptedKeyPem { get; set; } = "";
+
+    [Id(2)] public string? RegistrationCode { get; set; }
 }
 
 /// <summary>Certificate ids and ARNs as AWS makes them.</summary>

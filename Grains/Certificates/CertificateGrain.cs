@@ -262,6 +262,69 @@ internal sealed class CertificateServiceGrain(IOptions<CertificateAuthorityOptio
         return await RegisterAsync(pem, setAsActive);
     }
 
+    public async Task<CertificateInfo> Register(string certificatePem, string? caPem, string status, bool withoutCa)
+    {
+        if (status is not (CertificateStatus.Active or CertificateStatus.Inactive))
+        {
+            throw ApiException.Invalid("status must be ACTIVE or INACTIVE.");
+        }
+
+        using var certificate = CertificatePem.Load(certificatePem, "certificatePem");
+        CertificatePem.CheckValid(certificate, "certificatePem", DateTimeOffset.UtcNow);
+        string? caId = null;
+        if (!withoutCa)
+        {
+            var candidates = new List<string>();
+            if (caPem is not null)
+            {
+                using var named = CertificatePem.Load(caPem, "caCertificatePem");
+                candidates.Add(CertificateIds.Of(named));
+            }
+            else
+            {
+                candidates.AddRange((await GrainFactory.GetGrain<ICertificateCatalogGrain>(CaCatalog.Key).Page(null, 1000)).Ids);
+            }
+
+            foreach (var candidate in candidates)
+            {
+                if (await GrainFactory.GetGrain<ICaCertificateGrain>(candidate).Describe() is not { } ca)
+                {
+                    continue;
+                }
+
+                using var issuer = X509Certificate2.CreateFromPem(ca.Info.CertificatePem);
+                if (CertificatePem.IssuedBy(certificate, issuer))
+                {
+                    caId = ca.Info.Status == CertificateStatus.Active
+                        ? candidate
+                        : throw new ApiException(400, "CertificateValidationException", $"The issuing CA {candidate} is not ACTIVE.");
+                    break;
+                }
+            }
+
+            if (caId is null)
+            {
+                throw new ApiException(400, "CertificateValidationException", "The certificate is not signed by a registered CA (RegisterCACertificate first, or register it without a CA).");
+            }
+        }
+
+        return await GrainFactory.GetGrain<ICertificateGrain>(CertificateIds.Of(certificate)).Register(certificatePem, caId, status);
+    }
+
+    public async Task<CertificateInfo> RegisterCa(string caPem, string verificationPem, bool active, bool autoRegistration)
+    {
+        using var ca = CertificatePem.Load(caPem, "caCertificate");
+        var code = await Ca.RegistrationCode();
+        return await GrainFactory.GetGrain<ICaCertificateGrain>(CertificateIds.Of(ca)).Register(caPem, verificationPem, code, active, autoRegistration);
+    }
+
+    public async Task<IReadOnlyList<CertificateInfo>> ListCas()
+    {
+        var (ids, _) = await GrainFactory.GetGrain<ICertificateCatalogGrain>(CaCatalog.Key).Page(null, 1000);
+        var cas = await Task.WhenAll(ids.Select(id => GrainFactory.GetGrain<ICaCertificateGrain>(id).Describe()));
+        return [.. cas.Where(c => c is not null).Select(c => c!.Value.Info)];
+    }
+
     public async Task<(IReadOnlyList<CertificateInfo> Certificates, string? NextMarker)> List(string? marker, int pageSize)
     {
         var (ids, next) = await GrainFactory.GetGrain<ICertificateCatalogGrain>(ICertificateCatalogGrain.Key).Page(marker, pageSize);

@@ -1,0 +1,97 @@
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using System.Text;
+using System.Text.Json.Nodes;
+using OrleansIot.Tests.Infrastructure;
+
+namespace OrleansIot.Tests.Certificates;
+
+/// <summary>Bring-your-own CA: registration with proof of possession, device certificates it signed, AWS's refusals.</summary>
+[Collection(NodeCollection.Name)]
+public sealed class CaRegistrationTests(NodeFixture node)
+{
+    private static StringContent Body(JsonNode json) => new(json.ToJsonString(), Encoding.UTF8, "application/json");
+
+    private static string Id(X509Certificate2 c) => Convert.ToHexStringLower(SHA256.HashData(c.RawData));
+
+    private static X509Certificate2 NewCa(string name)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-30), DateTimeOffset.UtcNow.AddYears(5));
+    }
+
+    private static X509Certificate2 Issue(X509Certificate2 ca, string subject, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null)
+    {
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={subject}", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false));
+        return request.Create(ca, notBefore ?? DateTimeOffset.UtcNow.AddMinutes(-5), notAfter ?? DateTimeOffset.UtcNow.AddYears(1), RandomNumberGenerator.GetBytes(12));
+    }
+
+    private static async Task<JsonNode> OkAsync(HttpResponseMessage response)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {text}");
+        return JsonNode.Parse(text)!;
+    }
+
+    private static async Task ProblemAsync(HttpResponseMessage response, HttpStatusCode status, string code)
+    {
+        var text = await response.Content.ReadAsStringAsync();
+        Assert.True(status == response.StatusCode, $"{(int)response.StatusCode}: {text}");
+        Assert.Contains($"\"code\":\"{code}\"", text, StringComparison.Ordinal);
+    }
+
+    private Task<HttpResponseMessage> RegisterCaAsync(X509Certificate2 ca, X509Certificate2 verification, string query = "?setAsActive=true") =>
+        node.Http.PostAsync("/api/cacertificate" + query, Body(new JsonObject { ["caCertificate"] = ca.ExportCertificatePem(), ["verificationCertificate"] = verification.ExportCertificatePem() }));
+
+    private Task<HttpResponseMessage> RegisterAsync(X509Certificate2 device, string path = "/api/certificate/register") =>
+        node.Http.PostAsync(path, Body(new JsonObject { ["certificatePem"] = device.ExportCertificatePem(), ["status"] = "ACTIVE" }));
+
+    [Fact]
+    public async Task ACaRegisteredWithProofOfPossession_LetsItsDeviceCertificatesRegister()
+    {
+        var code = (string)(await OkAsync(await node.Http.GetAsync("/api/registrationcode")))["registrationCode"]!;
+        Assert.Equal(code, (string)(await OkAsync(await node.Http.GetAsync("/api/registrationcode")))["registrationCode"]!);
+        Assert.Matches("^[0-9a-f]{64}$", code);
+        using var ca = NewCa("Acme Devices CA " + Guid.NewGuid());
+        using var other = NewCa("Other CA");
+
+        await ProblemAsync(await RegisterCaAsync(ca, Issue(ca, "not-the-code")), HttpStatusCode.BadRequest, "InvalidRequestException");
+        await ProblemAsync(await RegisterCaAsync(ca, Issue(other, code)), HttpStatusCode.BadRequest, "InvalidRequestException");   // signed by another key
+        await ProblemAsync(await RegisterCaAsync(Issue(ca, "leaf"), Issue(ca, code)), HttpStatusCode.BadRequest, "InvalidRequestException");   // not a CA
+        var registered = await OkAsync(await RegisterCaAsync(ca, Issue(ca, code)));
+        Assert.Equal(Id(ca), (string)registered["certificateId"]!);
+        await ProblemAsync(await RegisterCaAsync(ca, Issue(ca, code)), HttpStatusCode.Conflict, "ResourceAlreadyExistsException");
+        var described = (await OkAsync(await node.Http.GetAsync($"/api/cacertificate/{Id(ca)}")))["certificateDescription"]!;
+        Assert.Equal("ACTIVE", (string)described["status"]!);
+        Assert.Equal("DISABLE", (string)described["autoRegistrationStatus"]!);
+        Assert.Contains((await OkAsync(await node.Http.GetAsync("/api/cacertificates")))["certificates"]!.AsArray(), c => (string)c!["certificateId"]! == Id(ca));
+
+        using var device = Issue(ca, "sensor-1");
+        var deviceId = (string)(await OkAsync(await RegisterAsync(device)))["certificateId"]!;
+        var deviceDescription = (await OkAsync(await node.Http.GetAsync($"/api/certificates/{deviceId}")))["certificateDescription"]!;
+        Assert.Equal(Id(ca), (string)deviceDescription["caCertificateId"]!);
+        Assert.Equal("ACTIVE", (string)deviceDescription["status"]!);
+
+        await ProblemAsync(await RegisterAsync(Issue(other, "stranger")), HttpStatusCode.BadRequest, "CertificateValidationException");
+        await ProblemAsync(await RegisterAsync(Issue(ca, "old", DateTimeOffset.UtcNow.AddDays(-10), DateTimeOffset.UtcNow.AddDays(-1))), HttpStatusCode.BadRequest, "CertificateValidationException");
+        await ProblemAsync(await RegisterAsync(Issue(ca, "early", DateTimeOffset.UtcNow.AddDays(1), DateTimeOffset.UtcNow.AddDays(10))), HttpStatusCode.BadRequest, "CertificateValidationException");
+        await ProblemAsync(await node.Http.PostAsync("/api/certificate/register", Body(new JsonObject { ["certificatePem"] = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----" })), HttpStatusCode.BadRequest, "InvalidRequestException");
+        Assert.True((await RegisterAsync(Issue(other, "no-ca"), "/api/certificate/register-no-ca")).IsSuccessStatusCode);
+
+        // An inactive CA registers nothing and can then be deleted; an active one cannot.
+        await ProblemAsync(await node.Http.DeleteAsync($"/api/cacertificate/{Id(ca)}"), HttpStatusCode.Conflict, "CertificateStateException");
+        await OkAsync(await node.Http.PutAsync($"/api/cacertificate/{Id(ca)}?newStatus=INACTIVE&newAutoRegistrationStatus=ENABLE", null));
+        Assert.Equal("ENABLE", (string)(await OkAsync(await node.Http.GetAsync($"/api/cacertificate/{Id(ca)}")))["certificateDescription"]!["autoRegistrationStatus"]!);
+        await ProblemAsync(await RegisterAsync(Issue(ca, "sensor-2")), HttpStatusCode.BadRequest, "CertificateValidationException");
+        await OkAsync(await node.Http.DeleteAsync($"/api/cacertificate/{Id(ca)}"));
+        await ProblemAsync(await node.Http.GetAsync($"/api/cacertificate/{Id(ca)}"), HttpStatusCode.NotFound, "ResourceNotFoundException");
+    }
+}
