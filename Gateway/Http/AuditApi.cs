@@ -62,8 +62,8 @@ public static partial class AuditApi
         endpoints.MapGet("/api/audit", async (HttpRequest request, IGrainFactory grains) =>
         {
             var q = request.Query;
-            var to = q.ContainsKey("to") ? Instant(q["to"].ToString(), "to") : DateTimeOffset.UtcNow.AddMinutes(1);
-            var from = q.ContainsKey("from") ? Instant(q["from"].ToString(), "from") : to.AddDays(-1);
+            var to = q.ContainsKey("to") ? JsonText.ParseInstant(q["to"].ToString(), "to") : DateTimeOffset.UtcNow.AddMinutes(1);
+            var from = q.ContainsKey("from") ? JsonText.ParseInstant(q["from"].ToString(), "from") : to.AddDays(-1);
             var max = q.ContainsKey("maxResults")
                 ? int.TryParse(q["maxResults"], NumberStyles.None, CultureInfo.InvariantCulture, out var m) && m is >= 1 and <= 1000 ? m : throw ApiException.Invalid("maxResults must be 1 to 1000.")
                 : 100;
@@ -86,11 +86,6 @@ public static partial class AuditApi
     }
 
     private static string? Optional(string? value) => string.IsNullOrEmpty(value) ? null : value;
-
-    private static DateTimeOffset Instant(string text, string name) =>
-        long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(Math.Min(ms, 253402300799999))
-        : DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var at) ? at
-        : throw ApiException.Invalid($"{name} '{text}' is neither ISO 8601 nor Unix milliseconds.");
 
     private static async Task WriteAsync(IGrainFactory grains, ILoggerFactory loggers, AuditRecord record)
     {

@@ -31,8 +31,8 @@ public static class TelemetryApi
             throw ApiException.Invalid("thingName is required.");
         }
 
-        var to = q.ContainsKey("to") ? Instant(q["to"].ToString(), "to") : time.GetUtcNow();
-        var from = q.ContainsKey("from") ? Instant(q["from"].ToString(), "from") : to.AddHours(-1);
+        var to = q.ContainsKey("to") ? JsonText.ParseInstant(q["to"].ToString(), "to") : time.GetUtcNow();
+        var from = q.ContainsKey("from") ? JsonText.ParseInstant(q["from"].ToString(), "from") : to.AddHours(-1);
         if (from >= to)
         {
             throw ApiException.Invalid("from must be before to.");
@@ -95,18 +95,6 @@ public static class TelemetryApi
             ["count"] = b.Count,
         })]);
         return JsonText.Result(result);
-    }
-
-    private static DateTimeOffset Instant(string text, string name)
-    {
-        if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var ms))
-        {
-            return DateTimeOffset.FromUnixTimeMilliseconds(Math.Min(ms, 253402300799999));
-        }
-
-        return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var instant)
-            ? instant
-            : throw ApiException.Invalid($"{name} '{text}' is neither ISO 8601 nor Unix milliseconds.");
     }
 
     private static TimeSpan Duration(string text)

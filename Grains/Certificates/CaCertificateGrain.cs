@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Certificates;
+using OrleansIot.Grains.Catalogs;
 
 namespace OrleansIot.Grains.Certificates;
 
@@ -49,7 +50,7 @@ internal sealed class CaCertificateGrain(
             NotAfter = ca.NotAfter.ToUniversalTime(),
         };
         await state.WriteStateAsync();
-        await GrainFactory.GetGrain<ICertificateCatalogGrain>(CaCatalog.Key).Add(Id);
+        await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.CaCertificates).Add(Id);
         return Info();
     }
 
@@ -85,7 +86,7 @@ internal sealed class CaCertificateGrain(
 
         await state.ClearStateAsync();
         state.State = new CaCertificateState();
-        await GrainFactory.GetGrain<ICertificateCatalogGrain>(CaCatalog.Key).Remove(Id);
+        await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.CaCertificates).Remove(Id);
     }
 
     private void Existing()
@@ -119,12 +120,6 @@ public sealed class CaCertificateState
     [Id(5)] public DateTimeOffset NotBefore { get; set; }
 
     [Id(6)] public DateTimeOffset NotAfter { get; set; }
-}
-
-/// <summary>The catalog of registered CAs (a certificate catalog under another key).</summary>
-internal static class CaCatalog
-{
-    public const string Key = "ca-certificates";
 }
 
 /// <summary>PEM loading and checks shared by certificate registration paths.</summary>

@@ -5,6 +5,7 @@ using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Certificates;
 using OrleansIot.Grains.Abstractions.Registry;
 using OrleansIot.Grains.Abstractions.Things;
+using OrleansIot.Grains.Catalogs;
 
 namespace OrleansIot.Grains.Certificates;
 
@@ -41,7 +42,7 @@ internal sealed class CertificateGrain(
             NotAfter = certificate.NotAfter.ToUniversalTime(),
         };
         await state.WriteStateAsync();
-        await GrainFactory.GetGrain<ICertificateCatalogGrain>(ICertificateCatalogGrain.Key).Add(Id);
+        await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.Certificates).Add(Id);
         return Info();
     }
 
@@ -80,7 +81,7 @@ internal sealed class CertificateGrain(
 
         await state.ClearStateAsync();
         state.State = new CertificateState();
-        await GrainFactory.GetGrain<ICertificateCatalogGrain>(ICertificateCatalogGrain.Key).Remove(Id);
+        await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.Certificates).Remove(Id);
     }
 
     public async Task AttachThing(string thingName)
@@ -135,55 +136,6 @@ public sealed class CertificateState
     [Id(6)] public DateTimeOffset NotAfter { get; set; }
 
     [Id(7)] public List<string> Things { get; set; } = [];
-}
-
-/// <summary>All certificate ids, for ListCertificates.</summary>
-[Alias("OrleansIot.ICertificateCatalogGrain")]
-internal interface ICertificateCatalogGrain : IGrainWithStringKey
-{
-    public const string Key = "certificates";
-
-    [Alias("Add")]
-    Task Add(string id);
-
-    [Alias("Remove")]
-    Task Remove(string id);
-
-    [Alias("Page"), Orleans.Concurrency.ReadOnly]
-    Task<(IReadOnlyList<string> Ids, string? NextMarker)> Page(string? marker, int pageSize);
-}
-
-[GrainType("certificate-catalog")]
-internal sealed class CertificateCatalogGrain(
-    [PersistentState("certificates", StorageNames.Default)] IPersistentState<CertificateCatalogState> state) : Grain, ICertificateCatalogGrain
-{
-    public async Task Add(string id)
-    {
-        if (state.State.Ids.Add(id))
-        {
-            await state.WriteStateAsync();
-        }
-    }
-
-    public async Task Remove(string id)
-    {
-        if (state.State.Ids.Remove(id))
-        {
-            await state.WriteStateAsync();
-        }
-    }
-
-    public Task<(IReadOnlyList<string> Ids, string? NextMarker)> Page(string? marker, int pageSize)
-    {
-        var after = state.State.Ids.Where(i => marker is null || string.CompareOrdinal(i, marker) > 0).Order(StringComparer.Ordinal).Take(pageSize + 1).ToList();
-        return Task.FromResult<(IReadOnlyList<string>, string?)>(after.Count > pageSize ? (after[..pageSize], after[pageSize - 1]) : (after, null));
-    }
-}
-
-[GenerateSerializer, Alias("OrleansIot.CertificateCatalogState")]
-public sealed class CertificateCatalogState
-{
-    [Id(0)] public HashSet<string> Ids { get; set; } = [];
 }
 
 /// <summary>The certificates a thing has as principals (key: thing name).</summary>
@@ -282,7 +234,7 @@ internal sealed class CertificateServiceGrain(IOptions<CertificateAuthorityOptio
             }
             else
             {
-                candidates.AddRange((await GrainFactory.GetGrain<ICertificateCatalogGrain>(CaCatalog.Key).Page(null, 1000)).Ids);
+                candidates.AddRange((await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.CaCertificates).Page(null, 1000)).Names);
             }
 
             foreach (var candidate in candidates)
@@ -320,14 +272,14 @@ internal sealed class CertificateServiceGrain(IOptions<CertificateAuthorityOptio
 
     public async Task<IReadOnlyList<CertificateInfo>> ListCas()
     {
-        var (ids, _) = await GrainFactory.GetGrain<ICertificateCatalogGrain>(CaCatalog.Key).Page(null, 1000);
+        var (ids, _) = await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.CaCertificates).Page(null, 1000);
         var cas = await Task.WhenAll(ids.Select(id => GrainFactory.GetGrain<ICaCertificateGrain>(id).Describe()));
         return [.. cas.Where(c => c is not null).Select(c => c!.Value.Info)];
     }
 
     public async Task<(IReadOnlyList<CertificateInfo> Certificates, string? NextMarker)> List(string? marker, int pageSize)
     {
-        var (ids, next) = await GrainFactory.GetGrain<ICertificateCatalogGrain>(ICertificateCatalogGrain.Key).Page(marker, pageSize);
+        var (ids, next) = await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.Certificates).Page(marker, pageSize);
         var infos = await Task.WhenAll(ids.Select(id => GrainFactory.GetGrain<ICertificateGrain>(id).Describe()));
         return ([.. infos.OfType<CertificateInfo>()], next);
     }

@@ -34,7 +34,7 @@ internal sealed partial class PolicyGrain(
         State.Versions.Add(new PolicyVersionState { Id = 1, Document = document, Created = now });
         (State.DefaultVersion, State.NextVersion, State.Created, State.Modified) = (1, 2, now, now);
         await state.WriteStateAsync();
-        await GrainFactory.GetGrain<IPolicyCatalogGrain>(IPolicyCatalogGrain.Key).Add(Name);
+        await GrainFactory.GetGrain<Catalogs.INameCatalogGrain>(Catalogs.INameCatalogGrain.Policies).Add(Name);
         return Info(State.Versions[0]);
     }
 
@@ -65,7 +65,7 @@ internal sealed partial class PolicyGrain(
 
         await state.ClearStateAsync();
         state.State = new PolicyState();
-        await GrainFactory.GetGrain<IPolicyCatalogGrain>(IPolicyCatalogGrain.Key).Remove(Name);
+        await GrainFactory.GetGrain<Catalogs.INameCatalogGrain>(Catalogs.INameCatalogGrain.Policies).Remove(Name);
     }
 
     public async Task<PolicyVersionInfo> CreateVersion(string document, bool setAsDefault)

@@ -42,63 +42,12 @@ public sealed class PolicyTargetState
     [Id(0)] public List<string> Policies { get; set; } = [];
 }
 
-/// <summary>The names of all policies, for <c>ListPolicies</c> (one grain; policies are few, changed rarely).</summary>
-[Alias("OrleansIot.IPolicyCatalogGrain")]
-internal interface IPolicyCatalogGrain : IGrainWithStringKey
-{
-    public const string Key = "policies";
-
-    [Alias("Add")]
-    Task Add(string name);
-
-    [Alias("Remove")]
-    Task Remove(string name);
-
-    [Alias("Page"), Orleans.Concurrency.ReadOnly]
-    Task<(IReadOnlyList<string> Names, string? NextMarker)> Page(string? marker, int pageSize);
-}
-
-[GrainType("policy-catalog")]
-internal sealed class PolicyCatalogGrain(
-    [PersistentState("policies", StorageNames.Default)] IPersistentState<PolicyCatalogState> state) : Grain, IPolicyCatalogGrain
-{
-    public async Task Add(string name)
-    {
-        if (!state.State.Names.Contains(name))
-        {
-            state.State.Names.Add(name);
-            state.State.Names.Sort(StringComparer.Ordinal);
-            await state.WriteStateAsync();
-        }
-    }
-
-    public async Task Remove(string name)
-    {
-        if (state.State.Names.Remove(name))
-        {
-            await state.WriteStateAsync();
-        }
-    }
-
-    public Task<(IReadOnlyList<string> Names, string? NextMarker)> Page(string? marker, int pageSize)
-    {
-        var after = state.State.Names.Where(n => marker is null || string.CompareOrdinal(n, marker) > 0).Take(pageSize + 1).ToList();
-        return Task.FromResult<(IReadOnlyList<string>, string?)>(after.Count > pageSize ? (after[..pageSize], after[pageSize - 1]) : (after, null));
-    }
-}
-
-[GenerateSerializer, Alias("OrleansIot.PolicyCatalogState")]
-public sealed class PolicyCatalogState
-{
-    [Id(0)] public List<string> Names { get; set; } = [];
-}
-
 /// <summary>ListPolicies and GetEffectivePolicies on any node.</summary>
 [GrainType("policy-query"), Orleans.Concurrency.StatelessWorker]
 internal sealed class PolicyQueryGrain(Microsoft.Extensions.Options.IOptions<Abstractions.Registry.RegistryOptions> registry) : Grain, IPolicyQueryGrain
 {
     public Task<(IReadOnlyList<string> Names, string? NextMarker)> List(string? marker, int pageSize) =>
-        GrainFactory.GetGrain<IPolicyCatalogGrain>(IPolicyCatalogGrain.Key).Page(marker, pageSize);
+        GrainFactory.GetGrain<Catalogs.INameCatalogGrain>(Catalogs.INameCatalogGrain.Policies).Page(marker, pageSize);
 
     public async Task<IReadOnlyList<PolicyInfo>> Effective(string? principal, string? thingName)
     {

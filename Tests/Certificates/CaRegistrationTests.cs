@@ -34,20 +34,6 @@ public sealed class CaRegistrationTests(NodeFixture node)
         return request.Create(ca, notBefore ?? DateTimeOffset.UtcNow.AddMinutes(-5), notAfter ?? DateTimeOffset.UtcNow.AddYears(1), RandomNumberGenerator.GetBytes(12));
     }
 
-    private static async Task<JsonNode> OkAsync(HttpResponseMessage response)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {text}");
-        return JsonNode.Parse(text)!;
-    }
-
-    private static async Task ProblemAsync(HttpResponseMessage response, HttpStatusCode status, string code)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(status == response.StatusCode, $"{(int)response.StatusCode}: {text}");
-        Assert.Contains($"\"code\":\"{code}\"", text, StringComparison.Ordinal);
-    }
-
     private Task<HttpResponseMessage> RegisterCaAsync(X509Certificate2 ca, X509Certificate2 verification, string query = "?setAsActive=true") =>
         node.Http.PostAsync("/api/cacertificate" + query, Body(new JsonObject { ["caCertificate"] = ca.ExportCertificatePem(), ["verificationCertificate"] = verification.ExportCertificatePem() }));
 
@@ -57,41 +43,41 @@ public sealed class CaRegistrationTests(NodeFixture node)
     [Fact]
     public async Task ACaRegisteredWithProofOfPossession_LetsItsDeviceCertificatesRegister()
     {
-        var code = (string)(await OkAsync(await node.Http.GetAsync("/api/registrationcode")))["registrationCode"]!;
-        Assert.Equal(code, (string)(await OkAsync(await node.Http.GetAsync("/api/registrationcode")))["registrationCode"]!);
+        var code = (string)(await ApiAssert.OkAsync(await node.Http.GetAsync("/api/registrationcode")))["registrationCode"]!;
+        Assert.Equal(code, (string)(await ApiAssert.OkAsync(await node.Http.GetAsync("/api/registrationcode")))["registrationCode"]!);
         Assert.Matches("^[0-9a-f]{64}$", code);
         using var ca = NewCa("Acme Devices CA " + Guid.NewGuid());
         using var other = NewCa("Other CA");
 
-        await ProblemAsync(await RegisterCaAsync(ca, Issue(ca, "not-the-code")), HttpStatusCode.BadRequest, "InvalidRequestException");
-        await ProblemAsync(await RegisterCaAsync(ca, Issue(other, code)), HttpStatusCode.BadRequest, "InvalidRequestException");   // signed by another key
-        await ProblemAsync(await RegisterCaAsync(Issue(ca, "leaf"), Issue(ca, code)), HttpStatusCode.BadRequest, "InvalidRequestException");   // not a CA
-        var registered = await OkAsync(await RegisterCaAsync(ca, Issue(ca, code)));
+        await ApiAssert.ProblemAsync(await RegisterCaAsync(ca, Issue(ca, "not-the-code")), HttpStatusCode.BadRequest, "InvalidRequestException");
+        await ApiAssert.ProblemAsync(await RegisterCaAsync(ca, Issue(other, code)), HttpStatusCode.BadRequest, "InvalidRequestException");   // signed by another key
+        await ApiAssert.ProblemAsync(await RegisterCaAsync(Issue(ca, "leaf"), Issue(ca, code)), HttpStatusCode.BadRequest, "InvalidRequestException");   // not a CA
+        var registered = await ApiAssert.OkAsync(await RegisterCaAsync(ca, Issue(ca, code)));
         Assert.Equal(Id(ca), (string)registered["certificateId"]!);
-        await ProblemAsync(await RegisterCaAsync(ca, Issue(ca, code)), HttpStatusCode.Conflict, "ResourceAlreadyExistsException");
-        var described = (await OkAsync(await node.Http.GetAsync($"/api/cacertificate/{Id(ca)}")))["certificateDescription"]!;
+        await ApiAssert.ProblemAsync(await RegisterCaAsync(ca, Issue(ca, code)), HttpStatusCode.Conflict, "ResourceAlreadyExistsException");
+        var described = (await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/cacertificate/{Id(ca)}")))["certificateDescription"]!;
         Assert.Equal("ACTIVE", (string)described["status"]!);
         Assert.Equal("DISABLE", (string)described["autoRegistrationStatus"]!);
-        Assert.Contains((await OkAsync(await node.Http.GetAsync("/api/cacertificates")))["certificates"]!.AsArray(), c => (string)c!["certificateId"]! == Id(ca));
+        Assert.Contains((await ApiAssert.OkAsync(await node.Http.GetAsync("/api/cacertificates")))["certificates"]!.AsArray(), c => (string)c!["certificateId"]! == Id(ca));
 
         using var device = Issue(ca, "sensor-1");
-        var deviceId = (string)(await OkAsync(await RegisterAsync(device)))["certificateId"]!;
-        var deviceDescription = (await OkAsync(await node.Http.GetAsync($"/api/certificates/{deviceId}")))["certificateDescription"]!;
+        var deviceId = (string)(await ApiAssert.OkAsync(await RegisterAsync(device)))["certificateId"]!;
+        var deviceDescription = (await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/certificates/{deviceId}")))["certificateDescription"]!;
         Assert.Equal(Id(ca), (string)deviceDescription["caCertificateId"]!);
         Assert.Equal("ACTIVE", (string)deviceDescription["status"]!);
 
-        await ProblemAsync(await RegisterAsync(Issue(other, "stranger")), HttpStatusCode.BadRequest, "CertificateValidationException");
-        await ProblemAsync(await RegisterAsync(Issue(ca, "old", DateTimeOffset.UtcNow.AddDays(-10), DateTimeOffset.UtcNow.AddDays(-1))), HttpStatusCode.BadRequest, "CertificateValidationException");
-        await ProblemAsync(await RegisterAsync(Issue(ca, "early", DateTimeOffset.UtcNow.AddDays(1), DateTimeOffset.UtcNow.AddDays(10))), HttpStatusCode.BadRequest, "CertificateValidationException");
-        await ProblemAsync(await node.Http.PostAsync("/api/certificate/register", Body(new JsonObject { ["certificatePem"] = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----" })), HttpStatusCode.BadRequest, "InvalidRequestException");
+        await ApiAssert.ProblemAsync(await RegisterAsync(Issue(other, "stranger")), HttpStatusCode.BadRequest, "CertificateValidationException");
+        await ApiAssert.ProblemAsync(await RegisterAsync(Issue(ca, "old", DateTimeOffset.UtcNow.AddDays(-10), DateTimeOffset.UtcNow.AddDays(-1))), HttpStatusCode.BadRequest, "CertificateValidationException");
+        await ApiAssert.ProblemAsync(await RegisterAsync(Issue(ca, "early", DateTimeOffset.UtcNow.AddDays(1), DateTimeOffset.UtcNow.AddDays(10))), HttpStatusCode.BadRequest, "CertificateValidationException");
+        await ApiAssert.ProblemAsync(await node.Http.PostAsync("/api/certificate/register", Body(new JsonObject { ["certificatePem"] = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----" })), HttpStatusCode.BadRequest, "InvalidRequestException");
         Assert.True((await RegisterAsync(Issue(other, "no-ca"), "/api/certificate/register-no-ca")).IsSuccessStatusCode);
 
         // An inactive CA registers nothing and can then be deleted; an active one cannot.
-        await ProblemAsync(await node.Http.DeleteAsync($"/api/cacertificate/{Id(ca)}"), HttpStatusCode.Conflict, "CertificateStateException");
-        await OkAsync(await node.Http.PutAsync($"/api/cacertificate/{Id(ca)}?newStatus=INACTIVE&newAutoRegistrationStatus=ENABLE", null));
-        Assert.Equal("ENABLE", (string)(await OkAsync(await node.Http.GetAsync($"/api/cacertificate/{Id(ca)}")))["certificateDescription"]!["autoRegistrationStatus"]!);
-        await ProblemAsync(await RegisterAsync(Issue(ca, "sensor-2")), HttpStatusCode.BadRequest, "CertificateValidationException");
-        await OkAsync(await node.Http.DeleteAsync($"/api/cacertificate/{Id(ca)}"));
-        await ProblemAsync(await node.Http.GetAsync($"/api/cacertificate/{Id(ca)}"), HttpStatusCode.NotFound, "ResourceNotFoundException");
+        await ApiAssert.ProblemAsync(await node.Http.DeleteAsync($"/api/cacertificate/{Id(ca)}"), HttpStatusCode.Conflict, "CertificateStateException");
+        await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/cacertificate/{Id(ca)}?newStatus=INACTIVE&newAutoRegistrationStatus=ENABLE", null));
+        Assert.Equal("ENABLE", (string)(await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/cacertificate/{Id(ca)}")))["certificateDescription"]!["autoRegistrationStatus"]!);
+        await ApiAssert.ProblemAsync(await RegisterAsync(Issue(ca, "sensor-2")), HttpStatusCode.BadRequest, "CertificateValidationException");
+        await ApiAssert.OkAsync(await node.Http.DeleteAsync($"/api/cacertificate/{Id(ca)}"));
+        await ApiAssert.ProblemAsync(await node.Http.GetAsync($"/api/cacertificate/{Id(ca)}"), HttpStatusCode.NotFound, "ResourceNotFoundException");
     }
 }

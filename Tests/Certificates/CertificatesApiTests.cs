@@ -13,25 +13,11 @@ public sealed class CertificatesApiTests(NodeFixture node)
 {
     private static StringContent Body(JsonNode json) => new(json.ToJsonString(), Encoding.UTF8, "application/json");
 
-    private static async Task<JsonNode> OkAsync(HttpResponseMessage response)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(response.IsSuccessStatusCode, $"{(int)response.StatusCode}: {text}");
-        return JsonNode.Parse(text)!;
-    }
-
-    private static async Task ProblemAsync(HttpResponseMessage response, HttpStatusCode status, string code)
-    {
-        var text = await response.Content.ReadAsStringAsync();
-        Assert.True(status == response.StatusCode, $"{(int)response.StatusCode}: {text}");
-        Assert.Contains($"\"code\":\"{code}\"", text, StringComparison.Ordinal);
-    }
-
     private static string Id(X509Certificate2 certificate) => Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
 
     private async Task<X509Certificate2> CaAsync()
     {
-        var ca = await OkAsync(await node.Http.GetAsync("/api/cacertificate"));
+        var ca = await ApiAssert.OkAsync(await node.Http.GetAsync("/api/cacertificate"));
         var certificate = X509Certificate2.CreateFromPem((string)ca["certificatePem"]!);
         Assert.Equal(Id(certificate), (string)ca["certificateId"]!);
         Assert.Equal("ACTIVE", (string)ca["status"]!);
@@ -53,7 +39,7 @@ public sealed class CertificatesApiTests(NodeFixture node)
         var ca = await CaAsync();
         Assert.True(ca.Extensions.OfType<X509BasicConstraintsExtension>().Single().CertificateAuthority);
 
-        var created = await OkAsync(await node.Http.PostAsync("/api/keys-and-certificate?setAsActive=true", null));
+        var created = await ApiAssert.OkAsync(await node.Http.PostAsync("/api/keys-and-certificate?setAsActive=true", null));
 
         var certificate = X509Certificate2.CreateFromPem((string)created["certificatePem"]!, (string)created["keyPair"]!["PrivateKey"]!);
         Assert.True(certificate.HasPrivateKey);   // the key pair belongs to the certificate
@@ -62,12 +48,12 @@ public sealed class CertificatesApiTests(NodeFixture node)
         Assert.StartsWith("-----BEGIN RSA PRIVATE KEY-----", (string)created["keyPair"]!["PrivateKey"]!, StringComparison.Ordinal);
         AssertIssuedBy(certificate, ca);
 
-        var described = await OkAsync(await node.Http.GetAsync($"/api/certificates/{Id(certificate)}"));
+        var described = await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/certificates/{Id(certificate)}"));
         var description = described["certificateDescription"]!;
         Assert.Equal("ACTIVE", (string)description["status"]!);
         Assert.Equal(Id(ca), (string)description["caCertificateId"]!);
         Assert.DoesNotContain("PRIVATE KEY", described.ToJsonString(), StringComparison.Ordinal);
-        var listed = (await OkAsync(await node.Http.GetAsync("/api/certificates")))["certificates"]!.AsArray();
+        var listed = (await ApiAssert.OkAsync(await node.Http.GetAsync("/api/certificates")))["certificates"]!.AsArray();
         Assert.Contains(listed, c => (string)c!["certificateId"]! == Id(certificate));
     }
 
@@ -78,60 +64,60 @@ public sealed class CertificatesApiTests(NodeFixture node)
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var csr = new CertificateRequest("CN=sensor-9, O=Acme", key, HashAlgorithmName.SHA256).CreateSigningRequestPem();
 
-        var created = await OkAsync(await node.Http.PostAsync("/api/certificates", Body(new JsonObject { ["certificateSigningRequest"] = csr })));
+        var created = await ApiAssert.OkAsync(await node.Http.PostAsync("/api/certificates", Body(new JsonObject { ["certificateSigningRequest"] = csr })));
 
         using var certificate = X509Certificate2.CreateFromPem((string)created["certificatePem"]!);
         Assert.Equal("CN=sensor-9, O=Acme", certificate.Subject);
         Assert.Equal(key.ExportSubjectPublicKeyInfo(), certificate.PublicKey.ExportSubjectPublicKeyInfo());
         AssertIssuedBy(certificate, ca);
-        Assert.Equal("INACTIVE", (string)(await OkAsync(await node.Http.GetAsync($"/api/certificates/{Id(certificate)}")))["certificateDescription"]!["status"]!);
+        Assert.Equal("INACTIVE", (string)(await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/certificates/{Id(certificate)}")))["certificateDescription"]!["status"]!);
 
         // A CSR whose signature does not match its content, and text that is no CSR.
         var der = Convert.FromBase64String(string.Concat(csr.Split('\n').Where(l => !l.StartsWith("-----", StringComparison.Ordinal))));
         der[^5] ^= 0xFF;
         var tampered = "-----BEGIN CERTIFICATE REQUEST-----\n" + Convert.ToBase64String(der) + "\n-----END CERTIFICATE REQUEST-----";
-        await ProblemAsync(await node.Http.PostAsync("/api/certificates", Body(new JsonObject { ["certificateSigningRequest"] = tampered })), HttpStatusCode.BadRequest, "InvalidRequestException");
-        await ProblemAsync(await node.Http.PostAsync("/api/certificates", Body(new JsonObject { ["certificateSigningRequest"] = "-----BEGIN CERTIFICATE REQUEST-----\nnope\n-----END CERTIFICATE REQUEST-----" })), HttpStatusCode.BadRequest, "InvalidRequestException");
-        await ProblemAsync(await node.Http.PostAsync("/api/certificates", Body(new JsonObject())), HttpStatusCode.BadRequest, "InvalidRequestException");
+        await ApiAssert.ProblemAsync(await node.Http.PostAsync("/api/certificates", Body(new JsonObject { ["certificateSigningRequest"] = tampered })), HttpStatusCode.BadRequest, "InvalidRequestException");
+        await ApiAssert.ProblemAsync(await node.Http.PostAsync("/api/certificates", Body(new JsonObject { ["certificateSigningRequest"] = "-----BEGIN CERTIFICATE REQUEST-----\nnope\n-----END CERTIFICATE REQUEST-----" })), HttpStatusCode.BadRequest, "InvalidRequestException");
+        await ApiAssert.ProblemAsync(await node.Http.PostAsync("/api/certificates", Body(new JsonObject())), HttpStatusCode.BadRequest, "InvalidRequestException");
     }
 
     [Fact]
     public async Task StatesAttachmentsAndDeletion_FollowAws()
     {
-        var created = await OkAsync(await node.Http.PostAsync("/api/keys-and-certificate?setAsActive=true", null));
+        var created = await ApiAssert.OkAsync(await node.Http.PostAsync("/api/keys-and-certificate?setAsActive=true", null));
         var (id, arn) = ((string)created["certificateId"]!, (string)created["certificateArn"]!);
         var thing = Ids.NewId("thing");
-        await OkAsync(await node.Http.PostAsync($"/api/things/{thing}", Body(new JsonObject())));
+        await ApiAssert.OkAsync(await node.Http.PostAsync($"/api/things/{thing}", Body(new JsonObject())));
 
         using (var attach = new HttpRequestMessage(HttpMethod.Put, $"/api/things/{thing}/principals"))
         {
             attach.Headers.Add("x-amzn-principal", arn);
-            await OkAsync(await node.Http.SendAsync(attach));
+            await ApiAssert.OkAsync(await node.Http.SendAsync(attach));
         }
 
-        var principals = (await OkAsync(await node.Http.GetAsync($"/api/things/{thing}/principals")))["principals"]!.AsArray();
+        var principals = (await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/things/{thing}/principals")))["principals"]!.AsArray();
         Assert.Equal([arn.Replace(arn[..arn.IndexOf(":cert/", StringComparison.Ordinal)], "arn:aws:iot:local:000000000000", StringComparison.Ordinal)], principals.Select(p => (string)p!));
-        await ProblemAsync(await node.Http.DeleteAsync($"/api/certificates/{id}"), HttpStatusCode.Conflict, "CertificateStateException");   // ACTIVE
-        await OkAsync(await node.Http.PutAsync($"/api/certificates/{id}?newStatus=INACTIVE", null));
-        await ProblemAsync(await node.Http.DeleteAsync($"/api/certificates/{id}"), HttpStatusCode.Conflict, "DeleteConflictException");     // attached
-        await ProblemAsync(await node.Http.PutAsync($"/api/certificates/{id}?newStatus=PENDING", null), HttpStatusCode.BadRequest, "InvalidRequestException");
-        await OkAsync(await node.Http.PutAsync($"/api/certificates/{id}?newStatus=REVOKED", null));
-        await ProblemAsync(await node.Http.PutAsync($"/api/certificates/{id}?newStatus=ACTIVE", null), HttpStatusCode.Conflict, "CertificateStateException");
+        await ApiAssert.ProblemAsync(await node.Http.DeleteAsync($"/api/certificates/{id}"), HttpStatusCode.Conflict, "CertificateStateException");   // ACTIVE
+        await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/certificates/{id}?newStatus=INACTIVE", null));
+        await ApiAssert.ProblemAsync(await node.Http.DeleteAsync($"/api/certificates/{id}"), HttpStatusCode.Conflict, "DeleteConflictException");     // attached
+        await ApiAssert.ProblemAsync(await node.Http.PutAsync($"/api/certificates/{id}?newStatus=PENDING", null), HttpStatusCode.BadRequest, "InvalidRequestException");
+        await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/certificates/{id}?newStatus=REVOKED", null));
+        await ApiAssert.ProblemAsync(await node.Http.PutAsync($"/api/certificates/{id}?newStatus=ACTIVE", null), HttpStatusCode.Conflict, "CertificateStateException");
 
         using (var detach = new HttpRequestMessage(HttpMethod.Delete, $"/api/things/{thing}/principals"))
         {
             detach.Headers.Add("x-amzn-principal", arn);
-            await OkAsync(await node.Http.SendAsync(detach));
+            await ApiAssert.OkAsync(await node.Http.SendAsync(detach));
         }
 
-        await OkAsync(await node.Http.DeleteAsync($"/api/certificates/{id}"));
-        await ProblemAsync(await node.Http.GetAsync($"/api/certificates/{id}"), HttpStatusCode.NotFound, "ResourceNotFoundException");
+        await ApiAssert.OkAsync(await node.Http.DeleteAsync($"/api/certificates/{id}"));
+        await ApiAssert.ProblemAsync(await node.Http.GetAsync($"/api/certificates/{id}"), HttpStatusCode.NotFound, "ResourceNotFoundException");
 
         using var missingThing = new HttpRequestMessage(HttpMethod.Put, $"/api/things/nothing-{thing}/principals");
         missingThing.Headers.Add("x-amzn-principal", arn);
-        await ProblemAsync(await node.Http.SendAsync(missingThing), HttpStatusCode.NotFound, "ResourceNotFoundException");
+        await ApiAssert.ProblemAsync(await node.Http.SendAsync(missingThing), HttpStatusCode.NotFound, "ResourceNotFoundException");
         using var notAnArn = new HttpRequestMessage(HttpMethod.Put, $"/api/things/{thing}/principals");
         notAnArn.Headers.Add("x-amzn-principal", "cert/../../etc");
-        await ProblemAsync(await node.Http.SendAsync(notAnArn), HttpStatusCode.BadRequest, "InvalidRequestException");
+        await ApiAssert.ProblemAsync(await node.Http.SendAsync(notAnArn), HttpStatusCode.BadRequest, "InvalidRequestException");
     }
 }
