@@ -150,7 +150,7 @@ public static partial class IotGatewayHosting
         app.MapShadowApi();
         app.MapRegistryApi();
         app.MapRulesApi();
-        app.MapTelemetryApi();
+        app.MapAnalyticsApi();
         app.MapQueuesApi();
         app.MapPoliciesApi();
         app.MapCertificatesApi();

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -62,11 +61,9 @@ public static partial class AuditApi
         endpoints.MapGet("/api/audit", async (HttpRequest request, IGrainFactory grains) =>
         {
             var q = request.Query;
-            var to = q.ContainsKey("to") ? JsonText.ParseInstant(q["to"].ToString(), "to") : DateTimeOffset.UtcNow.AddMinutes(1);
-            var from = q.ContainsKey("from") ? JsonText.ParseInstant(q["from"].ToString(), "from") : to.AddDays(-1);
-            var max = q.ContainsKey("maxResults")
-                ? int.TryParse(q["maxResults"], NumberStyles.None, CultureInfo.InvariantCulture, out var m) && m is >= 1 and <= 1000 ? m : throw ApiException.Invalid("maxResults must be 1 to 1000.")
-                : 100;
+            var to = QueryValues.Instant(q, "to", DateTimeOffset.UtcNow.AddMinutes(1));
+            var from = QueryValues.Instant(q, "from", to.AddDays(-1));
+            var max = QueryValues.WholeNumber(q, "maxResults", 100, 1, 1000);
             var page = await grains.GetGrain<IAuditGrain>(0).Query(from, to, Optional(q["operation"]), Optional(q["principal"]), Optional(q["nextToken"]), max);
             return JsonText.Result(new JsonObject
             {

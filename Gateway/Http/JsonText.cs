@@ -16,17 +16,4 @@ public static class JsonText
     /// <summary>An instant as ISO 8601 UTC with milliseconds (<c>2026-11-27T10:00:00.000Z</c>).</summary>
     public static string Instant(DateTimeOffset instant) =>
         instant.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fff'Z'", System.Globalization.CultureInfo.InvariantCulture);
-
-    /// <summary>An instant from a query string: ISO 8601 or Unix milliseconds; anything else is an InvalidRequestException naming the parameter.</summary>
-    public static DateTimeOffset ParseInstant(string text, string name)
-    {
-        if (long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms))
-        {
-            return DateTimeOffset.FromUnixTimeMilliseconds(Math.Min(ms, 253402300799999));
-        }
-
-        return DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var instant)
-            ? instant
-            : throw Grains.Abstractions.ApiException.Invalid($"{name} '{text}' is neither ISO 8601 nor Unix milliseconds.");
-    }
 }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
@@ -43,9 +42,9 @@ public static class QueuesApi
 
     private static async Task<IResult> ReceiveAsync(string queueName, HttpRequest request, IGrainFactory grains, TimeProvider time)
     {
-        var max = Number(request, "maxMessages", 1, 1, 10);
-        var visibility = TimeSpan.FromSeconds(Number(request, "visibilityTimeout", 30, 0, 43200));
-        var wait = TimeSpan.FromSeconds(Number(request, "waitTimeSeconds", 0, 0, 20));
+        var max = QueryValues.WholeNumber(request.Query, "maxMessages", 1, 1, 10);
+        var visibility = TimeSpan.FromSeconds(QueryValues.WholeNumber(request.Query, "visibilityTimeout", 30, 0, 43200));
+        var wait = TimeSpan.FromSeconds(QueryValues.WholeNumber(request.Query, "waitTimeSeconds", 0, 0, 20));
         var service = grains.GetGrain<IQueueServiceGrain>(0);
         var until = time.GetUtcNow() + wait;
         IReadOnlyList<QueueMessage> messages;
@@ -93,18 +92,6 @@ public static class QueuesApi
             approximateNumberOfMessages = stats.Visible,
             approximateNumberOfMessagesNotVisible = stats.InFlight,
         });
-    }
-
-    private static int Number(HttpRequest request, string name, int fallback, int min, int max)
-    {
-        if (!request.Query.TryGetValue(name, out var text))
-        {
-            return fallback;
-        }
-
-        return int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= min && n <= max
-            ? n
-            : throw ApiException.Invalid($"{name} must be a whole number from {min} to {max}.");
     }
 
     private static string? Utf8(byte[] bytes)

@@ -127,13 +127,13 @@ internal sealed partial class TelemetryPublisher : IHostedService, IDisposable
         var batch = new List<Pending>(_options.MaxBatchSize);
         while (await reader.WaitToReadAsync())
         {
-            if (_options.Linger is var linger && linger > TimeSpan.Zero)
+            if (_options.Linger > TimeSpan.Zero)
             {
                 // Let a batch fill for a moment: fewer, larger stream writes (each a database commit in PostgreSQL
                 // mode) for a few milliseconds more until PUBACK.
                 try
                 {
-                    await Task.Delay(linger, _stopping.Token);
+                    await Task.Delay(_options.Linger, _stopping.Token);
                 }
                 catch (OperationCanceledException)
                 {

@@ -12,9 +12,6 @@ public static class CertificateStatus
     /// <summary>Withdrawn for good.</summary>
     public const string Revoked = "REVOKED";
 
-    /// <summary>Registered automatically (JITR), waiting for activation.</summary>
-    public const string PendingActivation = "PENDING_ACTIVATION";
-
     /// <summary>The states UpdateCertificate accepts.</summary>
     public static readonly IReadOnlyList<string> Settable = [Active, Inactive, Revoked];
 }

@@ -1,9 +1,9 @@
 namespace OrleansIot.Grains.Catalogs;
 
 /// <summary>
-/// The names of one kind of resource, for AWS's List calls with a marker (policies, certificates, CA certificates):
-/// one persisted set per kind (key: <see cref="Policies"/>, <see cref="Certificates"/> …). Fine for resources that are
-/// few and change rarely; things and shadows have their own stores.
+/// A persisted set of names for AWS's List calls with a marker: one per kind of resource (key: <see cref="Policies"/>,
+/// <see cref="Certificates"/> …) or per owner (<see cref="ThingPrincipals"/>). Fine for sets that are small and change
+/// rarely; things and shadows have their own stores.
 /// </summary>
 [Alias("OrleansIot.INameCatalogGrain")]
 internal interface INameCatalogGrain : IGrainWithStringKey
@@ -11,6 +11,9 @@ internal interface INameCatalogGrain : IGrainWithStringKey
     public const string Policies = "policies";
     public const string Certificates = "certificates";
     public const string CaCertificates = "ca-certificates";
+
+    /// <summary>The key of the set of certificate ids attached to a thing (<c>ListThingPrincipals</c>).</summary>
+    public static string ThingPrincipals(string thingName) => "thing-principals/" + thingName;
 
     [Alias("Add")]
     Task Add(string name);

@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.Extensions.Logging;
@@ -16,9 +17,11 @@ public sealed class CertificateAuthorityOptions
     public const string DevelopmentCaKeyPassword = "orleans-iot-development-ca-key";
 
     /// <summary>Encrypts the platform CA's private key where it is stored (PKCS#8, AES-256, PBKDF2).</summary>
+    [Required, MinLength(8)]
     public string CaKeyPassword { get; set; } = DevelopmentCaKeyPassword;
 
     /// <summary>How long certificates the platform CA issues are valid.</summary>
+    [Range(1, 36500)]
     public int CertificateValidityDays { get; set; } = 9125;
 }
 

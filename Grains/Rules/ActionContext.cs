@@ -10,8 +10,9 @@ namespace OrleansIot.Grains.Rules;
 internal sealed record RuleServices(IBrokerPublisher Broker, IGrainFactory Grains, ITelemetryStore Telemetry, IServiceProvider Services);
 
 /// <summary>
-/// What an action gets: the rule, the message (its SQL context, id and arrival time), the rule's output, the
-/// services, and the batch that collects writes to flush once per stream batch.
+/// What an action gets: the rule, the message (its SQL context, id and arrival time), the rule's output and whether
+/// that is JSON (known from the SQL, so actions need not parse it again), the services, and the batch that collects
+/// writes to flush once per stream batch.
 /// </summary>
 internal sealed record ActionContext(
     string RuleName,
@@ -19,6 +20,7 @@ internal sealed record ActionContext(
     Guid MessageId,
     DateTimeOffset ReceivedAt,
     byte[] Output,
+    bool OutputIsJson,
     RuleServices Services,
     ActionBatch Batch);
 

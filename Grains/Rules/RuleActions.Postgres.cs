@@ -74,7 +74,7 @@ internal static partial class RuleActions
                 values = [.. mapped.Select(m => m.Value.RenderOrNull(c.Message))];
                 if (jsonColumn is not null)
                 {
-                    if (!IsJson(c.Output))
+                    if (!c.OutputIsJson)
                     {
                         throw new InvalidOperationException("postgres: the rule's output is not JSON, so it cannot fill a JSON column.");
                     }

@@ -124,7 +124,7 @@ internal static partial class RuleActions
                 throw new InvalidOperationException($"timeseries: thing name '{thingName}' must be 1 to 128 characters.");
             }
 
-            if (!IsJson(c.Output))
+            if (!c.OutputIsJson)
             {
                 throw new InvalidOperationException("timeseries: the rule's output is not JSON.");
             }
@@ -134,19 +134,6 @@ internal static partial class RuleActions
                 new TelemetryRecord(thingName, c.ReceivedAt, c.MessageId, c.RuleName, c.Message.Topic, c.Output), onFailure);
             return Task.CompletedTask;
         }, Deferred: true);
-    }
-
-    private static bool IsJson(byte[] bytes)
-    {
-        try
-        {
-            var reader = new System.Text.Json.Utf8JsonReader(bytes);
-            return reader.Read() && reader.TrySkip() && !reader.Read();
-        }
-        catch (System.Text.Json.JsonException)
-        {
-            return false;
-        }
     }
 
     /// <summary><c>{"grain": {"grainType": "…", "key": "template"}}</c>: calls the handler grain with the rule's output.</summary>

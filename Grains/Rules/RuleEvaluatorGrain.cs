@@ -38,10 +38,12 @@ internal sealed partial class RuleEvaluatorGrain(
     private long _checkedAt;
     private List<CompiledRule> _rules = [];
     private RuleServices _services = null!;
+    private Func<string, string, Task<byte[]?>> _readShadow = null!;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
         _services = new RuleServices(broker, GrainFactory, telemetry, services);
+        _readShadow = (thing, shadow) => GrainFactory.GetGrain<IThingGrain>(thing).ReadShadow(shadow);   // one delegate, not one per message
         var stream = this.GetStreamProvider(StreamNames.Provider).GetStream<TelemetryBatch>(StreamNames.Telemetry, this.GetPrimaryKeyString());
         var handles = await stream.GetAllSubscriptionHandles();
         if (handles.Count > 0)
@@ -111,7 +113,7 @@ internal sealed partial class RuleEvaluatorGrain(
             SqlOutput? output;
             try
             {
-                output = await rule.Statement.EvaluateAsync(context, ReadShadowAsync);
+                output = await rule.Statement.EvaluateAsync(context, _readShadow);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -125,12 +127,9 @@ internal sealed partial class RuleEvaluatorGrain(
             }
 
             RuleMetrics.Matched(rule.Name);
-            await RunActionsAsync(rule, new ActionContext(rule.Name, context, message.MessageId, message.ReceivedAt, output.ToBytes(), _services, batch), message);
+            await RunActionsAsync(rule, new ActionContext(rule.Name, context, message.MessageId, message.ReceivedAt, output.ToBytes(), output.IsJson, _services, batch), message);
         }
     }
-
-    private Task<byte[]?> ReadShadowAsync(string thingName, string shadowName) =>
-        GrainFactory.GetGrain<IThingGrain>(thingName).ReadShadow(shadowName);
 
     private async Task RunActionsAsync(CompiledRule rule, ActionContext context, TelemetryMessage message)
     {
@@ -194,7 +193,7 @@ internal sealed partial class RuleEvaluatorGrain(
         var own = new ActionBatch();
         try
         {
-            await errorAction.Run(context with { Output = Encoding.UTF8.GetBytes(document.ToJsonString()), Batch = own },
+            await errorAction.Run(context with { Output = Encoding.UTF8.GetBytes(document.ToJsonString()), OutputIsJson = true, Batch = own },
                 ex =>
                 {
                     LogActionFailed(logger, ex, rule.Name, "errorAction " + errorAction.Type);

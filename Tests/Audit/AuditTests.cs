@@ -5,7 +5,6 @@ using OrleansIot.Grains.Abstractions.Audit;
 using OrleansIot.Grains.Audit;
 using OrleansIot.Silo.Storage;
 using OrleansIot.Tests.Infrastructure;
-using OrleansIot.Tests.Rules;
 
 namespace OrleansIot.Tests.Audit;
 
@@ -86,5 +85,5 @@ public sealed class MemoryAuditStoreTests(ClusterFixture cluster) : AuditStoreCo
 [Collection(PostgresCollection.Name)]
 public sealed class PostgresAuditStoreTests(PostgresServer postgres) : AuditStoreContract
 {
-    protected override async Task<IAuditStore> StoreAsync() => new PostgresAuditStore(await PostgresSinks.DataSourceAsync(postgres));
+    protected override async Task<IAuditStore> StoreAsync() => new PostgresAuditStore(await postgres.CreateMigratedDataSourceAsync("audit"));
 }

@@ -1,6 +1,4 @@
 using OrleansIot.Grains.Abstractions;
-using Microsoft.Extensions.Logging.Abstractions;
-using Npgsql;
 using OrleansIot.Grains.Abstractions.Registry;
 using OrleansIot.Grains.Registry;
 using OrleansIot.Silo.Storage;
@@ -153,8 +151,6 @@ public sealed class PostgresRegistryStoreTests(PostgresServer postgres) : Regist
     protected override async Task<IRegistryStore> StoreAsync()
     {
         // A database per test: the contract's names repeat.
-        var dataSource = NpgsqlDataSource.Create(await postgres.CreateDatabaseAsync("registry"));
-        await new PostgresSchema(dataSource, NullLogger<PostgresSchema>.Instance).MigrateAsync(CancellationToken.None);
-        return new PostgresRegistryStore(dataSource);
+        return new PostgresRegistryStore(await postgres.CreateMigratedDataSourceAsync("registry"));
     }
 }

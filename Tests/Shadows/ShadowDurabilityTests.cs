@@ -1,7 +1,6 @@
 using System.Net;
 using System.Text;
 using System.Text.Json.Nodes;
-using Microsoft.Extensions.Logging.Abstractions;
 using Npgsql;
 using OrleansIot.Grains.Shadows;
 using OrleansIot.Silo.Storage;
@@ -16,12 +15,7 @@ public sealed class ShadowDurabilityTests(PostgresServer postgres)
     private static StoredShadow Row(string thing, long revision, string? document = "{\"state\":{},\"metadata\":{},\"timestamp\":1}", string name = "") =>
         new(thing, name, revision, revision, document, null, null);
 
-    private async Task<NpgsqlDataSource> MigratedAsync()
-    {
-        var dataSource = NpgsqlDataSource.Create(await postgres.CreateDatabaseAsync("shadows"));
-        await new PostgresSchema(dataSource, NullLogger<PostgresSchema>.Instance).MigrateAsync(CancellationToken.None);
-        return dataSource;
-    }
+    private Task<NpgsqlDataSource> MigratedAsync() => postgres.CreateMigratedDataSourceAsync("shadows");
 
     [Fact]
     public async Task Store_WritesOnlyOverTheRevisionItReplaces()

@@ -109,6 +109,9 @@ internal sealed class SqlStatement
 /// <summary>What a rule's SELECT produced: a JSON value, or (for <c>SELECT *</c> of a payload that is not JSON) the raw bytes.</summary>
 internal sealed record SqlOutput(SqlValue Value, byte[]? Raw = null)
 {
+    /// <summary>True when <see cref="ToBytes"/> is JSON (not the raw bytes of a non-JSON payload, not empty for Undefined).</summary>
+    public bool IsJson => Raw is null && !Value.IsUndefined;
+
     /// <summary>The payload an action sends: JSON text, the raw bytes, or nothing for Undefined (AWS: an empty string).</summary>
     public byte[] ToBytes() => Raw ?? (Value.IsUndefined ? [] : Encoding.UTF8.GetBytes(Value.ToJson()?.ToJsonString(SqlValue.OutputJson) ?? "null"));
 }

@@ -9,16 +9,16 @@ using OrleansIot.Grains.Abstractions.Analytics;
 namespace OrleansIot.Gateway.Http;
 
 /// <summary>
-/// Serving layer: what the rules' <c>timeseries</c> action stored. <c>GET /api/telemetry?thingName=…&amp;path=a.b&amp;from=…&amp;to=…&amp;bucket=1m&amp;agg=avg</c>
+/// Serving layer: the analytics sink (what the rules' <c>timeseries</c> action stored) under <c>/api/telemetry</c>. <c>GET /api/telemetry?thingName=…&amp;path=a.b&amp;from=…&amp;to=…&amp;bucket=1m&amp;agg=avg</c>
 /// answers time buckets (avg, min, max, sum or count of the numbers at the path); without <c>bucket</c>, the newest
 /// points (<c>limit</c>, default 100, at most 1000). <c>from</c>/<c>to</c> are ISO 8601 or Unix milliseconds (default:
 /// the last hour); <c>bucket</c> is a number with ms, s, m, h or d.
 /// </summary>
-public static class TelemetryApi
+public static class AnalyticsApi
 {
-    public static IEndpointRouteBuilder MapTelemetryApi(this IEndpointRouteBuilder endpoints)
+    public static IEndpointRouteBuilder MapAnalyticsApi(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/api/telemetry", QueryAsync).WithTags("Telemetry").WithName("QueryTelemetry");
+        endpoints.MapGet("/api/telemetry", QueryAsync).WithTags("Analytics").WithName("QueryTelemetry");
         return endpoints;
     }
 
@@ -31,8 +31,8 @@ public static class TelemetryApi
             throw ApiException.Invalid("thingName is required.");
         }
 
-        var to = q.ContainsKey("to") ? JsonText.ParseInstant(q["to"].ToString(), "to") : time.GetUtcNow();
-        var from = q.ContainsKey("from") ? JsonText.ParseInstant(q["from"].ToString(), "from") : to.AddHours(-1);
+        var to = QueryValues.Instant(q, "to", time.GetUtcNow());
+        var from = QueryValues.Instant(q, "from", to.AddHours(-1));
         if (from >= to)
         {
             throw ApiException.Invalid("from must be before to.");
@@ -57,12 +57,7 @@ public static class TelemetryApi
         };
         if (!q.ContainsKey("bucket"))
         {
-            var limit = q.ContainsKey("limit") && int.TryParse(q["limit"], CultureInfo.InvariantCulture, out var l) ? l : 100;
-            if (limit is < 1 or > 1000)
-            {
-                throw ApiException.Invalid("limit must be 1 to 1000.");
-            }
-
+            var limit = QueryValues.WholeNumber(q, "limit", 100, 1, 1000);
             var points = await query.Points(new TelemetryQuery(thingName, topic, path, from, to, TimeSpan.Zero, TelemetryAggregate.Count, limit));
             result["points"] = new JsonArray([.. points.Select(p => (JsonNode?)new JsonObject
             {

@@ -1,0 +1,146 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Options;
+using OrleansIot.Grains.Abstractions;
+using OrleansIot.Grains.Abstractions.Certificates;
+using OrleansIot.Grains.Abstractions.Registry;
+using OrleansIot.Grains.Abstractions.Things;
+using OrleansIot.Grains.Catalogs;
+
+namespace OrleansIot.Grains.Certificates;
+
+/// <summary>Creating and listing certificates, and thing principals, on any node.</summary>
+[GrainType("certificate-service"), Orleans.Concurrency.StatelessWorker]
+internal sealed class CertificateServiceGrain(IOptions<CertificateAuthorityOptions> auth, IOptions<RegistryOptions> registry) : Grain, ICertificateServiceGrain
+{
+    private ICertificateAuthorityGrain Ca => GrainFactory.GetGrain<ICertificateAuthorityGrain>(ICertificateAuthorityGrain.Key);
+
+    public async Task<CreatedKeysAndCertificate> CreateKeysAndCertificate(bool setAsActive)
+    {
+        // RSA 2048 as AWS issues; the private key leaves in the answer and is not kept.
+        using var key = RSA.Create(2048);
+        var pem = await Ca.Sign(key.ExportSubjectPublicKeyInfo(), "CN=OrleansIot Certificate", auth.Value.CertificateValidityDays);
+        var info = await RegisterAsync(pem, setAsActive);
+        return new CreatedKeysAndCertificate(info.CertificateId, pem, key.ExportSubjectPublicKeyInfoPem(), key.ExportRSAPrivateKeyPem());
+    }
+
+    public async Task<CertificateInfo> CreateFromCsr(string csrPem, bool setAsActive)
+    {
+        CertificateRequest request;
+        try
+        {
+            request = CertificateRequest.LoadSigningRequestPem(csrPem, HashAlgorithmName.SHA256);
+        }
+        catch (Exception ex) when (ex is CryptographicException or ArgumentException)
+        {
+            throw ApiException.Invalid($"certificateSigningRequest is not a valid PEM CSR with a valid signature: {ex.Message}");
+        }
+
+        var subject = request.SubjectName.Name.Length == 0 ? "CN=OrleansIot Certificate" : request.SubjectName.Name;
+        var pem = await Ca.Sign(request.PublicKey.ExportSubjectPublicKeyInfo(), subject, auth.Value.CertificateValidityDays);
+        return await RegisterAsync(pem, setAsActive);
+    }
+
+    public async Task<CertificateInfo> Register(string certificatePem, string? caPem, string status, bool withoutCa)
+    {
+        if (status is not (CertificateStatus.Active or CertificateStatus.Inactive))
+        {
+            throw ApiException.Invalid("status must be ACTIVE or INACTIVE.");
+        }
+
+        using var certificate = CertificatePem.Load(certificatePem, "certificatePem");
+        CertificatePem.CheckValid(certificate, "certificatePem", DateTimeOffset.UtcNow);
+        string? caId = null;
+        if (!withoutCa)
+        {
+            var candidates = new List<string>();
+            if (caPem is not null)
+            {
+                using var named = CertificatePem.Load(caPem, "caCertificatePem");
+                candidates.Add(CertificateIds.Of(named));
+            }
+            else
+            {
+                candidates.AddRange((await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.CaCertificates).Page(null, 1000)).Names);
+            }
+
+            foreach (var candidate in candidates)
+            {
+                if (await GrainFactory.GetGrain<ICaCertificateGrain>(candidate).Describe() is not { } ca)
+                {
+                    continue;
+                }
+
+                using var issuer = X509Certificate2.CreateFromPem(ca.Info.CertificatePem);
+                if (CertificatePem.IssuedBy(certificate, issuer))
+                {
+                    caId = ca.Info.Status == CertificateStatus.Active
+                        ? candidate
+                        : throw new ApiException(400, "CertificateValidationException", $"The issuing CA {candidate} is not ACTIVE.");
+                    break;
+                }
+            }
+
+            if (caId is null)
+            {
+                throw new ApiException(400, "CertificateValidationException", "The certificate is not signed by a registered CA (RegisterCACertificate first, or register it without a CA).");
+            }
+        }
+
+        return await GrainFactory.GetGrain<ICertificateGrain>(CertificateIds.Of(certificate)).Register(certificatePem, caId, status);
+    }
+
+    public async Task<CertificateInfo> RegisterCa(string caPem, string verificationPem, bool active, bool autoRegistration)
+    {
+        using var ca = CertificatePem.Load(caPem, "caCertificate");
+        var code = await Ca.RegistrationCode();
+        return await GrainFactory.GetGrain<ICaCertificateGrain>(CertificateIds.Of(ca)).Register(caPem, verificationPem, code, active, autoRegistration);
+    }
+
+    public async Task<IReadOnlyList<CertificateInfo>> ListCas()
+    {
+        var (ids, _) = await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.CaCertificates).Page(null, 1000);
+        var cas = await Task.WhenAll(ids.Select(id => GrainFactory.GetGrain<ICaCertificateGrain>(id).Describe()));
+        return [.. cas.Where(c => c is not null).Select(c => c!.Value.Info)];
+    }
+
+    public async Task<(IReadOnlyList<CertificateInfo> Certificates, string? NextMarker)> List(string? marker, int pageSize)
+    {
+        var (ids, next) = await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.Certificates).Page(marker, pageSize);
+        var infos = await Task.WhenAll(ids.Select(id => GrainFactory.GetGrain<ICertificateGrain>(id).Describe()));
+        return ([.. infos.OfType<CertificateInfo>()], next);
+    }
+
+    public async Task AttachThingPrincipal(string thingName, string principal)
+    {
+        var id = CertificateIds.FromArn(principal) ?? throw ApiException.Invalid($"Principal '{principal}' is not a certificate ARN (arn:aws:iot:region:account:cert/<id>).");
+        if (await GrainFactory.GetGrain<IThingGrain>(thingName).DescribeThing() is null)
+        {
+            throw ApiException.NotFound($"Thing {thingName} cannot be found.");
+        }
+
+        await GrainFactory.GetGrain<ICertificateGrain>(id).AttachThing(thingName);
+        await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.ThingPrincipals(thingName)).Add(id);
+    }
+
+    public async Task DetachThingPrincipal(string thingName, string principal)
+    {
+        var id = CertificateIds.FromArn(principal) ?? throw ApiException.Invalid($"Principal '{principal}' is not a certificate ARN.");
+        await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.ThingPrincipals(thingName)).Remove(id);
+        await GrainFactory.GetGrain<ICertificateGrain>(id).DetachThing(thingName);
+    }
+
+    public async Task<IReadOnlyList<string>> ListThingPrincipals(string thingName)
+    {
+        var (ids, _) = await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.ThingPrincipals(thingName)).Page(null, 10_000);
+        return [.. ids.Select(id => registry.Value.Arn($"cert/{id}"))];
+    }
+
+    private async Task<CertificateInfo> RegisterAsync(string pem, bool setAsActive)
+    {
+        var (caId, _) = await Ca.Get();
+        using var certificate = X509Certificate2.CreateFromPem(pem);
+        var id = CertificateIds.Of(certificate);
+        return await GrainFactory.GetGrain<ICertificateGrain>(id).Register(pem, caId, setAsActive ? CertificateStatus.Active : CertificateStatus.Inactive);
+    }
+}
