@@ -3,13 +3,20 @@ using OrleansIot.Grains.Abstractions.Audit;
 
 namespace OrleansIot.Grains.Audit;
 
+/// <summary>
+/// A place in the audit log: records are ordered by their time, then by the order they were stored (records are
+/// written after the answer, so two calls' records may be stored out of order; their times are not).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.AuditCursor")]
+public readonly record struct AuditCursor([property: Id(0)] DateTimeOffset Time, [property: Id(1)] long Id);
+
 /// <summary>Where audit records are kept: PostgreSQL (<c>iot_audit</c>) or, embedded, a bounded memory grain.</summary>
 public interface IAuditStore
 {
     Task AppendAsync(IReadOnlyList<AuditRecord> records);
 
-    /// <summary>Newest first; <paramref name="before"/> is the paging position (exclusive), null for the newest.</summary>
-    Task<(IReadOnlyList<AuditRecord> Records, long? Last)> QueryAsync(DateTimeOffset from, DateTimeOffset to, string? operation, string? principal, long? before, int maxResults);
+    /// <summary>Newest first by time; <paramref name="before"/> is the paging position (exclusive), null for the newest.</summary>
+    Task<(IReadOnlyList<AuditRecord> Records, AuditCursor? Last)> QueryAsync(DateTimeOffset from, DateTimeOffset to, string? operation, string? principal, AuditCursor? before, int maxResults);
 }
 
 [GrainType("audit"), Orleans.Concurrency.StatelessWorker]
@@ -19,16 +26,21 @@ internal sealed class AuditGrain(IAuditStore store) : Grain, IAuditGrain
 
     public async Task<AuditPage> Query(DateTimeOffset from, DateTimeOffset to, string? operation, string? principal, string? nextToken, int maxResults)
     {
-        long? before = null;
+        AuditCursor? before = null;
         if (nextToken is not null)
         {
-            before = long.TryParse(nextToken, NumberStyles.None, CultureInfo.InvariantCulture, out var position)
-                ? position
+            var parts = nextToken.Split('.');
+            before = parts.Length == 2
+                && long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out var ticks) && ticks <= DateTimeOffset.MaxValue.UtcTicks
+                && long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out var id)
+                ? new AuditCursor(new DateTimeOffset(ticks, TimeSpan.Zero), id)
                 : throw Abstractions.ApiException.Invalid("nextToken is not one this API gave.");
         }
 
         var (records, last) = await store.QueryAsync(from, to, operation, principal, before, maxResults);
-        return new AuditPage(records, records.Count == maxResults && last is { } l ? l.ToString(CultureInfo.InvariantCulture) : null);
+        return new AuditPage(records, records.Count == maxResults && last is { } l
+            ? string.Create(CultureInfo.InvariantCulture, $"{l.Time.UtcTicks}.{l.Id}")
+            : null);
     }
 }
 
@@ -40,7 +52,7 @@ internal interface IMemoryAuditGrain : IGrainWithIntegerKey
     Task Append(IReadOnlyList<AuditRecord> records);
 
     [Alias("Query"), Orleans.Concurrency.ReadOnly]
-    Task<(IReadOnlyList<AuditRecord> Records, long? Last)> Query(DateTimeOffset from, DateTimeOffset to, string? operation, string? principal, long? before, int maxResults);
+    Task<(IReadOnlyList<AuditRecord> Records, AuditCursor? Last)> Query(DateTimeOffset from, DateTimeOffset to, string? operation, string? principal, AuditCursor? before, int maxResults);
 }
 
 [GrainType("memory-audit")]
@@ -71,20 +83,17 @@ internal sealed class MemoryAuditGrain : Grain, IMemoryAuditGrain
         return Task.CompletedTask;
     }
 
-    public Task<(IReadOnlyList<AuditRecord> Records, long? Last)> Query(DateTimeOffset from, DateTimeOffset to, string? operation, string? principal, long? before, int maxResults)
+    public Task<(IReadOnlyList<AuditRecord> Records, AuditCursor? Last)> Query(DateTimeOffset from, DateTimeOffset to, string? operation, string? principal, AuditCursor? before, int maxResults)
     {
-        var page = new List<(long Position, AuditRecord Record)>();
-        for (var node = _records.Last; node is not null && page.Count < maxResults; node = node.Previous)
-        {
-            var (position, record) = node.Value;
-            if ((before is null || position < before) && record.Time >= from && record.Time < to
-                && (operation is null || record.Operation == operation) && (principal is null || record.Principal == principal))
-            {
-                page.Add(node.Value);
-            }
-        }
-
-        return Task.FromResult<(IReadOnlyList<AuditRecord>, long?)>(([.. page.Select(p => p.Record)], page.Count == 0 ? null : page[^1].Position));
+        var page = _records
+            .Select(r => (Cursor: new AuditCursor(r.Record.Time, r.Position), r.Record))
+            .Where(r => r.Record.Time >= from && r.Record.Time < to
+                && (operation is null || r.Record.Operation == operation) && (principal is null || r.Record.Principal == principal)
+                && (before is not { } b || r.Cursor.Time < b.Time || (r.Cursor.Time == b.Time && r.Cursor.Id < b.Id)))
+            .OrderByDescending(r => r.Cursor.Time).ThenByDescending(r => r.Cursor.Id)
+            .Take(maxResults)
+            .ToList();
+        return Task.FromResult<(IReadOnlyList<AuditRecord>, AuditCursor?)>(([.. page.Select(p => p.Record)], page.Count == 0 ? null : page[^1].Cursor));
     }
 }
 
@@ -92,6 +101,6 @@ internal sealed class MemoryAuditStore(IGrainFactory grains) : IAuditStore
 {
     public Task AppendAsync(IReadOnlyList<AuditRecord> records) => grains.GetGrain<IMemoryAuditGrain>(0).Append(records);
 
-    public Task<(IReadOnlyList<AuditRecord> Records, long? Last)> QueryAsync(DateTimeOffset from, DateTimeOffset to, string? operation, string? principal, long? before, int maxResults) =>
+    public Task<(IReadOnlyList<AuditRecord> Records, AuditCursor? Last)> QueryAsync(DateTimeOffset from, DateTimeOffset to, string? operation, string? principal, AuditCursor? before, int maxResults) =>
         grains.GetGrain<IMemoryAuditGrain>(0).Query(from, to, operation, principal, before, maxResults);
 }

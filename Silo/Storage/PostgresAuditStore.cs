@@ -5,7 +5,7 @@ using OrleansIot.Grains.Audit;
 
 namespace OrleansIot.Silo.Storage;
 
-/// <summary>The audit log in <c>iot_audit</c> (deploy/postgres/008): group-committed appends, pages by id, newest first.</summary>
+/// <summary>The audit log in <c>iot_audit</c> (deploy/postgres/008): group-committed appends, pages newest first by (time, id).</summary>
 internal sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable
 {
     private readonly NpgsqlDataSource _dataSource;
@@ -19,29 +19,31 @@ internal sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable
 
     public Task AppendAsync(IReadOnlyList<AuditRecord> records) => _commit.AddAsync(records);
 
-    public async Task<(IReadOnlyList<AuditRecord> Records, long? Last)> QueryAsync(DateTimeOffset from, DateTimeOffset to, string? operation, string? principal, long? before, int maxResults)
+    public async Task<(IReadOnlyList<AuditRecord> Records, AuditCursor? Last)> QueryAsync(DateTimeOffset from, DateTimeOffset to, string? operation, string? principal, AuditCursor? before, int maxResults)
     {
         await using var command = _dataSource.CreateCommand("""
             SELECT id, at, principal, operation, target, source, status FROM iot_audit
              WHERE at >= @from AND at < @to
                AND (@operation::text IS NULL OR operation = @operation)
                AND (@principal::text IS NULL OR principal = @principal)
-               AND (@before::bigint IS NULL OR id < @before)
-             ORDER BY id DESC LIMIT @max
+               AND (@beforeAt::timestamptz IS NULL OR (at, id) < (@beforeAt, @beforeId))
+             ORDER BY at DESC, id DESC LIMIT @max
             """);
         command.Parameters.AddWithValue("from", from);
         command.Parameters.AddWithValue("to", to);
         command.Parameters.Add(new NpgsqlParameter("operation", NpgsqlDbType.Text) { Value = (object?)operation ?? DBNull.Value });
         command.Parameters.Add(new NpgsqlParameter("principal", NpgsqlDbType.Text) { Value = (object?)principal ?? DBNull.Value });
-        command.Parameters.Add(new NpgsqlParameter("before", NpgsqlDbType.Bigint) { Value = (object?)before ?? DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("beforeAt", NpgsqlDbType.TimestampTz) { Value = before is { } b ? b.Time : DBNull.Value });
+        command.Parameters.Add(new NpgsqlParameter("beforeId", NpgsqlDbType.Bigint) { Value = before is { } c ? c.Id : DBNull.Value });
         command.Parameters.AddWithValue("max", maxResults);
         var records = new List<AuditRecord>();
-        long? last = null;
+        AuditCursor? last = null;
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
         {
-            last = reader.GetInt64(0);
-            records.Add(new AuditRecord(reader.GetFieldValue<DateTimeOffset>(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5), reader.GetInt32(6)));
+            var record = new AuditRecord(reader.GetFieldValue<DateTimeOffset>(1), reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.GetString(5), reader.GetInt32(6));
+            last = new AuditCursor(record.Time, reader.GetInt64(0));
+            records.Add(record);
         }
 
         return (records, last);

@@ -74,6 +74,23 @@ public abstract class AuditStoreContract
         Assert.Empty(other);
         Assert.Empty(early);
     }
+
+    [Fact]
+    public async Task RecordsStoredOutOfOrder_AreListedByTheirTime()
+    {
+        // Records are written after each answer, so a later call's record may be stored first.
+        var store = await StoreAsync();
+        var who = Ids.NewId("key");
+        var t0 = DateTimeOffset.UtcNow;
+        await store.AppendAsync([new AuditRecord(t0.AddMilliseconds(2), who, "DeleteThing", "thingName=b", "10.0.0.1", 200)]);
+        await store.AppendAsync([new AuditRecord(t0.AddMilliseconds(1), who, "CreateThing", "thingName=a", "10.0.0.1", 200)]);
+        await store.AppendAsync([new AuditRecord(t0.AddMilliseconds(3), who, "CreateThing", "thingName=c", "10.0.0.1", 409)]);
+
+        var (first, cursor) = await store.QueryAsync(t0.AddSeconds(-1), t0.AddSeconds(1), null, who, null, 2);
+        var (rest, _) = await store.QueryAsync(t0.AddSeconds(-1), t0.AddSeconds(1), null, who, cursor, 2);
+
+        Assert.Equal(["thingName=c", "thingName=b", "thingName=a"], first.Concat(rest).Select(r => r.Target));
+    }
 }
 
 [Collection(ClusterCollection.Name)]
