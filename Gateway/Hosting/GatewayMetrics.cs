@@ -29,6 +29,8 @@ public sealed class GatewayMetrics : IDisposable
         SessionMessagesQueued = _meter.CreateCounter<long>("iot.sessions.queued", description: "Messages queued for offline persistent sessions");
         SessionMessagesDropped = _meter.CreateCounter<long>("iot.sessions.dropped", description: "Messages of offline persistent sessions dropped (queue full, expired, or unreachable)");
         WillsPublished = _meter.CreateCounter<long>("iot.mqtt.wills", description: "Will messages published");
+        AuthFailures = _meter.CreateCounter<long>("iot.auth.failures", description: "Connections refused for their identity or policies (AWS AuthFailure)");
+        Denied = _meter.CreateCounter<long>("iot.auth.denied", description: "Publishes, subscriptions and deliveries a policy did not allow");
         SlowSubscriberDropped = _meter.CreateCounter<long>("iot.mqtt.slow.dropped", description: "Messages dropped for a subscriber that stopped acknowledging (its backlog was full)");
     }
 
@@ -49,6 +51,8 @@ public sealed class GatewayMetrics : IDisposable
     public Counter<long> SessionMessagesDropped { get; }
     public Counter<long> WillsPublished { get; }
     public Counter<long> SlowSubscriberDropped { get; }
+    public Counter<long> AuthFailures { get; }
+    public Counter<long> Denied { get; }
 
     public void Dispose() => _meter.Dispose();
 }

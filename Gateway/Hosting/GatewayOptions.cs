@@ -70,12 +70,17 @@ public sealed class HttpsOptions
 }
 
 /// <summary>
-/// The server certificate of the TLS listeners (section <c>Iot:Tls</c>). Without one, only the plain listeners
-/// open. PEM (certificate chain file plus key file) or PKCS#12 (one file, optional password).
+/// The TLS listeners (section <c>Iot:Tls</c>): MQTT on 8883, HTTPS and secure WebSockets on 8443, each asking
+/// devices for a client certificate (mTLS). The server certificate is a configured one (PEM certificate chain plus
+/// key, or PKCS#12) or, when none is configured, one the platform CA issues to this node for <see cref="HostNames"/>
+/// (devices trust the CA from <c>GET /api/cacertificate</c>).
 /// </summary>
 public sealed class TlsOptions
 {
     public const string SectionName = "Iot:Tls";
+
+    /// <summary>Open the TLS listeners.</summary>
+    public bool Enabled { get; set; } = true;
 
     /// <summary>PEM certificate (chain) or a .pfx/.p12 file.</summary>
     public string? CertificatePath { get; set; }
@@ -86,7 +91,17 @@ public sealed class TlsOptions
     /// <summary>Password of a PKCS#12 file.</summary>
     public string? CertificatePassword { get; set; }
 
-    public bool Enabled => !string.IsNullOrWhiteSpace(CertificatePath);
+    /// <summary>
+    /// Names (DNS names or IP addresses) in the certificate the platform CA issues to this node, besides
+    /// <c>localhost</c>, <c>127.0.0.1</c>, <c>::1</c> and the machine name, which are always in it.
+    /// </summary>
+    public IList<string> HostNames { get; } = [];
+
+    /// <summary>How long a node's issued server certificate is valid; a node gets a new one at every start.</summary>
+    [System.ComponentModel.DataAnnotations.Range(1, 825)]
+    public int IssuedValidityDays { get; set; } = 90;
+
+    public bool HasFile => !string.IsNullOrWhiteSpace(CertificatePath);
 }
 
 /// <summary>Device authentication (section <c>Iot:Auth</c>).</summary>
@@ -95,10 +110,12 @@ public sealed class AuthOptions
     public const string SectionName = "Iot:Auth";
 
     /// <summary>
-    /// Accept MQTT connections without credentials. Development only: with it off, and until certificate
-    /// authentication exists, every connection is refused as not authorized.
+    /// Accept MQTT connections on the plain listener (1883, and WebSockets on the HTTP port) without a certificate,
+    /// under the development policy (everything allowed). Development only. Unset: on in the embedded default,
+    /// off with <c>Iot:Storage=Postgres</c>. Certificate connections on the TLS listeners are authenticated and
+    /// authorized by their policies either way.
     /// </summary>
-    public bool AllowAnonymous { get; set; } = true;
+    public bool? AllowAnonymous { get; set; }
 }
 
 /// <summary>Metering (section <c>Iot:Usage</c>).</summary>

@@ -1,11 +1,11 @@
 using System.Net;
-using System.Security.Authentication;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
@@ -37,7 +37,7 @@ public static partial class IotGatewayHosting
         var http = Settings.Bind<HttpOptions>(configuration, HttpOptions.SectionName);
         var https = Settings.Bind<HttpsOptions>(configuration, HttpsOptions.SectionName);
         var tls = Settings.Bind<TlsOptions>(configuration, TlsOptions.SectionName);
-        var certificate = tls.Enabled ? ServerCertificate.Load(tls) : null;
+        var certificate = tls.Enabled && tls.HasFile ? ServerCertificate.Load(tls) : null;
         var services = builder.Services;
 
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
@@ -80,6 +80,12 @@ public static partial class IotGatewayHosting
         services.AddSingleton<Limits>();
         services.AddSingleton<SubscriptionInterceptor>();
         services.AddSingleton<InboundPackets>();
+        services.AddSingleton<Security.DeviceAuthenticator>();
+        services.AddSingleton<Security.AccessChanges>();
+        services.AddSingleton<Grains.Abstractions.Policies.IAccessChangeNotifier>(sp => sp.GetRequiredService<Security.AccessChanges>());
+        services.AddSingleton(sp => new Security.ServerCertificateSource(
+            sp.GetRequiredService<IOptions<TlsOptions>>(), certificate, sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<ILogger<Security.ServerCertificateSource>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<Security.ServerCertificateSource>());
         services.AddSingleton<ConnectionValidator>();
         services.AddSingleton<ClientConnectedHandler>();
         services.AddSingleton<ClientDisconnectedHandler>();
@@ -106,11 +112,14 @@ public static partial class IotGatewayHosting
         {
             Listen(kestrel, node.BindAddress, mqtt.Port, listen => listen.UseTruncatedPacketGuard().UseMqtt());
             Listen(kestrel, node.BindAddress, http.Port, listen => listen.Protocols = HttpProtocols.Http1);
-            if (certificate is not null)
+            if (tls.Enabled)
             {
-                // TLS terminated by Kestrel, so MQTTnet sees plain MQTT; client certificates come with the
-                // security issue (they will reach ValidatingConnectionEventArgs.ClientCertificate).
-                void Tls(ListenOptions listen) => listen.UseHttps(certificate, o => o.SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13);
+                // TLS terminated by Kestrel, so MQTTnet sees plain MQTT; the client certificate reaches
+                // ValidatingConnectionEventArgs.ClientCertificate (and HttpContext.Connection for secure WebSockets).
+                void Tls(ListenOptions listen) => listen.UseHttps(new TlsHandshakeCallbackOptions
+                {
+                    OnConnection = context => kestrel.ApplicationServices.GetRequiredService<Security.ServerCertificateSource>().OnConnectionAsync(context),
+                });
                 Listen(kestrel, node.BindAddress, mqtt.TlsPort, listen =>
                 {
                     Tls(listen);
@@ -131,6 +140,7 @@ public static partial class IotGatewayHosting
     {
         ArgumentNullException.ThrowIfNull(app);
         var mqtt = app.Services.GetRequiredService<IOptions<MqttOptions>>().Value;
+        _ = app.Services.GetRequiredService<Security.AccessChanges>();   // receives other nodes' changes from now on
 
         // Routing first, so the audit log knows the operation even when the exception handler answers.
         app.UseRouting();
@@ -204,6 +214,7 @@ public static partial class IotGatewayHosting
         IOptions<HttpOptions> http,
         IOptions<HttpsOptions> https,
         IOptions<TlsOptions> tls,
+        IOptions<AuthOptions> auth,
         NodeIdentity identity,
         ILogger<ListenerBanner> logger) : IHostedService
     {
@@ -227,6 +238,11 @@ public static partial class IotGatewayHosting
                 {
                     LogNoTls(logger);
                 }
+
+                if (auth.Value.AllowAnonymous == true)
+                {
+                    LogDevelopmentAccess(logger, mqttUrl, webSocketUrl);
+                }
             });
             return Task.CompletedTask;
         }
@@ -239,7 +255,10 @@ public static partial class IotGatewayHosting
         [LoggerMessage(Level = LogLevel.Information, Message = "TLS listening: MQTT on {Mqtts}, MQTT over secure WebSockets on {Wss}, HTTPS API on {Https}")]
         private static partial void LogListeningTls(ILogger logger, string mqtts, string wss, string https);
 
-        [LoggerMessage(Level = LogLevel.Warning, Message = "No server certificate (Iot:Tls:CertificatePath): the TLS listeners (MQTT 8883, HTTPS 8443) are closed")]
+        [LoggerMessage(Level = LogLevel.Warning, Message = "Iot:Tls:Enabled is false: the TLS listeners (MQTT 8883, HTTPS 8443) are closed, so no device can authenticate with a certificate")]
         private static partial void LogNoTls(ILogger logger);
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "DEVELOPMENT ACCESS: devices connect without credentials on {Mqtt} and {WebSocket} under the development policy (everything allowed). Set Iot:Auth:AllowAnonymous=false for a real deployment")]
+        private static partial void LogDevelopmentAccess(ILogger logger, string mqtt, string webSocket);
     }
 }

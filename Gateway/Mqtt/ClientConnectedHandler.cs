@@ -14,6 +14,7 @@ internal sealed partial class ClientConnectedHandler(
     IGrainFactory grains,
     SubscriptionTracker subscriptions,
     SessionHost sessions,
+    Security.DeviceAuthenticator authenticator,
     MqttServer mqtt,
     LifecycleEvents lifecycle,
     LiveConnections connections,
@@ -31,6 +32,7 @@ internal sealed partial class ClientConnectedHandler(
             Will = state?.Request.Will,
             MaximumPacketSize = state?.MaximumPacketSize ?? 0,
             ReceiveMaximum = state?.ReceiveMaximum ?? 0,
+            Access = authenticator.Take(e.ClientId),
         };
         meter.AttachTo(e.SessionItems);
         connections.Register(meter);
@@ -65,15 +67,8 @@ internal sealed partial class ClientConnectedHandler(
             LogThingUpdateFailed(logger, ex, e.ClientId);
         }
 
-        await lifecycle.ConnectedAsync(meter, e.UserName, IpAddressOf(e.RemoteEndPoint));
+        await lifecycle.ConnectedAsync(meter, meter.Principal, Security.DeviceAuthenticator.IpOf(e.RemoteEndPoint));
     }
-
-    private static string? IpAddressOf(System.Net.EndPoint? endPoint) => endPoint switch
-    {
-        System.Net.IPEndPoint { Address.IsIPv4MappedToIPv6: true } ip => ip.Address.MapToIPv4().ToString(),
-        System.Net.IPEndPoint ip => ip.Address.ToString(),
-        _ => null,
-    };
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the connection of {ClientId} on its thing")]
     private static partial void LogThingUpdateFailed(ILogger logger, Exception exception, string clientId);

@@ -75,7 +75,7 @@ internal sealed partial class ClientDisconnectedHandler(
         }
 
         await sessions.DisconnectedAsync(meter, sessionContinues: meter.SessionExpirySeconds > 0 && expiry != 0, will);
-        await lifecycle.DisconnectedAsync(meter, e.UserName, clientInitiated, reason);
+        await lifecycle.DisconnectedAsync(meter, meter.Principal, clientInitiated, reason);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the end of the session of {ClientId} in the cluster")]

@@ -66,6 +66,12 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
     internal long LastLimitLogSecond;
     internal int FiltersInSubscribe;   // of the SUBSCRIBE being handled (reset by the inbound packet hook)
 
+    /// <summary>What the connection may do (null only for a will published on a client's behalf, authorized at its CONNECT).</summary>
+    public Security.ConnectionAccess? Access { get; set; }
+
+    /// <summary>AWS's <c>principalIdentifier</c> of the connection.</summary>
+    public string Principal => Access?.Principal ?? "anonymous";
+
     /// <summary>True while a resumed session's subscriptions are put back (not new subscriptions: no events).</summary>
     public bool Restoring { get; set; }
 

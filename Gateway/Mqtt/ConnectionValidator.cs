@@ -8,10 +8,14 @@ using OrleansIot.Gateway.Hosting;
 namespace OrleansIot.Gateway.Mqtt;
 
 /// <summary>Decides whether a CONNECT is accepted.</summary>
-internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Limits limits, Sessions.SessionHost sessions, GatewayMetrics metrics, ILogger<ConnectionValidator> logger)
+internal sealed partial class ConnectionValidator(
+    Security.DeviceAuthenticator authenticator,
+    LifecycleEvents lifecycle,
+    Limits limits,
+    Sessions.SessionHost sessions,
+    GatewayMetrics metrics,
+    ILogger<ConnectionValidator> logger)
 {
-    private readonly bool _allowAnonymous = auth.Value.AllowAnonymous;
-
     public async Task HandleAsync(ValidatingConnectionEventArgs e)
     {
         if (string.IsNullOrEmpty(e.ClientId) && !AssignClientId(e))
@@ -25,17 +29,26 @@ internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Li
             limits.Exceeded(Limits.ClientId, e.ClientId, $"more than {limits.Values.MaxClientIdBytes} bytes");
             Refuse(e, MqttConnectReasonCode.ClientIdentifierNotValid, "client id too long");
         }
-        else if (!_allowAnonymous)
-        {
-            // Certificate and credential authentication are not built yet: with anonymous access off, nobody gets in.
-            Refuse(e, MqttConnectReasonCode.NotAuthorized, "anonymous access is off (Iot:Auth:AllowAnonymous)");
-        }
         else
         {
             // The will is taken out of MQTTnet's hands: the cluster publishes it (with its delay, and from another
             // node when this one dies).
             var packet = ConnectPackets.Of(e);
             var will = packet is null ? null : ConnectPackets.TakeWill(packet, e.ClientId);
+            var outcome = await authenticator.AuthenticateAsync(e, will);
+            if (outcome.Access is null)
+            {
+                // MQTT 5: CONNACK 0x87; MQTT 3.1.1: CONNACK 5 (not authorized), then the connection is closed.
+                Refuse(e, MqttConnectReasonCode.NotAuthorized, outcome.Why!);
+                metrics.AuthFailures.Add(1);
+                if (outcome.ConnectFailed)
+                {
+                    await lifecycle.ConnectFailedAsync(e.ClientId, outcome.Principal, Security.DeviceAuthenticator.IpOf(e.RemoteEndPoint));
+                }
+
+                return;
+            }
+
             if (packet is not null)
             {
                 // AWS keeps keep-alive within 30..1200 s (0: 1200); MQTTnet's keep-alive monitor reads the CONNECT,
@@ -48,6 +61,7 @@ internal sealed partial class ConnectionValidator(IOptions<AuthOptions> auth, Li
 
             if (!await sessions.AttachAsync(e, will))
             {
+                authenticator.Forget(e.ClientId);
                 Refuse(e, MqttConnectReasonCode.ServerUnavailable, "the session store could not be reached; try again");
                 return;
             }

@@ -15,7 +15,8 @@ internal sealed class DeliveryCounter(LiveConnections connections, GatewayMetric
         if (connections.Find(e.ReceiverClientId) is { } meter)
         {
             var message = e.ApplicationMessage;
-            if (meter.MaximumPacketSize > 0 && EstimatedSize(message) > meter.MaximumPacketSize)
+            if ((meter.MaximumPacketSize > 0 && EstimatedSize(message) > meter.MaximumPacketSize)
+                || (meter.Access is { } access && !access.MayReceive(message.Topic)))
             {
                 e.AcceptEnqueue = false;
                 return Task.CompletedTask;

@@ -40,6 +40,20 @@ internal sealed partial class LifecycleEvents(MqttServer mqtt, BrokerPublisher b
             writer.WriteNumber("versionNumber", meter.VersionNumber);
         });
 
+    /// <summary>AWS <c>connect_failed</c>: not authorized to connect, or to publish the will.</summary>
+    public Task ConnectFailedAsync(string clientId, string principal, string? ipAddress) =>
+        PublishAsync("presence/connect_failed", clientId, writer =>
+        {
+            writer.WriteString("eventType", "connect_failed");
+            writer.WriteString("connectFailureReason", "AUTHORIZATION_FAILED");
+            writer.WriteString("principalIdentifier", principal);
+            writer.WriteString("sessionIdentifier", Guid.NewGuid().ToString());
+            if (ipAddress is not null)
+            {
+                writer.WriteString("ipAddress", ipAddress);
+            }
+        });
+
     public Task SubscriptionChangedAsync(ConnectionMeter meter, string? principal, bool subscribed, IReadOnlyList<string> topics) =>
         PublishAsync(subscribed ? "subscriptions/subscribed" : "subscriptions/unsubscribed", meter.ClientId, writer =>
         {

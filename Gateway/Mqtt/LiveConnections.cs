@@ -25,6 +25,9 @@ internal sealed partial class LiveConnections(IGrainFactory grains, IOptions<Usa
     /// <summary>Removes the meter unless a newer connection of the same client id replaced it already.</summary>
     public void Unregister(ConnectionMeter meter) => _live.TryRemove(new KeyValuePair<string, ConnectionMeter>(meter.ClientId, meter));
 
+    /// <summary>Every live connection (a moment's view).</summary>
+    public IEnumerable<ConnectionMeter> All => _live.Values;
+
     public ConnectionMeter? Find(string clientId) => _live.TryGetValue(clientId, out var meter) ? meter : null;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)

@@ -42,6 +42,12 @@ internal sealed partial class PublishInterceptor(
         var payload = message.Payload;
         meter.CountIn(payload.Length);
         metrics.PublishesIn.Add(1);
+        if (meter.Access is { } access && (!access.MayPublish(message.Topic) || (message.Retain && !access.MayRetain(message.Topic))))
+        {
+            Deny(e, meter);
+            return Task.CompletedTask;
+        }
+
         var throttle = TimeSpan.Zero;
         if (!meter.IsWill && ExceedsLimits(e, meter, message, out throttle))
         {
@@ -56,6 +62,23 @@ internal sealed partial class PublishInterceptor(
         }
 
         return Accept(e, meter);
+    }
+
+    /// <summary>
+    /// A publish its policies do not allow (<c>iot:Publish</c>, and <c>iot:RetainPublish</c> for a retained one): not
+    /// routed; MQTT 5 PUBACK 0x87; MQTT 3.1.1 has no negative PUBACK, so AWS closes the connection, and so do we.
+    /// </summary>
+    private void Deny(InterceptingPublishEventArgs e, ConnectionMeter meter)
+    {
+        metrics.Denied.Add(1);
+        LogDenied(logger, meter.ClientId, e.ApplicationMessage.Topic, meter.Principal);
+        e.ProcessPublish = false;
+        e.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
+        if (meter.ProtocolVersion < 5)
+        {
+            meter.ServerDisconnectReason = Grains.Abstractions.Things.DisconnectReasons.AuthError;
+            e.CloseConnection = true;
+        }
     }
 
     private Task Shadow(InterceptingPublishEventArgs e, ConnectionMeter meter, ShadowTopic shadow)
@@ -248,6 +271,9 @@ internal sealed partial class PublishInterceptor(
 
         return false;
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Publish of {ClientId} to {Topic} denied by the policies of {Principal}")]
+    private static partial void LogDenied(ILogger logger, string clientId, string topic, string principal);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Publish of {ClientId} to {Topic} was not accepted")]
     private static partial void LogNotAccepted(ILogger logger, Exception exception, string clientId, string topic);

@@ -7,9 +7,10 @@ namespace OrleansIot.Gateway.Mqtt;
 /// <summary>
 /// Checks each requested subscription against the limits before MQTTnet creates it. A refused filter gets its
 /// own SUBACK reason (MQTT 5: 0x97 quota exceeded, 0x8F topic filter invalid; MQTT 3.1.1: 0x80 failure); the
-/// other filters of the same SUBSCRIBE are unaffected.
+/// other filters of the same SUBSCRIBE are unaffected. A filter its policies do not allow (<c>iot:Subscribe</c> on
+/// <c>topicfilter/{filter}</c>) gets MQTT 5 0x87; MQTT 3.1.1 is disconnected, as AWS does.
 /// </summary>
-internal sealed class SubscriptionInterceptor(Limits limits)
+internal sealed class SubscriptionInterceptor(Limits limits, Hosting.GatewayMetrics metrics)
 {
     public Task HandleAsync(InterceptingSubscriptionEventArgs e)
     {
@@ -17,6 +18,17 @@ internal sealed class SubscriptionInterceptor(Limits limits)
         if (ConnectionMeter.From(e.SessionItems) is { Restoring: false } counted && ++counted.FiltersInSubscribe > limits.Values.MaxFiltersPerSubscribe)
         {
             Refuse(e, MqttSubscribeReasonCode.QuotaExceeded, Limits.FiltersPerSubscribe, $"filter {counted.FiltersInSubscribe} of one SUBSCRIBE: '{filter}'");
+        }
+        else if (ConnectionMeter.From(e.SessionItems) is { Restoring: false, Access: { } access } denied && !access.MaySubscribe(filter))
+        {
+            metrics.Denied.Add(1);
+            e.ProcessSubscription = false;
+            e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
+            if (denied.ProtocolVersion < 5)
+            {
+                denied.ServerDisconnectReason = Grains.Abstractions.Things.DisconnectReasons.AuthError;
+                e.CloseConnection = true;
+            }
         }
         else if (TopicFilter.IsShared(filter) && !TopicFilter.IsValidShared(filter))
         {

@@ -55,7 +55,7 @@ internal sealed class SubscriptionTracker(ClusterRouter router, LocalSubscribers
         {
             // A persistent session's subscription is stored before the SUBACK: it must survive this node.
             await sessions.SubscribedAsync(meter, filter, e.TopicFilter);
-            await lifecycle.SubscriptionChangedAsync(meter, e.UserName, subscribed: true, [filter]);
+            await lifecycle.SubscriptionChangedAsync(meter, meter.Principal, subscribed: true, [filter]);
         }
     }
 
@@ -68,7 +68,7 @@ internal sealed class SubscriptionTracker(ClusterRouter router, LocalSubscribers
         {
             meter.Subscriptions.Remove(filter);
             await sessions.UnsubscribedAsync(meter, filter);
-            await lifecycle.SubscriptionChangedAsync(meter, e.UserName, subscribed: false, [filter]);
+            await lifecycle.SubscriptionChangedAsync(meter, meter.Principal, subscribed: false, [filter]);
         }
     }
 

@@ -72,6 +72,9 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     /// <summary>The node's session host (set by it): offline sessions are matched on every message routed here.</summary>
     internal Sessions.SessionHost? Sessions { get; set; }
 
+    /// <summary>Applies access changes from other nodes (set by it, as <see cref="Sessions"/>).</summary>
+    internal Security.AccessChanges? Access { get; set; }
+
     /// <summary>This node as other nodes and grains reach it.</summary>
     public RouteNodeEntry Self => _self ?? throw new InvalidOperationException("The router has not started.");
 
@@ -743,6 +746,11 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     /// that missed it catches up when it next meets this one (a restarted node fetches everything).
     /// </summary>
     public Task BroadcastRetainedAsync(RetainedChange change) => SendToAllAsync(node => node.ApplyRetained(change));
+
+    /// <summary>Sends an access change made on this node to every other node.</summary>
+    public Task BroadcastAccessChangeAsync(Grains.Abstractions.Policies.AccessChange change) => SendToAllAsync(node => node.AccessChanged(change));
+
+    public Task AccessChanged(Grains.Abstractions.Policies.AccessChange change) => Access?.ApplyAsync(change) ?? Task.CompletedTask;
 
     public async Task<bool> DisconnectClient(string clientId, string sessionId, string reason, DisconnectOptions options)
     {

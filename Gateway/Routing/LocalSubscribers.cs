@@ -140,6 +140,12 @@ internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, Microso
                 continue;   // MQTT 5: never send a client more than its Maximum Packet Size
             }
 
+            if (meter?.Access is { } access && !access.MayReceive(message.Topic))
+            {
+                metrics.Denied.Add(1);   // iot:Receive on every delivery (AWS): revoking it stops existing subscriptions
+                continue;
+            }
+
             var packet = MqttPublishPacketFactory.Create(message);
             packet.QualityOfServiceLevel = check.QualityOfServiceLevel;
             packet.SubscriptionIdentifiers = check.SubscriptionIdentifiers;

@@ -601,6 +601,12 @@ internal sealed partial class SessionHost : BackgroundService
         var delivered = 0;
         foreach (var queued in messages)
         {
+            if (meter?.Access is { } access && !access.MayReceive(queued.Message.Topic))
+            {
+                _metrics.SessionMessagesDropped.Add(1);   // iot:Receive is checked on every delivery, queued ones too
+                continue;
+            }
+
             var message = ForwardedMessages.ToMqtt(queued.Message, queued.Retain);
             if (queued.Message.MessageExpiryInterval > 0 && queued.QueuedAt != default)
             {

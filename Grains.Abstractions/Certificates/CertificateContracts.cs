@@ -12,6 +12,9 @@ public static class CertificateStatus
     /// <summary>Withdrawn for good.</summary>
     public const string Revoked = "REVOKED";
 
+    /// <summary>Registered by the platform (JITR, fleet provisioning), waiting to be activated.</summary>
+    public const string PendingActivation = "PENDING_ACTIVATION";
+
     /// <summary>The states UpdateCertificate accepts.</summary>
     public static readonly IReadOnlyList<string> Settable = [Active, Inactive, Revoked];
 }
@@ -56,6 +59,13 @@ public interface ICertificateAuthorityGrain : IGrainWithStringKey
     /// <summary>Signs a certificate for a public key (SubjectPublicKeyInfo, DER) with the given subject.</summary>
     [Alias("Sign")]
     Task<string> Sign(byte[] subjectPublicKeyInfo, string subject, int validityDays);
+
+    /// <summary>
+    /// Signs a TLS server certificate for a node's own key (the key never leaves the node) naming
+    /// <paramref name="hostNames"/> (DNS names or IP addresses).
+    /// </summary>
+    [Alias("SignServer")]
+    Task<string> SignServer(byte[] subjectPublicKeyInfo, IReadOnlyList<string> hostNames, int validityDays);
 }
 
 /// <summary>One certificate (key: its id): status, the things it is attached to.</summary>
@@ -106,6 +116,14 @@ public interface ICertificateServiceGrain : IGrainWithIntegerKey
     /// </summary>
     [Alias("Register")]
     Task<CertificateInfo> Register(string certificatePem, string? caPem, string status, bool withoutCa);
+
+    /// <summary>
+    /// JITR: a device presented <paramref name="certificatePem"/>, unknown or PENDING_ACTIVATION. When an ACTIVE
+    /// registered CA with auto-registration signed it, it is registered as PENDING_ACTIVATION (if it was not) and the
+    /// event is published on <c>$aws/events/certificates/registered/{caCertificateId}</c>; returns whether it was.
+    /// </summary>
+    [Alias("AutoRegister")]
+    Task<bool> AutoRegister(string certificatePem);
 
     /// <summary>AWS <c>RegisterCACertificate</c> with proof of possession.</summary>
     [Alias("RegisterCa")]

@@ -44,6 +44,10 @@ public interface IRouteNode : IGrainObserver
     /// <summary>Every retained message this node holds, for a node that just met it.</summary>
     [Alias("GetRetained")]
     Task<IReadOnlyList<RetainedChange>> GetRetained();
+
+    /// <summary>Identity or access data changed: re-check this node's affected connections.</summary>
+    [Alias("AccessChanged")]
+    Task AccessChanged(Policies.AccessChange change);
 }
 
 /// <summary>A live node and the version of its route table at its last lease renewal.</summary>

@@ -90,4 +90,7 @@ public static class DisconnectReasons
     public const string ApiInitiated = "API_INITIATED_DISCONNECT";
     /// <summary>The node shut down while the client was connected.</summary>
     public const string ServerError = "SERVER_ERROR";
+
+    /// <summary>Authentication or authorization failed (a denied publish or subscribe of MQTT 3.1.1, a certificate no longer ACTIVE).</summary>
+    public const string AuthError = "AUTH_ERROR";
 }

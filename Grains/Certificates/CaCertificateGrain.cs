@@ -8,6 +8,7 @@ namespace OrleansIot.Grains.Certificates;
 [GrainType("ca-certificate")]
 internal sealed class CaCertificateGrain(
     [PersistentState("ca-certificate", StorageNames.Default)] IPersistentState<CaCertificateState> state,
+    Abstractions.Policies.IAccessChangeNotifier access,
     TimeProvider time) : Grain, ICaCertificateGrain
 {
     private string Id => this.GetPrimaryKeyString();
@@ -73,6 +74,10 @@ internal sealed class CaCertificateGrain(
 
         state.State.Modified = time.GetUtcNow();
         await state.WriteStateAsync();
+        if (newStatus is not null)
+        {
+            await access.Changed(new Abstractions.Policies.AccessChange(Abstractions.Policies.AccessChangeKind.CaCertificate, Id));
+        }
     }
 
     public async Task Delete()

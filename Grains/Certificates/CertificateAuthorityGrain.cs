@@ -66,13 +66,44 @@ internal sealed partial class CertificateAuthorityGrain(
     public async Task<string> Sign(byte[] subjectPublicKeyInfo, string subject, int validityDays)
     {
         await EnsureAsync();
+        return Issue(subjectPublicKeyInfo, new X500DistinguishedName(subject), "1.3.6.1.5.5.7.3.2", null, validityDays);   // TLS client
+    }
+
+    public async Task<string> SignServer(byte[] subjectPublicKeyInfo, IReadOnlyList<string> hostNames, int validityDays)
+    {
+        ArgumentNullException.ThrowIfNull(hostNames);
+        await EnsureAsync();
+        var names = new SubjectAlternativeNameBuilder();
+        foreach (var name in hostNames)
+        {
+            if (System.Net.IPAddress.TryParse(name, out var address))
+            {
+                names.AddIpAddress(address);
+            }
+            else
+            {
+                names.AddDnsName(name);
+            }
+        }
+
+        var commonName = hostNames.FirstOrDefault(n => !System.Net.IPAddress.TryParse(n, out _)) ?? "localhost";
+        return Issue(subjectPublicKeyInfo, new X500DistinguishedName($"CN={commonName}, O=OrleansIot"), "1.3.6.1.5.5.7.3.1", names.Build(), validityDays);   // TLS server
+    }
+
+    private string Issue(byte[] subjectPublicKeyInfo, X500DistinguishedName subject, string usage, X509Extension? alternativeNames, int validityDays)
+    {
         var publicKey = PublicKey.CreateFromSubjectPublicKeyInfo(subjectPublicKeyInfo, out _);
-        var request = new CertificateRequest(new X500DistinguishedName(subject), publicKey, HashAlgorithmName.SHA256);
+        var request = new CertificateRequest(subject, publicKey, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.DigitalSignature | X509KeyUsageFlags.KeyEncipherment, true));
-        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid("1.3.6.1.5.5.7.3.2")], false));   // TLS client
+        request.CertificateExtensions.Add(new X509EnhancedKeyUsageExtension([new Oid(usage)], false));
         request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(_certificate!, includeKeyIdentifier: true, includeIssuerAndSerial: false));
+        if (alternativeNames is not null)
+        {
+            request.CertificateExtensions.Add(alternativeNames);
+        }
+
         var now = time.GetUtcNow();
         var serial = RandomNumberGenerator.GetBytes(16);
         serial[0] &= 0x7F;

@@ -9,6 +9,7 @@ namespace OrleansIot.Grains.Certificates;
 [GrainType("certificate")]
 internal sealed class CertificateGrain(
     [PersistentState("certificate", StorageNames.Default)] IPersistentState<CertificateState> state,
+    Abstractions.Policies.IAccessChangeNotifier access,
     TimeProvider time) : Grain, ICertificateGrain
 {
     private string Id => this.GetPrimaryKeyString();
@@ -60,6 +61,7 @@ internal sealed class CertificateGrain(
         state.State.Status = status;
         state.State.Modified = time.GetUtcNow();
         await state.WriteStateAsync();
+        await ChangedAsync();
     }
 
     public async Task Delete()
@@ -78,6 +80,7 @@ internal sealed class CertificateGrain(
         await state.ClearStateAsync();
         state.State = new CertificateState();
         await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.Certificates).Remove(Id);
+        await ChangedAsync();
     }
 
     public async Task AttachThing(string thingName)
@@ -87,6 +90,7 @@ internal sealed class CertificateGrain(
         {
             state.State.Things.Add(thingName);
             await state.WriteStateAsync();
+            await ChangedAsync();
         }
     }
 
@@ -95,8 +99,12 @@ internal sealed class CertificateGrain(
         if (state.State.Things.Remove(thingName))
         {
             await state.WriteStateAsync();
+            await ChangedAsync();
         }
     }
+
+    /// <summary>Live connections with this certificate are re-checked on every node (closed unless it is ACTIVE).</summary>
+    private Task ChangedAsync() => access.Changed(new Abstractions.Policies.AccessChange(Abstractions.Policies.AccessChangeKind.Certificate, Id));
 
     private void Existing()
     {

@@ -11,7 +11,11 @@ namespace OrleansIot.Grains.Certificates;
 
 /// <summary>Creating and listing certificates, and thing principals, on any node.</summary>
 [GrainType("certificate-service"), Orleans.Concurrency.StatelessWorker]
-internal sealed class CertificateServiceGrain(IOptions<CertificateAuthorityOptions> auth, IOptions<RegistryOptions> registry) : Grain, ICertificateServiceGrain
+internal sealed class CertificateServiceGrain(
+    IOptions<CertificateAuthorityOptions> auth,
+    IOptions<RegistryOptions> registry,
+    Abstractions.Routing.IBrokerPublisher broker,
+    TimeProvider time) : Grain, ICertificateServiceGrain
 {
     private ICertificateAuthorityGrain Ca => GrainFactory.GetGrain<ICertificateAuthorityGrain>(ICertificateAuthorityGrain.Key);
 
@@ -61,25 +65,13 @@ internal sealed class CertificateServiceGrain(IOptions<CertificateAuthorityOptio
             }
             else
             {
-                candidates.AddRange((await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.CaCertificates).Page(null, 1000)).Names);
+                candidates.AddRange(await RegisteredCasAsync());
             }
 
-            foreach (var candidate in candidates)
-            {
-                if (await GrainFactory.GetGrain<ICaCertificateGrain>(candidate).Describe() is not { } ca)
-                {
-                    continue;
-                }
-
-                using var issuer = X509Certificate2.CreateFromPem(ca.Info.CertificatePem);
-                if (CertificatePem.IssuedBy(certificate, issuer))
-                {
-                    caId = ca.Info.Status == CertificateStatus.Active
-                        ? candidate
-                        : throw new ApiException(400, "CertificateValidationException", $"The issuing CA {candidate} is not ACTIVE.");
-                    break;
-                }
-            }
+            var (found, foundStatus, _) = await FindIssuerAsync(certificate, candidates);
+            caId = found is null || foundStatus == CertificateStatus.Active
+                ? found
+                : throw new ApiException(400, "CertificateValidationException", $"The issuing CA {found} is not ACTIVE.");
 
             if (caId is null)
             {
@@ -88,6 +80,43 @@ internal sealed class CertificateServiceGrain(IOptions<CertificateAuthorityOptio
         }
 
         return await GrainFactory.GetGrain<ICertificateGrain>(CertificateIds.Of(certificate)).Register(certificatePem, caId, status);
+    }
+
+    public async Task<bool> AutoRegister(string certificatePem)
+    {
+        using var certificate = CertificatePem.Load(certificatePem, "certificatePem");
+        var (caId, caStatus, autoRegistration) = await FindIssuerAsync(certificate, await RegisteredCasAsync());
+        if (caId is null || caStatus != CertificateStatus.Active || !autoRegistration)
+        {
+            return false;
+        }
+
+        var id = CertificateIds.Of(certificate);
+        var grain = GrainFactory.GetGrain<ICertificateGrain>(id);
+        var existing = await grain.Describe();
+        if (existing is null)
+        {
+            CertificatePem.CheckValid(certificate, "certificatePem", time.GetUtcNow());
+            existing = await grain.Register(certificatePem, caId, CertificateStatus.PendingActivation);
+        }
+        else if (existing.Status != CertificateStatus.PendingActivation)
+        {
+            return false;
+        }
+
+        // AWS's event, published for the registration and whenever a PENDING_ACTIVATION certificate is presented again.
+        var now = time.GetUtcNow();
+        var payload = System.Text.Json.JsonSerializer.SerializeToUtf8Bytes(new Dictionary<string, object>
+        {
+            ["certificateId"] = id,
+            ["caCertificateId"] = caId,
+            ["timestamp"] = now.ToUnixTimeMilliseconds(),
+            ["certificateStatus"] = CertificateStatus.PendingActivation,
+            ["awsAccountId"] = registry.Value.AccountId,
+            ["certificateRegistrationTimestamp"] = existing.CreationDate.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        broker.Publish($"$aws/events/certificates/registered/{caId}", payload, 1);
+        return true;
     }
 
     public async Task<CertificateInfo> RegisterCa(string caPem, string verificationPem, bool active, bool autoRegistration)
@@ -134,6 +163,29 @@ internal sealed class CertificateServiceGrain(IOptions<CertificateAuthorityOptio
     {
         var (ids, _) = await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.ThingPrincipals(thingName)).Page(null, 10_000);
         return [.. ids.Select(id => registry.Value.Arn($"cert/{id}"))];
+    }
+
+    private async Task<IReadOnlyList<string>> RegisteredCasAsync() =>
+        (await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.CaCertificates).Page(null, 1000)).Names;
+
+    /// <summary>The registered CA among <paramref name="candidates"/> whose key signed the certificate, with its status.</summary>
+    private async Task<(string? Id, string? Status, bool AutoRegistration)> FindIssuerAsync(X509Certificate2 certificate, IEnumerable<string> candidates)
+    {
+        foreach (var candidate in candidates)
+        {
+            if (await GrainFactory.GetGrain<ICaCertificateGrain>(candidate).Describe() is not { } ca)
+            {
+                continue;
+            }
+
+            using var issuer = X509Certificate2.CreateFromPem(ca.Info.CertificatePem);
+            if (CertificatePem.IssuedBy(certificate, issuer))
+            {
+                return (candidate, ca.Info.Status, ca.AutoRegistration);
+            }
+        }
+
+        return (null, null, false);
     }
 
     private async Task<CertificateInfo> RegisterAsync(string pem, bool setAsActive)

@@ -11,6 +11,7 @@ namespace OrleansIot.Grains.Policies;
 internal sealed partial class PolicyGrain(
     [PersistentState("policy", StorageNames.Default)] IPersistentState<PolicyState> state,
     Microsoft.Extensions.Options.IOptions<RegistryOptions> registry,
+    IAccessChangeNotifier access,
     TimeProvider time) : Grain, IPolicyGrain
 {
     public const int MaxVersions = 5;
@@ -87,6 +88,11 @@ internal sealed partial class PolicyGrain(
 
         State.Modified = now;
         await state.WriteStateAsync();
+        if (setAsDefault)
+        {
+            await ChangedAsync();
+        }
+
         return Info(version);
     }
 
@@ -105,6 +111,7 @@ internal sealed partial class PolicyGrain(
         State.DefaultVersion = version.Id;
         State.Modified = time.GetUtcNow();
         await state.WriteStateAsync();
+        await ChangedAsync();
     }
 
     public async Task DeleteVersion(string versionId)
@@ -135,6 +142,8 @@ internal sealed partial class PolicyGrain(
         {
             await state.WriteStateAsync();
         }
+
+        await ChangedAsync();
     }
 
     public async Task Detach(string target)
@@ -145,7 +154,12 @@ internal sealed partial class PolicyGrain(
         {
             await state.WriteStateAsync();
         }
+
+        await ChangedAsync();
     }
+
+    /// <summary>Decisions made with the old policy set are dropped on every node.</summary>
+    private Task ChangedAsync() => access.Changed(new AccessChange(AccessChangeKind.Policy, Name));
 
     public Task<IReadOnlyList<string>> ListTargets()
     {

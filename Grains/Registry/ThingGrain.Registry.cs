@@ -72,6 +72,7 @@ internal sealed partial class ThingGrain
         }
 
         Events.Thing("UPDATED", thing);
+        await AccessChangedAsync();   // its type and attributes are policy variables
         return thing;
     }
 
@@ -89,6 +90,7 @@ internal sealed partial class ThingGrain
 
         await registry.DeleteThingAsync(ThingName);
         Events.Thing("DELETED", existing);
+        await AccessChangedAsync();
     }
 
     public async Task AddToThingGroup(string thingGroupName)
@@ -120,6 +122,7 @@ internal sealed partial class ThingGrain
         }
 
         Events.Membership("ADDED", group, thing);
+        await AccessChangedAsync();   // its groups' policies apply to it
     }
 
     public async Task RemoveFromThingGroup(string thingGroupName)
@@ -133,7 +136,11 @@ internal sealed partial class ThingGrain
 
         await registry.RemoveMemberAsync(thingGroupName, ThingName);
         Events.Membership("REMOVED", group, thing);
+        await AccessChangedAsync();
     }
+
+    private Task AccessChangedAsync() =>
+        access.Changed(new Abstractions.Policies.AccessChange(Abstractions.Policies.AccessChangeKind.Thing, ThingName));
 
     public async Task<IReadOnlyList<ThingGroupRecord>> ListThingGroups()
     {

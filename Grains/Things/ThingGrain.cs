@@ -14,6 +14,7 @@ internal sealed partial class ThingGrain(
     OrleansIot.Grains.Abstractions.Routing.IBrokerPublisher broker,
     Registry.IRegistryStore registry,
     IOptions<OrleansIot.Grains.Abstractions.Registry.RegistryOptions> registryOptions,
+    OrleansIot.Grains.Abstractions.Policies.IAccessChangeNotifier access,
     TimeProvider time,
     ILogger<ThingGrain> logger) : Grain, IThingGrain
 {

@@ -99,6 +99,8 @@ public static partial class IotSiloHost
         builder.Services.AddSingleton<Grains.Rules.IRuleTableWriter, PostgresRuleTableWriter>();
         // PUBACK after the durable stream write in PostgreSQL mode; in memory there is nothing durable to wait for.
         builder.Services.PostConfigure<TelemetryOptions>(o => o.AcknowledgeAfterWrite ??= storage.Storage == StorageMode.Postgres);
+        // Development access by default only where nothing is durable: a durable deployment must ask for it.
+        builder.Services.PostConfigure<Gateway.Hosting.AuthOptions>(o => o.AllowAnonymous ??= storage.Storage == StorageMode.Memory);
 
         if (storage.Storage == StorageMode.Postgres)
         {

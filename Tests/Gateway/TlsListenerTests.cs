@@ -36,15 +36,13 @@ public sealed class TlsNodeFixture : NodeFixture
     public X509Certificate2 Certificate { get; }
     public string CertificatePath { get; }
     public string KeyPath { get; }
-    public int TlsPort { get; } = FreePorts.Next();
-    public int HttpsPort { get; } = FreePorts.Next();
+
+    protected override bool Tls => true;
 
     protected override IEnumerable<string> Settings =>
     [
         $"Iot:Tls:CertificatePath={CertificatePath}",
         $"Iot:Tls:KeyPath={KeyPath}",
-        $"Iot:Mqtt:TlsPort={TlsPort}",
-        $"Iot:Https:Port={HttpsPort}",
     ];
 
     /// <summary>Trusts exactly this node's self-signed certificate.</summary>
@@ -65,8 +63,20 @@ public sealed class TlsNodeFixture : NodeFixture
 
 public sealed class TlsListenerTests(TlsNodeFixture node) : IClassFixture<TlsNodeFixture>
 {
-    private MqttClientOptionsBuilder TlsOptions(MqttClientOptionsBuilder builder) => builder
-        .WithTlsOptions(o => o.UseTls().WithCertificateValidationHandler(e => node.Validate(e.Certificate)));
+    private const string AllowAll = """{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:*","Resource":"*"}]}""";
+
+    /// <summary>A device certificate from the platform CA with a policy that allows everything.</summary>
+    private async Task<X509Certificate2> DeviceCertificateAsync()
+    {
+        await Devices.CreatePolicyAsync(node.Http, "tls-allow-all", AllowAll);
+        return (await Devices.CreateAsync(node.Http, "tls-" + Guid.NewGuid().ToString("N")[..8], "tls-allow-all")).Certificate;
+    }
+
+    private async Task<MqttClientOptionsBuilder> TlsOptionsAsync(MqttClientOptionsBuilder builder)
+    {
+        var certificate = await DeviceCertificateAsync();
+        return builder.WithTlsOptions(o => o.UseTls().WithClientCertificates([certificate]).WithCertificateValidationHandler(e => node.Validate(e.Certificate)));
+    }
 
     [Theory]
     [InlineData(MqttProtocolVersion.V311)]
@@ -75,7 +85,7 @@ public sealed class TlsListenerTests(TlsNodeFixture node) : IClassFixture<TlsNod
     {
         var root = "tls-" + Guid.NewGuid().ToString("N")[..8];
         var client = node.NewClient();
-        var options = TlsOptions(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", node.TlsPort).WithClientId(root).WithProtocolVersion(version)).Build();
+        var options = (await TlsOptionsAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", node.TlsPort).WithClientId(root).WithProtocolVersion(version))).Build();
         Assert.Equal(MqttClientConnectResultCode.Success, (await client.ConnectAsync(options)).ResultCode);
         var received = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
         client.ApplicationMessageReceivedAsync += e =>
@@ -94,12 +104,20 @@ public sealed class TlsListenerTests(TlsNodeFixture node) : IClassFixture<TlsNod
     public async Task MqttOverSecureWebSockets_Connects()
     {
         var client = node.NewClient();
-        var options = new MqttClientOptionsBuilder()
+        var options = (await TlsOptionsAsync(new MqttClientOptionsBuilder()
             .WithWebSocketServer(o => o.WithUri($"wss://localhost:{node.HttpsPort}/mqtt"))
-            .WithTlsOptions(o => o.UseTls().WithCertificateValidationHandler(e => node.Validate(e.Certificate)))
-            .WithClientId("wss-" + Guid.NewGuid().ToString("N")[..8])
+            .WithClientId("wss-" + Guid.NewGuid().ToString("N")[..8])))
             .Build();
         Assert.Equal(MqttClientConnectResultCode.Success, (await client.ConnectAsync(options)).ResultCode);
+    }
+
+    [Fact]
+    public async Task MqttOverTls_WithoutAClientCertificate_IsRefusedAsNotAuthorized()
+    {
+        // Development access is on (embedded default), but only on the plain listener: TLS means certificates.
+        var options = new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", node.TlsPort).WithClientId("no-cert")
+            .WithTlsOptions(o => o.UseTls().WithCertificateValidationHandler(e => node.Validate(e.Certificate))).Build();
+        Assert.Equal(MqttClientConnectResultCode.NotAuthorized, (await node.NewClient().ConnectAsync(options)).ResultCode);
     }
 
     [Fact]

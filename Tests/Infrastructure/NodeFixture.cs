@@ -19,10 +19,17 @@ public class NodeFixture : IAsyncLifetime
 
     public int MqttPort { get; } = FreePorts.Next();
     public int HttpPort { get; } = FreePorts.Next();
+
+    /// <summary>MQTT over TLS (mTLS) and HTTPS, open when <see cref="Tls"/>.</summary>
+    public int TlsPort { get; } = FreePorts.Next();
+    public int HttpsPort { get; } = FreePorts.Next();
     public LogCollector Logs { get; } = new();
     public WebApplication App { get; private set; } = null!;
     public HttpClient Http { get; private set; } = null!;
     public IClusterClient Cluster => App.Services.GetRequiredService<IClusterClient>();
+
+    /// <summary>Whether the TLS listeners open (off by default: most tests need only the plain ones).</summary>
+    protected virtual bool Tls => false;
 
     /// <summary>Extra settings as command-line style key=value pairs.</summary>
     protected virtual IEnumerable<string> Settings => [];
@@ -34,6 +41,9 @@ public class NodeFixture : IAsyncLifetime
             $"--Iot:Mqtt:Port={MqttPort}",
             $"--Iot:Http:Port={HttpPort}",
             "--Iot:BindAddress=127.0.0.1",
+            $"--Iot:Tls:Enabled={Tls}",
+            $"--Iot:Mqtt:TlsPort={TlsPort}",
+            $"--Iot:Https:Port={HttpsPort}",
             "--Iot:Usage:FlushInterval=00:00:00.100",
             "--Iot:Things:UsagePersistInterval=00:00:00.200",
             "--Iot:Rules:RefreshInterval=00:00:00",

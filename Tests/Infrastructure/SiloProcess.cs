@@ -71,6 +71,10 @@ public sealed class SiloProcess : IAsyncDisposable
         start.Environment["Orleans__Endpoints__SiloPort"] = (siloPort ?? FreePorts.Next()).ToString(System.Globalization.CultureInfo.InvariantCulture);
         start.Environment["Orleans__Endpoints__GatewayPort"] = (gatewayPort ?? FreePorts.Next()).ToString(System.Globalization.CultureInfo.InvariantCulture);
         start.Environment["DOTNET_gcServer"] = "0";
+        // Many processes share the machine: no TLS listeners on fixed ports; devices connect anonymously (the
+        // PostgreSQL mode's default is off), unless a test says otherwise.
+        start.Environment["Iot__Tls__Enabled"] = "false";
+        start.Environment["Iot__Auth__AllowAnonymous"] = "true";
         foreach (var (key, value) in settings)
         {
             start.Environment[key] = value;

@@ -126,6 +126,6 @@ public sealed class PostgresRulesTests(PostgresServer postgres) : IAsyncLifetime
 
     private sealed class PostgresNode(string connectionString) : NodeFixture
     {
-        protected override IEnumerable<string> Settings => ["Iot:Storage=Postgres", $"ConnectionStrings:Iot={connectionString}"];
+        protected override IEnumerable<string> Settings => ["Iot:Storage=Postgres", $"ConnectionStrings:Iot={connectionString}", "Iot:Auth:AllowAnonymous=true"];
     }
 }

@@ -1,0 +1,121 @@
+using System.Collections.Concurrent;
+using OrleansIot.Grains.Abstractions.Policies;
+
+namespace OrleansIot.Gateway.Security;
+
+/// <summary>
+/// What one connection may do: its identity (certificate or development access) and its policies, with the
+/// decisions made so far cached per action and topic, so a publish or delivery costs a dictionary lookup. A change
+/// of the certificate, its CA, its thing or any policy replaces the grant (and with it every cached decision).
+/// </summary>
+internal sealed class ConnectionAccess
+{
+    /// <summary>Decisions kept per action before the cache starts again (a connection using ever new topics).</summary>
+    public const int MaxCachedDecisions = 1024;
+
+    private volatile Grant? _grant;
+    private int _refreshes;
+
+    private ConnectionAccess(string clientId, string? certificateId, string? caCertificateId, string arnPrefix)
+    {
+        ClientId = clientId;
+        CertificateId = certificateId;
+        CaCertificateId = caCertificateId;
+        ArnPrefix = arnPrefix;
+    }
+
+    /// <summary>A connection under the development policy: everything allowed, nothing checked.</summary>
+    public static ConnectionAccess Development(string clientId) => new(clientId, null, null, "");
+
+    /// <summary>A connection authenticated by a certificate, governed by <paramref name="grant"/>.</summary>
+    public static ConnectionAccess ForCertificate(string clientId, string certificateId, string? caCertificateId, string arnPrefix, Grant grant) =>
+        new(clientId, certificateId, caCertificateId, arnPrefix) { _grant = grant };
+
+    public string ClientId { get; }
+
+    /// <summary>The certificate's id, or null for development access.</summary>
+    public string? CertificateId { get; }
+
+    public string? CaCertificateId { get; }
+
+    /// <summary>AWS's <c>principalIdentifier</c>: the certificate id, or "anonymous".</summary>
+    public string Principal => CertificateId ?? "anonymous";
+
+    public bool Unrestricted => _grant is null;
+
+    /// <summary><c>arn:aws:iot:region:account:</c>, to which the resource kind and name are appended.</summary>
+    public string ArnPrefix { get; }
+
+    /// <summary>The current grant; null under development access.</summary>
+    public Grant? Current => _grant;
+
+    /// <summary>Starts a re-read of the grant; only the newest re-read may replace it.</summary>
+    public int BeginRefresh() => Interlocked.Increment(ref _refreshes);
+
+    /// <summary>
+    /// Replaces the policies and context (decisions made under the old ones are gone), unless a re-read started
+    /// after <paramref name="ticket"/>'s will replace them.
+    /// </summary>
+    public void Replace(Grant grant, int ticket)
+    {
+        if (Volatile.Read(ref _refreshes) == ticket)
+        {
+            _grant = grant;
+        }
+    }
+
+    public bool MayPublish(string topic) => Decide(g => g.Publish, Actions.Publish, "topic/", topic);
+
+    public bool MayRetain(string topic) => Decide(g => g.Retain, Actions.RetainPublish, "topic/", topic);
+
+    public bool MaySubscribe(string filter) => Decide(g => g.Subscribe, Actions.Subscribe, "topicfilter/", filter);
+
+    public bool MayReceive(string topic) => Decide(g => g.Receive, Actions.Receive, "topic/", topic);
+
+    public bool MayConnect() => Decide(g => g.Connect, Actions.Connect, "client/", ClientId);
+
+    private bool Decide(Func<Grant, ConcurrentDictionary<string, bool>> cacheOf, string action, string kind, string name)
+    {
+        if (_grant is not { } grant)
+        {
+            return true;
+        }
+
+        var cache = cacheOf(grant);
+        if (cache.TryGetValue(name, out var allowed))
+        {
+            return allowed;
+        }
+
+        allowed = PolicyEvaluator.Evaluate(grant.Policies, action, string.Concat(ArnPrefix, kind, name), grant.Context) == PolicyDecision.Allow;
+        if (cache.Count >= MaxCachedDecisions)
+        {
+            cache.Clear();
+        }
+
+        cache[name] = allowed;
+        return allowed;
+    }
+
+    /// <summary>AWS IoT's data-plane actions.</summary>
+    public static class Actions
+    {
+        public const string Connect = "iot:Connect";
+        public const string Publish = "iot:Publish";
+        public const string RetainPublish = "iot:RetainPublish";
+        public const string Subscribe = "iot:Subscribe";
+        public const string Receive = "iot:Receive";
+    }
+
+    /// <summary>The policies of a connection, the values of their variables, and the decisions made with them.</summary>
+    internal sealed class Grant(IReadOnlyList<IotPolicy> policies, PolicyContext context)
+    {
+        public IReadOnlyList<IotPolicy> Policies { get; } = policies;
+        public PolicyContext Context { get; } = context;
+        public ConcurrentDictionary<string, bool> Connect { get; } = new(StringComparer.Ordinal);
+        public ConcurrentDictionary<string, bool> Publish { get; } = new(StringComparer.Ordinal);
+        public ConcurrentDictionary<string, bool> Retain { get; } = new(StringComparer.Ordinal);
+        public ConcurrentDictionary<string, bool> Subscribe { get; } = new(StringComparer.Ordinal);
+        public ConcurrentDictionary<string, bool> Receive { get; } = new(StringComparer.Ordinal);
+    }
+}

@@ -1,0 +1,206 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.Extensions.Options;
+using MQTTnet.Server;
+using OrleansIot.Gateway.Hosting;
+using OrleansIot.Grains.Abstractions.Certificates;
+using OrleansIot.Grains.Abstractions.Policies;
+using OrleansIot.Grains.Abstractions.Registry;
+using OrleansIot.Grains.Abstractions.Sessions;
+
+namespace OrleansIot.Gateway.Security;
+
+/// <summary>
+/// Decides who a connecting device is and whether it may connect. A client certificate must be registered, ACTIVE,
+/// within its validity, from an ACTIVE CA, and its policies must allow <c>iot:Connect</c> on the client id (and
+/// <c>iot:Publish</c> on the will's topic). An unknown certificate from a CA with auto-registration is registered
+/// PENDING_ACTIVATION (JITR) and refused. Without a certificate, only the plain listener admits a device, and only
+/// with <see cref="AuthOptions.AllowAnonymous"/>, under the development policy.
+/// </summary>
+internal sealed class DeviceAuthenticator(
+    IGrainFactory grains,
+    IOptions<AuthOptions> auth,
+    IOptions<RegistryOptions> registry,
+    TimeProvider time)
+{
+    private const int MaxParsedPolicies = 10_000;
+    private readonly bool _allowAnonymous = auth.Value.AllowAnonymous == true;
+    private readonly string _arnPrefix = registry.Value.Arn("");
+    private readonly ConcurrentDictionary<string, ConnectionAccess> _accepted = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Name, string Version, string Generation), IotPolicy> _parsed = new();
+
+    public bool AllowAnonymous => _allowAnonymous;
+
+    /// <summary>Authenticates and authorizes a CONNECT; the access of an accepted one waits for <see cref="Take"/>.</summary>
+    public async Task<Outcome> AuthenticateAsync(ValidatingConnectionEventArgs e, WillMessage? will)
+    {
+        var certificate = e.ClientCertificate;
+        if (certificate is null)
+        {
+            if (e.IsSecureConnection)
+            {
+                return Outcome.Refused("no client certificate on a TLS listener");
+            }
+
+            return _allowAnonymous
+                ? Accept(e.ClientId, ConnectionAccess.Development(e.ClientId))
+                : Outcome.Refused("no client certificate, and anonymous access is off (Iot:Auth:AllowAnonymous)");
+        }
+
+        var certificateId = Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
+        var grant = await grains.GetGrain<IAccessGrain>(0).Resolve(certificateId, e.ClientId);
+        if (grant.Status is null or CertificateStatus.PendingActivation)
+        {
+            // JITR: a device's first connection registers its certificate when its CA allows; it is refused until activated.
+            var registered = await grains.GetGrain<ICertificateServiceGrain>(0).AutoRegister(certificate.ExportCertificatePem());
+            return Outcome.Refused(registered ? $"certificate {certificateId} is PENDING_ACTIVATION (auto-registered)" : $"certificate {certificateId} is not registered");
+        }
+
+        if (Problem(grant, certificateId) is { } problem)
+        {
+            return Outcome.Refused(problem);
+        }
+
+        var context = new PolicyContext
+        {
+            ClientId = e.ClientId,
+            SourceIp = IpOf(e.RemoteEndPoint),
+            Certificate = CertificateFields.Of(certificate),
+            ConnectAttributes = ConnectAttributes(e, will),
+            Now = time.GetUtcNow(),
+        };
+        var access = ConnectionAccess.ForCertificate(e.ClientId, certificateId, grant.CaCertificateId, _arnPrefix, NewGrant(grant, context));
+        if (!access.MayConnect())
+        {
+            return Outcome.Refused($"the policies of certificate {certificateId} do not allow iot:Connect on client/{e.ClientId}", connectFailed: true, access.Principal);
+        }
+
+        if (will is not null && (!access.MayPublish(will.Message.Topic) || (will.Retain && !access.MayRetain(will.Message.Topic))))
+        {
+            return Outcome.Refused($"the policies of certificate {certificateId} do not allow publishing the will to {will.Message.Topic}", connectFailed: true, access.Principal);
+        }
+
+        return Accept(e.ClientId, access);
+    }
+
+    /// <summary>The access of the connection accepted for <paramref name="clientId"/>; a connection without one may do nothing.</summary>
+    public ConnectionAccess Take(string clientId) =>
+        _accepted.TryRemove(clientId, out var access) ? access : ConnectionAccess.ForCertificate(clientId, "unknown", null, _arnPrefix, new ConnectionAccess.Grant([], new PolicyContext()));
+
+    /// <summary>Forgets an accepted access whose connection was refused later (the session store failed).</summary>
+    public void Forget(string clientId) => _accepted.TryRemove(clientId, out _);
+
+    /// <summary>
+    /// Reads the connection's grant again (its certificate, CA, thing or policies changed). False when the
+    /// certificate no longer authenticates: the caller closes the connection.
+    /// </summary>
+    public async Task<bool> RefreshAsync(ConnectionAccess access)
+    {
+        if (access.CertificateId is not { } certificateId || access.Current is not { } current)
+        {
+            return true;
+        }
+
+        var ticket = access.BeginRefresh();
+        var grant = await grains.GetGrain<IAccessGrain>(0).Resolve(certificateId, access.ClientId);
+        if (grant.Status is null || Problem(grant, certificateId) is not null)
+        {
+            return false;
+        }
+
+        var old = current.Context;
+        access.Replace(NewGrant(grant, new PolicyContext
+        {
+            ClientId = old.ClientId,
+            SourceIp = old.SourceIp,
+            Certificate = old.Certificate,
+            ConnectAttributes = old.ConnectAttributes,
+            Now = time.GetUtcNow(),
+        }), ticket);
+        return true;
+    }
+
+    /// <summary>Why the certificate of <paramref name="grant"/> does not authenticate, or null.</summary>
+    private string? Problem(DeviceGrant grant, string certificateId)
+    {
+        var now = time.GetUtcNow();
+        return grant.Status != CertificateStatus.Active ? $"certificate {certificateId} is {grant.Status}"
+            : !grant.CaActive ? $"the CA {grant.CaCertificateId} of certificate {certificateId} is not ACTIVE"
+            : now < grant.NotBefore ? $"certificate {certificateId} is not valid before {grant.NotBefore:u}"
+            : now > grant.NotAfter ? $"certificate {certificateId} expired on {grant.NotAfter:u}"
+            : null;
+    }
+
+    private ConnectionAccess.Grant NewGrant(DeviceGrant grant, PolicyContext context)
+    {
+        var full = grant.Thing is { } thing
+            ? new PolicyContext
+            {
+                ClientId = context.ClientId,
+                SourceIp = context.SourceIp,
+                Certificate = context.Certificate,
+                ConnectAttributes = context.ConnectAttributes,
+                Now = context.Now,
+                ThingName = thing.ThingName,
+                ThingTypeName = thing.ThingTypeName,
+                ThingAttributes = thing.Attributes,
+                IsAttached = grant.IsAttached,
+            }
+            : context;
+        return new ConnectionAccess.Grant([.. grant.Policies.Select(Parsed)], full);
+    }
+
+    /// <summary>Policy documents parsed once per node and version (they were validated when stored).</summary>
+    private IotPolicy Parsed(PolicyInfo policy)
+    {
+        var key = (policy.PolicyName, policy.DefaultVersionId, policy.GenerationId);
+        if (_parsed.TryGetValue(key, out var parsed))
+        {
+            return parsed;
+        }
+
+        if (_parsed.Count >= MaxParsedPolicies)
+        {
+            _parsed.Clear();
+        }
+
+        return _parsed[key] = IotPolicy.Parse(policy.PolicyDocument);
+    }
+
+    private Outcome Accept(string clientId, ConnectionAccess access)
+    {
+        _accepted[clientId] = access;
+        return new Outcome(access, null, false, access.Principal);
+    }
+
+    private static List<string> ConnectAttributes(ValidatingConnectionEventArgs e, WillMessage? will)
+    {
+        var attributes = new List<string>(2);
+        if (e.CleanSession == false || e.SessionExpiryInterval > 0)
+        {
+            attributes.Add("PersistentConnect");
+        }
+
+        if (will is not null)
+        {
+            attributes.Add("LastWill");
+        }
+
+        return attributes;
+    }
+
+    public static string? IpOf(EndPoint? endPoint) => endPoint switch
+    {
+        IPEndPoint { Address.IsIPv4MappedToIPv6: true } ip => ip.Address.MapToIPv4().ToString(),
+        IPEndPoint ip => ip.Address.ToString(),
+        _ => null,
+    };
+
+    /// <summary>The decision on a CONNECT: an access, or why not (and whether AWS would send <c>connect_failed</c>).</summary>
+    internal readonly record struct Outcome(ConnectionAccess? Access, string? Why, bool ConnectFailed, string Principal)
+    {
+        public static Outcome Refused(string why, bool connectFailed = false, string principal = "anonymous") => new(null, why, connectFailed, principal);
+    }
+}

@@ -1,0 +1,110 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OrleansIot.Gateway.Hosting;
+using OrleansIot.Grains.Abstractions.Certificates;
+
+namespace OrleansIot.Gateway.Security;
+
+/// <summary>
+/// The TLS listeners' handshake settings: the server certificate (configured, or issued to this node by the platform
+/// CA once the silo is up: the CA lives in a grain) and a request for the client's certificate. Any client
+/// certificate passes the handshake, which proves the client holds its key; whether it may connect is decided at
+/// CONNECT against the registry (<see cref="DeviceAuthenticator"/>), where a revoked or unknown certificate gets an
+/// MQTT answer instead of a broken handshake.
+/// </summary>
+internal sealed partial class ServerCertificateSource(
+    IOptions<TlsOptions> options,
+    X509Certificate2? configured,
+    IGrainFactory grains,
+    ILogger<ServerCertificateSource> logger) : IHostedService, IDisposable
+{
+    private readonly TaskCompletionSource<SslServerAuthenticationOptions> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly CancellationTokenSource _stopping = new();
+
+    /// <summary>The per-connection callback Kestrel calls; waits for the certificate while the node is starting.</summary>
+    public ValueTask<SslServerAuthenticationOptions> OnConnectionAsync(TlsHandshakeCallbackContext context) =>
+        _ready.Task.IsCompletedSuccessfully ? ValueTask.FromResult(_ready.Task.Result) : new ValueTask<SslServerAuthenticationOptions>(_ready.Task.WaitAsync(context.CancellationToken));
+
+    /// <summary>The certificate in use, once there is one.</summary>
+    public X509Certificate2? Certificate { get; private set; }
+
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (!options.Value.Enabled)
+        {
+            return Task.CompletedTask;
+        }
+
+        if (configured is not null)
+        {
+            _ready.TrySetResult(Settings(configured));
+            return Task.CompletedTask;
+        }
+
+        _ = Task.Run(IssueAsync, CancellationToken.None);
+        return Task.CompletedTask;
+    }
+
+    public async Task StopAsync(CancellationToken cancellationToken)
+    {
+        await _stopping.CancelAsync();
+        _ready.TrySetCanceled(CancellationToken.None);
+    }
+
+    public void Dispose() => _stopping.Dispose();
+
+    /// <summary>Asks the platform CA for a certificate of a key made here (the key never leaves the node); retried until the cluster answers.</summary>
+    private async Task IssueAsync()
+    {
+        var names = new List<string> { "localhost", "127.0.0.1", "::1", Environment.MachineName };
+        names.AddRange(options.Value.HostNames.Where(n => !names.Contains(n, StringComparer.OrdinalIgnoreCase)));
+        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        for (var attempt = 1; !_stopping.IsCancellationRequested; attempt++)
+        {
+            try
+            {
+                var pem = await grains.GetGrain<ICertificateAuthorityGrain>(ICertificateAuthorityGrain.Key)
+                    .SignServer(key.ExportSubjectPublicKeyInfo(), names, options.Value.IssuedValidityDays);
+                using var issued = X509Certificate2.CreateFromPem(pem).CopyWithPrivateKey(key);
+                // Re-imported so SslStream can use the key on every platform.
+                var certificate = X509CertificateLoader.LoadPkcs12(issued.Export(X509ContentType.Pkcs12), null, X509KeyStorageFlags.Exportable);
+                _ready.TrySetResult(Settings(certificate));
+                LogIssued(logger, certificate.Subject, names, certificate.NotAfter);
+                return;
+            }
+            catch (Exception ex) when (!_stopping.IsCancellationRequested)
+            {
+                LogIssueFailed(logger, ex, attempt);
+                await Task.Delay(TimeSpan.FromSeconds(Math.Min(attempt, 5)), _stopping.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+    }
+
+    private SslServerAuthenticationOptions Settings(X509Certificate2 certificate)
+    {
+        Certificate = certificate;
+        return new()
+        {
+            ServerCertificateContext = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true),
+            EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+            ClientCertificateRequired = true,
+            // Any certificate passes the handshake (the handshake proves the key); CONNECT decides on the registry.
+#pragma warning disable CA5359 // deliberate: the registry, not a trust store, decides (DeviceAuthenticator)
+            RemoteCertificateValidationCallback = static (_, _, _, _) => true,
+#pragma warning restore CA5359
+        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+        };
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The platform CA issued this node's server certificate {Subject} for {Names}, valid until {NotAfter:u}")]
+    private static partial void LogIssued(ILogger logger, string subject, IReadOnlyList<string> names, DateTime notAfter);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not get a server certificate from the platform CA (attempt {Attempt}); the TLS listeners wait")]
+    private static partial void LogIssueFailed(ILogger logger, Exception exception, int attempt);
+}
