@@ -6,7 +6,7 @@ namespace OrleansIot.Tests.Infrastructure;
 /// Two real silo hosts (silo + gateway each, embedded default) in one cluster, in the test process: node A holds
 /// the development membership table, node B joins it. For "publisher on one node, subscriber on the other".
 /// </summary>
-public sealed class TwoNodeFixture : IAsyncLifetime
+public class TwoNodeFixture : IAsyncLifetime
 {
     private readonly string _clusterId = $"two-{Guid.NewGuid():N}";
     private readonly int _primarySiloPort = FreePorts.Next();
@@ -14,24 +14,29 @@ public sealed class TwoNodeFixture : IAsyncLifetime
     public NodeFixture A { get; private set; } = null!;
     public NodeFixture B { get; private set; } = null!;
 
-    public async Task InitializeAsync()
+    /// <summary>Whether both nodes open their TLS listeners.</summary>
+    protected virtual bool Tls => false;
+
+    public virtual async Task InitializeAsync()
     {
-        A = new ClusterNode(_clusterId, _primarySiloPort, primary: null);
+        A = new ClusterNode(_clusterId, _primarySiloPort, primary: null, Tls);
         await A.InitializeAsync();
-        B = new ClusterNode(_clusterId, FreePorts.Next(), primary: $"127.0.0.1:{_primarySiloPort}");
+        B = new ClusterNode(_clusterId, FreePorts.Next(), primary: $"127.0.0.1:{_primarySiloPort}", Tls);
         await B.InitializeAsync();
         // Both routers know each other once each has seen the other in the node directory.
         await Eventually.True(async () => (await A.Http.GetStringAsync("/health")).Contains("\"ok\"", StringComparison.Ordinal), "node A");
     }
 
-    public async Task DisposeAsync()
+    public virtual async Task DisposeAsync()
     {
         await B.DisposeAsync();
         await A.DisposeAsync();
     }
 
-    private sealed class ClusterNode(string clusterId, int siloPort, string? primary) : NodeFixture
+    private sealed class ClusterNode(string clusterId, int siloPort, string? primary, bool tls) : NodeFixture
     {
+        protected override bool Tls => tls;
+
         protected override IEnumerable<string> Settings =>
         [
             $"Orleans:ClusterId={clusterId}",
@@ -48,4 +53,10 @@ public sealed class TwoNodeFixture : IAsyncLifetime
 public sealed class TwoNodeCollection : ICollectionFixture<TwoNodeFixture>
 {
     public const string Name = "two-nodes";
+}
+
+/// <summary>Two nodes with their TLS listeners open (mTLS on each), for identity changes that cross nodes.</summary>
+public sealed class SecureTwoNodeFixture : TwoNodeFixture
+{
+    protected override bool Tls => true;
 }
