@@ -116,6 +116,13 @@ public sealed class AuthOptions
     /// authorized by their policies either way.
     /// </summary>
     public bool? AllowAnonymous { get; set; }
+
+    /// <summary>
+    /// An admin API key accepted from configuration (never stored; at least 16 characters). Unset: on the
+    /// deployment's first start an admin key is made, stored hashed and printed once in the log.
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.MinLength(16)]
+    public string? BootstrapAdminKey { get; set; }
 }
 
 /// <summary>Metering (section <c>Iot:Usage</c>).</summary>

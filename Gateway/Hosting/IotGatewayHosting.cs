@@ -81,6 +81,8 @@ public static partial class IotGatewayHosting
         services.AddSingleton<SubscriptionInterceptor>();
         services.AddSingleton<InboundPackets>();
         services.AddSingleton<Security.DeviceAuthenticator>();
+        services.AddSingleton<Security.ApiKeyAuthenticator>();
+        services.AddHostedService(sp => sp.GetRequiredService<Security.ApiKeyAuthenticator>());
         services.AddSingleton<Security.AccessChanges>();
         services.AddSingleton<Grains.Abstractions.Policies.IAccessChangeNotifier>(sp => sp.GetRequiredService<Security.AccessChanges>());
         services.AddSingleton(sp => new Security.ServerCertificateSource(
@@ -147,6 +149,7 @@ public static partial class IotGatewayHosting
         app.UseAuditLog();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
+        app.UseApiKeys();
         app.UseWebSockets();
         // MapMqtt of MQTTnet.AspNetCore, with the truncated-packet guard in front of the handler.
         var webSocketOptions = new Microsoft.AspNetCore.Http.Connections.HttpConnectionDispatcherOptions();
@@ -165,6 +168,7 @@ public static partial class IotGatewayHosting
         app.MapPoliciesApi();
         app.MapCertificatesApi();
         app.MapAuditApi();
+        app.MapApiKeysApi();
         app.MapConnectionsApi();
         app.MapRetainedApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));

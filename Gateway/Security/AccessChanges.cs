@@ -19,14 +19,16 @@ internal sealed partial class AccessChanges : IAccessChangeNotifier
     private const int MaxConcurrentRefreshes = 64;
     private readonly LiveConnections _connections;
     private readonly DeviceAuthenticator _authenticator;
+    private readonly ApiKeyAuthenticator _apiKeys;
     private readonly MqttServer _mqtt;
     private readonly ClusterRouter _router;
     private readonly ILogger<AccessChanges> _logger;
 
-    public AccessChanges(LiveConnections connections, DeviceAuthenticator authenticator, MqttServer mqtt, ClusterRouter router, ILogger<AccessChanges> logger)
+    public AccessChanges(LiveConnections connections, DeviceAuthenticator authenticator, ApiKeyAuthenticator apiKeys, MqttServer mqtt, ClusterRouter router, ILogger<AccessChanges> logger)
     {
         _connections = connections;
         _authenticator = authenticator;
+        _apiKeys = apiKeys;
         _mqtt = mqtt;
         _router = router;
         _logger = logger;
@@ -43,6 +45,12 @@ internal sealed partial class AccessChanges : IAccessChangeNotifier
     /// <summary>Starts re-checking this node's connections the change touches.</summary>
     public Task ApplyAsync(AccessChange change)
     {
+        if (change.Kind == AccessChangeKind.ApiKey)
+        {
+            _apiKeys.Forget(change.Name);
+            return Task.CompletedTask;
+        }
+
         _ = Task.Run(() => RecheckAllAsync(change));
         return Task.CompletedTask;
     }

@@ -46,6 +46,9 @@ public enum AccessChangeKind
 
     /// <summary>A thing's attributes, type or groups changed: <see cref="AccessChange.Name"/> is the thing.</summary>
     Thing,
+
+    /// <summary>An API key was deleted: <see cref="AccessChange.Name"/> is its id.</summary>
+    ApiKey,
 }
 
 /// <summary>One change; nodes re-resolve the grants of the connections it touches.</summary>

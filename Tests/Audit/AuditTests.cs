@@ -35,7 +35,7 @@ public sealed class AuditApiTests(NodeFixture node)
         Assert.All(events, e =>
         {
             Assert.Equal($"ruleName={rule}", (string)e!["target"]!);
-            Assert.Equal("anonymous", (string)e["principal"]!);
+            Assert.Equal("bootstrap", (string)e["principal"]!);
             Assert.Equal("127.0.0.1", (string)e["sourceAddress"]!);
         });
         var all = await node.Http.GetStringAsync($"/api/audit?from={since}&maxResults=1000");

@@ -15,6 +15,9 @@ namespace OrleansIot.Tests.Infrastructure;
 /// </summary>
 public class NodeFixture : IAsyncLifetime
 {
+    /// <summary>The admin API key every test node accepts (<c>Iot:Auth:BootstrapAdminKey</c>); <see cref="Http"/> sends it.</summary>
+    public const string AdminKey = "test-admin-key-0123456789";
+
     private readonly List<IMqttClient> _clients = [];
 
     public int MqttPort { get; } = FreePorts.Next();
@@ -27,6 +30,9 @@ public class NodeFixture : IAsyncLifetime
     public WebApplication App { get; private set; } = null!;
     public HttpClient Http { get; private set; } = null!;
     public IClusterClient Cluster => App.Services.GetRequiredService<IClusterClient>();
+
+    /// <summary>The configured admin key (<see cref="AdminKey"/>); null: the node makes one at first start and logs it.</summary>
+    protected virtual string? ConfiguredAdminKey => AdminKey;
 
     /// <summary>Whether the TLS listeners open (off by default: most tests need only the plain ones).</summary>
     protected virtual bool Tls => false;
@@ -41,6 +47,7 @@ public class NodeFixture : IAsyncLifetime
             $"--Iot:Mqtt:Port={MqttPort}",
             $"--Iot:Http:Port={HttpPort}",
             "--Iot:BindAddress=127.0.0.1",
+            .. ConfiguredAdminKey is { } key ? [$"--Iot:Auth:BootstrapAdminKey={key}"] : Array.Empty<string>(),
             $"--Iot:Tls:Enabled={Tls}",
             $"--Iot:Mqtt:TlsPort={TlsPort}",
             $"--Iot:Https:Port={HttpsPort}",
@@ -56,6 +63,7 @@ public class NodeFixture : IAsyncLifetime
         App = IotSiloHost.CreateApplication(args, builder => builder.Logging.AddProvider(Logs));
         await App.StartAsync();
         Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{HttpPort}") };
+        Http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminKey);
         await Eventually.True(async () => (await Http.GetAsync("/health")).IsSuccessStatusCode, "the node to accept MQTT");
     }
 

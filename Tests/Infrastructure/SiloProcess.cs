@@ -18,6 +18,7 @@ public sealed class SiloProcess : IAsyncDisposable
         MqttPort = mqttPort;
         HttpPort = httpPort;
         Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}") };
+        Http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", NodeFixture.AdminKey);
         process.OutputDataReceived += (_, e) => Append(e.Data);
         process.ErrorDataReceived += (_, e) => Append(e.Data);
         process.BeginOutputReadLine();
@@ -75,6 +76,7 @@ public sealed class SiloProcess : IAsyncDisposable
         // PostgreSQL mode's default is off), unless a test says otherwise.
         start.Environment["Iot__Tls__Enabled"] = "false";
         start.Environment["Iot__Auth__AllowAnonymous"] = "true";
+        start.Environment["Iot__Auth__BootstrapAdminKey"] = NodeFixture.AdminKey;
         foreach (var (key, value) in settings)
         {
             start.Environment[key] = value;

@@ -22,8 +22,8 @@ namespace OrleansIot.Bench;
 internal static class RulesRun
 {
     public const string Usage = """
-        rules --port P --http H --pg CONNECTION [--host 127.0.0.1] [--devices 1000] [--rate 20] [--duration 10] [--warmup 3]
-              [--extra-rules 0] [--inflight 20] [--label L]
+        rules --port P --http H --pg CONNECTION --key API_KEY [--host 127.0.0.1] [--devices 1000] [--rate 20] [--duration 10]
+              [--warmup 3] [--extra-rules 0] [--inflight 20] [--label L]
           creates the rule SELECT temperature, topic(2) AS device FROM 'dt/+/telemetry' WHERE temperature > 0 with a
           timeseries action (and --extra-rules more rules whose filters do not match), then each device publishes
           --rate QoS 1 messages/s to dt/{device}/telemetry; prints acknowledged msg/s, publish-to-PUBACK p50/p99 and
@@ -53,7 +53,7 @@ internal static class RulesRun
         var extra = Int("extra-rules", 0);
         var inflight = Int("inflight", 20);
         var label = Get("label", $"{host}:{port}");
-        if (pg.Length == 0 || !values.ContainsKey("http"))
+        if (pg.Length == 0 || !values.ContainsKey("http") || !values.ContainsKey("key"))
         {
             Console.Error.WriteLine(Usage);
             return 2;
@@ -61,6 +61,7 @@ internal static class RulesRun
 
         var run = Guid.NewGuid().ToString("N")[..6];
         using var http = new HttpClient { BaseAddress = new Uri($"http://{host}:{Int("http", 8080)}") };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Get("key", ""));
         var rules = new List<string>();
         async Task CreateRuleAsync(string name, string sql)
         {

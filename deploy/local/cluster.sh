@@ -3,7 +3,10 @@
 #   deploy/local/cluster.sh N       build once, start N silos, wait until each answers /health
 #   deploy/local/cluster.sh stop    stop them (graceful, then forced after 30 s)
 # Node i (1-based) listens on MQTT IOT_MQTT_BASE+10*(i-1) (1883), HTTP IOT_HTTP_BASE+10*(i-1) (8080),
+# MQTT over mTLS IOT_MQTTS_BASE+10*(i-1) (8883), HTTPS IOT_HTTPS_BASE+10*(i-1) (8443),
 # Orleans silo IOT_SILO_BASE+i-1 (11111) and gateway IOT_GATEWAY_BASE+i-1 (30000).
+# A development cluster: devices may also connect without certificates on the plain port
+# (Iot__Auth__AllowAnonymous, default true here); the API takes Iot__Auth__BootstrapAdminKey (default below).
 # PostgreSQL: ConnectionStrings__Iot if set, else a throwaway server from deploy/local/postgres.sh.
 set -euo pipefail
 
@@ -36,6 +39,10 @@ n=${1:?usage: cluster.sh N | cluster.sh stop}
 
 mqtt_base=${IOT_MQTT_BASE:-1883}
 http_base=${IOT_HTTP_BASE:-8080}
+mqtts_base=${IOT_MQTTS_BASE:-8883}
+https_base=${IOT_HTTPS_BASE:-8443}
+allow_anonymous=${Iot__Auth__AllowAnonymous:-true}
+admin_key=${Iot__Auth__BootstrapAdminKey:-local-cluster-admin-key}
 silo_base=${IOT_SILO_BASE:-11111}
 gateway_base=${IOT_GATEWAY_BASE:-30000}
 connection=${ConnectionStrings__Iot:-$("$here/postgres.sh")}
@@ -45,15 +52,19 @@ dotnet build "$root/Silo/Silo.csproj" -c Release -nologo -v q >/dev/null
 dll="$root/Silo/bin/Release/net10.0/OrleansIot.Silo.dll"
 
 echo "PostgreSQL: $connection"
+echo "API key: $admin_key (Authorization: Bearer ...)"
 for i in $(seq 1 "$n"); do
   mqtt=$((mqtt_base + 10 * (i - 1))); http=$((http_base + 10 * (i - 1)))
   silo=$((silo_base + i - 1)); gateway=$((gateway_base + i - 1))
+  mqtts=$((mqtts_base + 10 * (i - 1))); https=$((https_base + 10 * (i - 1)))
   Iot__Storage=Postgres ConnectionStrings__Iot="$connection" Orleans__ClusterId="$cluster_id" \
   Iot__Mqtt__Port=$mqtt Iot__Http__Port=$http Iot__NodeName="node$i" \
+  Iot__Mqtt__TlsPort=$mqtts Iot__Https__Port=$https \
+  Iot__Auth__AllowAnonymous="$allow_anonymous" Iot__Auth__BootstrapAdminKey="$admin_key" \
   Orleans__Endpoints__SiloPort=$silo Orleans__Endpoints__GatewayPort=$gateway \
     nohup dotnet "$dll" >"$run/node-$i.log" 2>&1 &
   echo $! >"$run/node-$i.pid"
-  echo "node$i: mqtt://127.0.0.1:$mqtt  http://127.0.0.1:$http  silo $silo  gateway $gateway  log $run/node-$i.log"
+  echo "node$i: mqtt://127.0.0.1:$mqtt  mqtts://127.0.0.1:$mqtts  http://127.0.0.1:$http  https://127.0.0.1:$https  silo $silo  gateway $gateway  log $run/node-$i.log"
 done
 
 for i in $(seq 1 "$n"); do

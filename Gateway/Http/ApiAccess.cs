@@ -1,0 +1,90 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using OrleansIot.Gateway.Security;
+using OrleansIot.Grains.Abstractions.ApiKeys;
+
+namespace OrleansIot.Gateway.Http;
+
+/// <summary>
+/// Backend access to the HTTP API: every call under <c>/api</c> and the HTTP data plane (<c>/things/…/shadow</c>)
+/// needs <c>Authorization: Bearer &lt;API key&gt;</c> (401 <c>UnauthorizedException</c> without a valid one) whose role
+/// allows it (403 <c>AccessDeniedException</c>): readers read; operators also change things, shadows, rules, queues
+/// and connections; only admins change identity and access (certificates, CAs, policies, provisioning, API keys).
+/// <c>/health</c> and MQTT over WebSockets are not API calls (devices authenticate at CONNECT).
+/// </summary>
+public static class ApiAccess
+{
+    /// <summary>POST endpoints that only read (AWS uses POST for them).</summary>
+    private static readonly HashSet<string> Reads = new(StringComparer.Ordinal)
+    {
+        "TestRuleSql", "ListTargetsForPolicy", "ListAttachedPolicies", "GetEffectivePolicies",
+    };
+
+    /// <summary>Paths whose changes are identity and access: admin only.</summary>
+    private static readonly string[] IdentityPaths =
+    [
+        "/api/policies", "/api/target-policies", "/api/policy-targets", "/api/attached-policies", "/api/effective-policies",
+        "/api/certificates", "/api/certificate", "/api/keys-and-certificate", "/api/cacertificate", "/api/cacertificates",
+        "/api/registrationcode", "/api/apikeys", "/api/provisioning-templates",
+    ];
+
+    /// <summary>Checks the caller's key and role; add after routing and the audit log (which records refusals too).</summary>
+    public static IApplicationBuilder UseApiKeys(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    {
+        var path = context.Request.Path;
+        if (!path.StartsWithSegments("/api", StringComparison.Ordinal) && !path.StartsWithSegments("/things", StringComparison.Ordinal))
+        {
+            await next(context);
+            return;
+        }
+
+        var header = context.Request.Headers.Authorization.ToString();
+        var caller = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
+            ? await context.RequestServices.GetRequiredService<ApiKeyAuthenticator>().AuthenticateAsync(header[7..].Trim())
+            : null;
+        if (caller is not { } who)
+        {
+            context.Response.Headers.WWWAuthenticate = "Bearer";
+            await Problems.Create(StatusCodes.Status401Unauthorized, "UnauthorizedException", "A valid API key is required: Authorization: Bearer <key>.").ExecuteAsync(context);
+            return;
+        }
+
+        context.Items[AuditApi.PrincipalKey] = who.KeyId;
+        if (!Allows(who.Role, context))
+        {
+            await Problems.Create(StatusCodes.Status403Forbidden, "AccessDeniedException", $"The role {who.Role} of API key {who.KeyId} does not allow this call.").ExecuteAsync(context);
+            return;
+        }
+
+        await next(context);
+    });
+
+    private static bool Allows(string role, HttpContext context)
+    {
+        var method = context.Request.Method;
+        var name = context.GetEndpoint()?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName;
+        var reads = HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || (name is not null && Reads.Contains(name));
+        if (reads || role == ApiKeyRoles.Admin)
+        {
+            return true;
+        }
+
+        return role == ApiKeyRoles.Operator && !IsIdentity(context.Request.Path);
+    }
+
+    private static bool IsIdentity(PathString path)
+    {
+        foreach (var prefix in IdentityPaths)
+        {
+            if (path.StartsWithSegments(prefix, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        // AttachThingPrincipal / DetachThingPrincipal: /api/things/{name}/principals
+        return path.StartsWithSegments("/api/things", StringComparison.Ordinal) && path.Value!.EndsWith("/principals", StringComparison.Ordinal);
+    }
+}
