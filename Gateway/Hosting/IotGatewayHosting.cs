@@ -73,6 +73,7 @@ public static partial class IotGatewayHosting
         services.AddSingleton<SubscriptionTracker>();
         services.AddSingleton<LifecycleEvents>();
         services.AddSingleton<ShadowTopicHandler>();
+        services.AddSingleton<ProvisioningTopicHandler>();
         services.AddSingleton<Retained.RetainedMessages>();
         services.TryAddSingleton<Retained.IRetainedMessageStore, Retained.InMemoryRetainedMessageStore>();
 
@@ -169,6 +170,7 @@ public static partial class IotGatewayHosting
         app.MapCertificatesApi();
         app.MapAuditApi();
         app.MapApiKeysApi();
+        app.MapProvisioningApi();
         app.MapConnectionsApi();
         app.MapRetainedApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));

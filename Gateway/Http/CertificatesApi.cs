@@ -81,7 +81,7 @@ public static class CertificatesApi
         api.MapPost("/certificate/register-no-ca", (JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o) => RegisterAsync(body, grains, o, withoutCa: true)).WithName("RegisterCertificateWithoutCA");
         api.MapPost("/keys-and-certificate", async (bool? setAsActive, IGrainFactory grains, IOptions<RegistryOptions> o) =>
         {
-            var created = await grains.GetGrain<ICertificateServiceGrain>(0).CreateKeysAndCertificate(setAsActive ?? false);
+            var created = await grains.GetGrain<ICertificateServiceGrain>(0).CreateKeysAndCertificate(setAsActive == true ? CertificateStatus.Active : CertificateStatus.Inactive);
             return JsonText.Result(new JsonObject
             {
                 ["certificateArn"] = o.Value.Arn($"cert/{created.CertificateId}"),
@@ -95,7 +95,7 @@ public static class CertificatesApi
             var csr = body["certificateSigningRequest"] is JsonValue v && v.TryGetValue<string>(out var text) && text.Length > 0
                 ? text
                 : throw ApiException.Invalid("certificateSigningRequest is required (a PEM CSR).");
-            var info = await grains.GetGrain<ICertificateServiceGrain>(0).CreateFromCsr(csr, setAsActive ?? false);
+            var info = await grains.GetGrain<ICertificateServiceGrain>(0).CreateFromCsr(csr, setAsActive == true ? CertificateStatus.Active : CertificateStatus.Inactive);
             return JsonText.Result(new JsonObject
             {
                 ["certificateArn"] = o.Value.Arn($"cert/{info.CertificateId}"),

@@ -23,6 +23,7 @@ internal sealed partial class PublishInterceptor(
     Limits limits,
     MqttServer mqtt,
     ShadowTopicHandler shadows,
+    ProvisioningTopicHandler provisioning,
     PlatformTopicRules platformRules,
     NodeIdentity node,
     TimeProvider time,
@@ -124,6 +125,12 @@ internal sealed partial class PublishInterceptor(
 
         var payload = message.Payload;
         var bytes = payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload);
+        if (ProvisioningTopicHandler.IsRequest(message.Topic))
+        {
+            // Answered to the requester alone, never routed: other subscribers must not see its private key.
+            e.ProcessPublish = false;
+            return provisioning.HandleAsync(meter.ClientId, message.Topic, bytes);
+        }
 
         // '$' topics are the platform's own ($aws/things/.../shadow, $aws/events ...): their features handle them;
         // they are not telemetry unless a rule selects them, but subscribers on other nodes still get them. Basic

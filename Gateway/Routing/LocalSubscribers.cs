@@ -165,6 +165,42 @@ internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, Microso
     }
 
     /// <summary>
+    /// Delivers a message to one local client, if it subscribed to the topic (answers meant for the requester alone,
+    /// such as fleet provisioning's, which carry a private key). False when it is not here or not subscribed.
+    /// </summary>
+    public bool DeliverToOne(string clientId, MqttApplicationMessage message)
+    {
+        MqttSession? session;
+        _lock.EnterReadLock();
+        try
+        {
+            _sessions.TryGetValue(clientId, out session);
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+
+        MqttTopicHash.Calculate(message.Topic, out var topicHash, out _, out _);
+        if (session is null || !session.TryCheckSubscriptions(message.Topic, topicHash, message.QualityOfServiceLevel, "", out var check) || !check.IsSubscribed)
+        {
+            return false;
+        }
+
+        var packet = MqttPublishPacketFactory.Create(message);
+        packet.QualityOfServiceLevel = check.QualityOfServiceLevel;
+        var meter = connections.Find(clientId);
+        if (!Send(session, packet, meter))
+        {
+            return false;
+        }
+
+        meter?.CountOut(message.Payload.Length);
+        metrics.PublishesOut.Add(1);
+        return true;
+    }
+
+    /// <summary>
     /// Hands a packet to a session, keeping at most the client's in-flight limit of QoS 1/2 messages unacknowledged
     /// (MQTT 5 Receive Maximum, AWS 100; MQTTnet's send loop does not wait for acknowledgements): beyond it packets
     /// wait here, in order, and go out as acknowledgements come back. False when the session is gone.

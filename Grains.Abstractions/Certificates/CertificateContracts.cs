@@ -88,6 +88,20 @@ public interface ICertificateGrain : IGrainWithStringKey
     [Alias("Delete")]
     Task Delete();
 
+    /// <summary>
+    /// Fleet provisioning: gives the (PENDING_ACTIVATION) certificate an ownership token valid until
+    /// <paramref name="expires"/>; only its SHA-256 is kept.
+    /// </summary>
+    [Alias("SetOwnershipToken")]
+    Task SetOwnershipToken(byte[] tokenHash, DateTimeOffset expires);
+
+    /// <summary>
+    /// Whether <paramref name="tokenHash"/> is this certificate's unexpired ownership token; with
+    /// <paramref name="spend"/>, it cannot be used again.
+    /// </summary>
+    [Alias("ClaimOwnership")]
+    Task<bool> ClaimOwnership(byte[] tokenHash, bool spend);
+
     /// <summary>Records that a thing has this certificate as principal.</summary>
     [Alias("AttachThing")]
     Task AttachThing(string thingName);
@@ -101,13 +115,13 @@ public interface ICertificateGrain : IGrainWithStringKey
 [Alias("OrleansIot.ICertificateServiceGrain")]
 public interface ICertificateServiceGrain : IGrainWithIntegerKey
 {
-    /// <summary>AWS <c>CreateKeysAndCertificate</c>: a new key pair and a certificate from the platform CA.</summary>
+    /// <summary>AWS <c>CreateKeysAndCertificate</c>: a new key pair and a certificate from the platform CA (ACTIVE, INACTIVE or PENDING_ACTIVATION).</summary>
     [Alias("CreateKeysAndCertificate")]
-    Task<CreatedKeysAndCertificate> CreateKeysAndCertificate(bool setAsActive);
+    Task<CreatedKeysAndCertificate> CreateKeysAndCertificate(string status);
 
     /// <summary>AWS <c>CreateCertificateFromCsr</c>: signs the CSR's key (its signature checked) with the platform CA.</summary>
     [Alias("CreateFromCsr")]
-    Task<CertificateInfo> CreateFromCsr(string csrPem, bool setAsActive);
+    Task<CertificateInfo> CreateFromCsr(string csrPem, string status);
 
     /// <summary>
     /// AWS <c>RegisterCertificate</c> (a device certificate signed by a registered, ACTIVE CA; <paramref name="caPem"/>

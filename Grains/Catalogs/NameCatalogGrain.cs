@@ -11,6 +11,7 @@ internal interface INameCatalogGrain : IGrainWithStringKey
     public const string Policies = "policies";
     public const string Certificates = "certificates";
     public const string CaCertificates = "ca-certificates";
+    public const string ProvisioningTemplates = "provisioning-templates";
 
     /// <summary>The key of the set of certificate ids attached to a thing (<c>ListThingPrincipals</c>).</summary>
     public static string ThingPrincipals(string thingName) => "thing-principals/" + thingName;

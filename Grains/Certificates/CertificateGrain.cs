@@ -83,6 +83,31 @@ internal sealed class CertificateGrain(
         await ChangedAsync();
     }
 
+    public async Task SetOwnershipToken(byte[] tokenHash, DateTimeOffset expires)
+    {
+        Existing();
+        state.State.OwnershipTokenHash = tokenHash;
+        state.State.OwnershipTokenExpires = expires;
+        await state.WriteStateAsync();
+    }
+
+    public async Task<bool> ClaimOwnership(byte[] tokenHash, bool spend)
+    {
+        if (state.State.OwnershipTokenHash is not { } expected || time.GetUtcNow() > state.State.OwnershipTokenExpires
+            || !System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(expected, tokenHash))
+        {
+            return false;
+        }
+
+        if (spend)
+        {
+            state.State.OwnershipTokenHash = null;
+            await state.WriteStateAsync();
+        }
+
+        return true;
+    }
+
     public async Task AttachThing(string thingName)
     {
         Existing();
@@ -140,4 +165,9 @@ public sealed class CertificateState
     [Id(6)] public DateTimeOffset NotAfter { get; set; }
 
     [Id(7)] public List<string> Things { get; set; } = [];
+
+    /// <summary>SHA-256 of the fleet provisioning ownership token, until it is used or expires.</summary>
+    [Id(8)] public byte[]? OwnershipTokenHash { get; set; }
+
+    [Id(9)] public DateTimeOffset OwnershipTokenExpires { get; set; }
 }

@@ -19,16 +19,16 @@ internal sealed class CertificateServiceGrain(
 {
     private ICertificateAuthorityGrain Ca => GrainFactory.GetGrain<ICertificateAuthorityGrain>(ICertificateAuthorityGrain.Key);
 
-    public async Task<CreatedKeysAndCertificate> CreateKeysAndCertificate(bool setAsActive)
+    public async Task<CreatedKeysAndCertificate> CreateKeysAndCertificate(string status)
     {
         // RSA 2048 as AWS issues; the private key leaves in the answer and is not kept.
         using var key = RSA.Create(2048);
         var pem = await Ca.Sign(key.ExportSubjectPublicKeyInfo(), "CN=OrleansIot Certificate", auth.Value.CertificateValidityDays);
-        var info = await RegisterAsync(pem, setAsActive);
+        var info = await RegisterAsync(pem, status);
         return new CreatedKeysAndCertificate(info.CertificateId, pem, key.ExportSubjectPublicKeyInfoPem(), key.ExportRSAPrivateKeyPem());
     }
 
-    public async Task<CertificateInfo> CreateFromCsr(string csrPem, bool setAsActive)
+    public async Task<CertificateInfo> CreateFromCsr(string csrPem, string status)
     {
         CertificateRequest request;
         try
@@ -42,7 +42,7 @@ internal sealed class CertificateServiceGrain(
 
         var subject = request.SubjectName.Name.Length == 0 ? "CN=OrleansIot Certificate" : request.SubjectName.Name;
         var pem = await Ca.Sign(request.PublicKey.ExportSubjectPublicKeyInfo(), subject, auth.Value.CertificateValidityDays);
-        return await RegisterAsync(pem, setAsActive);
+        return await RegisterAsync(pem, status);
     }
 
     public async Task<CertificateInfo> Register(string certificatePem, string? caPem, string status, bool withoutCa)
@@ -188,11 +188,11 @@ internal sealed class CertificateServiceGrain(
         return (null, null, false);
     }
 
-    private async Task<CertificateInfo> RegisterAsync(string pem, bool setAsActive)
+    private async Task<CertificateInfo> RegisterAsync(string pem, string status)
     {
         var (caId, _) = await Ca.Get();
         using var certificate = X509Certificate2.CreateFromPem(pem);
         var id = CertificateIds.Of(certificate);
-        return await GrainFactory.GetGrain<ICertificateGrain>(id).Register(pem, caId, setAsActive ? CertificateStatus.Active : CertificateStatus.Inactive);
+        return await GrainFactory.GetGrain<ICertificateGrain>(id).Register(pem, caId, status);
     }
 }
