@@ -98,7 +98,13 @@ internal sealed partial class ServerCertificateSource(
 #pragma warning disable CA5359 // deliberate: the registry, not a trust store, decides (DeviceAuthenticator)
             RemoteCertificateValidationCallback = static (_, _, _, _) => true,
 #pragma warning restore CA5359
-        CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            CertificateRevocationCheckMode = X509RevocationMode.NoCheck,
+            CertificateChainPolicy = new X509ChainPolicy
+            {
+                TrustMode = X509ChainTrustMode.CustomRootTrust,
+                RevocationMode = X509RevocationMode.NoCheck,
+                DisableCertificateDownloads = true,
+            },
         };
     }
 

@@ -32,6 +32,17 @@ internal static class BenchCommand
             return await ShadowRun.RunAsync(args[1..], shadowStop.Token);
         }
 
+        if (args[0] == "mtls")
+        {
+            using var mtlsStop = new CancellationTokenSource();
+            Console.CancelKeyPress += (_, e) =>
+            {
+                e.Cancel = true;
+                mtlsStop.Cancel();
+            };
+            return await MtlsRun.RunAsync(args[1..], mtlsStop.Token);
+        }
+
         if (args[0] == "policy")
         {
             return PolicyRun.Run(args[1..]);
@@ -50,7 +61,7 @@ internal static class BenchCommand
 
         if (args[0] != "pubsub")
         {
-            Console.Error.WriteLine($"unknown command '{args[0]}'\n{BenchOptions.Usage}\n{IdleRun.Usage}\n{ShadowRun.Usage}\n{RulesRun.Usage}\n{PolicyRun.Usage}");
+            Console.Error.WriteLine($"unknown command '{args[0]}'\n{BenchOptions.Usage}\n{IdleRun.Usage}\n{ShadowRun.Usage}\n{RulesRun.Usage}\n{PolicyRun.Usage}\n{MtlsRun.Usage}");
             return 2;
         }
 

@@ -34,15 +34,10 @@ internal static class RulesRun
 
     public static async Task<int> RunAsync(string[] args, CancellationToken stop)
     {
-        var values = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        for (var i = 0; i + 1 < args.Length; i += 2)
-        {
-            values[args[i].TrimStart('-')] = args[i + 1];
-        }
-
+        var a = new BenchArgs(args);
         var inv = CultureInfo.InvariantCulture;
-        string Get(string name, string fallback) => values.TryGetValue(name, out var v) ? v : fallback;
-        int Int(string name, int fallback) => int.Parse(Get(name, fallback.ToString(inv)), inv);
+        string Get(string name, string fallback) => a.Get(name, fallback);
+        int Int(string name, int fallback) => a.Int(name, fallback);
         var host = Get("host", "127.0.0.1");
         var port = Int("port", 1883);
         var pg = Get("pg", "");
@@ -53,7 +48,7 @@ internal static class RulesRun
         var extra = Int("extra-rules", 0);
         var inflight = Int("inflight", 20);
         var label = Get("label", $"{host}:{port}");
-        if (pg.Length == 0 || !values.ContainsKey("http") || !values.ContainsKey("key"))
+        if (pg.Length == 0 || !a.Has("http") || !a.Has("key"))
         {
             Console.Error.WriteLine(Usage);
             return 2;
@@ -228,7 +223,7 @@ internal static class RulesRun
 
         var sorted = latencies.Order().ToArray();
         lags.Sort();
-        static double P(IReadOnlyList<double> s, double q) => s.Count == 0 ? double.NaN : s[Math.Min(s.Count - 1, (int)(q * s.Count))];
+        static double P(IReadOnlyList<double> s, double q) => BenchArgs.Quantile(s, q);
         var finalRows = rows.Count == 0 ? 0 : rows[^1].Rows;
         Console.WriteLine(string.Create(inv, $"== {label}: {devices} devices x {rate:0.#}/s QoS 1, {1 + extra} rules: {ackedInWindow / seconds:0} acked msg/s (sent {sent}, acked {acked}, failed {failed}), PUBACK p50 {P(sorted, 0.5):0.0} ms p99 {P(sorted, 0.99):0.0} ms; sink lag p50 {P(lags, 0.5):0} ms p99 {P(lags, 0.99):0} ms; sampled devices' rows {finalRows} of {sampledAcked} acked"));
         Console.WriteLine(string.Create(inv, $"| {label} | {devices} | {rate * devices:0} | {1 + extra} | {ackedInWindow / seconds:0} | {P(sorted, 0.5):0.0} | {P(sorted, 0.99):0.0} | {P(lags, 0.5):0} | {P(lags, 0.99):0} | {finalRows}/{sampledAcked} |"));
