@@ -12,7 +12,8 @@ namespace OrleansIot.Gateway.Http;
 /// needs <c>Authorization: Bearer &lt;API key&gt;</c> (401 <c>UnauthorizedException</c> without a valid one) whose role
 /// allows it (403 <c>AccessDeniedException</c>): readers read; operators also change things, shadows, rules, queues
 /// and connections; only admins change identity and access (certificates, CAs, policies, provisioning, API keys).
-/// <c>/health</c> and MQTT over WebSockets are not API calls (devices authenticate at CONNECT).
+/// A device may instead call the HTTPS data plane with its client certificate (no Authorization header), under its
+/// policies. <c>/health</c> and MQTT over WebSockets are not API calls (devices authenticate at CONNECT).
 /// </summary>
 public static class ApiAccess
 {
@@ -41,6 +42,12 @@ public static class ApiAccess
         }
 
         var header = context.Request.Headers.Authorization.ToString();
+        if (header.Length == 0 && context.Connection.ClientCertificate is { } certificate && path.StartsWithSegments("/things", StringComparison.Ordinal))
+        {
+            await DeviceRequestAsync(context, next, certificate);
+            return;
+        }
+
         var caller = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
             ? await context.RequestServices.GetRequiredService<ApiKeyAuthenticator>().AuthenticateAsync(header[7..].Trim())
             : null;
@@ -60,6 +67,29 @@ public static class ApiAccess
 
         await next(context);
     });
+
+    /// <summary>
+    /// A device on the HTTPS data plane (<c>/things/{thingName}/shadow</c>) with its client certificate: AWS's
+    /// <c>iot:GetThingShadow</c>, <c>iot:UpdateThingShadow</c>, <c>iot:DeleteThingShadow</c> on <c>thing/{thingName}</c>.
+    /// </summary>
+    private static async Task DeviceRequestAsync(HttpContext context, RequestDelegate next, System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
+    {
+        var method = context.Request.Method;
+        var action = HttpMethods.IsGet(method) ? "iot:GetThingShadow" : HttpMethods.IsDelete(method) ? "iot:DeleteThingShadow" : "iot:UpdateThingShadow";
+        var thing = context.Request.RouteValues["thingName"] as string ?? "";
+        var (certificateId, authenticated, why) = await context.RequestServices.GetRequiredService<DeviceAuthenticator>()
+            .AuthorizeRequestAsync(certificate, context.Connection.RemoteIpAddress?.ToString(), action, $"thing/{thing}");
+        if (certificateId is null)
+        {
+            await (authenticated
+                ? Problems.Create(StatusCodes.Status403Forbidden, "AccessDeniedException", why!)
+                : Problems.Create(StatusCodes.Status401Unauthorized, "UnauthorizedException", why!)).ExecuteAsync(context);
+            return;
+        }
+
+        context.Items[AuditApi.PrincipalKey] = certificateId;
+        await next(context);
+    }
 
     private static bool Allows(string role, HttpContext context)
     {

@@ -85,6 +85,31 @@ internal sealed class DeviceAuthenticator(
         return Accept(e.ClientId, access);
     }
 
+    /// <summary>
+    /// A request of the HTTPS data plane made with a client certificate: the certificate must authenticate as at
+    /// CONNECT, and its policies allow <paramref name="action"/> on <paramref name="resource"/> (no client id over
+    /// HTTP, so no thing variables, as on AWS). The certificate id when allowed; otherwise why not, and whether
+    /// the certificate authenticated at all.
+    /// </summary>
+    public async Task<(string? CertificateId, bool Authenticated, string? Why)> AuthorizeRequestAsync(X509Certificate2 certificate, string? sourceIp, string action, string resource)
+    {
+        var certificateId = Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
+        var grant = await grains.GetGrain<IAccessGrain>(0).Resolve(certificateId, "");
+        if (grant.Status is null)
+        {
+            return (null, false, $"certificate {certificateId} is not registered");
+        }
+
+        if (Problem(grant, certificateId) is { } problem)
+        {
+            return (null, false, problem);
+        }
+
+        var context = new PolicyContext { SourceIp = sourceIp, Certificate = CertificateFields.Of(certificate), Now = time.GetUtcNow() };
+        var allowed = PolicyEvaluator.Evaluate([.. grant.Policies.Select(Parsed)], action, _arnPrefix + resource, context) == PolicyDecision.Allow;
+        return allowed ? (certificateId, true, null) : (null, true, $"the policies of certificate {certificateId} do not allow {action} on {resource}");
+    }
+
     /// <summary>The access of the connection accepted for <paramref name="clientId"/>; a connection without one may do nothing.</summary>
     public ConnectionAccess Take(string clientId) =>
         _accepted.TryRemove(clientId, out var access) ? access : ConnectionAccess.ForCertificate(clientId, "unknown", null, _arnPrefix, new ConnectionAccess.Grant([], new PolicyContext()));

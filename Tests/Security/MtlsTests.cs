@@ -222,6 +222,31 @@ public sealed class MtlsTests(SecureNodeFixture node) : IClassFixture<SecureNode
             "the publish denied", TimeSpan.FromSeconds(2));
     }
 
+    [Fact]
+    public async Task HttpsShadowApi_WithTheDeviceCertificate_FollowsItsPolicies()
+    {
+        var own = NewThing("https");
+        var policy = "shadow-" + Guid.NewGuid().ToString("N")[..8];
+        await Devices.CreatePolicyAsync(node.Http, policy, $$"""
+            {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iot:GetThingShadow","iot:UpdateThingShadow"],"Resource":"arn:aws:iot:*:*:thing/{{own}}"}]}
+            """);
+        var device = await Devices.CreateAsync(node.Http, own, policy);
+        var ca = await Devices.PlatformCaAsync(node.Http);
+        using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, cert, _, _) => Devices.ChainsTo(cert, ca) };
+        handler.ClientCertificates.Add(device.Certificate);
+        using var https = new HttpClient(handler) { BaseAddress = new Uri($"https://localhost:{node.HttpsPort}") };
+        var update = new StringContent("""{"state":{"reported":{"on":true}}}""", Encoding.UTF8, "application/json");
+
+        await ApiAssert.OkAsync(await https.PostAsync($"/things/{own}/shadow", update));
+        Assert.Contains("\"on\":true", await (await https.GetAsync($"/things/{own}/shadow")).Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        await ApiAssert.ProblemAsync(await https.GetAsync($"/things/somebody-else/shadow"), System.Net.HttpStatusCode.Forbidden, "AccessDeniedException");
+        await ApiAssert.ProblemAsync(await https.DeleteAsync($"/things/{own}/shadow"), System.Net.HttpStatusCode.Forbidden, "AccessDeniedException");
+        await ApiAssert.ProblemAsync(await https.GetAsync("/api/things"), System.Net.HttpStatusCode.Unauthorized, "UnauthorizedException");   // the control plane wants an API key
+
+        await SetStatusAsync(device, "INACTIVE");
+        await ApiAssert.ProblemAsync(await https.GetAsync($"/things/{own}/shadow"), System.Net.HttpStatusCode.Unauthorized, "UnauthorizedException");
+    }
+
     private static MqttApplicationMessage Message(string topic, string payload = "1") =>
         new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(Encoding.UTF8.GetBytes(payload)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
 }
