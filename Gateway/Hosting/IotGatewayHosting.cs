@@ -81,6 +81,7 @@ public static partial class IotGatewayHosting
         services.AddSingleton<Limits>();
         services.AddSingleton<SubscriptionInterceptor>();
         services.AddSingleton<InboundPackets>();
+        services.AddSingleton<Security.AuditTrail>();
         services.AddSingleton<Security.DeviceAuthenticator>();
         services.AddSingleton<Security.ApiKeyAuthenticator>();
         services.AddHostedService(sp => sp.GetRequiredService<Security.ApiKeyAuthenticator>());

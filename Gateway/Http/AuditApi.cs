@@ -3,7 +3,6 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Audit;
 
@@ -16,7 +15,7 @@ namespace OrleansIot.Gateway.Http;
 /// never recorded. Calls that only read (GET, and the few POSTs AWS uses for reads) and queue data-plane calls
 /// are not recorded.
 /// </summary>
-public static partial class AuditApi
+public static class AuditApi
 {
     /// <summary>POST endpoints that only read, or move queue data: not audited.</summary>
     private static readonly HashSet<string> NotAudited = new(StringComparer.Ordinal)
@@ -40,15 +39,12 @@ public static partial class AuditApi
             if (name is not null && !HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method)
                 && request.Path.StartsWithSegments("/api", StringComparison.Ordinal) && !NotAudited.Contains(name))
             {
-                var record = new AuditRecord(
-                    DateTimeOffset.UtcNow,
+                context.RequestServices.GetRequiredService<Security.AuditTrail>().Record(
                     context.Items.TryGetValue(PrincipalKey, out var principal) && principal is string p ? p : "anonymous",
                     name,
                     target,
-                    context.Connection.RemoteIpAddress?.ToString() ?? "",
+                    context.Connection.RemoteIpAddress?.ToString(),
                     context.Response.StatusCode);
-                var services = context.RequestServices;
-                _ = WriteAsync(services.GetRequiredService<IGrainFactory>(), services.GetRequiredService<ILoggerFactory>(), record);
             }
         }
     });
@@ -83,19 +79,4 @@ public static partial class AuditApi
     }
 
     private static string? Optional(string? value) => string.IsNullOrEmpty(value) ? null : value;
-
-    private static async Task WriteAsync(IGrainFactory grains, ILoggerFactory loggers, AuditRecord record)
-    {
-        try
-        {
-            await grains.GetGrain<IAuditGrain>(0).Record([record]);
-        }
-        catch (Exception ex)
-        {
-            LogAuditFailed(loggers.CreateLogger("OrleansIot.Audit"), ex, record.Operation, record.Target);
-        }
-    }
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Could not write the audit record of {Operation} on {Target}")]
-    private static partial void LogAuditFailed(ILogger logger, Exception exception, string operation, string target);
 }

@@ -14,7 +14,7 @@ namespace OrleansIot.Gateway.Mqtt;
 /// <c>/accepted</c> or <c>/rejected</c> to the requesting connection alone (it may carry a private key), and only
 /// when it subscribed there, as AWS requires. Only the <c>json</c> payload format is served.
 /// </summary>
-internal sealed partial class ProvisioningTopicHandler(IGrainFactory grains, LocalSubscribers local, ILogger<ProvisioningTopicHandler> logger)
+internal sealed partial class ProvisioningTopicHandler(IGrainFactory grains, LocalSubscribers local, Security.AuditTrail audit, ILogger<ProvisioningTopicHandler> logger)
 {
     private const string CreateTopic = "$aws/certificates/create/json";
     private const string CreateFromCsrTopic = "$aws/certificates/create-from-csr/json";
@@ -28,8 +28,9 @@ internal sealed partial class ProvisioningTopicHandler(IGrainFactory grains, Loc
             && topic.Length > TemplatesPrefix.Length + ProvisionSuffix.Length && topic.IndexOf('/', TemplatesPrefix.Length) == topic.Length - ProvisionSuffix.Length);
 
     /// <summary>Answers the request; the PUBACK follows the answer.</summary>
-    public async Task HandleAsync(string clientId, string topic, byte[] payload)
+    public async Task HandleAsync(ConnectionMeter meter, string topic, byte[] payload)
     {
+        var clientId = meter.ClientId;
         var service = grains.GetGrain<IFleetProvisioningGrain>(0);
         ProvisioningAnswer answer;
         try
@@ -47,6 +48,11 @@ internal sealed partial class ProvisioningTopicHandler(IGrainFactory grains, Loc
             answer = new ProvisioningAnswer(false, """{"statusCode":500,"errorCode":"InternalFailure","errorMessage":"Internal service failure"}""");
         }
 
+        // Certificates and things made by a device's request: audited with the (claim) certificate that asked.
+        var operation = topic switch { CreateTopic => "CreateKeysAndCertificate", CreateFromCsrTopic => "CreateCertificateFromCsr", _ => "RegisterThing" };
+        var target = topic.StartsWith(TemplatesPrefix, StringComparison.Ordinal) ? $"templateName={topic[TemplatesPrefix.Length..^ProvisionSuffix.Length]},via=MQTT" : "via=MQTT";
+        audit.Record(meter.Principal, operation, target, Security.DeviceAuthenticator.IpOf(meter.RemoteEndPoint), answer.Accepted ? 200 : StatusOf(answer.Document));
+
         var message = new MqttApplicationMessageBuilder()
             .WithTopic(topic + (answer.Accepted ? "/accepted" : "/rejected"))
             .WithPayload(Encoding.UTF8.GetBytes(answer.Document))
@@ -56,6 +62,12 @@ internal sealed partial class ProvisioningTopicHandler(IGrainFactory grains, Loc
         {
             LogNotSubscribed(logger, clientId, message.Topic);
         }
+    }
+
+    private static int StatusOf(string rejected)
+    {
+        using var document = System.Text.Json.JsonDocument.Parse(rejected);
+        return document.RootElement.TryGetProperty("statusCode", out var status) && status.TryGetInt32(out var code) ? code : 400;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Fleet provisioning request of {ClientId} on {Topic} failed")]

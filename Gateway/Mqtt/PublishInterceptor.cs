@@ -129,7 +129,7 @@ internal sealed partial class PublishInterceptor(
         {
             // Answered to the requester alone, never routed: other subscribers must not see its private key.
             e.ProcessPublish = false;
-            return provisioning.HandleAsync(meter.ClientId, message.Topic, bytes);
+            return provisioning.HandleAsync(meter, message.Topic, bytes);
         }
 
         // '$' topics are the platform's own ($aws/things/.../shadow, $aws/events ...): their features handle them;

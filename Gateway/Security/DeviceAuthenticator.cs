@@ -23,6 +23,7 @@ internal sealed class DeviceAuthenticator(
     IGrainFactory grains,
     IOptions<AuthOptions> auth,
     IOptions<RegistryOptions> registry,
+    AuditTrail audit,
     TimeProvider time)
 {
     private const int MaxParsedPolicies = 10_000;
@@ -55,6 +56,12 @@ internal sealed class DeviceAuthenticator(
         {
             // JITR: a device's first connection registers its certificate when its CA allows; it is refused until activated.
             var registered = await grains.GetGrain<ICertificateServiceGrain>(0).AutoRegister(certificate.ExportCertificatePem());
+            if (registered && grant.Status is null)
+            {
+                // A certificate change the platform made on a device's behalf: audited like the API call it replaces.
+                audit.Record(certificateId, "RegisterCertificate", $"certificateId={certificateId},via=JITR", IpOf(e.RemoteEndPoint), 200);
+            }
+
             return Outcome.Refused(registered ? $"certificate {certificateId} is PENDING_ACTIVATION (auto-registered)" : $"certificate {certificateId} is not registered");
         }
 

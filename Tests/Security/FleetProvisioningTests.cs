@@ -135,6 +135,12 @@ public sealed class FleetProvisioningTests(SecureNodeFixture node) : IClassFixtu
         var publish = await device.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"devices/{thing}/telemetry").WithPayload("{}").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
         Assert.Equal(MqttClientPublishReasonCode.Success, publish.ReasonCode);
 
+        var audited = await Eventually.Get(
+            async () => (await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/audit?principal={claim.CertificateId}")))["events"]!.AsArray(),
+            e => e.Count >= 2, "the provisioning calls audited with the claim certificate");
+        Assert.Contains(audited, e => (string)e!["operation"]! == "CreateKeysAndCertificate" && (int)e["status"]! == 200);
+        Assert.Contains(audited, e => (string)e!["operation"]! == "RegisterThing" && (int)e["status"]! == 200);
+
         // The answers, with a private key, went to the requester alone.
         await Task.Delay(200);
         await Assert.ThrowsAnyAsync<Exception>(() => overheard.NextAsync("$aws/certificates/create/json/accepted").WaitAsync(TimeSpan.FromMilliseconds(300)));

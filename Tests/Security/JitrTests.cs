@@ -76,6 +76,10 @@ public sealed class JitrTests(SecureNodeFixture node) : IClassFixture<SecureNode
         Assert.Equal("PENDING_ACTIVATION", (string)registered["certificateStatus"]!);
         var described = await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/certificates/{Id(device)}"));
         Assert.Equal("PENDING_ACTIVATION", (string)described["certificateDescription"]!["status"]!);
+        var audited = await Eventually.Get(
+            async () => (await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/audit?principal={Id(device)}")))["events"]!.AsArray(),
+            e => e.Count > 0, "the JITR registration audited");
+        Assert.Equal("RegisterCertificate", (string)audited[0]!["operation"]!);
 
         // What the usual rule + function does: activate, attach a policy.
         await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/certificates/{Id(device)}?newStatus=ACTIVE", null));
