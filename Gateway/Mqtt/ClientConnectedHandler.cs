@@ -32,7 +32,7 @@ internal sealed partial class ClientConnectedHandler(
             Will = state?.Request.Will,
             MaximumPacketSize = state?.MaximumPacketSize ?? 0,
             ReceiveMaximum = state?.ReceiveMaximum ?? 0,
-            Access = authenticator.Take(e.ClientId),
+            Access = authenticator.Take(e.ClientId, e.RemoteEndPoint),
         };
         meter.AttachTo(e.SessionItems);
         connections.Register(meter);

@@ -61,7 +61,7 @@ internal sealed partial class ConnectionValidator(
 
             if (!await sessions.AttachAsync(e, will))
             {
-                authenticator.Forget(e.ClientId);
+                authenticator.Forget(e);
                 Refuse(e, MqttConnectReasonCode.ServerUnavailable, "the session store could not be reached; try again");
                 return;
             }

@@ -37,6 +37,7 @@ internal sealed class DeviceAuthenticator(
     /// <summary>Authenticates and authorizes a CONNECT; the access of an accepted one waits for <see cref="Take"/>.</summary>
     public async Task<Outcome> AuthenticateAsync(ValidatingConnectionEventArgs e, WillMessage? will)
     {
+        var clientId = ClientIdOf(e);
         var certificate = e.ClientCertificate;
         if (certificate is null)
         {
@@ -46,12 +47,12 @@ internal sealed class DeviceAuthenticator(
             }
 
             return _allowAnonymous
-                ? Accept(e.ClientId, ConnectionAccess.Development(e.ClientId))
+                ? Accept(e, ConnectionAccess.Development(clientId))
                 : Outcome.Refused("no client certificate, and anonymous access is off (Iot:Auth:AllowAnonymous)");
         }
 
         var certificateId = Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
-        var grant = await grains.GetGrain<IAccessGrain>(0).Resolve(certificateId, e.ClientId);
+        var grant = await grains.GetGrain<IAccessGrain>(0).Resolve(certificateId, clientId);
         if (grant.Status is null or CertificateStatus.PendingActivation)
         {
             // JITR: a device's first connection registers its certificate when its CA allows; it is refused until activated.
@@ -72,16 +73,16 @@ internal sealed class DeviceAuthenticator(
 
         var context = new PolicyContext
         {
-            ClientId = e.ClientId,
+            ClientId = clientId,
             SourceIp = IpOf(e.RemoteEndPoint),
             Certificate = CertificateFields.Of(certificate),
             ConnectAttributes = ConnectAttributes(e, will),
             Now = time.GetUtcNow(),
         };
-        var access = ConnectionAccess.ForCertificate(e.ClientId, certificateId, grant.CaCertificateId, _arnPrefix, NewGrant(grant, context));
+        var access = ConnectionAccess.ForCertificate(clientId, certificateId, grant.CaCertificateId, _arnPrefix, NewGrant(grant, context));
         if (!access.MayConnect())
         {
-            return Outcome.Refused($"the policies of certificate {certificateId} do not allow iot:Connect on client/{e.ClientId}", connectFailed: true, access.Principal);
+            return Outcome.Refused($"the policies of certificate {certificateId} do not allow iot:Connect on client/{clientId}", connectFailed: true, access.Principal);
         }
 
         if (will is not null && (!access.MayPublish(will.Message.Topic) || (will.Retain && !access.MayRetain(will.Message.Topic))))
@@ -89,7 +90,7 @@ internal sealed class DeviceAuthenticator(
             return Outcome.Refused($"the policies of certificate {certificateId} do not allow publishing the will to {will.Message.Topic}", connectFailed: true, access.Principal);
         }
 
-        return Accept(e.ClientId, access);
+        return Accept(e, access);
     }
 
     /// <summary>
@@ -117,12 +118,15 @@ internal sealed class DeviceAuthenticator(
         return allowed ? (certificateId, true, null) : (null, true, $"the policies of certificate {certificateId} do not allow {action} on {resource}");
     }
 
-    /// <summary>The access of the connection accepted for <paramref name="clientId"/>; a connection without one may do nothing.</summary>
-    public ConnectionAccess Take(string clientId) =>
-        _accepted.TryRemove(clientId, out var access) ? access : ConnectionAccess.ForCertificate(clientId, "unknown", null, _arnPrefix, new ConnectionAccess.Grant([], new PolicyContext()));
+    /// <summary>
+    /// The access of the connection accepted for <paramref name="clientId"/> from <paramref name="remote"/> (two
+    /// connections racing for one client id each get their own); a connection without one may do nothing.
+    /// </summary>
+    public ConnectionAccess Take(string clientId, EndPoint? remote) =>
+        _accepted.TryRemove(Key(clientId, remote), out var access) ? access : ConnectionAccess.ForCertificate(clientId, "unknown", null, _arnPrefix, new ConnectionAccess.Grant([], new PolicyContext()));
 
     /// <summary>Forgets an accepted access whose connection was refused later (the session store failed).</summary>
-    public void Forget(string clientId) => _accepted.TryRemove(clientId, out _);
+    public void Forget(ValidatingConnectionEventArgs e) => _accepted.TryRemove(Key(ClientIdOf(e), e.RemoteEndPoint), out _);
 
     /// <summary>
     /// Reads the connection's grant again (its certificate, CA, thing or policies changed). False when the
@@ -201,9 +205,14 @@ internal sealed class DeviceAuthenticator(
         return _parsed[key] = IotPolicy.Parse(policy.PolicyDocument);
     }
 
-    private Outcome Accept(string clientId, ConnectionAccess access)
+    /// <summary>The client id the connection will have: its own, or the one assigned to an MQTT 5 client that sent none.</summary>
+    private static string ClientIdOf(ValidatingConnectionEventArgs e) => string.IsNullOrEmpty(e.ClientId) ? e.AssignedClientIdentifier ?? "" : e.ClientId;
+
+    private static string Key(string clientId, EndPoint? remote) => $"{clientId}\n{remote}";
+
+    private Outcome Accept(ValidatingConnectionEventArgs e, ConnectionAccess access)
     {
-        _accepted[clientId] = access;
+        _accepted[Key(ClientIdOf(e), e.RemoteEndPoint)] = access;
         return new Outcome(access, null, false, access.Principal);
     }
 

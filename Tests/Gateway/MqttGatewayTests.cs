@@ -152,6 +152,19 @@ public sealed class MqttGatewayTests(NodeFixture node)
         Assert.Equal(MqttClientConnectResultCode.Success, result.ResultCode);
         Assert.StartsWith("auto-", result.AssignedClientIdentifier, StringComparison.Ordinal);
         await Eventually.Get(() => node.GetThingAsync(result.AssignedClientIdentifier), s => s is { Connectivity.Connected: true }, "the assigned client's thing");
+
+        // Its access (development, here) was found under the assigned id: it may publish and receive.
+        var topic = $"assigned/{Guid.NewGuid():N}";
+        var received = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        client.ApplicationMessageReceivedAsync += _ =>
+        {
+            received.TrySetResult();
+            return Task.CompletedTask;
+        };
+        await client.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        var publish = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload("x").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        Assert.Equal(MqttClientPublishReasonCode.Success, publish.ReasonCode);
+        await received.Task.WaitAsync(TimeSpan.FromSeconds(10));
     }
 
     [Fact]
