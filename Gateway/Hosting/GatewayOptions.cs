@@ -118,6 +118,13 @@ public sealed class AuthOptions
     public bool? AllowAnonymous { get; set; }
 
     /// <summary>
+    /// Development users (name → password) for the plain listener: a device giving one of these gets the development
+    /// policy even with <see cref="AllowAnonymous"/> off; a wrong password is refused (MQTT 5 0x86, 3.1.1 code 4).
+    /// Configuration holds the passwords, so this is for development and test rigs, never for a real fleet.
+    /// </summary>
+    public IDictionary<string, string> Users { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
+
+    /// <summary>
     /// An admin API key accepted from configuration (never stored; at least 16 characters). Unset: on the
     /// deployment's first start an admin key is made, stored hashed and printed once in the log.
     /// </summary>

@@ -250,6 +250,11 @@ public static partial class IotGatewayHosting
                 {
                     LogDevelopmentAccess(logger, mqttUrl, webSocketUrl);
                 }
+
+                if (auth.Value.Users.Count > 0)
+                {
+                    LogDevelopmentUsers(logger, auth.Value.Users.Count, mqttUrl);
+                }
             });
             return Task.CompletedTask;
         }
@@ -267,5 +272,8 @@ public static partial class IotGatewayHosting
 
         [LoggerMessage(Level = LogLevel.Warning, Message = "DEVELOPMENT ACCESS: devices connect without credentials on {Mqtt} and {WebSocket} under the development policy (everything allowed). Set Iot:Auth:AllowAnonymous=false for a real deployment")]
         private static partial void LogDevelopmentAccess(ILogger logger, string mqtt, string webSocket);
+
+        [LoggerMessage(Level = LogLevel.Warning, Message = "DEVELOPMENT USERS: {Count} user name(s) from Iot:Auth:Users connect on {Mqtt} under the development policy (everything allowed)")]
+        private static partial void LogDevelopmentUsers(ILogger logger, int count, string mqtt);
     }
 }

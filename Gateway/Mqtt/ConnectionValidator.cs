@@ -39,7 +39,7 @@ internal sealed partial class ConnectionValidator(
             if (outcome.Access is null)
             {
                 // MQTT 5: CONNACK 0x87; MQTT 3.1.1: CONNACK 5 (not authorized), then the connection is closed.
-                Refuse(e, MqttConnectReasonCode.NotAuthorized, outcome.Why!);
+                Refuse(e, outcome.BadCredentials ? MqttConnectReasonCode.BadUserNameOrPassword : MqttConnectReasonCode.NotAuthorized, outcome.Why!);
                 metrics.AuthFailures.Add(1);
                 if (outcome.ConnectFailed)
                 {

@@ -13,19 +13,21 @@ internal sealed class ConnectionAccess
     /// <summary>Decisions kept per action before the cache starts again (a connection using ever new topics).</summary>
     public const int MaxCachedDecisions = 1024;
 
+    private readonly string? _user;
     private volatile Grant? _grant;
     private int _refreshes;
 
-    private ConnectionAccess(string clientId, string? certificateId, string? caCertificateId, string arnPrefix)
+    private ConnectionAccess(string clientId, string? certificateId, string? caCertificateId, string arnPrefix, string? user = null)
     {
         ClientId = clientId;
+        _user = user;
         CertificateId = certificateId;
         CaCertificateId = caCertificateId;
         ArnPrefix = arnPrefix;
     }
 
-    /// <summary>A connection under the development policy: everything allowed, nothing checked.</summary>
-    public static ConnectionAccess Development(string clientId) => new(clientId, null, null, "");
+    /// <summary>A connection under the development policy (anonymous, or a development <paramref name="user"/>): everything allowed, nothing checked.</summary>
+    public static ConnectionAccess Development(string clientId, string? user = null) => new(clientId, null, null, "", user);
 
     /// <summary>A connection authenticated by a certificate, governed by <paramref name="grant"/>.</summary>
     public static ConnectionAccess ForCertificate(string clientId, string certificateId, string? caCertificateId, string arnPrefix, Grant grant) =>
@@ -38,8 +40,8 @@ internal sealed class ConnectionAccess
 
     public string? CaCertificateId { get; }
 
-    /// <summary>AWS's <c>principalIdentifier</c>: the certificate id, or "anonymous".</summary>
-    public string Principal => CertificateId ?? "anonymous";
+    /// <summary>AWS's <c>principalIdentifier</c>: the certificate id, the development user, or "anonymous".</summary>
+    public string Principal => CertificateId ?? _user ?? "anonymous";
 
     public bool Unrestricted => _grant is null;
 

@@ -29,6 +29,7 @@ internal sealed class DeviceAuthenticator(
     private const int MaxParsedPolicies = 10_000;
     private readonly bool _allowAnonymous = auth.Value.AllowAnonymous == true;
     private readonly string _arnPrefix = registry.Value.Arn("");
+    private readonly Dictionary<string, byte[]> _users = auth.Value.Users.ToDictionary(u => u.Key, u => SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(u.Value)), StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConnectionAccess> _accepted = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Name, string Version, string Generation), IotPolicy> _parsed = new();
 
@@ -44,6 +45,14 @@ internal sealed class DeviceAuthenticator(
             if (e.IsSecureConnection)
             {
                 return Outcome.Refused("no client certificate on a TLS listener");
+            }
+
+            if (e.UserName is { } user && _users.Count > 0)
+            {
+                return _users.TryGetValue(user, out var expected)
+                       && CryptographicOperations.FixedTimeEquals(SHA256.HashData(e.RawPassword ?? []), expected)
+                    ? Accept(e, ConnectionAccess.Development(clientId, "user:" + user))
+                    : Outcome.Refused($"wrong user name or password for '{user}'", badCredentials: true);
             }
 
             return _allowAnonymous
@@ -213,7 +222,7 @@ internal sealed class DeviceAuthenticator(
     private Outcome Accept(ValidatingConnectionEventArgs e, ConnectionAccess access)
     {
         _accepted[Key(ClientIdOf(e), e.RemoteEndPoint)] = access;
-        return new Outcome(access, null, false, access.Principal);
+        return new Outcome(access, null, false, access.Principal, false);
     }
 
     private static List<string> ConnectAttributes(ValidatingConnectionEventArgs e, WillMessage? will)
@@ -240,8 +249,9 @@ internal sealed class DeviceAuthenticator(
     };
 
     /// <summary>The decision on a CONNECT: an access, or why not (and whether AWS would send <c>connect_failed</c>).</summary>
-    internal readonly record struct Outcome(ConnectionAccess? Access, string? Why, bool ConnectFailed, string Principal)
+    internal readonly record struct Outcome(ConnectionAccess? Access, string? Why, bool ConnectFailed, string Principal, bool BadCredentials)
     {
-        public static Outcome Refused(string why, bool connectFailed = false, string principal = "anonymous") => new(null, why, connectFailed, principal);
+        public static Outcome Refused(string why, bool connectFailed = false, string principal = "anonymous", bool badCredentials = false) =>
+            new(null, why, connectFailed, principal, badCredentials);
     }
 }
