@@ -27,6 +27,7 @@ internal sealed class DeviceAuthenticator(
     TimeProvider time)
 {
     private const int MaxParsedPolicies = 10_000;
+    private static readonly Dictionary<string, string> NoAttributes = [];
     private readonly bool _allowAnonymous = auth.Value.AllowAnonymous == true;
     private readonly string _arnPrefix = registry.Value.Arn("");
     private readonly Dictionary<string, byte[]> _users = auth.Value.Users.ToDictionary(u => u.Key, u => SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(u.Value)), StringComparer.Ordinal);
@@ -86,7 +87,6 @@ internal sealed class DeviceAuthenticator(
             SourceIp = IpOf(e.RemoteEndPoint),
             Certificate = CertificateFields.Of(certificate),
             ConnectAttributes = ConnectAttributes(e, will),
-            Now = time.GetUtcNow(),
         };
         var access = ConnectionAccess.ForCertificate(clientId, certificateId, grant.CaCertificateId, _arnPrefix, NewGrant(grant, context));
         if (!access.MayConnect())
@@ -155,15 +155,7 @@ internal sealed class DeviceAuthenticator(
             return false;
         }
 
-        var old = current.Context;
-        access.Replace(NewGrant(grant, new PolicyContext
-        {
-            ClientId = old.ClientId,
-            SourceIp = old.SourceIp,
-            Certificate = old.Certificate,
-            ConnectAttributes = old.ConnectAttributes,
-            Now = time.GetUtcNow(),
-        }), ticket);
+        access.Replace(NewGrant(grant, current.Context), ticket);
         return true;
     }
 
@@ -178,23 +170,26 @@ internal sealed class DeviceAuthenticator(
             : null;
     }
 
-    private ConnectionAccess.Grant NewGrant(DeviceGrant grant, PolicyContext context)
+    /// <summary>
+    /// The grant of a connection: the policies, and the variables' values from the connection itself (client id,
+    /// address, certificate, connect attributes: kept across re-reads) and from the registry (the thing: re-read).
+    /// </summary>
+    private ConnectionAccess.Grant NewGrant(DeviceGrant grant, PolicyContext connection)
     {
-        var full = grant.Thing is { } thing
-            ? new PolicyContext
-            {
-                ClientId = context.ClientId,
-                SourceIp = context.SourceIp,
-                Certificate = context.Certificate,
-                ConnectAttributes = context.ConnectAttributes,
-                Now = context.Now,
-                ThingName = thing.ThingName,
-                ThingTypeName = thing.ThingTypeName,
-                ThingAttributes = thing.Attributes,
-                IsAttached = grant.IsAttached,
-            }
-            : context;
-        return new ConnectionAccess.Grant([.. grant.Policies.Select(Parsed)], full);
+        var thing = grant.Thing;
+        var context = new PolicyContext
+        {
+            ClientId = connection.ClientId,
+            SourceIp = connection.SourceIp,
+            Certificate = connection.Certificate,
+            ConnectAttributes = connection.ConnectAttributes,
+            Now = time.GetUtcNow(),
+            ThingName = thing?.ThingName,
+            ThingTypeName = thing?.ThingTypeName,
+            ThingAttributes = thing?.Attributes ?? NoAttributes,
+            IsAttached = thing is null ? null : grant.IsAttached,
+        };
+        return new ConnectionAccess.Grant([.. grant.Policies.Select(Parsed)], context);
     }
 
     /// <summary>Policy documents parsed once per node and version (they were validated when stored).</summary>
