@@ -17,8 +17,8 @@ namespace OrleansIot.Gateway.Http;
 /// </summary>
 public static class ApiAccess
 {
-    /// <summary>POST endpoints that only read (AWS uses POST for them).</summary>
-    private static readonly HashSet<string> Reads = new(StringComparer.Ordinal)
+    /// <summary>POST endpoints that only read (AWS uses POST for them), by endpoint name.</summary>
+    internal static readonly HashSet<string> ReadOnlyPosts = new(StringComparer.Ordinal)
     {
         "TestRuleSql", "ListTargetsForPolicy", "ListAttachedPolicies", "GetEffectivePolicies",
     };
@@ -95,7 +95,7 @@ public static class ApiAccess
     {
         var method = context.Request.Method;
         var name = context.GetEndpoint()?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName;
-        var reads = HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || (name is not null && Reads.Contains(name));
+        var reads = HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || (name is not null && ReadOnlyPosts.Contains(name));
         if (reads || role == ApiKeyRoles.Admin)
         {
             return true;

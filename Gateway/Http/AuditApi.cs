@@ -17,11 +17,8 @@ namespace OrleansIot.Gateway.Http;
 /// </summary>
 public static class AuditApi
 {
-    /// <summary>POST endpoints that only read, or move queue data: not audited.</summary>
-    private static readonly HashSet<string> NotAudited = new(StringComparer.Ordinal)
-    {
-        "TestRuleSql", "ReceiveMessage", "SendMessage", "DeleteMessageBatch", "ListTargetsForPolicy", "ListAttachedPolicies", "GetEffectivePolicies",
-    };
+    /// <summary>Queue data-plane calls (POSTs that move messages, not configuration): not audited, nor are reads.</summary>
+    private static readonly HashSet<string> QueueData = new(StringComparer.Ordinal) { "ReceiveMessage", "SendMessage", "DeleteMessageBatch" };
 
     /// <summary>Records audited calls; add before the exception handler so the final status is seen.</summary>
     public static IApplicationBuilder UseAuditLog(this IApplicationBuilder app) => app.Use(async (context, next) =>
@@ -37,7 +34,7 @@ public static class AuditApi
         {
             var request = context.Request;
             if (name is not null && !HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method)
-                && request.Path.StartsWithSegments("/api", StringComparison.Ordinal) && !NotAudited.Contains(name))
+                && request.Path.StartsWithSegments("/api", StringComparison.Ordinal) && !ApiAccess.ReadOnlyPosts.Contains(name) && !QueueData.Contains(name))
             {
                 context.RequestServices.GetRequiredService<Security.AuditTrail>().Record(
                     context.Items.TryGetValue(PrincipalKey, out var principal) && principal is string p ? p : "anonymous",

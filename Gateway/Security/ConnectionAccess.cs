@@ -66,24 +66,26 @@ internal sealed class ConnectionAccess
         }
     }
 
-    public bool MayPublish(string topic) => Decide(g => g.Publish, Actions.Publish, "topic/", topic);
+    public bool MayPublish(string topic) => Decide(Grant.PublishCache, Actions.Publish, "topic/", topic);
 
-    public bool MayRetain(string topic) => Decide(g => g.Retain, Actions.RetainPublish, "topic/", topic);
+    public bool MayRetain(string topic) => Decide(Grant.RetainCache, Actions.RetainPublish, "topic/", topic);
 
-    public bool MaySubscribe(string filter) => Decide(g => g.Subscribe, Actions.Subscribe, "topicfilter/", filter);
+    public bool MaySubscribe(string filter) => Decide(Grant.SubscribeCache, Actions.Subscribe, "topicfilter/", filter);
 
-    public bool MayReceive(string topic) => Decide(g => g.Receive, Actions.Receive, "topic/", topic);
+    public bool MayReceive(string topic) => Decide(Grant.ReceiveCache, Actions.Receive, "topic/", topic);
 
-    public bool MayConnect() => Decide(g => g.Connect, Actions.Connect, "client/", ClientId);
+    /// <summary><c>iot:Connect</c> on <c>client/{clientId}</c>: asked once per connection, so not cached.</summary>
+    public bool MayConnect() => _grant is not { } grant
+        || PolicyEvaluator.Evaluate(grant.Policies, Actions.Connect, string.Concat(ArnPrefix, "client/", ClientId), grant.Context) == PolicyDecision.Allow;
 
-    private bool Decide(Func<Grant, ConcurrentDictionary<string, bool>> cacheOf, string action, string kind, string name)
+    private bool Decide(int cacheIndex, string action, string kind, string name)
     {
         if (_grant is not { } grant)
         {
             return true;
         }
 
-        var cache = cacheOf(grant);
+        var cache = grant.Cache(cacheIndex);
         if (cache.TryGetValue(name, out var allowed))
         {
             return allowed;
@@ -109,15 +111,23 @@ internal sealed class ConnectionAccess
         public const string Receive = "iot:Receive";
     }
 
-    /// <summary>The policies of a connection, the values of their variables, and the decisions made with them.</summary>
+    /// <summary>
+    /// The policies of a connection, the values of their variables, and the decisions made with them: one cache per
+    /// action, made on the action's first use (most devices only publish, and idle connections should cost little).
+    /// </summary>
     internal sealed class Grant(IReadOnlyList<IotPolicy> policies, PolicyContext context)
     {
+        public const int PublishCache = 0;
+        public const int RetainCache = 1;
+        public const int SubscribeCache = 2;
+        public const int ReceiveCache = 3;
+
+        private readonly ConcurrentDictionary<string, bool>?[] _caches = new ConcurrentDictionary<string, bool>?[4];
+
         public IReadOnlyList<IotPolicy> Policies { get; } = policies;
         public PolicyContext Context { get; } = context;
-        public ConcurrentDictionary<string, bool> Connect { get; } = new(StringComparer.Ordinal);
-        public ConcurrentDictionary<string, bool> Publish { get; } = new(StringComparer.Ordinal);
-        public ConcurrentDictionary<string, bool> Retain { get; } = new(StringComparer.Ordinal);
-        public ConcurrentDictionary<string, bool> Subscribe { get; } = new(StringComparer.Ordinal);
-        public ConcurrentDictionary<string, bool> Receive { get; } = new(StringComparer.Ordinal);
+
+        public ConcurrentDictionary<string, bool> Cache(int index) =>
+            Volatile.Read(ref _caches[index]) ?? Interlocked.CompareExchange(ref _caches[index], new(StringComparer.Ordinal), null) ?? _caches[index]!;
     }
 }
