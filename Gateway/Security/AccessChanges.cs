@@ -78,6 +78,7 @@ internal sealed partial class AccessChanges : IAccessChangeNotifier
         AccessChangeKind.Certificate => access.CertificateId == change.Name,
         AccessChangeKind.CaCertificate => access.CaCertificateId == change.Name,
         AccessChangeKind.Thing => meter.ClientId == change.Name,
+        AccessChangeKind.Policy when change.Name is { } policy => access.Current?.PolicyNames.Contains(policy) == true,
         _ => true,
     };
 

@@ -115,7 +115,7 @@ internal sealed class ConnectionAccess
     /// The policies of a connection, the values of their variables, and the decisions made with them: one cache per
     /// action, made on the action's first use (most devices only publish, and idle connections should cost little).
     /// </summary>
-    internal sealed class Grant(IReadOnlyList<IotPolicy> policies, PolicyContext context)
+    internal sealed class Grant(IReadOnlyList<IotPolicy> policies, PolicyContext context, IReadOnlySet<string>? policyNames = null)
     {
         public const int PublishCache = 0;
         public const int RetainCache = 1;
@@ -126,6 +126,9 @@ internal sealed class ConnectionAccess
 
         public IReadOnlyList<IotPolicy> Policies { get; } = policies;
         public PolicyContext Context { get; } = context;
+
+        /// <summary>The names of the policies, to know which connections a policy's new version concerns.</summary>
+        public IReadOnlySet<string> PolicyNames { get; } = policyNames ?? new HashSet<string>(StringComparer.Ordinal);
 
         public ConcurrentDictionary<string, bool> Cache(int index) =>
             Volatile.Read(ref _caches[index]) ?? Interlocked.CompareExchange(ref _caches[index], new(StringComparer.Ordinal), null) ?? _caches[index]!;

@@ -189,7 +189,7 @@ internal sealed class DeviceAuthenticator(
             ThingAttributes = thing?.Attributes ?? NoAttributes,
             IsAttached = thing is null ? null : grant.IsAttached,
         };
-        return new ConnectionAccess.Grant([.. grant.Policies.Select(Parsed)], context);
+        return new ConnectionAccess.Grant([.. grant.Policies.Select(Parsed)], context, grant.Policies.Select(p => p.PolicyName).ToHashSet(StringComparer.Ordinal));
     }
 
     /// <summary>Policy documents parsed once per node and version (they were validated when stored).</summary>

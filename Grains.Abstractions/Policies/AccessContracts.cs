@@ -41,7 +41,10 @@ public enum AccessChangeKind
     /// <summary>A registered CA's status changed: <see cref="AccessChange.Name"/> is its id.</summary>
     CaCertificate,
 
-    /// <summary>A policy, a version or an attachment changed: every connection may be affected.</summary>
+    /// <summary>
+    /// A policy's default version changed (<see cref="AccessChange.Name"/>: the policy; connections holding it are
+    /// affected), or a thing group's attachments did (no name: every connection may be).
+    /// </summary>
     Policy,
 
     /// <summary>A thing's attributes, type or groups changed: <see cref="AccessChange.Name"/> is the thing.</summary>

@@ -143,7 +143,7 @@ internal sealed partial class PolicyGrain(
             await state.WriteStateAsync();
         }
 
-        await ChangedAsync();
+        await TargetChangedAsync(target);
     }
 
     public async Task Detach(string target)
@@ -155,11 +155,20 @@ internal sealed partial class PolicyGrain(
             await state.WriteStateAsync();
         }
 
-        await ChangedAsync();
+        await TargetChangedAsync(target);
     }
 
-    /// <summary>Decisions made with the old policy set are dropped on every node.</summary>
+    /// <summary>Connections holding this policy read it again, on every node.</summary>
     private Task ChangedAsync() => access.Changed(new AccessChange(AccessChangeKind.Policy, Name));
+
+    /// <summary>
+    /// An attachment changed: the certificate's connections read their policies again; for a thing group, whose
+    /// members the gateways do not know, every connection does.
+    /// </summary>
+    private Task TargetChangedAsync(string target) =>
+        access.Changed(PolicyTargets.Kind(target) == "cert"
+            ? new AccessChange(AccessChangeKind.Certificate, PolicyTargets.Name(target))
+            : new AccessChange(AccessChangeKind.Policy, null));
 
     public Task<IReadOnlyList<string>> ListTargets()
     {

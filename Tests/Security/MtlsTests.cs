@@ -223,6 +223,23 @@ public sealed class MtlsTests(SecureNodeFixture node) : IClassFixture<SecureNode
     }
 
     [Fact]
+    public async Task ANewDefaultPolicyVersion_TakesEffectOnTheLiveConnection()
+    {
+        var policy = "versioned-" + Guid.NewGuid().ToString("N")[..8];
+        await Devices.CreatePolicyAsync(node.Http, policy, """{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["iot:Connect","iot:Publish"],"Resource":"*"}]}""");
+        var device = await Devices.CreateAsync(node.Http, NewThing("ver"), policy);
+        var (client, _) = await ConnectAsync(device, device.ThingName);
+        Assert.Equal(MqttClientPublishReasonCode.Success, (await client.PublishAsync(Message("news/x"))).ReasonCode);
+
+        await ApiAssert.OkAsync(await node.Http.PostAsync($"/api/policies/{policy}/version?setAsDefault=true", new StringContent(
+            new JsonObject { ["policyDocument"] = """{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}""" }.ToJsonString(), Encoding.UTF8, "application/json")));
+
+        await Eventually.True(
+            async () => (await client.PublishAsync(Message("news/x"))).ReasonCode == MqttClientPublishReasonCode.NotAuthorized,
+            "the publish denied by version 2", TimeSpan.FromSeconds(2));
+    }
+
+    [Fact]
     public async Task HttpsShadowApi_WithTheDeviceCertificate_FollowsItsPolicies()
     {
         var own = NewThing("https");
