@@ -97,7 +97,7 @@ public sealed class TlsOptions
     /// </summary>
     public IList<string> HostNames { get; } = [];
 
-    /// <summary>How long a node's issued server certificate is valid; a node gets a new one at every start.</summary>
+    /// <summary>How long a node's issued server certificate is valid; the node gets a new one at start and after two thirds of this.</summary>
     [System.ComponentModel.DataAnnotations.Range(1, 825)]
     public int IssuedValidityDays { get; set; } = 90;
 

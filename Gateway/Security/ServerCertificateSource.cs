@@ -26,10 +26,11 @@ internal sealed partial class ServerCertificateSource(
 {
     private readonly TaskCompletionSource<SslServerAuthenticationOptions> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopping = new();
+    private volatile SslServerAuthenticationOptions? _current;
 
     /// <summary>The per-connection callback Kestrel calls; waits for the certificate while the node is starting.</summary>
     public ValueTask<SslServerAuthenticationOptions> OnConnectionAsync(TlsHandshakeCallbackContext context) =>
-        _ready.Task.IsCompletedSuccessfully ? ValueTask.FromResult(_ready.Task.Result) : new ValueTask<SslServerAuthenticationOptions>(_ready.Task.WaitAsync(context.CancellationToken));
+        _current is { } current ? ValueTask.FromResult(current) : new ValueTask<SslServerAuthenticationOptions>(_ready.Task.WaitAsync(context.CancellationToken));
 
     /// <summary>The certificate in use, once there is one.</summary>
     public X509Certificate2? Certificate { get; private set; }
@@ -43,7 +44,7 @@ internal sealed partial class ServerCertificateSource(
 
         if (configured is not null)
         {
-            _ready.TrySetResult(Settings(configured));
+            Use(Settings(configured));
             return Task.CompletedTask;
         }
 
@@ -59,8 +60,24 @@ internal sealed partial class ServerCertificateSource(
 
     public void Dispose() => _stopping.Dispose();
 
-    /// <summary>Asks the platform CA for a certificate of a key made here (the key never leaves the node); retried until the cluster answers.</summary>
+    /// <summary>
+    /// Asks the platform CA for a certificate of a key made here (the key never leaves the node), retried until the
+    /// cluster answers, and again with a new key when two thirds of its validity have passed.
+    /// </summary>
     private async Task IssueAsync()
+    {
+        while (!_stopping.IsCancellationRequested && await IssueOnceAsync() is { } certificate)
+        {
+            var renewAt = certificate.NotBefore.ToUniversalTime() + ((certificate.NotAfter - certificate.NotBefore) * 2 / 3);
+            for (var wait = renewAt - DateTime.UtcNow; wait > TimeSpan.Zero && !_stopping.IsCancellationRequested; wait = renewAt - DateTime.UtcNow)
+            {
+                // In steps of at most a day: Task.Delay takes no more than ~49 days.
+                await Task.Delay(wait < TimeSpan.FromDays(1) ? wait : TimeSpan.FromDays(1), _stopping.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+    }
+
+    private async Task<X509Certificate2?> IssueOnceAsync()
     {
         var names = new List<string> { "localhost", "127.0.0.1", "::1", Environment.MachineName };
         names.AddRange(options.Value.HostNames.Where(n => !names.Contains(n, StringComparer.OrdinalIgnoreCase)));
@@ -74,9 +91,9 @@ internal sealed partial class ServerCertificateSource(
                 using var issued = X509Certificate2.CreateFromPem(pem).CopyWithPrivateKey(key);
                 // Re-imported so SslStream can use the key on every platform.
                 var certificate = X509CertificateLoader.LoadPkcs12(issued.Export(X509ContentType.Pkcs12), null, X509KeyStorageFlags.Exportable);
-                _ready.TrySetResult(Settings(certificate));
+                Use(Settings(certificate));
                 LogIssued(logger, certificate.Subject, names, certificate.NotAfter);
-                return;
+                return certificate;
             }
             catch (Exception ex) when (!_stopping.IsCancellationRequested)
             {
@@ -84,6 +101,15 @@ internal sealed partial class ServerCertificateSource(
                 await Task.Delay(TimeSpan.FromSeconds(Math.Min(attempt, 5)), _stopping.Token).ContinueWith(_ => { }, TaskScheduler.Default);
             }
         }
+
+        return null;
+    }
+
+    /// <summary>New handshakes use these settings; the first ones also release the handshakes waiting at start.</summary>
+    private void Use(SslServerAuthenticationOptions settings)
+    {
+        _current = settings;
+        _ready.TrySetResult(settings);
     }
 
     private SslServerAuthenticationOptions Settings(X509Certificate2 certificate)
