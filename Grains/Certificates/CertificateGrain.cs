@@ -10,8 +10,10 @@ namespace OrleansIot.Grains.Certificates;
 internal sealed class CertificateGrain(
     [PersistentState("certificate", StorageNames.Default)] IPersistentState<CertificateState> state,
     Abstractions.Policies.IAccessChangeNotifier access,
-    TimeProvider time) : Grain, ICertificateGrain
+    TimeProvider time) : Grain, ICertificateGrain, IRemindable
 {
+    private const string OwnershipReminder = "ownership-token";
+
     private string Id => this.GetPrimaryKeyString();
 
     public async Task<CertificateInfo> Register(string certificatePem, string? caCertificateId, string status)
@@ -89,6 +91,38 @@ internal sealed class CertificateGrain(
         state.State.OwnershipTokenHash = tokenHash;
         state.State.OwnershipTokenExpires = expires;
         await state.WriteStateAsync();
+        // Durable (a reminder, not a timer): the certificate is deleted when its token expires unused, even if this
+        // activation or its node is gone by then. The period only matters if deleting fails.
+        var due = expires - time.GetUtcNow();
+        await this.RegisterOrUpdateReminder(OwnershipReminder, due > TimeSpan.Zero ? due : TimeSpan.Zero, TimeSpan.FromMinutes(5));
+    }
+
+    public async Task ReceiveReminder(string reminderName, TickStatus status)
+    {
+        if (reminderName != OwnershipReminder)
+        {
+            return;
+        }
+
+        var s = state.State;
+        if (s.Pem is not null && s.OwnershipTokenHash is not null && s.Status == CertificateStatus.PendingActivation && s.Things.Count == 0
+            && time.GetUtcNow() >= s.OwnershipTokenExpires)
+        {
+            // AWS: a certificate not used by RegisterThing within the token's hour is deleted.
+            await state.ClearStateAsync();
+            state.State = new CertificateState();
+            await GrainFactory.GetGrain<INameCatalogGrain>(INameCatalogGrain.Certificates).Remove(Id);
+            await ChangedAsync();
+        }
+        else if (s.OwnershipTokenHash is not null && time.GetUtcNow() < s.OwnershipTokenExpires)
+        {
+            return;   // a newer token: its own due time was set when it was given
+        }
+
+        if (await this.GetReminder(OwnershipReminder) is { } reminder)
+        {
+            await this.UnregisterReminder(reminder);
+        }
     }
 
     public async Task<bool> ClaimOwnership(byte[] tokenHash, bool spend)

@@ -13,11 +13,8 @@ namespace OrleansIot.Grains.Provisioning;
 
 /// <summary>Fleet provisioning by claim on any node.</summary>
 [GrainType("fleet-provisioning"), Orleans.Concurrency.StatelessWorker]
-internal sealed class FleetProvisioningGrain(IOptions<RegistryOptions> registry, TimeProvider time) : Grain, IFleetProvisioningGrain
+internal sealed class FleetProvisioningGrain(IOptions<RegistryOptions> registry, IOptions<ProvisioningOptions> options, TimeProvider time) : Grain, IFleetProvisioningGrain
 {
-    /// <summary>How long a new certificate's ownership token can be used (AWS: one hour).</summary>
-    public static readonly TimeSpan OwnershipTokenLifetime = TimeSpan.FromHours(1);
-
     private ICertificateServiceGrain Certificates => GrainFactory.GetGrain<ICertificateServiceGrain>(0);
 
     public async Task<IReadOnlyList<ProvisioningTemplateInfo>> ListTemplates()
@@ -129,7 +126,7 @@ internal sealed class FleetProvisioningGrain(IOptions<RegistryOptions> registry,
         // The certificate id names the grain that keeps the token's hash; the random part is the secret.
         var token = $"{certificateId}.{Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_')}";
         await GrainFactory.GetGrain<ICertificateGrain>(certificateId)
-            .SetOwnershipToken(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token)), time.GetUtcNow() + OwnershipTokenLifetime);
+            .SetOwnershipToken(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(token)), time.GetUtcNow() + options.Value.OwnershipTokenLifetime);
         return token;
     }
 

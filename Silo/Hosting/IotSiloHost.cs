@@ -90,6 +90,7 @@ public static partial class IotSiloHost
         builder.Services.AddOptions<ShadowOptions>().BindConfiguration(ShadowOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<Grains.Rules.RulesOptions>().BindConfiguration(Grains.Rules.RulesOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<Grains.Abstractions.Registry.RegistryOptions>().BindConfiguration(Grains.Abstractions.Registry.RegistryOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        builder.Services.AddOptions<Grains.Provisioning.ProvisioningOptions>().BindConfiguration(Grains.Provisioning.ProvisioningOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<Grains.Certificates.CertificateAuthorityOptions>().BindConfiguration(Grains.Certificates.CertificateAuthorityOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<Grains.Analytics.AnalyticsOptions>().BindConfiguration(Grains.Analytics.AnalyticsOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);

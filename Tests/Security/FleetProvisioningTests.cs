@@ -7,10 +7,19 @@ using OrleansIot.Tests.Infrastructure;
 
 namespace OrleansIot.Tests.Security;
 
-/// <summary>Fleet provisioning by claim: a device with a shared claim certificate gets its own certificate and thing.</summary>
-public sealed class FleetProvisioningTests(SecureNodeFixture node) : IClassFixture<SecureNodeFixture>
+/// <summary>A secure node whose ownership tokens last two seconds.</summary>
+public sealed class ShortTokenNodeFixture : SecureNodeFixture
 {
-    private static StringContent Body(JsonNode json) => new(json.ToJsonString(), Encoding.UTF8, "application/json");
+    protected override IEnumerable<string> Settings => ["Iot:Provisioning:OwnershipTokenLifetime=00:00:02"];
+}
+
+/// <summary>
+/// A fleet provisioning set-up as an operator makes it (a thing group, a template, a claim certificate whose policy
+/// allows only the provisioning topics) and the claim device connected over mTLS, subscribed to the answers.
+/// </summary>
+internal sealed class ClaimRig(NodeFixture node)
+{
+    public static StringContent Body(JsonNode json) => new(json.ToJsonString(), Encoding.UTF8, "application/json");
 
     private static string Template(string group) => $$"""
         {
@@ -28,7 +37,15 @@ public sealed class FleetProvisioningTests(SecureNodeFixture node) : IClassFixtu
         """;
 
     /// <summary>A template, and a claim certificate whose policy allows only the provisioning topics.</summary>
-    private async Task<(string TemplateName, DeviceCredentials Claim)> SetUpAsync()
+    /// <summary>Set up, with the claim device connected and subscribed to the answers.</summary>
+    public async Task<(string TemplateName, DeviceCredentials Claim, IMqttClient Client, Inbox Inbox)> ClaimConnectedAsync()
+    {
+        var (template, claim) = await SetUpAsync();
+        var (client, inbox) = await ConnectClaimAsync(claim, template);
+        return (template, claim, client, inbox);
+    }
+
+    public async Task<(string TemplateName, DeviceCredentials Claim)> SetUpAsync()
     {
         var name = "fleet-" + Guid.NewGuid().ToString("N")[..8];
         var group = name + "-group";
@@ -51,7 +68,7 @@ public sealed class FleetProvisioningTests(SecureNodeFixture node) : IClassFixtu
         return (name, await Devices.CreateAsync(node.Http, name + "-claim", claimPolicy));
     }
 
-    private sealed class Inbox
+    public sealed class Inbox
     {
         private readonly List<MqttApplicationMessage> _messages = [];
 
@@ -94,7 +111,7 @@ public sealed class FleetProvisioningTests(SecureNodeFixture node) : IClassFixtu
             "a message on " + topic)!;
     }
 
-    private async Task<(IMqttClient Client, Inbox Inbox)> ConnectClaimAsync(DeviceCredentials claim, string template)
+    public async Task<(IMqttClient Client, Inbox Inbox)> ConnectClaimAsync(DeviceCredentials claim, string template)
     {
         var ca = await Devices.PlatformCaAsync(node.Http);
         var client = node.NewClient();
@@ -109,25 +126,31 @@ public sealed class FleetProvisioningTests(SecureNodeFixture node) : IClassFixtu
         return (client, inbox);
     }
 
-    private static Task<MqttClientPublishResult> PublishAsync(IMqttClient client, string topic, string payload) =>
+    public static Task<MqttClientPublishResult> PublishAsync(IMqttClient client, string topic, string payload) =>
         client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(Encoding.UTF8.GetBytes(payload)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+}
+
+/// <summary>Fleet provisioning by claim: a device with a shared claim certificate gets its own certificate and thing.</summary>
+public sealed class FleetProvisioningTests(SecureNodeFixture node) : IClassFixture<SecureNodeFixture>
+{
+    private readonly ClaimRig _rig = new(node);
 
     [Fact]
     public async Task ADeviceWithTheClaimCertificate_GetsItsOwnCertificateAndThing_ThenConnectsAsItself()
     {
-        var (template, claim) = await SetUpAsync();
+        var (template, claim) = await _rig.SetUpAsync();
         var eavesdropper = await node.ConnectAsync("eaves-" + Guid.NewGuid().ToString("N")[..8]);
-        var overheard = new Inbox(eavesdropper);
+        var overheard = new ClaimRig.Inbox(eavesdropper);
         await eavesdropper.SubscribeAsync("$aws/certificates/#");
-        var (client, inbox) = await ConnectClaimAsync(claim, template);
+        var (client, inbox) = await _rig.ConnectClaimAsync(claim, template);
         var serial = Guid.NewGuid().ToString("N")[..8];
 
-        await PublishAsync(client, "$aws/certificates/create/json", "");
+        await ClaimRig.PublishAsync(client, "$aws/certificates/create/json", "");
         var created = await inbox.NextAsync("$aws/certificates/create/json/accepted");
         var certificateId = (string)created["certificateId"]!;
         Assert.Equal("PENDING_ACTIVATION", (string)(await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/certificates/{certificateId}")))["certificateDescription"]!["status"]!);
 
-        await PublishAsync(client, $"$aws/provisioning-templates/{template}/provision/json",
+        await ClaimRig.PublishAsync(client, $"$aws/provisioning-templates/{template}/provision/json",
             new JsonObject { ["certificateOwnershipToken"] = (string)created["certificateOwnershipToken"]!, ["parameters"] = new JsonObject { ["SerialNumber"] = serial } }.ToJsonString());
         var registered = await inbox.NextAsync($"$aws/provisioning-templates/{template}/provision/json/accepted");
 
@@ -162,27 +185,27 @@ public sealed class FleetProvisioningTests(SecureNodeFixture node) : IClassFixtu
     [Fact]
     public async Task BadRequests_GetAwsRejectedDocuments()
     {
-        var (template, claim) = await SetUpAsync();
-        var (client, inbox) = await ConnectClaimAsync(claim, template);
+        var (template, claim) = await _rig.SetUpAsync();
+        var (client, inbox) = await _rig.ConnectClaimAsync(claim, template);
         var provision = $"$aws/provisioning-templates/{template}/provision/json";
 
-        await PublishAsync(client, provision, """{"parameters":{"SerialNumber":"1"}}""");
+        await ClaimRig.PublishAsync(client, provision, """{"parameters":{"SerialNumber":"1"}}""");
         var empty = await inbox.NextAsync(provision + "/rejected");
         Assert.Equal(400, (int)empty["statusCode"]!);
         Assert.Equal("InvalidCertificateOwnershipToken", (string)empty["errorCode"]!);
         Assert.Equal("Certificate ownership token cannot be empty.", (string)empty["errorMessage"]!);
 
-        await PublishAsync(client, provision, """{"certificateOwnershipToken":"forged.token","parameters":{}}""");
+        await ClaimRig.PublishAsync(client, provision, """{"certificateOwnershipToken":"forged.token","parameters":{}}""");
         Assert.Equal("InvalidCertificateOwnershipToken", (string)(await inbox.NextAsync(provision + "/rejected"))["errorCode"]!);
 
-        await PublishAsync(client, "$aws/certificates/create/json", "");
+        await ClaimRig.PublishAsync(client, "$aws/certificates/create/json", "");
         var created = await inbox.NextAsync("$aws/certificates/create/json/accepted");
-        await PublishAsync(client, provision, new JsonObject { ["certificateOwnershipToken"] = (string)created["certificateOwnershipToken"]!, ["parameters"] = new JsonObject() }.ToJsonString());
+        await ClaimRig.PublishAsync(client, provision, new JsonObject { ["certificateOwnershipToken"] = (string)created["certificateOwnershipToken"]!, ["parameters"] = new JsonObject() }.ToJsonString());
         var missing = await inbox.NextAsync(provision + "/rejected");
         Assert.Equal("InvalidParameters", (string)missing["errorCode"]!);
         Assert.Equal("PENDING_ACTIVATION", (string)(await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/certificates/{(string)created["certificateId"]!}")))["certificateDescription"]!["status"]!);
 
-        await PublishAsync(client, $"$aws/provisioning-templates/{template}/provision/json", "not json");
+        await ClaimRig.PublishAsync(client, $"$aws/provisioning-templates/{template}/provision/json", "not json");
         Assert.Equal("InvalidPayload", (string)(await inbox.NextAsync(provision + "/rejected"))["errorCode"]!);
     }
 
@@ -192,8 +215,29 @@ public sealed class FleetProvisioningTests(SecureNodeFixture node) : IClassFixtu
     [InlineData("ok-name", "not json")]
     public async Task InvalidTemplates_AreRefused_AndNothingIsStored(string name, string body)
     {
-        var response = await node.Http.PostAsync("/api/provisioning-templates", Body(new JsonObject { ["templateName"] = name, ["templateBody"] = body, ["enabled"] = true }));
+        var response = await node.Http.PostAsync("/api/provisioning-templates", ClaimRig.Body(new JsonObject { ["templateName"] = name, ["templateBody"] = body, ["enabled"] = true }));
         await ApiAssert.ProblemAsync(response, HttpStatusCode.BadRequest, "InvalidRequestException");
         Assert.DoesNotContain($"\"{name}\"", await node.Http.GetStringAsync("/api/provisioning-templates"), StringComparison.Ordinal);
+    }
+}
+
+/// <summary>What happens to a certificate whose ownership token is never used.</summary>
+public sealed class FleetProvisioningExpiryTests(ShortTokenNodeFixture node) : IClassFixture<ShortTokenNodeFixture>
+{
+    [Fact]
+    public async Task ACertificateNotRegisteredBeforeItsTokenExpires_IsDeleted_AndTheTokenRefused()
+    {
+        var (template, claim, client, inbox) = await new ClaimRig(node).ClaimConnectedAsync();
+        await ClaimRig.PublishAsync(client, "$aws/certificates/create/json", "");
+        var created = await inbox.NextAsync("$aws/certificates/create/json/accepted");
+        var id = (string)created["certificateId"]!;
+
+        await Eventually.True(async () => (await node.Http.GetAsync($"/api/certificates/{id}")).StatusCode == HttpStatusCode.NotFound,
+            "the unused certificate deleted", TimeSpan.FromSeconds(30));
+
+        var provision = $"$aws/provisioning-templates/{template}/provision/json";
+        await ClaimRig.PublishAsync(client, provision, new JsonObject { ["certificateOwnershipToken"] = (string)created["certificateOwnershipToken"]!, ["parameters"] = new JsonObject { ["SerialNumber"] = "late" } }.ToJsonString());
+        Assert.Equal("InvalidCertificateOwnershipToken", (string)(await inbox.NextAsync(provision + "/rejected"))["errorCode"]!);
+        Assert.NotNull(claim);
     }
 }
