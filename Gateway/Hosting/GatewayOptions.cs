@@ -105,7 +105,7 @@ public sealed class TlsOptions
 }
 
 /// <summary>Device authentication (section <c>Iot:Auth</c>).</summary>
-public sealed class AuthOptions
+public sealed class AuthOptions : IValidatableObject
 {
     public const string SectionName = "Iot:Auth";
 
@@ -125,11 +125,18 @@ public sealed class AuthOptions
     public IDictionary<string, string> Users { get; } = new Dictionary<string, string>(StringComparer.Ordinal);
 
     /// <summary>
-    /// An admin API key accepted from configuration (never stored; at least 16 characters). Unset: on the
+    /// An admin API key accepted from configuration (never stored; at least 16 characters). Unset or empty: on the
     /// deployment's first start an admin key is made, stored hashed and printed once in the log.
     /// </summary>
-    [System.ComponentModel.DataAnnotations.MinLength(16)]
     public string? BootstrapAdminKey { get; set; }
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (!string.IsNullOrEmpty(BootstrapAdminKey) && BootstrapAdminKey.Length < 16)
+        {
+            yield return new ValidationResult("must be at least 16 characters (or empty: a key is made at first start).", [nameof(BootstrapAdminKey)]);
+        }
+    }
 }
 
 /// <summary>Metering (section <c>Iot:Usage</c>).</summary>

@@ -24,7 +24,7 @@ internal sealed partial class ApiKeyAuthenticator(
     public const string BootstrapKeyId = "bootstrap";
 
     private const int MaxCached = 10_000;
-    private readonly byte[]? _bootstrapHash = auth.Value.BootstrapAdminKey is { } key ? SHA256.HashData(Encoding.UTF8.GetBytes(key)) : null;
+    private readonly byte[]? _bootstrapHash = auth.Value.BootstrapAdminKey is { Length: > 0 } key ? SHA256.HashData(Encoding.UTF8.GetBytes(key)) : null;
     private readonly ConcurrentDictionary<string, ApiKeyCheck?> _keys = new(StringComparer.Ordinal);
 
     /// <summary>The caller's key id and role, or null when the key is missing, malformed, unknown or wrong.</summary>

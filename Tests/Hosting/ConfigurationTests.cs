@@ -22,6 +22,17 @@ public sealed class ConfigurationTests
     }
 
     [Fact]
+    public async Task ABootstrapAdminKeyShorterThan16Characters_StopsTheNodeAtStart()
+    {
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(async () =>
+        {
+            await using var app = IotSiloHost.CreateApplication(["--Iot:Auth:BootstrapAdminKey=short", $"--Iot:Http:Port={Infrastructure.FreePorts.Next()}", $"--Iot:Mqtt:Port={Infrastructure.FreePorts.Next()}", "--Iot:Tls:Enabled=false"]);
+            await app.StartAsync();
+        });
+        Assert.Contains("BootstrapAdminKey", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void PostgresWithoutConnectionString_NamesTheMissingKey()
     {
         var error = Assert.Throws<OptionsValidationException>(() => IotSiloHost.CreateApplication(["--Iot:Storage=Postgres"]));

@@ -128,4 +128,45 @@ public sealed class PostgresNodesTests(PostgresServer postgres)
         Assert.Equal("v7", received.First().ConvertPayloadToString());
         Assert.True(received.First().Retain);
     }
+
+    [Fact]
+    public async Task Identity_SurvivesKillDashNine_CaKeysCertificatesPoliciesAndTheFirstStartKeyMadeOnce()
+    {
+        var settings = PostgresMode(await postgres.CreateDatabaseAsync(), "id-" + Guid.NewGuid().ToString("N")[..8]);
+        settings["Iot__Auth__BootstrapAdminKey"] = "";   // no configured key: the deployment makes one at its first start
+        var (mqttPort, httpPort, siloPort, gatewayPort) = (FreePorts.Next(), FreePorts.Next(), FreePorts.Next(), FreePorts.Next());
+        string caId, certificateId, readerKey;
+        System.Net.Http.Headers.AuthenticationHeaderValue admin;
+        await using (var first = SiloProcess.Start(settings, mqttPort, httpPort, siloPort, gatewayPort))
+        {
+            await first.WaitUntilReadyAsync();
+            var key = await Eventually.Get(
+                () => Task.FromResult(System.Text.RegularExpressions.Regex.Match(first.Output, "oiot_[0-9a-f]{16}_[A-Za-z0-9_-]+").Value),
+                k => k.Length > 0, "the first-start admin key in the log", TimeSpan.FromSeconds(30));
+            admin = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+            first.Http.DefaultRequestHeaders.Authorization = admin;
+            caId = (string)(await ApiAssert.OkAsync(await first.Http.GetAsync("/api/cacertificate")))["certificateId"]!;
+            readerKey = (string)(await ApiAssert.OkAsync(await first.Http.PostAsync("/api/apikeys", Body("""{"name":"r","role":"reader"}"""))))["key"]!;
+            var created = await ApiAssert.OkAsync(await first.Http.PostAsync("/api/keys-and-certificate?setAsActive=true", null));
+            certificateId = (string)created["certificateId"]!;
+            await ApiAssert.OkAsync(await first.Http.PostAsync("/api/policies/durable", Body("""{"policyDocument":"{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:Connect\",\"Resource\":\"*\"}]}"}""")));
+            await ApiAssert.OkAsync(await first.Http.PutAsync("/api/target-policies/durable", Body($$"""{"target":"{{(string)created["certificateArn"]!}}"}""")));
+            first.Kill();
+        }
+
+        await using var second = SiloProcess.Start(settings, mqttPort, httpPort, siloPort, gatewayPort);
+        await second.WaitUntilReadyAsync();
+        second.Http.DefaultRequestHeaders.Authorization = admin;
+
+        Assert.Equal(caId, (string)(await ApiAssert.OkAsync(await second.Http.GetAsync("/api/cacertificate")))["certificateId"]!);
+        Assert.Equal("ACTIVE", (string)(await ApiAssert.OkAsync(await second.Http.GetAsync($"/api/certificates/{certificateId}")))["certificateDescription"]!["status"]!);
+        Assert.Contains("durable", (await ApiAssert.OkAsync(await second.Http.PostAsync($"/api/attached-policies/{Uri.EscapeDataString($"arn:aws:iot:local:000000000000:cert/{certificateId}")}", null))).ToJsonString(), StringComparison.Ordinal);
+        using var reader = new HttpClient { BaseAddress = second.Http.BaseAddress };
+        reader.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", readerKey);
+        await ApiAssert.OkAsync(await reader.GetAsync("/api/things"));
+        await Eventually.True(async () => (await second.Http.GetAsync("/api/apikeys")).IsSuccessStatusCode, "the restarted node ready");
+        Assert.DoesNotMatch("First start: made the admin API key", second.Output);
+    }
+
+    private static StringContent Body(string body) => new(body, System.Text.Encoding.UTF8, "application/json");
 }
