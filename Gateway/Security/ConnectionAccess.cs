@@ -85,6 +85,12 @@ internal sealed class ConnectionAccess
             return true;
         }
 
+        if (grant.ReadsTime)
+        {
+            // aws:CurrentTime / aws:EpochTime: a decision is only good for now, so each one is taken afresh.
+            return PolicyEvaluator.Evaluate(grant.Policies, action, string.Concat(ArnPrefix, kind, name), grant.Context.At(DateTimeOffset.UtcNow)) == PolicyDecision.Allow;
+        }
+
         var cache = grant.Cache(cacheIndex);
         if (cache.TryGetValue(name, out var allowed))
         {
@@ -125,6 +131,9 @@ internal sealed class ConnectionAccess
         private readonly ConcurrentDictionary<string, bool>?[] _caches = new ConcurrentDictionary<string, bool>?[4];
 
         public IReadOnlyList<IotPolicy> Policies { get; } = policies;
+
+        /// <summary>A policy reads the time: decisions are not cached.</summary>
+        public bool ReadsTime { get; } = policies.Any(p => p.ReadsTime);
         public PolicyContext Context { get; } = context;
 
         /// <summary>The names of the policies, to know which connections a policy's new version concerns.</summary>

@@ -30,6 +30,9 @@ public sealed class IotPolicy
     /// <summary>The statements, in document order.</summary>
     public IReadOnlyList<PolicyStatement> Statements { get; }
 
+    /// <summary>Whether a statement's condition reads the time of the request (such decisions must not be cached).</summary>
+    public bool ReadsTime => Statements.Any(s => s.ReadsTime);
+
     /// <summary>Parses and compiles a policy document.</summary>
     /// <exception cref="MalformedPolicyException">The document is not a valid IoT policy.</exception>
     public static IotPolicy Parse(string document)

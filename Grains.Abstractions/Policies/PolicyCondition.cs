@@ -40,6 +40,9 @@ internal sealed class PolicyCondition
         _where = where;
     }
 
+    /// <summary>Whether the condition reads the time of the request (<c>aws:CurrentTime</c>, <c>aws:EpochTime</c>).</summary>
+    public bool ReadsTime => _key is "aws:CurrentTime" or "aws:EpochTime";
+
     public static PolicyCondition[] Parse(JsonElement block, string where)
     {
         if (block.ValueKind != JsonValueKind.Object)

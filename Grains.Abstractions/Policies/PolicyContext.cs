@@ -41,6 +41,20 @@ public sealed class PolicyContext
     /// <summary>The time of the request (<c>aws:CurrentTime</c>, <c>aws:EpochTime</c>).</summary>
     public DateTimeOffset Now { get; init; } = DateTimeOffset.UtcNow;
 
+    /// <summary>The same request at another time.</summary>
+    public PolicyContext At(DateTimeOffset now) => new()
+    {
+        ClientId = ClientId,
+        SourceIp = SourceIp,
+        ThingName = ThingName,
+        ThingTypeName = ThingTypeName,
+        ThingAttributes = ThingAttributes,
+        IsAttached = IsAttached,
+        Certificate = Certificate,
+        ConnectAttributes = ConnectAttributes,
+        Now = now,
+    };
+
     /// <summary>
     /// A variable's text for substitution, or null when it is not substituted (unknown, missing, longer than 1024
     /// characters, or holding one of <c>* $ + ? #</c>: AWS leaves the variable as written, which then matches nothing).

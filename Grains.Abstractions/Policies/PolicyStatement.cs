@@ -20,6 +20,9 @@ public sealed class PolicyStatement
     /// <summary>True for <c>"Effect": "Deny"</c>.</summary>
     public bool Deny { get; }
 
+    /// <summary>Whether a condition reads the time of the request: its decisions may change by themselves.</summary>
+    public bool ReadsTime => _conditions.Any(c => c.ReadsTime);
+
     internal static PolicyStatement Parse(JsonElement statement, int index)
     {
         var where = $"Statement[{index}]";
