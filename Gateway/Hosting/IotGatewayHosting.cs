@@ -172,6 +172,7 @@ public static partial class IotGatewayHosting
         app.MapAuditApi();
         app.MapApiKeysApi();
         app.MapProvisioningApi();
+        app.MapPublishApi();
         app.MapConnectionsApi();
         app.MapRetainedApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));

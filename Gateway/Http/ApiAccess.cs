@@ -35,14 +35,15 @@ public static class ApiAccess
     public static IApplicationBuilder UseApiKeys(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
         var path = context.Request.Path;
-        if (!path.StartsWithSegments("/api", StringComparison.Ordinal) && !path.StartsWithSegments("/things", StringComparison.Ordinal))
+        if (!path.StartsWithSegments("/api", StringComparison.Ordinal) && !path.StartsWithSegments("/things", StringComparison.Ordinal)
+            && !path.StartsWithSegments("/topics", StringComparison.Ordinal))
         {
             await next(context);
             return;
         }
 
         var header = context.Request.Headers.Authorization.ToString();
-        if (header.Length == 0 && context.Connection.ClientCertificate is { } certificate && path.StartsWithSegments("/things", StringComparison.Ordinal))
+        if (header.Length == 0 && context.Connection.ClientCertificate is { } certificate && !path.StartsWithSegments("/api", StringComparison.Ordinal))
         {
             await DeviceRequestAsync(context, next, certificate);
             return;
@@ -69,16 +70,33 @@ public static class ApiAccess
     });
 
     /// <summary>
-    /// A device on the HTTPS data plane (<c>/things/{thingName}/shadow</c>) with its client certificate: AWS's
-    /// <c>iot:GetThingShadow</c>, <c>iot:UpdateThingShadow</c>, <c>iot:DeleteThingShadow</c> on <c>thing/{thingName}</c>.
+    /// A device on the HTTPS data plane with its client certificate: the shadow (<c>/things/{thingName}/shadow</c>:
+    /// AWS's <c>iot:GetThingShadow</c>, <c>iot:UpdateThingShadow</c>, <c>iot:DeleteThingShadow</c> on
+    /// <c>thing/{thingName}</c>) and publish (<c>/topics/{topic}</c>: <c>iot:Publish</c>, with <c>iot:RetainPublish</c>
+    /// for a retained message, on <c>topic/{topic}</c>).
     /// </summary>
     private static async Task DeviceRequestAsync(HttpContext context, RequestDelegate next, System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
     {
         var method = context.Request.Method;
-        var action = HttpMethods.IsGet(method) ? "iot:GetThingShadow" : HttpMethods.IsDelete(method) ? "iot:DeleteThingShadow" : "iot:UpdateThingShadow";
-        var thing = context.Request.RouteValues["thingName"] as string ?? "";
-        var (certificateId, authenticated, why) = await context.RequestServices.GetRequiredService<DeviceAuthenticator>()
-            .AuthorizeRequestAsync(certificate, context.Connection.RemoteIpAddress?.ToString(), action, $"thing/{thing}");
+        var devices = context.RequestServices.GetRequiredService<DeviceAuthenticator>();
+        var source = context.Connection.RemoteIpAddress?.ToString();
+        (string? CertificateId, bool Authenticated, string? Why) decision;
+        if (context.Request.Path.StartsWithSegments("/topics", StringComparison.Ordinal))
+        {
+            var topic = context.Request.RouteValues["topic"] as string ?? "";
+            decision = await devices.AuthorizeRequestAsync(certificate, source, "iot:Publish", $"topic/{topic}");
+            if (decision.CertificateId is not null && string.Equals(context.Request.Query["retain"], "true", StringComparison.OrdinalIgnoreCase))
+            {
+                decision = await devices.AuthorizeRequestAsync(certificate, source, "iot:RetainPublish", $"topic/{topic}");
+            }
+        }
+        else
+        {
+            var action = HttpMethods.IsGet(method) ? "iot:GetThingShadow" : HttpMethods.IsDelete(method) ? "iot:DeleteThingShadow" : "iot:UpdateThingShadow";
+            decision = await devices.AuthorizeRequestAsync(certificate, source, action, $"thing/{context.Request.RouteValues["thingName"] as string ?? ""}");
+        }
+
+        var (certificateId, authenticated, why) = decision;
         if (certificateId is null)
         {
             await (authenticated

@@ -264,6 +264,39 @@ public sealed class MtlsTests(SecureNodeFixture node) : IClassFixture<SecureNode
         await ApiAssert.ProblemAsync(await https.GetAsync($"/things/{own}/shadow"), System.Net.HttpStatusCode.Unauthorized, "UnauthorizedException");
     }
 
+    [Fact]
+    public async Task HttpsPublish_WithTheDeviceCertificate_FollowsItsPolicies_AndReachesSubscribers()
+    {
+        // No client id over HTTP, so no thing variables (AWS): the policy names the topics.
+        var thing = NewThing("hpub");
+        var policy = "hpub-" + Guid.NewGuid().ToString("N")[..8];
+        await Devices.CreatePolicyAsync(node.Http, policy, $$"""
+            {"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":"arn:aws:iot:*:*:topic/devices/{{thing}}/*"}]}
+            """);
+        var device = await Devices.CreateAsync(node.Http, thing, policy);
+        var ca = await Devices.PlatformCaAsync(node.Http);
+        using var handler = new HttpClientHandler { ServerCertificateCustomValidationCallback = (_, cert, _, _) => Devices.ChainsTo(cert, ca) };
+        handler.ClientCertificates.Add(device.Certificate);
+        using var https = new HttpClient(handler) { BaseAddress = new Uri($"https://localhost:{node.HttpsPort}") };
+        var subscriber = await node.ConnectAsync("hsub-" + Guid.NewGuid().ToString("N")[..8]);
+        var received = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        subscriber.ApplicationMessageReceivedAsync += e =>
+        {
+            received.TrySetResult($"{e.ApplicationMessage.Topic} {e.ApplicationMessage.ConvertPayloadToString()}");
+            return Task.CompletedTask;
+        };
+        await subscriber.SubscribeAsync("devices/#", MqttQualityOfServiceLevel.AtLeastOnce);
+
+        await ApiAssert.OkAsync(await https.PostAsync($"/topics/devices/{device.ThingName}/temp?qos=1", new StringContent("21")));
+
+        Assert.Equal($"devices/{device.ThingName}/temp 21", await received.Task.WaitAsync(TimeSpan.FromSeconds(10)));
+        await ApiAssert.ProblemAsync(await https.PostAsync("/topics/devices/somebody-else/temp?qos=1", new StringContent("1")), System.Net.HttpStatusCode.Forbidden, "AccessDeniedException");
+        await ApiAssert.ProblemAsync(await https.PostAsync($"/topics/devices/{device.ThingName}/temp?retain=true", new StringContent("1")), System.Net.HttpStatusCode.Forbidden, "AccessDeniedException");
+        await ApiAssert.ProblemAsync(await https.PostAsync("/topics/a/%2B/b", new StringContent("1")), System.Net.HttpStatusCode.Forbidden, "AccessDeniedException");
+        await ApiAssert.ProblemAsync(await node.Http.PostAsync("/topics/a/%2B/b", new StringContent("1")), System.Net.HttpStatusCode.BadRequest, "InvalidRequestException");
+        await ApiAssert.OkAsync(await node.Http.PostAsync("/topics/backend/news?qos=1", new StringContent("from a backend")));   // an API key
+    }
+
     private static MqttApplicationMessage Message(string topic, string payload = "1") =>
         new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(Encoding.UTF8.GetBytes(payload)).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
 }

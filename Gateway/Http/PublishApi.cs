@@ -1,0 +1,68 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using MQTTnet;
+using MQTTnet.Protocol;
+using MQTTnet.Server;
+using OrleansIot.Gateway.Mqtt;
+
+namespace OrleansIot.Gateway.Http;
+
+/// <summary>
+/// AWS IoT's HTTPS publish (<c>POST /topics/{topic}?qos=0|1&amp;retain=true|false</c>, the body is the payload): by a
+/// device with its client certificate (its policies: <c>iot:Publish</c>, and <c>iot:RetainPublish</c> for a retained
+/// message) or a backend with an operator key. The message takes the path of an MQTT publish (telemetry stream and
+/// rules, retained store, subscribers on every node); 200 once it is accepted as a PUBACK would be.
+/// </summary>
+public static class PublishApi
+{
+    public static IEndpointRouteBuilder MapPublishApi(this IEndpointRouteBuilder endpoints)
+    {
+        endpoints.MapPost("/topics/{**topic}", PublishAsync).WithTags("Data plane").WithName("Publish");
+        return endpoints;
+    }
+
+    private static async Task<IResult> PublishAsync(string topic, int? qos, bool? retain, HttpRequest request, Limits limits, PublishInterceptor interceptor)
+    {
+        if (qos is not (null or 0 or 1))
+        {
+            return Problems.BadRequest("InvalidRequestException", "qos must be 0 or 1.");
+        }
+
+        if (string.IsNullOrEmpty(topic) || topic.AsSpan().IndexOfAny('+', '#') >= 0 || limits.TopicProblem(topic) is not null)
+        {
+            return Problems.BadRequest("InvalidRequestException", $"'{topic}' is not a topic this broker accepts (no wildcards, within the topic limits).");
+        }
+
+        var max = limits.Values.MaxPayloadBytes;
+        if (request.ContentLength > max)
+        {
+            return Problems.Create(StatusCodes.Status413PayloadTooLarge, "RequestEntityTooLargeException", $"The payload is larger than {max} bytes.");
+        }
+
+        using var buffer = new MemoryStream();
+        await request.Body.CopyToAsync(buffer, request.HttpContext.RequestAborted);
+        if (buffer.Length > max)
+        {
+            return Problems.Create(StatusCodes.Status413PayloadTooLarge, "RequestEntityTooLargeException", $"The payload is larger than {max} bytes.");
+        }
+
+        var message = new MqttApplicationMessageBuilder()
+            .WithTopic(topic)
+            .WithPayload(buffer.ToArray())
+            .WithQualityOfServiceLevel(qos == 1 ? MqttQualityOfServiceLevel.AtLeastOnce : MqttQualityOfServiceLevel.AtMostOnce)
+            .WithRetainFlag(retain == true)
+            .Build();
+        // Authorized already (ApiAccess): the sender carries no access of its own, like a will published for a client.
+        var items = new System.Collections.Concurrent.ConcurrentDictionary<object, object>();
+        new ConnectionMeter("", "http", 5, request.HttpContext.Connection.RemoteIpAddress is { } ip ? new System.Net.IPEndPoint(ip, 0) : null) { IsWill = true }.AttachTo(items);
+        var args = new InterceptingPublishEventArgs(message, "", null, items, request.HttpContext.RequestAborted);
+        await interceptor.HandleAsync(args);
+        return args.Response.ReasonCode switch
+        {
+            MqttPubAckReasonCode.Success or MqttPubAckReasonCode.NoMatchingSubscribers => TypedResults.Ok(new { }),
+            MqttPubAckReasonCode.NotAuthorized => Problems.Create(StatusCodes.Status403Forbidden, "AccessDeniedException", $"Publishing to {topic} is not allowed."),
+            _ => Problems.Create(StatusCodes.Status503ServiceUnavailable, "ServiceUnavailableException", "The message could not be stored; publish it again."),
+        };
+    }
+}
