@@ -46,8 +46,11 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
     /// <summary>The client's MQTT 5 Receive Maximum (0: none given, i.e. 65,535).</summary>
     public int ReceiveMaximum { get; init; }
 
-    /// <summary>A will being published on the client's behalf: not a connection, so no connection limits apply.</summary>
-    public bool IsWill { get; init; }
+    /// <summary>
+    /// A message published on someone's behalf (a client's will, an HTTPS publish): not a connection, so no connection
+    /// limits apply, and its caller authorized it (<see cref="Access"/> is null).
+    /// </summary>
+    public bool OnBehalf { get; init; }
 
     /// <summary>Closed by DeleteConnection with <c>preventWillMessage=true</c>.</summary>
     public bool PreventWill { get; set; }
@@ -66,7 +69,7 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
     internal long LastLimitLogSecond;
     internal int FiltersInSubscribe;   // of the SUBSCRIBE being handled (reset by the inbound packet hook)
 
-    /// <summary>What the connection may do (null only for a will published on a client's behalf, authorized at its CONNECT).</summary>
+    /// <summary>What the connection may do (null only when <see cref="OnBehalf"/>: a will authorized at its CONNECT, an HTTPS publish by the API).</summary>
     public Security.ConnectionAccess? Access { get; set; }
 
     /// <summary>AWS's <c>principalIdentifier</c> of the connection.</summary>

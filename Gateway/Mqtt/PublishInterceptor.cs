@@ -50,7 +50,7 @@ internal sealed partial class PublishInterceptor(
         }
 
         var throttle = TimeSpan.Zero;
-        if (!meter.IsWill && ExceedsLimits(e, meter, message, out throttle))
+        if (!meter.OnBehalf && ExceedsLimits(e, meter, message, out throttle))
         {
             return Task.CompletedTask;
         }

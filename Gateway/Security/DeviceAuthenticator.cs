@@ -34,8 +34,6 @@ internal sealed class DeviceAuthenticator(
     private readonly ConcurrentDictionary<string, ConnectionAccess> _accepted = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Name, string Version, string Generation), IotPolicy> _parsed = new();
 
-    public bool AllowAnonymous => _allowAnonymous;
-
     /// <summary>Authenticates and authorizes a CONNECT; the access of an accepted one waits for <see cref="Take"/>.</summary>
     public async Task<Outcome> AuthenticateAsync(ValidatingConnectionEventArgs e, WillMessage? will)
     {
@@ -61,8 +59,7 @@ internal sealed class DeviceAuthenticator(
                 : Outcome.Refused("no client certificate, and anonymous access is off (Iot:Auth:AllowAnonymous)");
         }
 
-        var certificateId = Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
-        var grant = await grains.GetGrain<IAccessGrain>(0).Resolve(certificateId, clientId);
+        var (certificateId, grant) = await ResolveAsync(certificate, clientId);
         if (grant.Status is null or CertificateStatus.PendingActivation)
         {
             // JITR: a device's first connection registers its certificate when its CA allows; it is refused until activated.
@@ -110,8 +107,7 @@ internal sealed class DeviceAuthenticator(
     /// </summary>
     public async Task<(string? CertificateId, bool Authenticated, string? Why)> AuthorizeRequestAsync(X509Certificate2 certificate, string? sourceIp, string action, string resource)
     {
-        var certificateId = Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
-        var grant = await grains.GetGrain<IAccessGrain>(0).Resolve(certificateId, "");
+        var (certificateId, grant) = await ResolveAsync(certificate, "");
         if (grant.Status is null)
         {
             return (null, false, $"certificate {certificateId} is not registered");
@@ -157,6 +153,13 @@ internal sealed class DeviceAuthenticator(
 
         access.Replace(NewGrant(grant, current.Context), ticket);
         return true;
+    }
+
+    /// <summary>The certificate's id (hex SHA-256 of DER) and what the registry says of it for this client id.</summary>
+    private async Task<(string CertificateId, DeviceGrant Grant)> ResolveAsync(X509Certificate2 certificate, string clientId)
+    {
+        var certificateId = Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
+        return (certificateId, await grains.GetGrain<IAccessGrain>(0).Resolve(certificateId, clientId));
     }
 
     /// <summary>Why the certificate of <paramref name="grant"/> does not authenticate, or null.</summary>
