@@ -32,7 +32,7 @@ printf 'listener %s 127.0.0.1\nallow_anonymous true\nmax_queued_messages 10000\n
 mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
 mosq_pid=$!
 Iot__Mqtt__Port=$iot_port Iot__Http__Port=$iot_http Iot__BindAddress=127.0.0.1 \
-Iot__Limits__MaxPublishesPerSecond=0 Iot__Limits__MaxBytesPerSecond=0 \
+Iot__Limits__MaxPublishesPerSecond=0 Iot__Limits__MaxBytesPerSecond=0 Iot__Tls__Enabled=false \
 Orleans__Endpoints__SiloPort=${IOT_BENCH_SILO_PORT:-21111} Orleans__Endpoints__GatewayPort=${IOT_BENCH_GATEWAY_PORT:-23000} \
 Logging__LogLevel__Default=Warning \
   dotnet "$root/Silo/bin/Release/net10.0/OrleansIot.Silo.dll" >"$work/orleansiot.log" 2>&1 &
