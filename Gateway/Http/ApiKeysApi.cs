@@ -17,9 +17,7 @@ public static class ApiKeysApi
         var api = endpoints.MapGroup("/api/apikeys").WithTags("API keys");
         api.MapPost("", async (JsonObject body, IGrainFactory grains) =>
         {
-            var name = body["name"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string)body["name"]! : "";
-            var role = body["role"]?.GetValueKind() == System.Text.Json.JsonValueKind.String ? (string)body["role"]! : "";
-            var (info, key) = await grains.GetGrain<IApiKeysGrain>(0).Create(name, role);
+            var (info, key) = await grains.GetGrain<IApiKeysGrain>(0).Create(JsonText.Field(body, "name") ?? "", JsonText.Field(body, "role") ?? "");
             var answer = Json(info);
             answer["key"] = key;
             return JsonText.Result(answer);

@@ -33,7 +33,7 @@ public static class CertificatesApi
         api.MapPost("/cacertificate", async (bool? setAsActive, bool? allowAutoRegistration, JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o) =>
         {
             var info = await grains.GetGrain<ICertificateServiceGrain>(0).RegisterCa(
-                Text(body, "caCertificate"), Text(body, "verificationCertificate"), setAsActive ?? false, allowAutoRegistration ?? false);
+                JsonText.Required(body, "caCertificate", "PEM"), JsonText.Required(body, "verificationCertificate", "PEM"), setAsActive ?? false, allowAutoRegistration ?? false);
             return JsonText.Result(new JsonObject { ["certificateArn"] = o.Value.Arn($"cacert/{info.CertificateId}"), ["certificateId"] = info.CertificateId });
         }).WithName("RegisterCACertificate");
         api.MapGet("/cacertificate/{caCertificateId}", async (string caCertificateId, IGrainFactory grains, IOptions<RegistryOptions> o) =>
@@ -92,9 +92,7 @@ public static class CertificatesApi
         }).WithName("CreateKeysAndCertificate");
         api.MapPost("/certificates", async (bool? setAsActive, JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o) =>
         {
-            var csr = body["certificateSigningRequest"] is JsonValue v && v.TryGetValue<string>(out var text) && text.Length > 0
-                ? text
-                : throw ApiException.Invalid("certificateSigningRequest is required (a PEM CSR).");
+            var csr = JsonText.Required(body, "certificateSigningRequest", "a PEM CSR");
             var info = await grains.GetGrain<ICertificateServiceGrain>(0).CreateFromCsr(csr, setAsActive == true ? CertificateStatus.Active : CertificateStatus.Inactive);
             return JsonText.Result(new JsonObject
             {
@@ -150,14 +148,10 @@ public static class CertificatesApi
 
     private static async Task<IResult> RegisterAsync(JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o, bool withoutCa)
     {
-        var ca = body["caCertificatePem"] is JsonValue v && v.TryGetValue<string>(out var caPem) ? caPem : null;
-        var status = body["status"] is JsonValue s && s.TryGetValue<string>(out var st) ? st : CertificateStatus.Inactive;
-        var info = await grains.GetGrain<ICertificateServiceGrain>(0).Register(Text(body, "certificatePem"), ca, status, withoutCa);
+        var info = await grains.GetGrain<ICertificateServiceGrain>(0).Register(
+            JsonText.Required(body, "certificatePem", "PEM"), JsonText.Field(body, "caCertificatePem"), JsonText.Field(body, "status") ?? CertificateStatus.Inactive, withoutCa);
         return JsonText.Result(new JsonObject { ["certificateArn"] = o.Value.Arn($"cert/{info.CertificateId}"), ["certificateId"] = info.CertificateId });
     }
-
-    private static string Text(JsonObject body, string name) =>
-        body[name] is JsonValue v && v.TryGetValue<string>(out var text) && text.Length > 0 ? text : throw ApiException.Invalid($"{name} is required (PEM).");
 
     private static string Principal(HttpRequest request) =>
         request.Headers["x-amzn-principal"].ToString() is { Length: > 0 } principal

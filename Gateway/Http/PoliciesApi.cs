@@ -117,7 +117,7 @@ public static class PoliciesApi
         api.MapPost("/effective-policies", async (string? thingName, HttpRequest request, IGrainFactory grains, IOptions<RegistryOptions> o) =>
         {
             var body = request.ContentLength > 0 ? await request.ReadFromJsonAsync<JsonObject>() : null;
-            var principal = body?["principal"] is JsonValue p && p.TryGetValue<string>(out var text) ? text : null;
+            var principal = JsonText.Field(body, "principal");
             if (principal is null && thingName is null)
             {
                 throw ApiException.Invalid("Give a principal (certificate ARN), a thingName, or both.");
@@ -156,8 +156,5 @@ public static class PoliciesApi
         _ => throw new ApiException(400, "MalformedPolicyException", "policyDocument is required (the policy as a JSON string)."),
     };
 
-    private static string Target(JsonObject body) =>
-        body["target"] is JsonValue v && v.TryGetValue<string>(out var target) && target.Length > 0
-            ? target
-            : throw ApiException.Invalid("target is required (a certificate or thing group ARN).");
+    private static string Target(JsonObject body) => JsonText.Required(body, "target", "a certificate or thing group ARN");
 }

@@ -22,12 +22,12 @@ public static class ProvisioningApi
         var api = endpoints.MapGroup("/api/provisioning-templates").WithTags("Provisioning");
         api.MapPost("", async (JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o) =>
         {
-            var name = Text(body, "templateName") ?? throw ApiException.Invalid("templateName is required.");
+            var name = JsonText.Required(body, "templateName", "1 to 36 of [0-9A-Za-z_-]");
             var info = await grains.GetGrain<IProvisioningTemplateGrain>(name).Create(
-                Text(body, "templateBody") ?? throw ApiException.Invalid("templateBody is required."),
-                body["enabled"] is JsonValue enabled && enabled.TryGetValue<bool>(out var on) && on,
-                Text(body, "description"),
-                Text(body, "provisioningRoleArn"));
+                JsonText.Required(body, "templateBody", "the template as a JSON string"),
+                JsonText.Flag(body, "enabled") == true,
+                JsonText.Field(body, "description"),
+                JsonText.Field(body, "provisioningRoleArn"));
             return JsonText.Result(new JsonObject { ["templateArn"] = Arn(o, name), ["templateName"] = name, ["defaultVersionId"] = info.DefaultVersionId });
         }).WithName("CreateProvisioningTemplate");
         api.MapGet("/{templateName}", async (string templateName, IGrainFactory grains, IOptions<RegistryOptions> o) =>
@@ -55,9 +55,7 @@ public static class ProvisioningApi
         api.MapPatch("/{templateName}", async (string templateName, JsonObject body, IGrainFactory grains) =>
         {
             await grains.GetGrain<IProvisioningTemplateGrain>(templateName).Update(
-                Text(body, "templateBody"),
-                body["enabled"] is JsonValue enabled && enabled.TryGetValue<bool>(out var on) ? on : null,
-                Text(body, "description"));
+                JsonText.Field(body, "templateBody"), JsonText.Flag(body, "enabled"), JsonText.Field(body, "description"));
             return TypedResults.Ok(new { });
         }).WithName("UpdateProvisioningTemplate");
         api.MapDelete("/{templateName}", async (string templateName, IGrainFactory grains) =>
@@ -69,9 +67,6 @@ public static class ProvisioningApi
     }
 
     private static string Arn(IOptions<RegistryOptions> o, string name) => o.Value.Arn($"provisioningtemplate/{name}");
-
-    private static string? Text(JsonObject body, string name) =>
-        body[name] is JsonValue v && v.TryGetValue<string>(out var text) ? text : null;
 
     private static JsonObject Describe(IOptions<RegistryOptions> o, ProvisioningTemplateInfo t) => new()
     {

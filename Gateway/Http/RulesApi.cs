@@ -104,11 +104,10 @@ public static class RulesApi
     /// <summary>AWS's <c>TopicRulePayload</c>: <c>sql</c> required; actions and errorAction kept as JSON for the rule grain to check.</summary>
     private static TopicRuleInput Input(JsonObject body)
     {
-        string? Text(string name) => body[name] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
-        var sql = Text("sql") ?? throw ApiException.Invalid("sql is required.");
+        var sql = JsonText.Field(body, "sql") ?? throw ApiException.Invalid("sql is required.");
         var actions = body["actions"] ?? new JsonArray();
-        var disabled = body["ruleDisabled"] is JsonValue d && d.TryGetValue<bool>(out var b) && b;
-        return new TopicRuleInput(sql, Text("description"), actions.ToJsonString(), body["errorAction"]?.ToJsonString(), disabled, Text("awsIotSqlVersion"));
+        var disabled = JsonText.Flag(body, "ruleDisabled") == true;
+        return new TopicRuleInput(sql, JsonText.Field(body, "description"), actions.ToJsonString(), body["errorAction"]?.ToJsonString(), disabled, JsonText.Field(body, "awsIotSqlVersion"));
     }
 
     /// <summary>
