@@ -13,27 +13,6 @@ public sealed class CaRegistrationTests(NodeFixture node)
 {
     private static StringContent Body(JsonNode json) => new(json.ToJsonString(), Encoding.UTF8, "application/json");
 
-    private static string Id(X509Certificate2 c) => Convert.ToHexStringLower(SHA256.HashData(c.RawData));
-
-    private static X509Certificate2 NewCa(string name)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
-        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-30), DateTimeOffset.UtcNow.AddYears(5));
-    }
-
-    private static X509Certificate2 Issue(X509Certificate2 ca, string subject, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={subject}", key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
-        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false));
-        return request.Create(ca, notBefore ?? DateTimeOffset.UtcNow.AddMinutes(-5), notAfter ?? DateTimeOffset.UtcNow.AddYears(1), RandomNumberGenerator.GetBytes(12));
-    }
-
     private Task<HttpResponseMessage> RegisterCaAsync(X509Certificate2 ca, X509Certificate2 verification, string query = "?setAsActive=true") =>
         node.Http.PostAsync("/api/cacertificate" + query, Body(new JsonObject { ["caCertificate"] = ca.ExportCertificatePem(), ["verificationCertificate"] = verification.ExportCertificatePem() }));
 
@@ -46,38 +25,38 @@ public sealed class CaRegistrationTests(NodeFixture node)
         var code = (string)(await ApiAssert.OkAsync(await node.Http.GetAsync("/api/registrationcode")))["registrationCode"]!;
         Assert.Equal(code, (string)(await ApiAssert.OkAsync(await node.Http.GetAsync("/api/registrationcode")))["registrationCode"]!);
         Assert.Matches("^[0-9a-f]{64}$", code);
-        using var ca = NewCa("Acme Devices CA " + Guid.NewGuid());
-        using var other = NewCa("Other CA");
+        using var ca = TestCertificates.NewCa("Acme Devices CA " + Guid.NewGuid());
+        using var other = TestCertificates.NewCa("Other CA");
 
-        await ApiAssert.ProblemAsync(await RegisterCaAsync(ca, Issue(ca, "not-the-code")), HttpStatusCode.BadRequest, "InvalidRequestException");
-        await ApiAssert.ProblemAsync(await RegisterCaAsync(ca, Issue(other, code)), HttpStatusCode.BadRequest, "InvalidRequestException");   // signed by another key
-        await ApiAssert.ProblemAsync(await RegisterCaAsync(Issue(ca, "leaf"), Issue(ca, code)), HttpStatusCode.BadRequest, "InvalidRequestException");   // not a CA
-        var registered = await ApiAssert.OkAsync(await RegisterCaAsync(ca, Issue(ca, code)));
-        Assert.Equal(Id(ca), (string)registered["certificateId"]!);
-        await ApiAssert.ProblemAsync(await RegisterCaAsync(ca, Issue(ca, code)), HttpStatusCode.Conflict, "ResourceAlreadyExistsException");
-        var described = (await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/cacertificate/{Id(ca)}")))["certificateDescription"]!;
+        await ApiAssert.ProblemAsync(await RegisterCaAsync(ca, TestCertificates.Issue(ca, "not-the-code")), HttpStatusCode.BadRequest, "InvalidRequestException");
+        await ApiAssert.ProblemAsync(await RegisterCaAsync(ca, TestCertificates.Issue(other, code)), HttpStatusCode.BadRequest, "InvalidRequestException");   // signed by another key
+        await ApiAssert.ProblemAsync(await RegisterCaAsync(TestCertificates.Issue(ca, "leaf"), TestCertificates.Issue(ca, code)), HttpStatusCode.BadRequest, "InvalidRequestException");   // not a CA
+        var registered = await ApiAssert.OkAsync(await RegisterCaAsync(ca, TestCertificates.Issue(ca, code)));
+        Assert.Equal(TestCertificates.Id(ca), (string)registered["certificateId"]!);
+        await ApiAssert.ProblemAsync(await RegisterCaAsync(ca, TestCertificates.Issue(ca, code)), HttpStatusCode.Conflict, "ResourceAlreadyExistsException");
+        var described = (await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/cacertificate/{TestCertificates.Id(ca)}")))["certificateDescription"]!;
         Assert.Equal("ACTIVE", (string)described["status"]!);
         Assert.Equal("DISABLE", (string)described["autoRegistrationStatus"]!);
-        Assert.Contains((await ApiAssert.OkAsync(await node.Http.GetAsync("/api/cacertificates")))["certificates"]!.AsArray(), c => (string)c!["certificateId"]! == Id(ca));
+        Assert.Contains((await ApiAssert.OkAsync(await node.Http.GetAsync("/api/cacertificates")))["certificates"]!.AsArray(), c => (string)c!["certificateId"]! == TestCertificates.Id(ca));
 
-        using var device = Issue(ca, "sensor-1");
+        using var device = TestCertificates.Issue(ca, "sensor-1");
         var deviceId = (string)(await ApiAssert.OkAsync(await RegisterAsync(device)))["certificateId"]!;
         var deviceDescription = (await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/certificates/{deviceId}")))["certificateDescription"]!;
-        Assert.Equal(Id(ca), (string)deviceDescription["caCertificateId"]!);
+        Assert.Equal(TestCertificates.Id(ca), (string)deviceDescription["caCertificateId"]!);
         Assert.Equal("ACTIVE", (string)deviceDescription["status"]!);
 
-        await ApiAssert.ProblemAsync(await RegisterAsync(Issue(other, "stranger")), HttpStatusCode.BadRequest, "CertificateValidationException");
-        await ApiAssert.ProblemAsync(await RegisterAsync(Issue(ca, "old", DateTimeOffset.UtcNow.AddDays(-10), DateTimeOffset.UtcNow.AddDays(-1))), HttpStatusCode.BadRequest, "CertificateValidationException");
-        await ApiAssert.ProblemAsync(await RegisterAsync(Issue(ca, "early", DateTimeOffset.UtcNow.AddDays(1), DateTimeOffset.UtcNow.AddDays(10))), HttpStatusCode.BadRequest, "CertificateValidationException");
+        await ApiAssert.ProblemAsync(await RegisterAsync(TestCertificates.Issue(other, "stranger")), HttpStatusCode.BadRequest, "CertificateValidationException");
+        await ApiAssert.ProblemAsync(await RegisterAsync(TestCertificates.Issue(ca, "old", DateTimeOffset.UtcNow.AddDays(-10), DateTimeOffset.UtcNow.AddDays(-1))), HttpStatusCode.BadRequest, "CertificateValidationException");
+        await ApiAssert.ProblemAsync(await RegisterAsync(TestCertificates.Issue(ca, "early", DateTimeOffset.UtcNow.AddDays(1), DateTimeOffset.UtcNow.AddDays(10))), HttpStatusCode.BadRequest, "CertificateValidationException");
         await ApiAssert.ProblemAsync(await node.Http.PostAsync("/api/certificate/register", Body(new JsonObject { ["certificatePem"] = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----" })), HttpStatusCode.BadRequest, "InvalidRequestException");
-        Assert.True((await RegisterAsync(Issue(other, "no-ca"), "/api/certificate/register-no-ca")).IsSuccessStatusCode);
+        Assert.True((await RegisterAsync(TestCertificates.Issue(other, "no-ca"), "/api/certificate/register-no-ca")).IsSuccessStatusCode);
 
         // An inactive CA registers nothing and can then be deleted; an active one cannot.
-        await ApiAssert.ProblemAsync(await node.Http.DeleteAsync($"/api/cacertificate/{Id(ca)}"), HttpStatusCode.Conflict, "CertificateStateException");
-        await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/cacertificate/{Id(ca)}?newStatus=INACTIVE&newAutoRegistrationStatus=ENABLE", null));
-        Assert.Equal("ENABLE", (string)(await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/cacertificate/{Id(ca)}")))["certificateDescription"]!["autoRegistrationStatus"]!);
-        await ApiAssert.ProblemAsync(await RegisterAsync(Issue(ca, "sensor-2")), HttpStatusCode.BadRequest, "CertificateValidationException");
-        await ApiAssert.OkAsync(await node.Http.DeleteAsync($"/api/cacertificate/{Id(ca)}"));
-        await ApiAssert.ProblemAsync(await node.Http.GetAsync($"/api/cacertificate/{Id(ca)}"), HttpStatusCode.NotFound, "ResourceNotFoundException");
+        await ApiAssert.ProblemAsync(await node.Http.DeleteAsync($"/api/cacertificate/{TestCertificates.Id(ca)}"), HttpStatusCode.Conflict, "CertificateStateException");
+        await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/cacertificate/{TestCertificates.Id(ca)}?newStatus=INACTIVE&newAutoRegistrationStatus=ENABLE", null));
+        Assert.Equal("ENABLE", (string)(await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/cacertificate/{TestCertificates.Id(ca)}")))["certificateDescription"]!["autoRegistrationStatus"]!);
+        await ApiAssert.ProblemAsync(await RegisterAsync(TestCertificates.Issue(ca, "sensor-2")), HttpStatusCode.BadRequest, "CertificateValidationException");
+        await ApiAssert.OkAsync(await node.Http.DeleteAsync($"/api/cacertificate/{TestCertificates.Id(ca)}"));
+        await ApiAssert.ProblemAsync(await node.Http.GetAsync($"/api/cacertificate/{TestCertificates.Id(ca)}"), HttpStatusCode.NotFound, "ResourceNotFoundException");
     }
 }

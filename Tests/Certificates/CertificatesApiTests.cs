@@ -13,13 +13,11 @@ public sealed class CertificatesApiTests(NodeFixture node)
 {
     private static StringContent Body(JsonNode json) => new(json.ToJsonString(), Encoding.UTF8, "application/json");
 
-    private static string Id(X509Certificate2 certificate) => Convert.ToHexStringLower(SHA256.HashData(certificate.RawData));
-
     private async Task<X509Certificate2> CaAsync()
     {
         var ca = await ApiAssert.OkAsync(await node.Http.GetAsync("/api/cacertificate"));
         var certificate = X509Certificate2.CreateFromPem((string)ca["certificatePem"]!);
-        Assert.Equal(Id(certificate), (string)ca["certificateId"]!);
+        Assert.Equal(TestCertificates.Id(certificate), (string)ca["certificateId"]!);
         Assert.Equal("ACTIVE", (string)ca["status"]!);
         return certificate;
     }
@@ -43,18 +41,18 @@ public sealed class CertificatesApiTests(NodeFixture node)
 
         var certificate = X509Certificate2.CreateFromPem((string)created["certificatePem"]!, (string)created["keyPair"]!["PrivateKey"]!);
         Assert.True(certificate.HasPrivateKey);   // the key pair belongs to the certificate
-        Assert.Equal(Id(certificate), (string)created["certificateId"]!);
-        Assert.EndsWith($":cert/{Id(certificate)}", (string)created["certificateArn"]!, StringComparison.Ordinal);
+        Assert.Equal(TestCertificates.Id(certificate), (string)created["certificateId"]!);
+        Assert.EndsWith($":cert/{TestCertificates.Id(certificate)}", (string)created["certificateArn"]!, StringComparison.Ordinal);
         Assert.StartsWith("-----BEGIN RSA PRIVATE KEY-----", (string)created["keyPair"]!["PrivateKey"]!, StringComparison.Ordinal);
         AssertIssuedBy(certificate, ca);
 
-        var described = await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/certificates/{Id(certificate)}"));
+        var described = await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/certificates/{TestCertificates.Id(certificate)}"));
         var description = described["certificateDescription"]!;
         Assert.Equal("ACTIVE", (string)description["status"]!);
-        Assert.Equal(Id(ca), (string)description["caCertificateId"]!);
+        Assert.Equal(TestCertificates.Id(ca), (string)description["caCertificateId"]!);
         Assert.DoesNotContain("PRIVATE KEY", described.ToJsonString(), StringComparison.Ordinal);
         var listed = (await ApiAssert.OkAsync(await node.Http.GetAsync("/api/certificates")))["certificates"]!.AsArray();
-        Assert.Contains(listed, c => (string)c!["certificateId"]! == Id(certificate));
+        Assert.Contains(listed, c => (string)c!["certificateId"]! == TestCertificates.Id(certificate));
     }
 
     [Fact]
@@ -70,7 +68,7 @@ public sealed class CertificatesApiTests(NodeFixture node)
         Assert.Equal("CN=sensor-9, O=Acme", certificate.Subject);
         Assert.Equal(key.ExportSubjectPublicKeyInfo(), certificate.PublicKey.ExportSubjectPublicKeyInfo());
         AssertIssuedBy(certificate, ca);
-        Assert.Equal("INACTIVE", (string)(await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/certificates/{Id(certificate)}")))["certificateDescription"]!["status"]!);
+        Assert.Equal("INACTIVE", (string)(await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/certificates/{TestCertificates.Id(certificate)}")))["certificateDescription"]!["status"]!);
 
         // A CSR whose signature does not match its content, and text that is no CSR.
         var der = Convert.FromBase64String(string.Concat(csr.Split('\n').Where(l => !l.StartsWith("-----", StringComparison.Ordinal))));

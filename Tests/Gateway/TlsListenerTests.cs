@@ -46,19 +46,7 @@ public sealed class TlsNodeFixture : NodeFixture
     ];
 
     /// <summary>Trusts exactly this node's self-signed certificate.</summary>
-    public bool Validate(X509Certificate? presented)
-    {
-        if (presented is null)
-        {
-            return false;
-        }
-
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.Add(Certificate);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return chain.Build(X509CertificateLoader.LoadCertificate(presented.GetRawCertData()));
-    }
+    public bool Validate(X509Certificate? presented) => Devices.ChainsTo(presented, Certificate);
 }
 
 public sealed class TlsListenerTests(TlsNodeFixture node) : IClassFixture<TlsNodeFixture>

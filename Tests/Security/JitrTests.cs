@@ -13,35 +13,13 @@ public sealed class JitrTests(SecureNodeFixture node) : IClassFixture<SecureNode
 {
     private static StringContent Body(JsonNode json) => new(json.ToJsonString(), Encoding.UTF8, "application/json");
 
-    private static X509Certificate2 NewCa(string name)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
-        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign, true));
-        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
-        return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-30), DateTimeOffset.UtcNow.AddYears(5));
-    }
-
-    private static X509Certificate2 Issue(X509Certificate2 ca, string subject)
-    {
-        using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={subject}", key, HashAlgorithmName.SHA256);
-        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
-        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false));
-        using var issued = request.Create(ca, DateTimeOffset.UtcNow.AddMinutes(-5), DateTimeOffset.UtcNow.AddYears(1), RandomNumberGenerator.GetBytes(12));
-        return Devices.WithKey(issued.ExportCertificatePem(), key.ExportPkcs8PrivateKeyPem());
-    }
-
-    private static string Id(X509Certificate2 c) => Convert.ToHexStringLower(SHA256.HashData(c.RawData));
-
     private async Task<X509Certificate2> RegisterCaAsync(bool autoRegistration)
     {
         var code = (string)(await ApiAssert.OkAsync(await node.Http.GetAsync("/api/registrationcode")))["registrationCode"]!;
-        var ca = NewCa("Fleet CA " + Guid.NewGuid());
+        var ca = TestCertificates.NewCa("Fleet CA " + Guid.NewGuid());
         await ApiAssert.OkAsync(await node.Http.PostAsync(
             $"/api/cacertificate?setAsActive=true&allowAutoRegistration={(autoRegistration ? "true" : "false")}",
-            Body(new JsonObject { ["caCertificate"] = ca.ExportCertificatePem(), ["verificationCertificate"] = Issue(ca, code).ExportCertificatePem() })));
+            Body(new JsonObject { ["caCertificate"] = ca.ExportCertificatePem(), ["verificationCertificate"] = TestCertificates.Issue(ca, code).ExportCertificatePem() })));
         return ca;
     }
 
@@ -55,7 +33,7 @@ public sealed class JitrTests(SecureNodeFixture node) : IClassFixture<SecureNode
     public async Task FirstConnection_RegistersTheCertificatePendingActivation_AndAnnouncesIt_ThenActivationLetsItIn()
     {
         using var ca = await RegisterCaAsync(autoRegistration: true);
-        var caId = Id(ca);
+        var caId = TestCertificates.Id(ca);
         var watcher = await node.ConnectAsync("jitr-watch-" + Guid.NewGuid().ToString("N")[..8]);
         var announced = new TaskCompletionSource<JsonNode>(TaskCreationOptions.RunContinuationsAsynchronously);
         watcher.ApplicationMessageReceivedAsync += e =>
@@ -65,24 +43,24 @@ public sealed class JitrTests(SecureNodeFixture node) : IClassFixture<SecureNode
         };
         await watcher.SubscribeAsync($"$aws/events/certificates/registered/{caId}");
         var thing = "jitr-" + Guid.NewGuid().ToString("N")[..8];
-        using var device = Issue(ca, thing);
+        using var device = TestCertificates.Issue(ca, thing);
 
         var first = await ConnectAsync(device, thing);
 
         Assert.Equal(MqttClientConnectResultCode.NotAuthorized, first.ResultCode);
         var registered = await announced.Task.WaitAsync(TimeSpan.FromSeconds(10));
-        Assert.Equal(Id(device), (string)registered["certificateId"]!);
+        Assert.Equal(TestCertificates.Id(device), (string)registered["certificateId"]!);
         Assert.Equal(caId, (string)registered["caCertificateId"]!);
         Assert.Equal("PENDING_ACTIVATION", (string)registered["certificateStatus"]!);
-        var described = await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/certificates/{Id(device)}"));
+        var described = await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/certificates/{TestCertificates.Id(device)}"));
         Assert.Equal("PENDING_ACTIVATION", (string)described["certificateDescription"]!["status"]!);
         var audited = await Eventually.Get(
-            async () => (await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/audit?principal={Id(device)}")))["events"]!.AsArray(),
+            async () => (await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/audit?principal={TestCertificates.Id(device)}")))["events"]!.AsArray(),
             e => e.Count > 0, "the JITR registration audited");
         Assert.Equal("RegisterCertificate", (string)audited[0]!["operation"]!);
 
         // What the usual rule + function does: activate, attach a policy.
-        await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/certificates/{Id(device)}?newStatus=ACTIVE", null));
+        await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/certificates/{TestCertificates.Id(device)}?newStatus=ACTIVE", null));
         await Devices.CreatePolicyAsync(node.Http, "jitr-connect", """{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}""");
         await ApiAssert.OkAsync(await node.Http.PutAsync("/api/target-policies/jitr-connect", Body(new JsonObject { ["target"] = (string)described["certificateDescription"]!["certificateArn"]! })));
 
@@ -93,9 +71,9 @@ public sealed class JitrTests(SecureNodeFixture node) : IClassFixture<SecureNode
     public async Task WithoutAutoRegistration_TheCertificateStaysUnknown()
     {
         using var ca = await RegisterCaAsync(autoRegistration: false);
-        using var device = Issue(ca, "no-jitr");
+        using var device = TestCertificates.Issue(ca, "no-jitr");
 
         Assert.Equal(MqttClientConnectResultCode.NotAuthorized, (await ConnectAsync(device, "no-jitr")).ResultCode);
-        Assert.Equal(HttpStatusCode.NotFound, (await node.Http.GetAsync($"/api/certificates/{Id(device)}")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await node.Http.GetAsync($"/api/certificates/{TestCertificates.Id(device)}")).StatusCode);
     }
 }
