@@ -37,7 +37,7 @@ public static partial class IotGatewayHosting
         var http = Settings.Bind<HttpOptions>(configuration, HttpOptions.SectionName);
         var https = Settings.Bind<HttpsOptions>(configuration, HttpsOptions.SectionName);
         var tls = Settings.Bind<TlsOptions>(configuration, TlsOptions.SectionName);
-        var certificate = tls.Enabled && tls.HasFile ? ServerCertificate.Load(tls) : null;
+        var certificate = tls.Enabled && tls.HasFile ? ServerCertificate.Load(tls, TimeProvider.System.GetUtcNow()) : null;   // composition: no clock service yet
         var services = builder.Services;
 
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
@@ -88,7 +88,8 @@ public static partial class IotGatewayHosting
         services.AddSingleton<Security.AccessChanges>();
         services.AddSingleton<Grains.Abstractions.Policies.IAccessChangeNotifier>(sp => sp.GetRequiredService<Security.AccessChanges>());
         services.AddSingleton(sp => new Security.ServerCertificateSource(
-            sp.GetRequiredService<IOptions<TlsOptions>>(), certificate, sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<ILogger<Security.ServerCertificateSource>>()));
+            sp.GetRequiredService<IOptions<TlsOptions>>(), certificate, sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<Security.ServerCertificateSource>>()));
         services.AddHostedService(sp => sp.GetRequiredService<Security.ServerCertificateSource>());
         services.AddSingleton<ConnectionValidator>();
         services.AddSingleton<ClientConnectedHandler>();

@@ -7,7 +7,8 @@ namespace OrleansIot.Gateway.Hosting;
 /// <summary>Loads the TLS listeners' certificate at start; a missing or unusable one stops the node naming the key.</summary>
 public static class ServerCertificate
 {
-    public static X509Certificate2 Load(TlsOptions options)
+    /// <summary>Loads and checks the configured certificate; <paramref name="now"/> is the time it must be valid at.</summary>
+    public static X509Certificate2 Load(TlsOptions options, DateTimeOffset now)
     {
         ArgumentNullException.ThrowIfNull(options);
         var path = options.CertificatePath!;
@@ -46,7 +47,7 @@ public static class ServerCertificate
             throw Invalid("CertificatePath", $"'{path}' has no private key.");
         }
 
-        if (certificate.NotAfter < DateTime.Now)
+        if (certificate.NotAfter.ToUniversalTime() < now.UtcDateTime)
         {
             throw Invalid("CertificatePath", $"the certificate expired on {certificate.NotAfter:u}.");
         }

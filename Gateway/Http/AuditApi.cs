@@ -51,10 +51,10 @@ public static class AuditApi
 
     public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/api/audit", async (HttpRequest request, IGrainFactory grains) =>
+        endpoints.MapGet("/api/audit", async (HttpRequest request, IGrainFactory grains, TimeProvider time) =>
         {
             var q = request.Query;
-            var to = QueryValues.Instant(q, "to", DateTimeOffset.UtcNow.AddMinutes(1));
+            var to = QueryValues.Instant(q, "to", time.GetUtcNow().AddMinutes(1));
             var from = QueryValues.Instant(q, "from", to.AddDays(-1));
             var max = QueryValues.WholeNumber(q, "maxResults", 100, 1, 1000);
             var page = await grains.GetGrain<IAuditGrain>(0).Query(from, to, Optional(q["operation"]), Optional(q["principal"]), Optional(q["nextToken"]), max);

@@ -88,7 +88,7 @@ internal sealed class ConnectionAccess
         if (grant.ReadsTime)
         {
             // aws:CurrentTime / aws:EpochTime: a decision is only good for now, so each one is taken afresh.
-            return PolicyEvaluator.Evaluate(grant.Policies, action, string.Concat(ArnPrefix, kind, name), grant.Context.At(DateTimeOffset.UtcNow)) == PolicyDecision.Allow;
+            return PolicyEvaluator.Evaluate(grant.Policies, action, string.Concat(ArnPrefix, kind, name), grant.Context.At(grant.Clock.GetUtcNow())) == PolicyDecision.Allow;
         }
 
         var cache = grant.Cache(cacheIndex);
@@ -121,7 +121,7 @@ internal sealed class ConnectionAccess
     /// The policies of a connection, the values of their variables, and the decisions made with them: one cache per
     /// action, made on the action's first use (most devices only publish, and idle connections should cost little).
     /// </summary>
-    internal sealed class Grant(IReadOnlyList<IotPolicy> policies, PolicyContext context, IReadOnlySet<string>? policyNames = null)
+    internal sealed class Grant(IReadOnlyList<IotPolicy> policies, PolicyContext context, TimeProvider clock, IReadOnlySet<string>? policyNames = null)
     {
         public const int PublishCache = 0;
         public const int RetainCache = 1;
@@ -135,6 +135,9 @@ internal sealed class ConnectionAccess
         /// <summary>A policy reads the time: decisions are not cached.</summary>
         public bool ReadsTime { get; } = policies.Any(p => p.ReadsTime);
         public PolicyContext Context { get; } = context;
+
+        /// <summary>The time decisions that read it (<see cref="ReadsTime"/>) are taken at.</summary>
+        public TimeProvider Clock { get; } = clock;
 
         /// <summary>The names of the policies, to know which connections a policy's new version concerns.</summary>
         public IReadOnlySet<string> PolicyNames { get; } = policyNames ?? new HashSet<string>(StringComparer.Ordinal);

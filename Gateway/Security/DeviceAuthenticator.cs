@@ -84,6 +84,7 @@ internal sealed class DeviceAuthenticator(
             SourceIp = IpOf(e.RemoteEndPoint),
             Certificate = CertificateFields.Of(certificate),
             ConnectAttributes = ConnectAttributes(e, will),
+            Now = time.GetUtcNow(),
         };
         var access = ConnectionAccess.ForCertificate(clientId, certificateId, grant.CaCertificateId, _arnPrefix, NewGrant(grant, context));
         if (!access.MayConnect())
@@ -128,7 +129,7 @@ internal sealed class DeviceAuthenticator(
     /// connections racing for one client id each get their own); a connection without one may do nothing.
     /// </summary>
     public ConnectionAccess Take(string clientId, EndPoint? remote) =>
-        _accepted.TryRemove(Key(clientId, remote), out var access) ? access : ConnectionAccess.ForCertificate(clientId, "unknown", null, _arnPrefix, new ConnectionAccess.Grant([], new PolicyContext()));
+        _accepted.TryRemove(Key(clientId, remote), out var access) ? access : ConnectionAccess.ForCertificate(clientId, "unknown", null, _arnPrefix, new ConnectionAccess.Grant([], new PolicyContext { Now = time.GetUtcNow() }, time));
 
     /// <summary>Forgets an accepted access whose connection was refused later (the session store failed).</summary>
     public void Forget(ValidatingConnectionEventArgs e) => _accepted.TryRemove(Key(ClientIdOf(e), e.RemoteEndPoint), out _);
@@ -192,7 +193,7 @@ internal sealed class DeviceAuthenticator(
             ThingAttributes = thing?.Attributes ?? NoAttributes,
             IsAttached = thing is null ? null : grant.IsAttached,
         };
-        return new ConnectionAccess.Grant([.. grant.Policies.Select(Parsed)], context, grant.Policies.Select(p => p.PolicyName).ToHashSet(StringComparer.Ordinal));
+        return new ConnectionAccess.Grant([.. grant.Policies.Select(Parsed)], context, time, grant.Policies.Select(p => p.PolicyName).ToHashSet(StringComparer.Ordinal));
     }
 
     /// <summary>Policy documents parsed once per node and version (they were validated when stored).</summary>

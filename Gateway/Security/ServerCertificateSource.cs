@@ -22,6 +22,7 @@ internal sealed partial class ServerCertificateSource(
     IOptions<TlsOptions> options,
     X509Certificate2? configured,
     IGrainFactory grains,
+    TimeProvider time,
     ILogger<ServerCertificateSource> logger) : IHostedService, IDisposable
 {
     private readonly TaskCompletionSource<SslServerAuthenticationOptions> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -69,10 +70,10 @@ internal sealed partial class ServerCertificateSource(
         while (!_stopping.IsCancellationRequested && await IssueOnceAsync() is { } certificate)
         {
             var renewAt = certificate.NotBefore.ToUniversalTime() + ((certificate.NotAfter - certificate.NotBefore) * 2 / 3);
-            for (var wait = renewAt - DateTime.UtcNow; wait > TimeSpan.Zero && !_stopping.IsCancellationRequested; wait = renewAt - DateTime.UtcNow)
+            for (var wait = renewAt - time.GetUtcNow().UtcDateTime; wait > TimeSpan.Zero && !_stopping.IsCancellationRequested; wait = renewAt - time.GetUtcNow().UtcDateTime)
             {
                 // In steps of at most a day: Task.Delay takes no more than ~49 days.
-                await Task.Delay(wait < TimeSpan.FromDays(1) ? wait : TimeSpan.FromDays(1), _stopping.Token).ContinueWith(_ => { }, TaskScheduler.Default);
+                await Task.Delay(wait < TimeSpan.FromDays(1) ? wait : TimeSpan.FromDays(1), time, _stopping.Token).ContinueWith(_ => { }, TaskScheduler.Default);
             }
         }
     }

@@ -39,7 +39,7 @@ public sealed class PolicyContext
     public IReadOnlyList<string> ConnectAttributes { get; init; } = [];
 
     /// <summary>The time of the request (<c>aws:CurrentTime</c>, <c>aws:EpochTime</c>).</summary>
-    public DateTimeOffset Now { get; init; } = DateTimeOffset.UtcNow;
+    public required DateTimeOffset Now { get; init; }
 
     /// <summary>The same request at another time.</summary>
     public PolicyContext At(DateTimeOffset now) => new()

@@ -53,7 +53,7 @@ internal sealed class CertificateServiceGrain(
         }
 
         using var certificate = CertificatePem.Load(certificatePem, "certificatePem");
-        CertificatePem.CheckValid(certificate, "certificatePem", DateTimeOffset.UtcNow);
+        CertificatePem.CheckValid(certificate, "certificatePem", time.GetUtcNow());
         string? caId = null;
         if (!withoutCa)
         {

@@ -13,7 +13,8 @@ namespace OrleansIot.Silo.Storage;
 /// The analytics sink in <c>iot_telemetry</c> (deploy/postgres/005), partitioned by UTC day. Appends are
 /// group-committed multi-row inserts that ignore rows already stored (a redelivered message); the partition of a
 /// day is created before the first write into it. Queries aggregate in PostgreSQL (<c>date_bin</c> from the Unix
-/// epoch). Retention runs at start and then hourly.
+/// epoch). Queries never return points older than the retention; the sweep that reclaims their space runs at start
+/// and then hourly, so what a query sees does not depend on when it last ran (as in the embedded ring).
 /// </summary>
 internal sealed partial class PostgresTelemetryStore : ITelemetryStore, IHostedService, IAsyncDisposable
 {
@@ -123,10 +124,11 @@ internal sealed partial class PostgresTelemetryStore : ITelemetryStore, IHostedS
     private static string Where(string extra) =>
         $"thing_name = @thing AND ts >= @from AND ts < @to AND (@topic::text IS NULL OR topic = @topic) {extra}";
 
-    private static void Bind(NpgsqlCommand command, TelemetryQuery query)
+    private void Bind(NpgsqlCommand command, TelemetryQuery query)
     {
+        var cutoff = _time.GetUtcNow() - _options.Value.Retention;
         command.Parameters.AddWithValue("thing", query.ThingName);
-        command.Parameters.AddWithValue("from", query.From);
+        command.Parameters.AddWithValue("from", query.From > cutoff ? query.From : cutoff);
         command.Parameters.AddWithValue("to", query.To);
         command.Parameters.Add(new NpgsqlParameter("topic", NpgsqlDbType.Text) { Value = (object?)query.Topic ?? DBNull.Value });
         command.Parameters.Add(new NpgsqlParameter("path", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = query.Path?.ToArray() ?? [] });

@@ -7,10 +7,12 @@ public static class Eventually
 
     public static async Task<T> Get<T>(Func<Task<T>> probe, Func<T, bool> done, string what, TimeSpan? timeout = null)
     {
-        var deadline = DateTime.UtcNow + (timeout ?? DefaultTimeout);
+        // Elapsed time from the monotonic clock: a wall-clock step (NTP, a faked date) neither ends nor stretches the wait.
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        var limit = timeout ?? DefaultTimeout;
         var last = default(T);
         Exception? lastError = null;
-        while (DateTime.UtcNow < deadline)
+        while (waited.Elapsed < limit)
         {
             try
             {

@@ -11,9 +11,13 @@ public sealed class PolicyEvaluationTests
 
     private static string Arn(string resource) => $"arn:aws:iot:local:000000000000:{resource}";
 
+    /// <summary>The time of every request here (aws:CurrentTime, aws:EpochTime): fixed, so no case depends on today's date.</summary>
+    private static readonly DateTimeOffset RequestTime = DateTimeOffset.FromUnixTimeSeconds(1_800_000_000);
+
     /// <summary>A device connected as thing sensor-1 with its certificate.</summary>
     private static readonly PolicyContext Thing = new()
     {
+        Now = RequestTime,
         ClientId = "sensor-1",
         SourceIp = "10.1.2.3",
         ThingName = "sensor-1",
@@ -30,9 +34,9 @@ public sealed class PolicyEvaluationTests
     };
 
     /// <summary>A client that is no registered thing, with special characters in its id.</summary>
-    private static readonly PolicyContext Stranger = new() { ClientId = "dev+1", SourceIp = "192.168.0.9", IsAttached = false };
+    private static readonly PolicyContext Stranger = new() { ClientId = "dev+1", SourceIp = "192.168.0.9", IsAttached = false, Now = RequestTime };
 
-    private static readonly PolicyContext Starry = new() { ClientId = "a*", SourceIp = "127.0.0.1" };
+    private static readonly PolicyContext Starry = new() { ClientId = "a*", SourceIp = "127.0.0.1", Now = RequestTime };
 
     private static PolicyContext Context(string name) => name switch
     {

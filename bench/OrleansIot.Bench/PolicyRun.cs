@@ -28,7 +28,7 @@ internal static class PolicyRun
     {
         var iterations = args.Length >= 2 && args[0] == "--iterations" ? int.Parse(args[1], CultureInfo.InvariantCulture) : 2_000_000;
         var policy = IotPolicy.Parse(PerThingPolicy);
-        var context = new PolicyContext { ClientId = "sensor-1", ThingName = "sensor-1", IsAttached = true, SourceIp = "127.0.0.1" };
+        var context = new PolicyContext { ClientId = "sensor-1", ThingName = "sensor-1", IsAttached = true, SourceIp = "127.0.0.1", Now = TimeProvider.System.GetUtcNow() };
         const string Action = "iot:Publish";
         const string Resource = "arn:aws:iot:local:000000000000:topic/dt/sensor-1/telemetry";
         if (PolicyEvaluator.Evaluate([policy], Action, Resource, context) != PolicyDecision.Allow)
@@ -39,7 +39,7 @@ internal static class PolicyRun
 
         var scratch = Measure(iterations / 10, () => PolicyEvaluator.Evaluate([policy], Action, Resource, context));
         // The gateway's own per-connection access object, as a publish on a live connection uses it.
-        var access = Gateway.Security.ConnectionAccess.ForCertificate("sensor-1", "bench", null, "arn:aws:iot:local:000000000000:", new Gateway.Security.ConnectionAccess.Grant([policy], context));
+        var access = Gateway.Security.ConnectionAccess.ForCertificate("sensor-1", "bench", null, "arn:aws:iot:local:000000000000:", new Gateway.Security.ConnectionAccess.Grant([policy], context, TimeProvider.System));
         var cached = Measure(iterations, () => access.MayPublish("dt/sensor-1/telemetry") ? PolicyDecision.Allow : PolicyDecision.ImplicitDeny);
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"== policy: from scratch {scratch:0} ns/decision, warm cache {cached:0} ns/decision"));
         return 0;

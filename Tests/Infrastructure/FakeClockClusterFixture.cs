@@ -1,0 +1,74 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+using Orleans.Reminders;
+using Orleans.Streams;
+using Orleans.TestingHost;
+
+namespace OrleansIot.Tests.Infrastructure;
+
+/// <summary>
+/// A one-silo TestingHost cluster (services as in <see cref="ClusterFixture"/>) whose grains read a
+/// <see cref="FakeTimeProvider"/>: our grains' injected <see cref="TimeProvider"/> and Orleans' grain timers
+/// (<c>TimeProviderNames.Grains</c>) move only when a test advances <see cref="Clock"/>. Orleans' own machinery
+/// (membership, messaging timeouts, activation collection, directory, streams, reminders) stays on the real clock,
+/// through the per-area keys Orleans resolves its clocks by, so advancing the fake clock never declares a silo dead
+/// or times out a call. For behaviour that depends on elapsed time: retention, expiry, rollout rates.
+/// </summary>
+public sealed class FakeClockClusterFixture : IAsyncLifetime
+{
+    public TestCluster Cluster { get; private set; } = null!;
+
+    public IGrainFactory Grains => Cluster.GrainFactory;
+
+    /// <summary>The grains' clock; starts at the FakeTimeProvider's own epoch, never at today's date.</summary>
+    public FakeTimeProvider Clock { get; } = FakeClockConfigurator.Clock;
+
+    public async Task InitializeAsync()
+    {
+        var builder = new TestClusterBuilder(initialSilosCount: 1);
+        builder.AddSiloBuilderConfigurator<ClusterFixture.SiloConfigurator>();
+        builder.AddSiloBuilderConfigurator<FakeClockConfigurator>();
+        builder.AddClientBuilderConfigurator<ClusterFixture.ClientConfigurator>();
+        Cluster = builder.Build();
+        await Cluster.DeployAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Cluster.StopAllSilosAsync();
+        await Cluster.DisposeAsync();
+    }
+
+    /// <summary>Applied after the shared configurator, so its clock replaces the real one.</summary>
+    private sealed class FakeClockConfigurator : ISiloConfigurator
+    {
+        // The TestingHost makes configurators by type, so the one clock is reached through a static.
+        public static FakeTimeProvider Clock { get; } = new();
+
+        private static readonly string[] RealTimeAreas =
+        [
+            TimeProviderNames.Messaging,
+            TimeProviderNames.SystemTimers,
+            TimeProviderNames.Membership,
+            TimeProviderNames.ActivationManagement,
+            TimeProviderNames.GrainDirectory,
+            StreamingTimeProviderNames.Streaming,
+            ReminderTimeProviderNames.Reminders,
+        ];
+
+        public void Configure(ISiloBuilder silo)
+        {
+            silo.Services.AddSingleton<TimeProvider>(Clock);
+            foreach (var area in RealTimeAreas)
+            {
+                silo.Services.AddKeyedSingleton(area, TimeProvider.System);
+            }
+        }
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class FakeClockClusterCollection : ICollectionFixture<FakeClockClusterFixture>
+{
+    public const string Name = "fake-clock cluster";
+}
