@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: installs what the tests need and is missing, runs them, and ends with the
+# names of the failed tests (if any) above one line "N passed, M failed". Exit code 0 only when every test passed.
+#
+#   ./test.sh                                  everything
+#   ./test.sh --filter Category=Unit           any `dotnet test` arguments are passed on
+#   ./test.sh --clock +365d                    the same suite with the wall clock a year ahead (libfaketime), to
+#                                              catch tests and code that depend on today's date
+#
+# With the prerequisites installed, `dotnet test OrleansIot.sln` runs the same tests.
+set -uo pipefail
+cd "$(dirname "$0")"
+
+clock=""
+args=()
+while (($#)); do
+  case "$1" in
+    --clock) clock="${2:?--clock needs an offset such as +365d}"; shift 2 ;;
+    *) args+=("$1"); shift ;;
+  esac
+done
+
+fail() { echo "$*" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+# --- prerequisites: Debian packages the tests use -----------------------------------------------------------------
+need=()
+ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)   # the PostgreSQL tests start their own server
+command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)      # interoperability with Mosquitto's clients
+[[ -n $clock && ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ]] && need+=(faketime)
+if ((${#need[@]})); then
+  if [[ $(id -u) -eq 0 ]]; then sudo=(); elif command -v sudo >/dev/null 2>&1; then sudo=(sudo); else
+    fail "missing: ${need[*]}; install them (Debian: apt-get install -y ${need[*]}) or run as root"
+  fi
+  echo "installing: ${need[*]}"
+  "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq "${need[@]}" >/dev/null \
+    || fail "could not install ${need[*]}"
+fi
+command -v dotnet >/dev/null 2>&1 || fail "the .NET SDK is missing (dotnet on PATH); see global.json for the version"
+
+# --- the suite ------------------------------------------------------------------------------------------------------
+env=()
+if [[ -n $clock ]]; then
+  # Only the test host runs on the shifted clock (dotnet test -e): the build and the runner keep real time.
+  env=(-e LD_PRELOAD=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 -e "FAKETIME=$clock")
+  echo "test host clock: $clock"
+fi
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+dotnet test OrleansIot.sln --logger "trx;LogFileName=results.trx" --results-directory "$results" "${env[@]}" "${args[@]}"
+rc=$?
+
+# --- the verdict, readable at a glance --------------------------------------------------------------------------------
+trx="$results/results.trx"
+if [[ -f $trx ]]; then
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -n 1)
+  count() { sed -n "s/.* $1=\"\([0-9]*\)\".*/\1/p" <<<"$counters"; }
+  passed=$(count passed); failed=$(count failed); errors=$(count error); timeouts=$(count timeout)
+  failed=$(( ${failed:-0} + ${errors:-0} + ${timeouts:-0} ))
+  passed=${passed:-0}
+  # The names of the tests that did not pass, one a line.
+  failures=$(grep -o '<UnitTestResult [^>]*outcome="\(Failed\|Error\|Timeout\)"[^>]*>' "$trx" \
+    | sed -n 's/.*testName="\([^"]*\)".*/\1/p' | sed 's/&quot;/"/g; s/&amp;/\&/g; s/&lt;/</g; s/&gt;/>/g')
+else
+  passed=0; failed=1; failures="(no results: the build or the test host failed before any test ran; see above)"
+fi
+
+if (( rc != 0 && failed == 0 )); then failed=1; failures="(dotnet test exited with $rc; see above)"; fi
+if (( passed == 0 && failed == 0 )); then failed=1; failures="(no test ran)"; fi
+if (( failed > 0 )); then
+  echo
+  echo "Failed tests:"
+  sed 's/^/  /' <<<"$failures"
+fi
+echo "$passed passed, $failed failed"
+(( rc == 0 && failed == 0 ))
