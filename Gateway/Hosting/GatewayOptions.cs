@@ -101,6 +101,14 @@ public sealed class TlsOptions
     [System.ComponentModel.DataAnnotations.Range(1, 825)]
     public int IssuedValidityDays { get; set; } = 90;
 
+    /// <summary>
+    /// MQTT and HTTPS on one port, told apart by ALPN as on AWS's port 443 (for networks that only let HTTPS out):
+    /// <c>x-amzn-mqtt-ca</c> or <c>mqtt</c> is MQTT with a device certificate, anything else (or no ALPN) HTTPS.
+    /// 0: not opened (443 needs privileges most development machines do not grant).
+    /// </summary>
+    [System.ComponentModel.DataAnnotations.Range(0, 65535)]
+    public int MultiplexPort { get; set; }
+
     public bool HasFile => !string.IsNullOrWhiteSpace(CertificatePath);
 }
 

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Diagnostics;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Core.Features;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
@@ -121,20 +122,39 @@ public static partial class IotGatewayHosting
             {
                 // TLS terminated by Kestrel, so MQTTnet sees plain MQTT; the client certificate reaches
                 // ValidatingConnectionEventArgs.ClientCertificate (and HttpContext.Connection for secure WebSockets).
-                void Tls(ListenOptions listen) => listen.UseHttps(new TlsHandshakeCallbackOptions
+                void Tls(ListenOptions listen, Security.TlsListener kind) => listen.UseHttps(new TlsHandshakeCallbackOptions
                 {
-                    OnConnection = context => kestrel.ApplicationServices.GetRequiredService<Security.ServerCertificateSource>().OnConnectionAsync(context),
+                    OnConnection = context => kestrel.ApplicationServices.GetRequiredService<Security.ServerCertificateSource>().OnConnectionAsync(context, kind),
                 });
                 Listen(kestrel, node.BindAddress, mqtt.TlsPort, listen =>
                 {
-                    Tls(listen);
+                    Tls(listen, Security.TlsListener.Mqtt);
                     listen.UseTruncatedPacketGuard().UseMqtt();
                 });
                 Listen(kestrel, node.BindAddress, https.Port, listen =>
                 {
                     listen.Protocols = HttpProtocols.Http1AndHttp2;
-                    Tls(listen);
+                    Tls(listen, Security.TlsListener.Https);
                 });
+                if (tls.MultiplexPort != 0)
+                {
+                    Listen(kestrel, node.BindAddress, tls.MultiplexPort, listen =>
+                    {
+                        listen.Protocols = HttpProtocols.Http1AndHttp2;
+                        Tls(listen, Security.TlsListener.Multiplexed);
+                        // After the handshake: MQTT's ALPN goes to the MQTT handler, everything else on to HTTP.
+                        listen.Use(next =>
+                        {
+                            var mqttHandler = new ConnectionBuilder(listen.ApplicationServices)
+                                .UseTruncatedPacketGuard()
+                                .UseConnectionHandler<MqttConnectionHandler>()
+                                .Build();
+                            return connection => Security.Alpn.IsMqtt(connection.Features.Get<ITlsApplicationProtocolFeature>()?.ApplicationProtocol ?? default)
+                                ? mqttHandler(connection)
+                                : next(connection);
+                        });
+                    });
+                }
             }
         });
         return builder;
@@ -242,6 +262,10 @@ public static partial class IotGatewayHosting
                     var wssUrl = $"wss://{host}:{https.Value.Port}{mqtt.Value.WebSocketPath}";
                     var httpsUrl = $"https://{host}:{https.Value.Port}";
                     LogListeningTls(logger, mqttsUrl, wssUrl, httpsUrl);
+                    if (tls.Value.MultiplexPort != 0)
+                    {
+                        LogListeningMultiplexed(logger, host, tls.Value.MultiplexPort);
+                    }
                 }
                 else
                 {
@@ -268,6 +292,9 @@ public static partial class IotGatewayHosting
 
         [LoggerMessage(Level = LogLevel.Information, Message = "TLS listening: MQTT on {Mqtts}, MQTT over secure WebSockets on {Wss}, HTTPS API on {Https}")]
         private static partial void LogListeningTls(ILogger logger, string mqtts, string wss, string https);
+
+        [LoggerMessage(Level = LogLevel.Information, Message = "TLS listening on {Host}:{Port} for MQTT (ALPN x-amzn-mqtt-ca or mqtt) and HTTPS (any other ALPN, or none), as AWS's port 443")]
+        private static partial void LogListeningMultiplexed(ILogger logger, string host, int port);
 
         [LoggerMessage(Level = LogLevel.Warning, Message = "Iot:Tls:Enabled is false: the TLS listeners (MQTT 8883, HTTPS 8443) are closed, so no device can authenticate with a certificate")]
         private static partial void LogNoTls(ILogger logger);

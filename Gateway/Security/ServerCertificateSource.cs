@@ -25,13 +25,23 @@ internal sealed partial class ServerCertificateSource(
     TimeProvider time,
     ILogger<ServerCertificateSource> logger) : IHostedService, IDisposable
 {
-    private readonly TaskCompletionSource<SslServerAuthenticationOptions> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly TaskCompletionSource<Handshakes> _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly CancellationTokenSource _stopping = new();
-    private volatile SslServerAuthenticationOptions? _current;
+    private volatile Handshakes? _current;
 
-    /// <summary>The per-connection callback Kestrel calls; waits for the certificate while the node is starting.</summary>
-    public ValueTask<SslServerAuthenticationOptions> OnConnectionAsync(TlsHandshakeCallbackContext context) =>
-        _current is { } current ? ValueTask.FromResult(current) : new ValueTask<SslServerAuthenticationOptions>(_ready.Task.WaitAsync(context.CancellationToken));
+    /// <summary>
+    /// The per-connection callback Kestrel calls for one listener; waits for the certificate while the node is
+    /// starting. Each listener gets settings of its own because they differ in ALPN, and because Kestrel fills in
+    /// the HTTP protocols on settings that name none: shared settings once made the MQTT listener answer
+    /// <c>x-amzn-mqtt-ca</c> (every AWS IoT Device SDK v2 connection) with the alert no_application_protocol.
+    /// </summary>
+    public ValueTask<SslServerAuthenticationOptions> OnConnectionAsync(TlsHandshakeCallbackContext context, TlsListener listener) =>
+        _current is { } current
+            ? ValueTask.FromResult(current.For(listener))
+            : new ValueTask<SslServerAuthenticationOptions>(WaitAsync(listener, context.CancellationToken));
+
+    private async Task<SslServerAuthenticationOptions> WaitAsync(TlsListener listener, CancellationToken cancellationToken) =>
+        (await _ready.Task.WaitAsync(cancellationToken)).For(listener);
 
     /// <summary>The certificate in use, once there is one.</summary>
     public X509Certificate2? Certificate { get; private set; }
@@ -107,18 +117,29 @@ internal sealed partial class ServerCertificateSource(
     }
 
     /// <summary>New handshakes use these settings; the first ones also release the handshakes waiting at start.</summary>
-    private void Use(SslServerAuthenticationOptions settings)
+    private void Use(Handshakes settings)
     {
         _current = settings;
         _ready.TrySetResult(settings);
     }
 
-    private SslServerAuthenticationOptions Settings(X509Certificate2 certificate)
+    private Handshakes Settings(X509Certificate2 certificate)
     {
         Certificate = certificate;
-        return new()
+        var context = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true);
+        return new Handshakes(
+            Settings(context, [.. Alpn.Mqtt]),
+            Settings(context, [.. Alpn.Https]),
+            Settings(context, [.. Alpn.Multiplexed]));
+    }
+
+    private static SslServerAuthenticationOptions Settings(SslStreamCertificateContext certificate, List<SslApplicationProtocol> protocols) =>
+        new()
         {
-            ServerCertificateContext = SslStreamCertificateContext.Create(certificate, additionalCertificates: null, offline: true),
+            ServerCertificateContext = certificate,
+            // In the server's order of preference. A client that offers ALPN but none of these gets the alert
+            // no_application_protocol (RFC 7301 3.2); one that offers none is served without it.
+            ApplicationProtocols = protocols,
             EnabledSslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
             ClientCertificateRequired = true,
             // Any certificate passes the handshake (the handshake proves the key); CONNECT decides on the registry.
@@ -132,6 +153,16 @@ internal sealed partial class ServerCertificateSource(
                 RevocationMode = X509RevocationMode.NoCheck,
                 DisableCertificateDownloads = true,
             },
+        };
+
+    /// <summary>One listener's settings for each kind, made together from one certificate.</summary>
+    private sealed record Handshakes(SslServerAuthenticationOptions Mqtt, SslServerAuthenticationOptions Https, SslServerAuthenticationOptions Multiplexed)
+    {
+        public SslServerAuthenticationOptions For(TlsListener listener) => listener switch
+        {
+            TlsListener.Mqtt => Mqtt,
+            TlsListener.Https => Https,
+            _ => Multiplexed,
         };
     }
 
