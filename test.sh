@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite on a fresh machine: installs what the tests need and is missing, runs them, and ends with the
-# names of the failed tests (if any) above one line "N passed, M failed". Exit code 0 only when every test passed.
+# The whole test suite on a fresh machine: installs what the tests need and is missing (Debian packages, and the npm
+# packages of Tests/Clients), runs them, and ends with the names of the failed tests (if any) above one line
+# "N passed, M failed". Exit code 0 only when every test passed.
 #
 #   ./test.sh                                  everything
 #   ./test.sh --filter Category=Unit           any `dotnet test` arguments are passed on
@@ -26,6 +27,9 @@ fail() { echo "$*" >&2; echo "0 passed, 1 failed"; exit 1; }
 need=()
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)   # the PostgreSQL tests start their own server
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)      # interoperability with Mosquitto's clients
+command -v openssl >/dev/null 2>&1 || need+=(openssl)                      # what each TLS listener negotiates (ALPN)
+command -v node >/dev/null 2>&1 || need+=(nodejs)                          # the AWS IoT Device SDK v2 and other JS clients
+command -v npm >/dev/null 2>&1 || need+=(npm)
 [[ -n $clock && ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ]] && need+=(faketime)
 if ((${#need[@]})); then
   if [[ $(id -u) -eq 0 ]]; then sudo=(); elif command -v sudo >/dev/null 2>&1; then sudo=(sudo); else
@@ -36,6 +40,14 @@ if ((${#need[@]})); then
     || fail "could not install ${need[*]}"
 fi
 command -v dotnet >/dev/null 2>&1 || fail "the .NET SDK is missing (dotnet on PATH); see global.json for the version"
+
+# --- prerequisites: the third-party JavaScript clients the tests drive (Tests/Clients, locked by package-lock.json) ---
+clients=Tests/Clients
+if [[ ! -d $clients/node_modules || $clients/package-lock.json -nt $clients/node_modules ]]; then
+  echo "installing the JavaScript test clients (npm ci in $clients)"
+  (cd "$clients" && npm ci --no-audit --no-fund --loglevel=error) || fail "npm ci in $clients failed"
+  touch "$clients/node_modules"
+fi
 
 # --- the suite ------------------------------------------------------------------------------------------------------
 env=()

@@ -33,7 +33,8 @@ public static class CertificatesApi
         api.MapPost("/cacertificate", async (bool? setAsActive, bool? allowAutoRegistration, JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o) =>
         {
             var info = await grains.GetGrain<ICertificateServiceGrain>(0).RegisterCa(
-                JsonText.Required(body, "caCertificate", "PEM"), JsonText.Required(body, "verificationCertificate", "PEM"), setAsActive ?? false, allowAutoRegistration ?? false);
+                JsonText.Required(body, "caCertificate", "PEM"), JsonText.Required(body, "verificationCertificate", "PEM"), setAsActive ?? false, allowAutoRegistration ?? false,
+                RegistrationConfigOf(body));
             return JsonText.Result(new JsonObject { ["certificateArn"] = o.Value.Arn($"cacert/{info.CertificateId}"), ["certificateId"] = info.CertificateId });
         }).WithName("RegisterCACertificate");
         api.MapGet("/cacertificate/{caCertificateId}", async (string caCertificateId, IGrainFactory grains, IOptions<RegistryOptions> o) =>
@@ -47,7 +48,19 @@ public static class CertificatesApi
             description["certificateArn"] = o.Value.Arn($"cacert/{ca.Info.CertificateId}");
             description["autoRegistrationStatus"] = ca.AutoRegistration ? "ENABLE" : "DISABLE";
             description.Remove("caCertificateId");
-            return JsonText.Result(new JsonObject { ["certificateDescription"] = description });
+            var configuration = await grains.GetGrain<ICaCertificateGrain>(caCertificateId).GetRegistrationConfig();
+            var answer = new JsonObject { ["certificateDescription"] = description };
+            if (configuration is not null)
+            {
+                answer["registrationConfig"] = new JsonObject
+                {
+                    ["templateBody"] = configuration.TemplateBody,
+                    ["templateName"] = configuration.TemplateName,
+                    ["roleArn"] = configuration.RoleArn,
+                };
+            }
+
+            return JsonText.Result(answer);
         }).WithName("DescribeCACertificate");
         api.MapGet("/cacertificates", async (IGrainFactory grains, IOptions<RegistryOptions> o) =>
             JsonText.Result(new JsonObject
@@ -60,8 +73,10 @@ public static class CertificatesApi
                     ["creationDate"] = c.CreationDate.ToUnixTimeSeconds(),
                 })]),
             })).WithName("ListCACertificates");
-        api.MapPut("/cacertificate/{caCertificateId}", async (string caCertificateId, string? newStatus, string? newAutoRegistrationStatus, IGrainFactory grains) =>
+        api.MapPut("/cacertificate/{caCertificateId}", async (string caCertificateId, string? newStatus, string? newAutoRegistrationStatus, HttpRequest request, IGrainFactory grains) =>
         {
+            // AWS's body is optional: {"registrationConfig": {...}, "removeAutoRegistration": true}.
+            var body = request.ContentLength is > 0 ? await request.ReadFromJsonAsync<JsonObject>() : null;
             bool? auto = newAutoRegistrationStatus switch
             {
                 null => null,
@@ -69,7 +84,17 @@ public static class CertificatesApi
                 "DISABLE" => false,
                 _ => throw ApiException.Invalid("newAutoRegistrationStatus must be ENABLE or DISABLE."),
             };
-            await grains.GetGrain<ICaCertificateGrain>(caCertificateId).Update(newStatus, auto);
+            var ca = grains.GetGrain<ICaCertificateGrain>(caCertificateId);
+            if (body is not null && JsonText.Flag(body, "removeAutoRegistration") == true)
+            {
+                await ca.SetRegistrationConfig(null);
+            }
+            else if (body is not null && RegistrationConfigOf(body) is { } configuration)
+            {
+                await ca.SetRegistrationConfig(configuration);
+            }
+
+            await ca.Update(newStatus, auto);
             return TypedResults.Ok(new { });
         }).WithName("UpdateCACertificate");
         api.MapDelete("/cacertificate/{caCertificateId}", async (string caCertificateId, IGrainFactory grains) =>
@@ -171,4 +196,13 @@ public static class CertificatesApi
         ["validity"] = new JsonObject { ["notBefore"] = c.NotBefore.ToUnixTimeSeconds(), ["notAfter"] = c.NotAfter.ToUnixTimeSeconds() },
         ["generationId"] = c.GenerationId,
     };
+
+    /// <summary>AWS's <c>registrationConfig</c> (<c>templateBody</c>, <c>templateName</c>, <c>roleArn</c>), when the body has one.</summary>
+    private static RegistrationConfig? RegistrationConfigOf(JsonObject body) =>
+        body["registrationConfig"] switch
+        {
+            null => null,
+            JsonObject config => new RegistrationConfig(JsonText.Field(config, "templateBody"), JsonText.Field(config, "templateName"), JsonText.Field(config, "roleArn")),
+            _ => throw ApiException.Invalid("registrationConfig must be an object."),
+        };
 }

@@ -62,15 +62,30 @@ internal sealed class DeviceAuthenticator(
         var (certificateId, grant) = await ResolveAsync(certificate, clientId);
         if (grant.Status is null or CertificateStatus.PendingActivation)
         {
-            // JITR: a device's first connection registers its certificate when its CA allows; it is refused until activated.
-            var registered = await grains.GetGrain<ICertificateServiceGrain>(0).AutoRegister(certificate.ExportCertificatePem());
-            if (registered && grant.Status is null)
+            // A device's first connection registers its certificate when its CA allows (JITR; refused until someone
+            // activates it) and, when the CA has a template, provisions the device (JITP; the connection goes on).
+            var first = await grains.GetGrain<ICertificateServiceGrain>(0).RegisterOnFirstConnect(certificate.ExportCertificatePem());
+            var source = IpOf(e.RemoteEndPoint);
+            if (first.Outcome != FirstConnectOutcome.NotRegistered && grant.Status is null)
             {
                 // A certificate change the platform made on a device's behalf: audited like the API call it replaces.
-                audit.Record(certificateId, "RegisterCertificate", $"certificateId={certificateId},via=JITR", IpOf(e.RemoteEndPoint), 200);
+                audit.Record(certificateId, "RegisterCertificate", $"certificateId={certificateId},via=JITR", source, 200);
             }
 
-            return Outcome.Refused(registered ? $"certificate {certificateId} is PENDING_ACTIVATION (auto-registered)" : $"certificate {certificateId} is not registered");
+            if (first.Outcome == FirstConnectOutcome.Provisioned)
+            {
+                audit.Record(certificateId, "RegisterThing", $"certificateId={certificateId},via=JITP", source, 200);
+                (certificateId, grant) = await ResolveAsync(certificate, clientId);
+            }
+            else
+            {
+                return Outcome.Refused(first.Outcome switch
+                {
+                    FirstConnectOutcome.PendingActivation when first.Problem is { } failure => $"certificate {certificateId} is PENDING_ACTIVATION: its CA's provisioning template failed: {failure}",
+                    FirstConnectOutcome.PendingActivation => $"certificate {certificateId} is PENDING_ACTIVATION (auto-registered)",
+                    _ => $"certificate {certificateId} is not registered",
+                });
+            }
         }
 
         if (Problem(grant, certificateId) is { } problem)

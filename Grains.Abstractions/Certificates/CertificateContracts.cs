@@ -41,6 +41,35 @@ public sealed record CreatedKeysAndCertificate(
     [property: Id(2)] string PublicKeyPem,
     [property: Id(3)] string PrivateKeyPem);
 
+/// <summary>
+/// A CA's just-in-time provisioning (AWS <c>registrationConfig</c>): a template body, or the name of a provisioning
+/// template; the role is kept and shown, as there are no IAM roles here.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.RegistrationConfig")]
+public sealed record RegistrationConfig(
+    [property: Id(0)] string? TemplateBody,
+    [property: Id(1)] string? TemplateName,
+    [property: Id(2)] string? RoleArn);
+
+/// <summary>What a device's first connection with an unregistered certificate (or a PENDING_ACTIVATION one) led to.</summary>
+public enum FirstConnectOutcome
+{
+    /// <summary>No ACTIVE registered CA with auto-registration signed it: the certificate stays unknown.</summary>
+    NotRegistered,
+
+    /// <summary>JITR: registered PENDING_ACTIVATION (the event published), waiting for someone to activate it.</summary>
+    PendingActivation,
+
+    /// <summary>JITP: the CA's template ran; the certificate is ACTIVE with its thing and policies.</summary>
+    Provisioned,
+}
+
+/// <summary>The outcome, and for a provisioning that failed, why.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.FirstConnect")]
+public sealed record FirstConnect(
+    [property: Id(0)] FirstConnectOutcome Outcome,
+    [property: Id(1)] string? Problem = null);
+
 /// <summary>The platform CA: devices trust it; it signs device certificates (and the server certificate when none is configured).</summary>
 [Alias("OrleansIot.ICertificateAuthorityGrain")]
 public interface ICertificateAuthorityGrain : IGrainWithStringKey
@@ -132,16 +161,17 @@ public interface ICertificateServiceGrain : IGrainWithIntegerKey
     Task<CertificateInfo> Register(string certificatePem, string? caPem, string status, bool withoutCa);
 
     /// <summary>
-    /// JITR: a device presented <paramref name="certificatePem"/>, unknown or PENDING_ACTIVATION. When an ACTIVE
-    /// registered CA with auto-registration signed it, it is registered as PENDING_ACTIVATION (if it was not) and the
-    /// event is published on <c>$aws/events/certificates/registered/{caCertificateId}</c>; returns whether it was.
+    /// A device presented <paramref name="certificatePem"/>, unknown or PENDING_ACTIVATION. When an ACTIVE registered
+    /// CA with auto-registration signed it, it is registered as PENDING_ACTIVATION (if it was not) and the event is
+    /// published on <c>$aws/events/certificates/registered/{caCertificateId}</c> (JITR); when that CA has a
+    /// registration config, its template then provisions the device and activates the certificate (JITP).
     /// </summary>
-    [Alias("AutoRegister")]
-    Task<bool> AutoRegister(string certificatePem);
+    [Alias("RegisterOnFirstConnect")]
+    Task<FirstConnect> RegisterOnFirstConnect(string certificatePem);
 
-    /// <summary>AWS <c>RegisterCACertificate</c> with proof of possession.</summary>
-    [Alias("RegisterCa")]
-    Task<CertificateInfo> RegisterCa(string caPem, string verificationPem, bool active, bool autoRegistration);
+    /// <summary>AWS <c>RegisterCACertificate</c> with proof of possession, and its JITP template if any (checked first).</summary>
+    [Alias("RegisterCaWithConfig")]
+    Task<CertificateInfo> RegisterCa(string caPem, string verificationPem, bool active, bool autoRegistration, RegistrationConfig? registrationConfig);
 
     /// <summary>AWS <c>ListCACertificates</c>.</summary>
     [Alias("ListCas")]
@@ -179,6 +209,14 @@ public interface ICaCertificateGrain : IGrainWithStringKey
     /// <summary>AWS <c>UpdateCACertificate</c>.</summary>
     [Alias("Update")]
     Task Update(string? newStatus, bool? autoRegistration);
+
+    /// <summary>Sets (or, with <c>null</c>, removes) the JITP template; <c>InvalidRequestException</c> for a bad one.</summary>
+    [Alias("SetRegistrationConfig")]
+    Task SetRegistrationConfig(RegistrationConfig? config);
+
+    /// <summary>The JITP template, or <c>null</c>.</summary>
+    [Alias("GetRegistrationConfig"), Orleans.Concurrency.ReadOnly]
+    Task<RegistrationConfig?> GetRegistrationConfig();
 
     /// <summary>AWS <c>DeleteCACertificate</c>: refused while ACTIVE.</summary>
     [Alias("Delete")]

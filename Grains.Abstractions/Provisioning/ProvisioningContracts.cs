@@ -62,4 +62,12 @@ public interface IFleetProvisioningGrain : IGrainWithIntegerKey
     /// <summary><c>$aws/provisioning-templates/{templateName}/provision/json</c> with <c>{"certificateOwnershipToken","parameters"}</c>.</summary>
     [Alias("RegisterThing")]
     Task<ProvisioningAnswer> RegisterThing(string templateName, byte[] request);
+
+    /// <summary>
+    /// JITP: runs a CA's template for a device certificate it signed (PENDING_ACTIVATION, just registered on the
+    /// device's first connection), with the built-in parameters read from the certificate; ACTIVE when it succeeds.
+    /// <paramref name="templateName"/> names the policies made from documents.
+    /// </summary>
+    [Alias("ProvisionJustInTime")]
+    Task<ProvisioningAnswer> ProvisionJustInTime(string certificatePem, string templateName, string templateBody);
 }

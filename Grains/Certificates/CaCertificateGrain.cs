@@ -80,6 +80,17 @@ internal sealed class CaCertificateGrain(
         }
     }
 
+    public async Task SetRegistrationConfig(RegistrationConfig? config)
+    {
+        Existing();
+        await Provisioning.RegistrationConfigs.CheckAsync(config, GrainFactory);
+        state.State.RegistrationConfig = config is { TemplateBody: null, TemplateName: null } ? null : config;
+        state.State.Modified = time.GetUtcNow();
+        await state.WriteStateAsync();
+    }
+
+    public Task<RegistrationConfig?> GetRegistrationConfig() => Task.FromResult(state.State.Pem is null ? null : state.State.RegistrationConfig);
+
     public async Task Delete()
     {
         Existing();
@@ -124,4 +135,6 @@ public sealed class CaCertificateState
     [Id(5)] public DateTimeOffset NotBefore { get; set; }
 
     [Id(6)] public DateTimeOffset NotAfter { get; set; }
+
+    [Id(7)] public RegistrationConfig? RegistrationConfig { get; set; }
 }

@@ -82,13 +82,13 @@ internal sealed class CertificateServiceGrain(
         return await GrainFactory.GetGrain<ICertificateGrain>(CertificateIds.Of(certificate)).Register(certificatePem, caId, status);
     }
 
-    public async Task<bool> AutoRegister(string certificatePem)
+    public async Task<FirstConnect> RegisterOnFirstConnect(string certificatePem)
     {
         using var certificate = CertificatePem.Load(certificatePem, "certificatePem");
         var (caId, caStatus, autoRegistration) = await FindIssuerAsync(certificate, await RegisteredCasAsync());
         if (caId is null || caStatus != CertificateStatus.Active || !autoRegistration)
         {
-            return false;
+            return new FirstConnect(FirstConnectOutcome.NotRegistered);
         }
 
         var id = CertificateIds.Of(certificate);
@@ -101,7 +101,7 @@ internal sealed class CertificateServiceGrain(
         }
         else if (existing.Status != CertificateStatus.PendingActivation)
         {
-            return false;
+            return new FirstConnect(FirstConnectOutcome.NotRegistered);
         }
 
         // AWS's event, published for the registration and whenever a PENDING_ACTIVATION certificate is presented again.
@@ -116,14 +116,34 @@ internal sealed class CertificateServiceGrain(
             ["certificateRegistrationTimestamp"] = existing.CreationDate.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture),
         });
         broker.Publish($"$aws/events/certificates/registered/{caId}", payload, 1);
-        return true;
+
+        // JITP: the CA's template provisions the device now, so this very connection can go on (AWS refuses the
+        // first one and lets the device retry; waiting gains nothing here, where provisioning takes milliseconds).
+        var ca = GrainFactory.GetGrain<ICaCertificateGrain>(caId);
+        if (await Provisioning.RegistrationConfigs.TemplateAsync(await ca.GetRegistrationConfig(), caId, GrainFactory) is not { } template)
+        {
+            return new FirstConnect(FirstConnectOutcome.PendingActivation);
+        }
+
+        var answer = await GrainFactory.GetGrain<Abstractions.Provisioning.IFleetProvisioningGrain>(0).ProvisionJustInTime(certificatePem, template.Name, template.Body);
+        return answer.Accepted
+            ? new FirstConnect(FirstConnectOutcome.Provisioned)
+            : new FirstConnect(FirstConnectOutcome.PendingActivation, answer.Document);
     }
 
-    public async Task<CertificateInfo> RegisterCa(string caPem, string verificationPem, bool active, bool autoRegistration)
+    public async Task<CertificateInfo> RegisterCa(string caPem, string verificationPem, bool active, bool autoRegistration, RegistrationConfig? registrationConfig)
     {
         using var ca = CertificatePem.Load(caPem, "caCertificate");
+        await Provisioning.RegistrationConfigs.CheckAsync(registrationConfig, GrainFactory);   // before anything is registered
         var code = await Ca.RegistrationCode();
-        return await GrainFactory.GetGrain<ICaCertificateGrain>(CertificateIds.Of(ca)).Register(caPem, verificationPem, code, active, autoRegistration);
+        var grain = GrainFactory.GetGrain<ICaCertificateGrain>(CertificateIds.Of(ca));
+        var info = await grain.Register(caPem, verificationPem, code, active, autoRegistration);
+        if (registrationConfig is not null)
+        {
+            await grain.SetRegistrationConfig(registrationConfig);
+        }
+
+        return info;
     }
 
     public async Task<IReadOnlyList<CertificateInfo>> ListCas()

@@ -9,6 +9,8 @@ using OrleansIot.Grains.Abstractions.Provisioning;
 using OrleansIot.Grains.Abstractions.Registry;
 using OrleansIot.Grains.Abstractions.Things;
 
+using static OrleansIot.Grains.Provisioning.ProvisioningTemplate.OverrideSetting;
+
 namespace OrleansIot.Grains.Provisioning;
 
 /// <summary>Fleet provisioning by claim on any node.</summary>
@@ -80,37 +82,10 @@ internal sealed class FleetProvisioningGrain(IOptions<RegistryOptions> registry,
             parameters[key] = value is JsonValue v && v.GetValueKind() == JsonValueKind.String ? (string)v! : value?.ToJsonString() ?? "";
         }
 
-        var plan = ProvisioningTemplate.Parse(template.TemplateBody).Evaluate(parameters, certificateId);
-        var arn = registry.Value.Arn($"cert/{certificateId}");
-        if (plan.Thing is { } thing)
-        {
-            var grain = GrainFactory.GetGrain<IThingGrain>(thing.Name);
-            if (await grain.DescribeThing() is null)
-            {
-                await grain.CreateThing(thing.TypeName, thing.Attributes);
-            }
-
-            foreach (var group in thing.Groups)
-            {
-                await grain.AddToThingGroup(group);
-            }
-
-            await Certificates.AttachThingPrincipal(thing.Name, arn);
-        }
-
-        if (plan.PolicyName is not null || plan.PolicyDocument is not null)
-        {
-            var policyName = plan.PolicyName ?? $"{templateName}-{Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(plan.PolicyDocument!)))[..16]}";
-            var policy = GrainFactory.GetGrain<IPolicyGrain>(policyName);
-            if (plan.PolicyName is null && await policy.Get() is null)
-            {
-                await policy.Create(plan.PolicyDocument!);
-            }
-
-            await policy.Attach(arn);
-        }
-
-        await certificate.UpdateStatus(plan.CertificateStatus ?? CertificateStatus.Active);
+        // The device's own certificate is AWS::IoT::Certificate::Id, whatever the device sends.
+        var plan = ProvisioningTemplate.Parse(template.TemplateBody)
+            .Evaluate(parameters, new Dictionary<string, string> { [ProvisioningTemplate.CertificateIdParameter] = certificateId });
+        await ApplyAsync(plan, certificateId, templateName);
         await certificate.ClaimOwnership(hash, spend: true);
         var configuration = new JsonObject();
         foreach (var (key, value) in plan.DeviceConfiguration)
@@ -120,6 +95,118 @@ internal sealed class FleetProvisioningGrain(IOptions<RegistryOptions> registry,
 
         return new JsonObject { ["deviceConfiguration"] = configuration, ["thingName"] = plan.Thing?.Name };
     });
+
+    public Task<ProvisioningAnswer> ProvisionJustInTime(string certificatePem, string templateName, string templateBody) => AnswerAsync(async () =>
+    {
+        using var certificate = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(certificatePem);
+        var builtIns = ProvisioningTemplate.BuiltInsOf(certificate);
+        var plan = ProvisioningTemplate.Parse(templateBody).Evaluate(new Dictionary<string, string>(), builtIns);
+        await ApplyAsync(plan, builtIns[ProvisioningTemplate.CertificateIdParameter], templateName);
+        return new JsonObject { ["thingName"] = plan.Thing?.Name };
+    });
+
+    /// <summary>
+    /// Carries out a plan for the device's certificate: the thing (made, or changed as its OverrideSettings say),
+    /// the certificate as the thing's principal, the policies attached to it, then the certificate's status. What
+    /// can refuse the request (a conflict the template FAILs on, a missing thing type, group or policy) is checked
+    /// first, so a refused provisioning leaves nothing behind.
+    /// </summary>
+    private async Task ApplyAsync(ProvisioningTemplate.Plan plan, string certificateId, string templateName)
+    {
+        var arn = registry.Value.Arn($"cert/{certificateId}");
+        ThingRecord? existing = null;
+        if (plan.Thing is { } wanted)
+        {
+            existing = await GrainFactory.GetGrain<IThingGrain>(wanted.Name).DescribeThing();
+            if (existing is not null && (wanted.AttributesOverride == Fail || wanted.TypeOverride == Fail || wanted.GroupsOverride == Fail))
+            {
+                throw new ApiException(409, "ResourceConflictsException", $"Thing {wanted.Name} exists and the template's OverrideSettings say FAIL.");
+            }
+
+            if (wanted.TypeName is { } typeName && await GrainFactory.GetGrain<IThingTypeGrain>(typeName).Describe() is null)
+            {
+                throw ApiException.NotFound($"Thing type {typeName} cannot be found.");
+            }
+
+            foreach (var group in wanted.Groups ?? [])
+            {
+                if (await GrainFactory.GetGrain<IThingGroupGrain>(group).Describe() is null)
+                {
+                    throw ApiException.NotFound($"Thing group {group} cannot be found.");
+                }
+            }
+        }
+
+        foreach (var policy in plan.Policies)
+        {
+            if (policy.Name is { } name && await GrainFactory.GetGrain<IPolicyGrain>(name).Get() is null)
+            {
+                throw ApiException.NotFound($"Policy {name} cannot be found.");
+            }
+        }
+
+        if (plan.Thing is { } thing)
+        {
+            await ProvisionThingAsync(thing, existing);
+            await Certificates.AttachThingPrincipal(thing.Name, arn);
+        }
+
+        foreach (var policy in plan.Policies)
+        {
+            // AWS names a policy given only by its document after a hash of the document.
+            var policyName = policy.Name ?? $"{templateName}-{Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(policy.Document!)))[..16]}";
+            var grain = GrainFactory.GetGrain<IPolicyGrain>(policyName);
+            if (policy.Name is null && await grain.Get() is null)
+            {
+                await grain.Create(policy.Document!);
+            }
+
+            await grain.Attach(arn);
+        }
+
+        await GrainFactory.GetGrain<ICertificateGrain>(certificateId).UpdateStatus(plan.CertificateStatus ?? CertificateStatus.Active);
+    }
+
+    /// <summary>A new thing as the template has it; an existing one changed as its OverrideSettings say (groups: merged unless said otherwise).</summary>
+    private async Task ProvisionThingAsync(ProvisioningTemplate.ThingPlan thing, ThingRecord? existing)
+    {
+        var grain = GrainFactory.GetGrain<IThingGrain>(thing.Name);
+        if (existing is null)
+        {
+            await grain.CreateThing(thing.TypeName, thing.Attributes);
+        }
+        else
+        {
+            if (thing.Attributes is { } attributes && thing.AttributesOverride is Replace or Merge)
+            {
+                await grain.UpdateThing(new ThingUpdate(null, new AttributePayload(attributes, thing.AttributesOverride == Merge), null, false));
+            }
+
+            if (thing.TypeName is { } typeName && thing.TypeOverride == Replace && typeName != existing.ThingTypeName)
+            {
+                await grain.UpdateThing(new ThingUpdate(typeName, null, null, false));
+            }
+
+            if (thing.Groups is { } keep && thing.GroupsOverride == Replace)
+            {
+                foreach (var group in await grain.ListThingGroups())
+                {
+                    if (!keep.Contains(group.ThingGroupName, StringComparer.Ordinal))
+                    {
+                        await grain.RemoveFromThingGroup(group.ThingGroupName);
+                    }
+                }
+            }
+        }
+
+        if (existing is null || thing.GroupsOverride is not ProvisioningTemplate.OverrideSetting.DoNothing)
+        {
+            foreach (var group in thing.Groups ?? [])
+            {
+                await grain.AddToThingGroup(group);
+            }
+        }
+    }
 
     private async Task<string> NewOwnershipTokenAsync(string certificateId)
     {

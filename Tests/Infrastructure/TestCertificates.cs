@@ -25,11 +25,15 @@ public static class TestCertificates
     }
 
     /// <summary>A certificate <paramref name="ca"/> issues for a new ECDSA key, with that key (usable as a TLS client certificate).</summary>
-    public static X509Certificate2 Issue(X509Certificate2 ca, string subject, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null)
+    public static X509Certificate2 Issue(X509Certificate2 ca, string subject, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null) =>
+        Issue(ca, new X500DistinguishedName($"CN={subject}"), notBefore, notAfter);
+
+    /// <summary>The same for a whole subject (<c>CN=…, C=US, SERIALNUMBER=…</c>), as JITP reads it.</summary>
+    public static X509Certificate2 Issue(X509Certificate2 ca, X500DistinguishedName subject, DateTimeOffset? notBefore = null, DateTimeOffset? notAfter = null)
     {
         ArgumentNullException.ThrowIfNull(ca);
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
-        var request = new CertificateRequest($"CN={subject}", key, HashAlgorithmName.SHA256);
+        var request = new CertificateRequest(subject, key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(false, false, 0, false));
         request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(ca, true, false));
         using var issued = request.Create(ca, notBefore ?? DateTimeOffset.UtcNow.AddMinutes(-5), notAfter ?? DateTimeOffset.UtcNow.AddYears(1), RandomNumberGenerator.GetBytes(12));
