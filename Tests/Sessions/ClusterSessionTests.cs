@@ -134,10 +134,24 @@ public sealed class ClusterSessionTests(TwoNodeFixture nodes)
         var clientId = NewId("dup");
         await watcher.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
         await watcher.SubscribeAsync($"$aws/events/presence/disconnected/{clientId}", MqttQualityOfServiceLevel.AtLeastOnce);
+        var since = DateTime.UtcNow;
         await SessionClients.ConnectAsync(nodes.A, nodes.A.Options(clientId).WithWillTopic(topic).WithWillPayload("replaced"));
         await SessionClients.ConnectAsync(nodes.B, nodes.B.Options(clientId));
 
-        Assert.Equal(["replaced"], await inbox.WaitAsync(topic, 1, "the will of the replaced connection"));
+        // Failed now and then in full runs (never in 25 runs of this collection, 400 takeovers under a CPU hog or 20
+        // full runs since): the one way found to lose this will is node B not knowing the watcher's route yet (a route
+        // broadcast that outlived Iot:Routing:BroadcastTimeout). If it fails again, the nodes' warnings say why.
+        IReadOnlyList<string> will;
+        try
+        {
+            will = await inbox.WaitAsync(topic, 1, "the will of the replaced connection");
+        }
+        catch (TimeoutException ex)
+        {
+            throw new TimeoutException($"{ex.Message}\nA: {string.Join("\n", nodes.A.Logs.Entries.Where(e => e.At >= since))}\nB: {string.Join("\n", nodes.B.Logs.Entries.Where(e => e.At >= since))}", ex);
+        }
+
+        Assert.Equal(["replaced"], will);
         // Node A publishes a will it owns before the connection's disconnected event: once that event is in, a
         // second will from A would be too.
         await inbox.WaitAsync($"$aws/events/presence/disconnected/{clientId}", 1, "the old connection's end on node A");
