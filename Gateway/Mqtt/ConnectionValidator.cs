@@ -24,9 +24,9 @@ internal sealed partial class ConnectionValidator(
             // (MQTT 5 would be 0x85, but MQTT 5 always gets an assigned id).
             Refuse(e, MqttConnectReasonCode.ClientIdentifierNotValid, "empty client id with a persistent session");
         }
-        else if (limits.ClientIdTooLong(e.ClientId))
+        else if (limits.ClientIdTooLong(ClientIds.Of(e)))
         {
-            limits.Exceeded(Limits.ClientId, e.ClientId, $"more than {limits.Values.MaxClientIdBytes} bytes");
+            limits.Exceeded(Limits.ClientId, ClientIds.Of(e), $"more than {limits.Values.MaxClientIdBytes} bytes");
             Refuse(e, MqttConnectReasonCode.ClientIdentifierNotValid, "client id too long");
         }
         else
@@ -34,7 +34,7 @@ internal sealed partial class ConnectionValidator(
             // The will is taken out of MQTTnet's hands: the cluster publishes it (with its delay, and from another
             // node when this one dies).
             var packet = ConnectPackets.Of(e);
-            var will = packet is null ? null : ConnectPackets.TakeWill(packet, e.ClientId);
+            var will = packet is null ? null : ConnectPackets.TakeWill(packet, ClientIds.Of(e));
             var outcome = await authenticator.AuthenticateAsync(e, will);
             if (outcome.Access is null)
             {
@@ -43,7 +43,7 @@ internal sealed partial class ConnectionValidator(
                 metrics.AuthFailures.Add(1);
                 if (outcome.ConnectFailed)
                 {
-                    await lifecycle.ConnectFailedAsync(e.ClientId, outcome.Principal, Security.DeviceAuthenticator.IpOf(e.RemoteEndPoint));
+                    await lifecycle.ConnectFailedAsync(ClientIds.Of(e), outcome.Principal, Security.DeviceAuthenticator.IpOf(e.RemoteEndPoint));
                 }
 
                 return;
@@ -113,7 +113,8 @@ internal sealed partial class ConnectionValidator(
     {
         e.ReasonCode = code;
         metrics.ConnectsRefused.Add(1);
-        LogRefused(logger, e.ClientId, e.RemoteEndPoint, code, why);
+        var clientId = ClientIds.Of(e);
+        LogRefused(logger, clientId, e.RemoteEndPoint, code, why);
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Refused MQTT connection of '{ClientId}' from {Endpoint}: {ReasonCode} ({Why})")]

@@ -229,7 +229,7 @@ internal sealed class DeviceAuthenticator(
     }
 
     /// <summary>The client id the connection will have: its own, or the one assigned to an MQTT 5 client that sent none.</summary>
-    private static string ClientIdOf(ValidatingConnectionEventArgs e) => string.IsNullOrEmpty(e.ClientId) ? e.AssignedClientIdentifier ?? "" : e.ClientId;
+    private static string ClientIdOf(ValidatingConnectionEventArgs e) => Mqtt.ClientIds.Of(e);
 
     private static string Key(string clientId, EndPoint? remote) => $"{clientId}\n{remote}";
 

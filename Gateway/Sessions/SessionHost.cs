@@ -105,14 +105,15 @@ internal sealed partial class SessionHost : BackgroundService
         var expiry = GrantExpiry(e.ProtocolVersion, e.CleanSession, e.SessionExpiryInterval);
         var request = new SessionRequest(e.CleanSession != false, expiry, will, (int)e.ProtocolVersion, _options.MaxQueuedMessages);
         var sessionId = Guid.NewGuid().ToString();
+        var clientId = Mqtt.ClientIds.Of(e);
         SessionAttached attached;
         try
         {
-            attached = await _grains.GetGrain<IClientSessionGrain>(e.ClientId).Attach(new ClientConnection(sessionId, NodeId, _time.GetUtcNow()), request);
+            attached = await _grains.GetGrain<IClientSessionGrain>(clientId).Attach(new ClientConnection(sessionId, NodeId, _time.GetUtcNow()), request);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            LogAttachFailed(_logger, ex, e.ClientId);
+            LogAttachFailed(_logger, ex, clientId);
             if (expiry > 0 || will is not null)
             {
                 return false;
@@ -122,7 +123,7 @@ internal sealed partial class SessionHost : BackgroundService
         }
 
         var adjustedExpiry = e.ProtocolVersion == MqttProtocolVersion.V500 && expiry != e.SessionExpiryInterval ? expiry : (uint?)null;
-        _connecting[e.ClientId] = new ConnectState(sessionId, request, attached, adjustedExpiry, e.KeepAlivePeriod ?? 0, e.MaximumPacketSize, e.ReceiveMaximum);
+        _connecting[clientId] = new ConnectState(sessionId, request, attached, adjustedExpiry, e.KeepAlivePeriod ?? 0, e.MaximumPacketSize, e.ReceiveMaximum);
         return true;
     }
 

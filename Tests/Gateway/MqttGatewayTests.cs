@@ -168,6 +168,22 @@ public sealed class MqttGatewayTests(NodeFixture node)
     }
 
     [Fact]
+    public async Task EmptyClientId_Mqtt5_WithAWill_HasItsSession_AndItsWillIsPublished()
+    {
+        // The session grain used to be asked for the empty key: such a client was refused as server unavailable.
+        var topic = $"assigned-will/{Guid.NewGuid():N}";
+        var watcher = await node.ConnectAsync(NewId("watch"));
+        var wills = await SubscribeAsync(watcher, topic, MqttQualityOfServiceLevel.AtLeastOnce);
+        var client = node.NewClient();
+
+        var result = await client.ConnectAsync(node.Options("").WithCleanStart().WithWillTopic(topic).WithWillPayload("gone").Build());
+
+        Assert.Equal(MqttClientConnectResultCode.Success, result.ResultCode);
+        client.Dispose();   // no DISCONNECT: the will is due
+        await Eventually.True(() => Task.FromResult(wills.Count == 1), "the will of the client with an assigned id");
+    }
+
+    [Fact]
     public async Task EmptyClientId_Mqtt311CleanSession_IsAccepted()
     {
         // What mosquitto_pub and mosquitto_sub send when no -i is given.
