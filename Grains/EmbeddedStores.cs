@@ -29,6 +29,7 @@ public static class RuleServicesHosting
     public static IServiceCollection AddIotRules(this IServiceCollection services)
     {
         services.AddSingleton<Rules.HttpActionDispatcher>();
+        services.AddSingleton<Rules.ActionFailureLog>();
         return services;
     }
 }

@@ -15,9 +15,10 @@ public static class ApiKeysApi
     public static IEndpointRouteBuilder MapApiKeysApi(this IEndpointRouteBuilder endpoints)
     {
         var api = endpoints.MapGroup("/api/apikeys").WithTags("API keys");
-        api.MapPost("", async (JsonObject body, IGrainFactory grains) =>
+        api.MapPost("", async (JsonObject body, IGrainFactory grains, HttpContext context) =>
         {
             var (info, key) = await grains.GetGrain<IApiKeysGrain>(0).Create(JsonText.Field(body, "name") ?? "", JsonText.Field(body, "role") ?? "");
+            AuditApi.Target(context, $"keyId={info.KeyId}");
             var answer = Json(info);
             answer["key"] = key;
             return JsonText.Result(answer);

@@ -25,7 +25,7 @@ public static class AuditApi
     {
         // Read before the call: the exception handler clears the endpoint and route values when it answers a failed request.
         var name = context.GetEndpoint()?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName;
-        var target = string.Join(",", context.Request.RouteValues.Select(v => $"{v.Key}={v.Value}"));
+        var pathTarget = string.Join(",", context.Request.RouteValues.Select(v => $"{v.Key}={v.Value}"));
         try
         {
             await next(context);
@@ -39,12 +39,25 @@ public static class AuditApi
                 context.RequestServices.GetRequiredService<Security.AuditTrail>().Record(
                     context.Items.TryGetValue(PrincipalKey, out var principal) && principal is string p ? p : "anonymous",
                     name,
-                    target,
+                    context.Items.TryGetValue(TargetKey, out var named) && named is string given ? given : pathTarget,
                     context.Connection.RemoteIpAddress?.ToString(),
                     context.Response.StatusCode);
             }
         }
     });
+
+    /// <summary>
+    /// Where an endpoint whose target is not in its path (it is in the body, or made by the call) names it for the
+    /// audit log (<c>HttpContext.Items</c>), e.g. <c>templateName=t1</c>.
+    /// </summary>
+    public const string TargetKey = "iot.audit.target";
+
+    /// <summary>Names the call's target for the audit log when the path does not.</summary>
+    public static void Target(HttpContext context, string target)
+    {
+        ArgumentNullException.ThrowIfNull(context);
+        context.Items[TargetKey] = target;
+    }
 
     /// <summary>Where authentication leaves the caller's identity for the audit log (<c>HttpContext.Items</c>).</summary>
     public const string PrincipalKey = "iot.principal";

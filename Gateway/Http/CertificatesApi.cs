@@ -30,11 +30,12 @@ public static class CertificatesApi
         api.MapGet("/registrationcode", async (IGrainFactory grains) =>
             JsonText.Result(new JsonObject { ["registrationCode"] = await grains.GetGrain<ICertificateAuthorityGrain>(ICertificateAuthorityGrain.Key).RegistrationCode() }))
             .WithName("GetRegistrationCode");
-        api.MapPost("/cacertificate", async (bool? setAsActive, bool? allowAutoRegistration, JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o) =>
+        api.MapPost("/cacertificate", async (bool? setAsActive, bool? allowAutoRegistration, JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context) =>
         {
             var info = await grains.GetGrain<ICertificateServiceGrain>(0).RegisterCa(
                 JsonText.Required(body, "caCertificate", "PEM"), JsonText.Required(body, "verificationCertificate", "PEM"), setAsActive ?? false, allowAutoRegistration ?? false,
                 RegistrationConfigOf(body));
+            AuditApi.Target(context, $"caCertificateId={info.CertificateId}");
             return JsonText.Result(new JsonObject { ["certificateArn"] = o.Value.Arn($"cacert/{info.CertificateId}"), ["certificateId"] = info.CertificateId });
         }).WithName("RegisterCACertificate");
         api.MapGet("/cacertificate/{caCertificateId}", async (string caCertificateId, IGrainFactory grains, IOptions<RegistryOptions> o) =>
@@ -102,11 +103,12 @@ public static class CertificatesApi
             await grains.GetGrain<ICaCertificateGrain>(caCertificateId).Delete();
             return TypedResults.Ok(new { });
         }).WithName("DeleteCACertificate");
-        api.MapPost("/certificate/register", (JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o) => RegisterAsync(body, grains, o, withoutCa: false)).WithName("RegisterCertificate");
-        api.MapPost("/certificate/register-no-ca", (JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o) => RegisterAsync(body, grains, o, withoutCa: true)).WithName("RegisterCertificateWithoutCA");
-        api.MapPost("/keys-and-certificate", async (bool? setAsActive, IGrainFactory grains, IOptions<RegistryOptions> o) =>
+        api.MapPost("/certificate/register", (JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context) => RegisterAsync(body, grains, o, context, withoutCa: false)).WithName("RegisterCertificate");
+        api.MapPost("/certificate/register-no-ca", (JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context) => RegisterAsync(body, grains, o, context, withoutCa: true)).WithName("RegisterCertificateWithoutCA");
+        api.MapPost("/keys-and-certificate", async (bool? setAsActive, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context) =>
         {
             var created = await grains.GetGrain<ICertificateServiceGrain>(0).CreateKeysAndCertificate(setAsActive == true ? CertificateStatus.Active : CertificateStatus.Inactive);
+            AuditApi.Target(context, $"certificateId={created.CertificateId}");
             return JsonText.Result(new JsonObject
             {
                 ["certificateArn"] = o.Value.Arn($"cert/{created.CertificateId}"),
@@ -115,10 +117,11 @@ public static class CertificatesApi
                 ["keyPair"] = new JsonObject { ["PublicKey"] = created.PublicKeyPem, ["PrivateKey"] = created.PrivateKeyPem },
             });
         }).WithName("CreateKeysAndCertificate");
-        api.MapPost("/certificates", async (bool? setAsActive, JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o) =>
+        api.MapPost("/certificates", async (bool? setAsActive, JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context) =>
         {
             var csr = JsonText.Required(body, "certificateSigningRequest", "a PEM CSR");
             var info = await grains.GetGrain<ICertificateServiceGrain>(0).CreateFromCsr(csr, setAsActive == true ? CertificateStatus.Active : CertificateStatus.Inactive);
+            AuditApi.Target(context, $"certificateId={info.CertificateId}");
             return JsonText.Result(new JsonObject
             {
                 ["certificateArn"] = o.Value.Arn($"cert/{info.CertificateId}"),
@@ -171,10 +174,11 @@ public static class CertificatesApi
         return endpoints;
     }
 
-    private static async Task<IResult> RegisterAsync(JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o, bool withoutCa)
+    private static async Task<IResult> RegisterAsync(JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context, bool withoutCa)
     {
         var info = await grains.GetGrain<ICertificateServiceGrain>(0).Register(
             JsonText.Required(body, "certificatePem", "PEM"), JsonText.Field(body, "caCertificatePem"), JsonText.Field(body, "status") ?? CertificateStatus.Inactive, withoutCa);
+        AuditApi.Target(context, $"certificateId={info.CertificateId}");
         return JsonText.Result(new JsonObject { ["certificateArn"] = o.Value.Arn($"cert/{info.CertificateId}"), ["certificateId"] = info.CertificateId });
     }
 

@@ -20,9 +20,10 @@ public static class ProvisioningApi
     public static IEndpointRouteBuilder MapProvisioningApi(this IEndpointRouteBuilder endpoints)
     {
         var api = endpoints.MapGroup("/api/provisioning-templates").WithTags("Provisioning");
-        api.MapPost("", async (JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o) =>
+        api.MapPost("", async (JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context) =>
         {
             var name = JsonText.Required(body, "templateName", "1 to 36 of [0-9A-Za-z_-]");
+            AuditApi.Target(context, $"templateName={name}");
             var info = await grains.GetGrain<IProvisioningTemplateGrain>(name).Create(
                 JsonText.Required(body, "templateBody", "the template as a JSON string"),
                 JsonText.Flag(body, "enabled") == true,

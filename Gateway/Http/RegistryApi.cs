@@ -219,16 +219,18 @@ public static class RegistryApi
         return TypedResults.Ok(new { thingGroups = page.Items.Select(g => GroupName(g.ThingGroupName, options.Value)), nextToken = page.NextToken });
     }
 
-    private static async Task<IResult> AddThingToThingGroupAsync(MembershipBody body, IGrainFactory grains)
+    private static async Task<IResult> AddThingToThingGroupAsync(MembershipBody body, IGrainFactory grains, HttpContext context)
     {
         var (group, thing) = Membership(body);
+        AuditApi.Target(context, $"thingGroupName={group},thingName={thing}");
         await grains.GetGrain<IThingGrain>(thing).AddToThingGroup(group);
         return TypedResults.Ok(new { });
     }
 
-    private static async Task<IResult> RemoveThingFromThingGroupAsync(MembershipBody body, IGrainFactory grains)
+    private static async Task<IResult> RemoveThingFromThingGroupAsync(MembershipBody body, IGrainFactory grains, HttpContext context)
     {
         var (group, thing) = Membership(body);
+        AuditApi.Target(context, $"thingGroupName={group},thingName={thing}");
         await grains.GetGrain<IThingGrain>(thing).RemoveFromThingGroup(group);
         return TypedResults.Ok(new { });
     }

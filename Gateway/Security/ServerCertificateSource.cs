@@ -56,6 +56,8 @@ internal sealed partial class ServerCertificateSource(
         if (configured is not null)
         {
             Use(Settings(configured));
+            var notAfter = configured.NotAfter.ToUniversalTime();
+            LogConfigured(logger, configured.Subject, configured.Thumbprint, options.Value.CertificatePath!, notAfter);
             return Task.CompletedTask;
         }
 
@@ -165,6 +167,9 @@ internal sealed partial class ServerCertificateSource(
             _ => Multiplexed,
         };
     }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "The TLS listeners use the configured server certificate {Subject} (thumbprint {Thumbprint}) from {Path}, valid until {NotAfter:u}")]
+    private static partial void LogConfigured(ILogger logger, string subject, string thumbprint, string path, DateTime notAfter);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "The platform CA issued this node's server certificate {Subject} for {Names}, valid until {NotAfter:u}")]
     private static partial void LogIssued(ILogger logger, string subject, IReadOnlyList<string> names, DateTime notAfter);

@@ -32,6 +32,7 @@ internal sealed partial class RuleEvaluatorGrain(
     IServiceProvider services,
     IOptions<RulesOptions> options,
     TimeProvider time,
+    ActionFailureLog failureLog,
     ILogger<RuleEvaluatorGrain> logger) : Grain, IRuleEvaluatorGrain, IAsyncBatchObserver<TelemetryBatch>
 {
     private long _version = -1;
@@ -148,7 +149,7 @@ internal sealed partial class RuleEvaluatorGrain(
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 RuleMetrics.Failed(rule.Name, action.Type, started);
-                LogActionFailed(logger, ex, rule.Name, action.Type);
+                failureLog.Failed(rule.Name, action.Type, ex);
                 (failures ??= []).Add((action, ex));
             }
         }
@@ -168,7 +169,7 @@ internal sealed partial class RuleEvaluatorGrain(
     {
         foreach (var (action, error) in failures.Where(f => f.Action.Deferred))
         {
-            LogActionFailed(logger, error, rule.Name, action.Type);
+            failureLog.Failed(rule.Name, action.Type, error);
         }
 
         if (rule.ErrorAction is not { } errorAction)
@@ -196,14 +197,14 @@ internal sealed partial class RuleEvaluatorGrain(
             await errorAction.Run(context with { Output = Encoding.UTF8.GetBytes(document.ToJsonString()), OutputIsJson = true, Batch = own },
                 ex =>
                 {
-                    LogActionFailed(logger, ex, rule.Name, "errorAction " + errorAction.Type);
+                    failureLog.Failed(rule.Name, "errorAction " + errorAction.Type, ex);
                     return Task.CompletedTask;
                 });
             await own.FlushAsync();
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            LogActionFailed(logger, ex, rule.Name, "errorAction " + errorAction.Type);
+            failureLog.Failed(rule.Name, "errorAction " + errorAction.Type, ex);
         }
     }
 
@@ -261,9 +262,6 @@ internal sealed partial class RuleEvaluatorGrain(
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Rule {RuleName} could not evaluate a message on {Topic}")]
     private static partial void LogEvaluationFailed(ILogger logger, Exception exception, string ruleName, string topic);
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Rule {RuleName}: action {Action} failed")]
-    private static partial void LogActionFailed(ILogger logger, Exception exception, string ruleName, string action);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Rule {RuleName} does not compile and is skipped")]
     private static partial void LogRuleSkipped(ILogger logger, Exception exception, string ruleName);

@@ -94,6 +94,10 @@ public static partial class IotSiloHost
         builder.Services.AddOptions<Grains.Certificates.CertificateAuthorityOptions>().BindConfiguration(Grains.Certificates.CertificateAuthorityOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddOptions<Grains.Analytics.AnalyticsOptions>().BindConfiguration(Grains.Analytics.AnalyticsOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddKeyedSingleton<TimeProvider>(TimeProviderNames.Membership, new ProcessClock());
+        // Orleans' silo warns at every start that ServerGC is off: workstation GC is this project's choice for small
+        // machines (Directory.Build.props). The class's only other warning is for a stop that was not graceful.
+        builder.Logging.AddFilter("Orleans.Runtime.Silo", LogLevel.Error);
         builder.Services.AddSingleton(Options.Create(storage));
         builder.Services.AddIotRules();
         // The postgres rule action writes to any configured connection string, in either storage mode.
@@ -211,5 +215,29 @@ public static partial class IotSiloHost
 
         [LoggerMessage(Level = LogLevel.Warning, Message = "EMBEDDED MODE: NOTHING IS DURABLE. Things, sessions, reminders and streams live in this process's memory and are lost when it stops. For a durable node set Iot:Storage=Postgres and ConnectionStrings:Iot.")]
         private static partial void LogNotDurable(ILogger logger);
+    }
+
+    /// <summary>
+    /// The system clock with timestamps counted from this process's start. Orleans' watchdog starts its platform
+    /// thread before it sets the time of its first component check, so its first look measures from timestamp 0:
+    /// with the system's timestamps (counted from boot) it warned at every start that the check had "not completed"
+    /// for the machine's whole uptime. Counted from the process start, that first look sees a few seconds, inside
+    /// the watchdog's tolerance. Only timestamps move: differences between them, wall time and timers are the
+    /// system's. Used for Orleans' membership area (the watchdog's clock), nothing else.
+    /// </summary>
+    private sealed class ProcessClock : TimeProvider
+    {
+        private readonly long _origin = System.GetTimestamp();
+
+        public override long TimestampFrequency => System.TimestampFrequency;
+
+        public override long GetTimestamp() => System.GetTimestamp() - _origin;
+
+        public override DateTimeOffset GetUtcNow() => System.GetUtcNow();
+
+        public override TimeZoneInfo LocalTimeZone => System.LocalTimeZone;
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period) =>
+            System.CreateTimer(callback, state, dueTime, period);
     }
 }

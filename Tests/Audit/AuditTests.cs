@@ -49,6 +49,23 @@ public sealed class AuditApiTests(NodeFixture node)
         Assert.NotEqual(first["events"]![0]!.ToJsonString(), second["events"]![0]!.ToJsonString());
         Assert.Equal(HttpStatusCode.BadRequest, (await node.Http.GetAsync("/api/audit?maxResults=0")).StatusCode);
     }
+
+    [Fact]
+    public async Task CallsWhoseTargetIsInTheBody_OrMadeByTheCall_NameItInTheAudit()
+    {
+        var template = "audit-" + Guid.NewGuid().ToString("N")[..8];
+        var since = DateTimeOffset.UtcNow.AddSeconds(-1).ToUnixTimeMilliseconds();
+        await ApiAssert.OkAsync(await node.Http.PostAsync("/api/provisioning-templates", Body(new JsonObject { ["templateName"] = template, ["templateBody"] = """{"Resources":{}}""" }.ToJsonString())));
+        var certificate = await ApiAssert.OkAsync(await node.Http.PostAsync("/api/keys-and-certificate", null));
+
+        string TargetOf(JsonNode page, string operation) => (string)page["events"]!.AsArray().First(e => (string)e!["operation"]! == operation)!["target"]!;
+        var page = await Eventually.Get(
+            async () => JsonNode.Parse(await node.Http.GetStringAsync($"/api/audit?from={since}&principal=bootstrap&maxResults=1000"))!,
+            p => p["events"]!.AsArray().Count(e => (string)e!["operation"]! is "CreateProvisioningTemplate" or "CreateKeysAndCertificate") >= 2, "both calls audited");
+
+        Assert.Contains($"templateName={template}", TargetOf(page, "CreateProvisioningTemplate"), StringComparison.Ordinal);
+        Assert.Contains($"certificateId={(string)certificate["certificateId"]!}", page["events"]!.AsArray().Select(e => (string)e!["target"]!));
+    }
 }
 
 /// <summary>Both audit stores: newest first, filters, paging.</summary>
