@@ -17,7 +17,7 @@ public sealed class SiloProcess : IAsyncDisposable
         _process = process;
         MqttPort = mqttPort;
         HttpPort = httpPort;
-        Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}") };
+        Http = new HttpClient(new ExitAware(this)) { BaseAddress = new Uri($"http://127.0.0.1:{httpPort}") };
         Http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", NodeFixture.AdminKey);
         process.OutputDataReceived += (_, e) => Append(e.Data);
         process.ErrorDataReceived += (_, e) => Append(e.Data);
@@ -135,6 +135,26 @@ public sealed class SiloProcess : IAsyncDisposable
         lock (_output)
         {
             _output.AppendLine(line);
+        }
+    }
+
+    /// <summary>
+    /// Turns a refused connection into what happened to the node: whether it exited, with what, and what it said
+    /// (a bare "connection refused" once hid why a restarted node went away).
+    /// </summary>
+    private sealed class ExitAware(SiloProcess silo) : DelegatingHandler(new SocketsHttpHandler())
+    {
+        protected override async Task<HttpResponseMessage> SendAsync(HttpRequestMessage request, CancellationToken cancellationToken)
+        {
+            try
+            {
+                return await base.SendAsync(request, cancellationToken);
+            }
+            catch (HttpRequestException ex) when (ex.InnerException is System.Net.Sockets.SocketException)
+            {
+                var state = silo.HasExited ? $"it exited with {silo.ExitCode}" : "it is still running";
+                throw new HttpRequestException($"{ex.Message}: the silo on port {silo.HttpPort} refused; {state}. Its output:\n{silo.Output}", ex);
+            }
         }
     }
 }
