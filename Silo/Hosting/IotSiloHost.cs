@@ -1,4 +1,5 @@
 using System.Net;
+using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -79,6 +80,8 @@ public static partial class IotSiloHost
         var configuration = builder.Configuration;
         var storage = Settings.Bind<StorageOptions>(configuration, StorageOptions.SectionName);
         var cluster = Settings.Bind<ClusterSettings>(configuration, ClusterSettings.SectionName);
+        var listen = ListenAddress(cluster.Endpoints, Settings.Bind<NodeOptions>(configuration, NodeOptions.SectionName));
+        var clusterTls = Settings.Bind<SiloTlsSettings>(configuration, SiloTlsSettings.SectionName);
         var connectionString = configuration.GetConnectionString("Iot");
         if (storage.Storage == StorageMode.Postgres && string.IsNullOrWhiteSpace(connectionString))
         {
@@ -143,7 +146,7 @@ public static partial class IotSiloHost
             // elsewhere only then, so this bounds how long a dead node's sessions wait for adoption.
             silo.Services.AddOptions<ClusterMembershipOptions>().Bind(builder.Configuration.GetSection("Orleans:Membership"));
             var endpoints = cluster.Endpoints;
-            silo.ConfigureEndpoints(IPAddress.Parse(endpoints.AdvertisedIPAddress), endpoints.SiloPort, endpoints.GatewayPort, listenOnAnyHostAddress: true);
+            silo.ConfigureEndpoints(IPAddress.Parse(endpoints.AdvertisedIPAddress), endpoints.SiloPort, endpoints.GatewayPort);
 
             if (storage.Storage == StorageMode.Postgres)
             {
@@ -158,8 +161,68 @@ public static partial class IotSiloHost
                 silo.UseInMemoryReminderService();
                 silo.AddMemoryStreams(StreamNames.Provider);
             }
+
+            // After the clustering, which sets endpoints of its own: the ports listen where the node's other ports do.
+            silo.Configure<EndpointOptions>(o =>
+            {
+                o.SiloListeningEndpoint = new IPEndPoint(listen, endpoints.SiloPort);
+                o.GatewayListeningEndpoint = new IPEndPoint(listen, endpoints.GatewayPort);
+            });
+            if (clusterTls.Enabled)
+            {
+                UseClusterTls(silo, clusterTls);
+            }
         });
         return builder;
+    }
+
+    /// <summary>Where the silo and gateway ports listen: <c>Orleans:Endpoints:ListenAddress</c>, else <c>Iot:BindAddress</c>'s address.</summary>
+    private static IPAddress ListenAddress(EndpointSettings endpoints, NodeOptions node)
+    {
+        var (key, value) = endpoints.ListenAddress is { } configured ? ("Orleans:Endpoints:ListenAddress", configured) : ("Iot:BindAddress", node.BindAddress);
+        var address = value switch
+        {
+            "localhost" => IPAddress.Loopback,
+            "*" => IPAddress.Any,
+            _ when IPAddress.TryParse(value, out var parsed) => parsed,
+            _ => throw new OptionsValidationException(key, typeof(EndpointSettings), [$"{key}: '{value}' is not 'localhost', '*' or an IP address."]),
+        };
+        var advertised = IPAddress.Parse(endpoints.AdvertisedIPAddress);
+        if (IPAddress.IsLoopback(address) && !IPAddress.IsLoopback(advertised))
+        {
+            throw new OptionsValidationException(key, typeof(EndpointSettings),
+                [$"Orleans:Endpoints:ListenAddress: the silo would listen on {address} (from {key}) but tells other silos to reach it at {advertised} (Orleans:Endpoints:AdvertisedIPAddress); set Iot:BindAddress or Orleans:Endpoints:ListenAddress to that address or '*'."]);
+        }
+
+        return address;
+    }
+
+    /// <summary>
+    /// TLS on the silo and gateway ports: this silo's certificate, and peers and clients whose certificates chain to
+    /// the cluster's CA (no trust store, no host names: membership in the cluster is having such a certificate).
+    /// </summary>
+    private static void UseClusterTls(ISiloBuilder silo, SiloTlsSettings tls)
+    {
+        var certificate = ServerCertificate.Load(SiloTlsSettings.SectionName, tls.CertificatePath!, tls.KeyPath, tls.CertificatePassword, TimeProvider.System.GetUtcNow());
+        var ca = ServerCertificate.LoadCa(SiloTlsSettings.SectionName, nameof(SiloTlsSettings.CaCertificatePath), tls.CaCertificatePath!);
+        silo.UseTls(certificate, o =>
+        {
+            o.RemoteCertificateMode = Orleans.Connections.Security.RemoteCertificateMode.RequireCertificate;
+            o.ClientCertificateMode = tls.RequireClientCertificate
+                ? Orleans.Connections.Security.RemoteCertificateMode.RequireCertificate
+                : Orleans.Connections.Security.RemoteCertificateMode.AllowCertificate;
+            o.RemoteCertificateValidation = (remote, _, _) => remote is null ? !tls.RequireClientCertificate : ChainsTo(remote, ca);
+        });
+    }
+
+    private static bool ChainsTo(X509Certificate2 presented, X509Certificate2 ca)
+    {
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.Add(ca);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        chain.ChainPolicy.DisableCertificateDownloads = true;
+        return chain.Build(presented);
     }
 
     private static void AddPostgres(ISiloBuilder silo, string connectionString, TimeSpan redeliverAfter)

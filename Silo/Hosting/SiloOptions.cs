@@ -74,4 +74,47 @@ public sealed class EndpointSettings
 
     /// <summary>The address other silos and clients reach this silo at.</summary>
     public string AdvertisedIPAddress { get; set; } = "127.0.0.1";
+
+    /// <summary>
+    /// The address the silo and gateway ports listen on. Unset: <c>Iot:BindAddress</c>'s (<c>localhost</c> is
+    /// 127.0.0.1, <c>*</c> every interface), so that nothing of the cluster's is reachable from further than the
+    /// node's other ports. The gateway port takes Orleans clients, who call grains directly, past API keys,
+    /// policies and the audit log: open it beyond the machine only with <c>Orleans:Tls</c>.
+    /// </summary>
+    public string? ListenAddress { get; set; }
+}
+
+/// <summary>
+/// TLS between silos and for Orleans clients (section <c>Orleans:Tls</c>): every silo presents this certificate and
+/// accepts only peers (and, with <see cref="RequireClientCertificate"/>, clients) whose certificate chains to
+/// <see cref="CaCertificatePath"/>. Off unless <see cref="CertificatePath"/> is set.
+/// </summary>
+public sealed class SiloTlsSettings : IValidatableObject
+{
+    public const string SectionName = "Orleans:Tls";
+
+    /// <summary>PEM certificate (chain) or a .pfx/.p12 file, with its private key.</summary>
+    public string? CertificatePath { get; set; }
+
+    /// <summary>PEM private key, when <see cref="CertificatePath"/> is PEM.</summary>
+    public string? KeyPath { get; set; }
+
+    /// <summary>Password of a PKCS#12 file.</summary>
+    public string? CertificatePassword { get; set; }
+
+    /// <summary>The CA (PEM) that issued the cluster's certificates: peers and clients must chain to it.</summary>
+    public string? CaCertificatePath { get; set; }
+
+    /// <summary>Orleans clients (backend services) must present a certificate of that CA too.</summary>
+    public bool RequireClientCertificate { get; set; } = true;
+
+    public bool Enabled => !string.IsNullOrWhiteSpace(CertificatePath);
+
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        if (Enabled && string.IsNullOrWhiteSpace(CaCertificatePath))
+        {
+            yield return new ValidationResult("is required with Orleans:Tls:CertificatePath (the CA the cluster's certificates chain to).", [nameof(CaCertificatePath)]);
+        }
+    }
 }

@@ -17,11 +17,14 @@ public class TwoNodeFixture : IAsyncLifetime
     /// <summary>Whether both nodes open their TLS listeners.</summary>
     protected virtual bool Tls => false;
 
+    /// <summary>Further settings of node "A" or "B".</summary>
+    protected virtual IEnumerable<string> NodeSettings(string node) => [];
+
     public virtual async Task InitializeAsync()
     {
-        A = new ClusterNode(_clusterId, _primarySiloPort, primary: null, Tls);
+        A = new ClusterNode(_clusterId, _primarySiloPort, primary: null, Tls, NodeSettings("A"));
         await A.InitializeAsync();
-        B = new ClusterNode(_clusterId, FreePorts.Next(), primary: $"127.0.0.1:{_primarySiloPort}", Tls);
+        B = new ClusterNode(_clusterId, FreePorts.Next(), primary: $"127.0.0.1:{_primarySiloPort}", Tls, NodeSettings("B"));
         await B.InitializeAsync();
         // Both routers know each other once each has seen the other in the node directory.
         await Eventually.True(async () => (await A.Http.GetStringAsync("/health")).Contains("\"ok\"", StringComparison.Ordinal), "node A");
@@ -33,7 +36,7 @@ public class TwoNodeFixture : IAsyncLifetime
         await A.DisposeAsync();
     }
 
-    private sealed class ClusterNode(string clusterId, int siloPort, string? primary, bool tls) : NodeFixture
+    private sealed class ClusterNode(string clusterId, int siloPort, string? primary, bool tls, IEnumerable<string> extra) : NodeFixture
     {
         protected override bool Tls => tls;
 
@@ -45,6 +48,7 @@ public class TwoNodeFixture : IAsyncLifetime
             "Iot:Routing:RefreshInterval=00:00:00.500",
             // Routing tests publish bursts faster than AWS's 100 publishes/s per connection; limits have their own tests.
             "Iot:Limits:MaxPublishesPerSecond=0",
+            .. extra,
         ];
     }
 }
