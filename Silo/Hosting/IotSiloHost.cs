@@ -27,6 +27,7 @@ public static partial class IotSiloHost
         // Content root = where the binaries are, so appsettings.json is found whatever the working directory.
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         configure?.Invoke(builder);
+        PortOffset.Apply(builder.Configuration);
         builder.AddIotSilo();
         builder.AddIotGateway();
         var app = builder.Build();
@@ -34,7 +35,10 @@ public static partial class IotSiloHost
         return app;
     }
 
-    /// <summary>Runs the node until Ctrl-C; a bad setting ends it at start with exit code 2 and the key's name.</summary>
+    /// <summary>
+    /// Runs the node until Ctrl-C. A bad setting, a port in use or an unreachable database ends it at start with exit
+    /// code 2 and a line naming the setting.
+    /// </summary>
     public static async Task<int> RunAsync(string[] args)
     {
         WebApplication app;
@@ -45,6 +49,12 @@ public static partial class IotSiloHost
         catch (OptionsValidationException ex)
         {
             return ConfigurationError(ex);
+        }
+
+        if (await StartChecks.RunAsync(app.Configuration) is { Count: > 0 } problems)
+        {
+            await app.DisposeAsync();
+            return ConfigurationError(new OptionsValidationException("start", typeof(StartChecks), problems));
         }
 
         try
@@ -64,7 +74,7 @@ public static partial class IotSiloHost
 
     private static int ConfigurationError(OptionsValidationException ex)
     {
-        Console.Error.WriteLine("OrleansIot cannot start: configuration error.");
+        Console.Error.WriteLine("OrleansIot cannot start:");
         foreach (var failure in ex.Failures)
         {
             Console.Error.WriteLine($"  {failure}");

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using OrleansIot.Silo.Hosting;
 using OrleansIot.Tests.Infrastructure;
@@ -60,5 +61,71 @@ public sealed class ConfigurationTests
         var exitCode = await silo.WaitForExitAsync(TimeSpan.FromSeconds(60));
         Assert.Equal(2, exitCode);
         Assert.Contains("Iot:Mqtt:Port", silo.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task APortInUse_ExitsWithCode2_NamingTheSetting_NotACrash()
+    {
+        var taken = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        taken.Start();
+        try
+        {
+            var port = ((System.Net.IPEndPoint)taken.LocalEndpoint).Port;
+            await using var silo = SiloProcess.Start(new Dictionary<string, string>(), mqttPort: port);
+
+            Assert.Equal(2, await silo.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+            Assert.Contains($"Iot:Mqtt:Port: 127.0.0.1:{port} is already in use", silo.Output, StringComparison.Ordinal);
+            Assert.DoesNotContain("Unhandled exception", silo.Output, StringComparison.Ordinal);
+        }
+        finally
+        {
+            taken.Stop();
+        }
+    }
+
+    [Fact]
+    public async Task ASecondNode_OnTheFirstsOrleansPorts_IsRefused_TheyWouldShareThemOtherwise()
+    {
+        // Orleans' listeners let another process listen on the same port; two nodes would split one port's traffic.
+        var (siloPort, gatewayPort) = (FreePorts.Next(), FreePorts.Next());
+        await using var first = SiloProcess.Start(new Dictionary<string, string>(), siloPort: siloPort, gatewayPort: gatewayPort);
+        await first.WaitUntilReadyAsync();
+
+        await using var second = SiloProcess.Start(new Dictionary<string, string>(), siloPort: siloPort, gatewayPort: gatewayPort);
+
+        Assert.Equal(2, await second.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains($"Orleans:Endpoints:SiloPort: 127.0.0.1:{siloPort} is already in use", second.Output, StringComparison.Ordinal);
+        Assert.False(first.HasExited);
+    }
+
+    [Fact]
+    public async Task AnUnreachableDatabase_ExitsWithCode2_NamingTheConnectionString()
+    {
+        var nobody = FreePorts.Next();
+        await using var silo = SiloProcess.Start(new Dictionary<string, string>
+        {
+            ["Iot__Storage"] = "Postgres",
+            ["ConnectionStrings__Iot"] = $"Host=127.0.0.1;Port={nobody};Database=iot;Username=iot",
+        });
+
+        Assert.Equal(2, await silo.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        Assert.Contains($"ConnectionStrings:Iot: cannot connect to PostgreSQL at 127.0.0.1:{nobody}", silo.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", silo.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task PortOffset_MovesEveryPort_OfTheNode()
+    {
+        await using var app = IotSiloHost.CreateApplication(["--Iot:PortOffset=7", "--Iot:Tls:MultiplexPort=9443", "--Logging:LogLevel:Default=None"]);
+        var services = app.Services;
+
+        Assert.Equal(1883 + 7, services.GetRequiredService<IOptions<OrleansIot.Gateway.Hosting.MqttOptions>>().Value.Port);
+        Assert.Equal(8883 + 7, services.GetRequiredService<IOptions<OrleansIot.Gateway.Hosting.MqttOptions>>().Value.TlsPort);
+        Assert.Equal(8080 + 7, services.GetRequiredService<IOptions<OrleansIot.Gateway.Hosting.HttpOptions>>().Value.Port);
+        Assert.Equal(8443 + 7, services.GetRequiredService<IOptions<OrleansIot.Gateway.Hosting.HttpsOptions>>().Value.Port);
+        Assert.Equal(9443 + 7, services.GetRequiredService<IOptions<OrleansIot.Gateway.Hosting.TlsOptions>>().Value.MultiplexPort);
+        var endpoints = services.GetRequiredService<IOptions<Orleans.Configuration.EndpointOptions>>().Value;
+        Assert.Equal((11111 + 7, 30000 + 7), (endpoints.SiloPort, endpoints.GatewayPort));
+        Assert.Throws<OptionsValidationException>(() => IotSiloHost.CreateApplication(["--Iot:PortOffset=-1"]));
     }
 }
