@@ -8,6 +8,7 @@
 # A development cluster: devices may also connect without certificates on the plain port
 # (Iot__Auth__AllowAnonymous, default true here); the API takes Iot__Auth__BootstrapAdminKey (default below).
 # PostgreSQL: ConnectionStrings__Iot if set, else a throwaway server from deploy/local/postgres.sh.
+# Any failure (build, database, a node that exits or does not become ready) stops it with the reason on stderr.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -48,7 +49,8 @@ gateway_base=${IOT_GATEWAY_BASE:-30000}
 connection=${ConnectionStrings__Iot:-$("$here/postgres.sh")}
 cluster_id=${Orleans__ClusterId:-local-cluster}
 
-dotnet build "$root/Silo/Silo.csproj" -c Release -nologo -v q >/dev/null
+dotnet build "$root/Silo/Silo.csproj" -c Release -nologo -v q >"$run/build.log" 2>&1 \
+  || { tail -n 20 "$run/build.log" >&2; echo "cluster.sh: the build failed (whole log: $run/build.log)" >&2; exit 1; }
 dll="$root/Silo/bin/Release/net10.0/OrleansIot.Silo.dll"
 
 echo "PostgreSQL: $connection"
