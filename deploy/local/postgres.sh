@@ -16,12 +16,14 @@ port=${IOT_PG_PORT:-5433}
 as_root=0; [[ $(id -u) -eq 0 ]] && as_root=1
 if ((as_root)); then default_dir=/tmp/orleansiot-postgres-$port; else default_dir=$here/run/postgres; fi
 dir=${IOT_PG_DIR:-$default_dir}
+[[ "$dir" == /* ]] || dir=$PWD/$dir
 bin=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1 || true)
 if [[ -z "$bin" ]] && command -v pg_ctl >/dev/null; then bin=$(dirname "$(command -v pg_ctl)"); fi
 [[ -n "$bin" && -x "$bin/pg_ctl" ]] || fail "PostgreSQL server binaries not found (Debian: apt-get install -y postgresql)"
 
 as_owner() {
-  if ((as_root)); then runuser -u postgres -- "$@"; else "$@"; fi
+  # From /: the postgres user may not enter the directory this was started in.
+  if ((as_root)); then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 if [[ "${1:-start}" == "stop" ]]; then
@@ -32,7 +34,7 @@ if [[ "${1:-start}" == "stop" ]]; then
 fi
 
 if [[ ! -f "$dir/data/PG_VERSION" ]]; then
-  mkdir -p "$dir"
+  mkdir -p "$dir" 2>/dev/null || fail "cannot create $dir; set IOT_PG_DIR to a directory you can write"
   if ((as_root)); then
     chown postgres "$dir"
     as_owner test -w "$dir" || fail "the postgres user cannot write $dir (a parent directory is private to root?); set IOT_PG_DIR to a directory it can reach"
