@@ -27,7 +27,8 @@ fail() { echo "$*" >&2; echo "0 passed, 1 failed"; exit 1; }
 need=()
 ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1 || need+=(postgresql)   # the PostgreSQL tests start their own server
 command -v mosquitto_pub >/dev/null 2>&1 || need+=(mosquitto-clients)      # interoperability with Mosquitto's clients
-command -v openssl >/dev/null 2>&1 || need+=(openssl)                      # what each TLS listener negotiates (ALPN)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)                      # ALPN checks, and the README's certificates
+command -v jq >/dev/null 2>&1 || need+=(jq)                                # the README's commands
 command -v node >/dev/null 2>&1 || need+=(nodejs)                          # the AWS IoT Device SDK v2 and other JS clients
 command -v npm >/dev/null 2>&1 || need+=(npm)
 [[ -n $clock && ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ]] && need+=(faketime)

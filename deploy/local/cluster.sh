@@ -9,6 +9,7 @@
 # (Iot__Auth__AllowAnonymous, default true here); the API takes Iot__Auth__BootstrapAdminKey (default below).
 # PostgreSQL: ConnectionStrings__Iot if set, else a throwaway server from deploy/local/postgres.sh.
 # Any failure (build, database, a node that exits or does not become ready) stops it with the reason on stderr.
+# IOT_SILO_DLL: run this built OrleansIot.Silo.dll instead of building the Release one.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -49,9 +50,13 @@ gateway_base=${IOT_GATEWAY_BASE:-30000}
 connection=${ConnectionStrings__Iot:-$("$here/postgres.sh")}
 cluster_id=${Orleans__ClusterId:-local-cluster}
 
-dotnet build "$root/Silo/Silo.csproj" -c Release -nologo -v q >"$run/build.log" 2>&1 \
-  || { tail -n 20 "$run/build.log" >&2; echo "cluster.sh: the build failed (whole log: $run/build.log)" >&2; exit 1; }
-dll="$root/Silo/bin/Release/net10.0/OrleansIot.Silo.dll"
+if [[ -n "${IOT_SILO_DLL:-}" ]]; then
+  dll=$IOT_SILO_DLL   # a silo built already (the README test runs the one it was built with)
+else
+  dotnet build "$root/Silo/Silo.csproj" -c Release -nologo -v q >"$run/build.log" 2>&1 \
+    || { tail -n 20 "$run/build.log" >&2; echo "cluster.sh: the build failed (whole log: $run/build.log)" >&2; exit 1; }
+  dll="$root/Silo/bin/Release/net10.0/OrleansIot.Silo.dll"
+fi
 
 echo "PostgreSQL: $connection"
 echo "API key: $admin_key (Authorization: Bearer ...)"
