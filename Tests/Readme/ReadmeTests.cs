@@ -21,6 +21,9 @@ public sealed class ReadmeTests : IAsyncLifetime
     private static readonly TimeSpan BlockTimeout = TimeSpan.FromMinutes(3);
 
     private readonly string _work = Directory.CreateTempSubdirectory("orleansiot-readme-").FullName;
+
+    // Not under the private scratch directory: as root the database server runs as the postgres user.
+    private readonly string _pgDirectory = Path.Combine(Path.GetTempPath(), $"orleansiot-readme-pg-{Guid.NewGuid():N}");
     private Process _shell = null!;
     private readonly StringBuilder _output = new();
     private SiloProcess? _node;
@@ -45,6 +48,10 @@ public sealed class ReadmeTests : IAsyncLifetime
             UseShellExecute = false,
         };
         start.Environment["IOT_SILO_DLL"] = SiloProcess.SiloDll;
+        // The scripts' state goes where it cannot touch a developer's own throwaway database or local cluster.
+        start.Environment["IOT_RUN_DIR"] = Path.Combine(_work, ".run");
+        start.Environment["IOT_PG_DIR"] = _pgDirectory;
+        start.Environment["IOT_PG_PORT"] = FreePorts.Next().ToString(System.Globalization.CultureInfo.InvariantCulture);
         start.Environment.Remove("ConnectionStrings__Iot");
         _shell = Process.Start(start)!;
         _shell.OutputDataReceived += (_, e) => Append(e.Data);

@@ -9,12 +9,13 @@
 # (Iot__Auth__AllowAnonymous, default true here); the API takes Iot__Auth__BootstrapAdminKey (default below).
 # PostgreSQL: ConnectionStrings__Iot if set, else a throwaway server from deploy/local/postgres.sh.
 # Any failure (build, database, a node that exits or does not become ready) stops it with the reason on stderr.
-# IOT_SILO_DLL: run this built OrleansIot.Silo.dll instead of building the Release one.
+# IOT_SILO_DLL: run this built OrleansIot.Silo.dll instead of building the Release one. IOT_RUN_DIR: where the
+# nodes' logs and pid files go (deploy/local/run).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-run="$here/run"
+run=${IOT_RUN_DIR:-$here/run}
 mkdir -p "$run"
 
 stop() {
