@@ -31,7 +31,8 @@ internal sealed record BenchOptions(
     int? ServerPid,
     string Label,
     string SubscriberHost,
-    int SubscriberPort)
+    int SubscriberPort,
+    bool RawSubscribers = false)
 {
     public static BenchOptions Parse(string[] args)
     {
@@ -91,6 +92,12 @@ internal sealed record BenchOptions(
         {
             SubscriberHost = Get("sub-host", options.Host),
             SubscriberPort = Int("sub-port", options.Port, 1, 65535),
+            RawSubscribers = Get("subscriber", "mqttnet").ToLowerInvariant() switch
+            {
+                "mqttnet" => false,
+                "raw" => true,
+                var other => throw new ArgumentException($"--subscriber must be mqttnet or raw, got '{other}'"),
+            },
         };
         if (values.Count > 0)
         {
@@ -123,5 +130,7 @@ internal sealed record BenchOptions(
           --server-pid PID      the broker's process, for RSS (default: the local process listening on --port)
           --label TEXT          name printed in the report
           --sub-host, --sub-port  where subscribers connect (default: --host/--port), e.g. another node of a cluster
+          --subscriber mqttnet  mqttnet | raw: raw is a minimal MQTT 3.1.1 subscriber acknowledging in batches, so that
+                                one subscriber (fan-in) measures the broker, not the client (MQTTnet's caps near 4k QoS 1 msg/s)
         """;
 }

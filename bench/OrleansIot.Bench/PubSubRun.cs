@@ -21,6 +21,8 @@ internal sealed class PubSubRun(BenchOptions options)
     private long _sent;
     private long _sentMeasured;
     private long _received;
+    private long _firstReceived;
+    private long _lastReceived;
     private long _receivedMeasured;
     private long _publishErrors;
     private long _measureFrom = long.MaxValue;   // Stopwatch timestamp; messages sent before it are warm-up
@@ -50,18 +52,26 @@ internal sealed class PubSubRun(BenchOptions options)
             (server is null ? "" : $" (server pid {server.Pid} {server.Name()}, RSS {memoryBefore?.RssKiB / 1024.0:0.0} MiB)"));
 
         var latencies = new List<long>[options.Subscribers];
-        var subscribers = new IMqttClient[options.Subscribers];
+        var subscribers = new IMqttClient[options.RawSubscribers ? 0 : options.Subscribers];
+        var raw = new RawSubscriber[options.RawSubscribers ? options.Subscribers : 0];
         var publishers = new IMqttClient[options.Publishers];
         try
         {
             await ForEachAsync(options.Subscribers, async i =>
             {
                 latencies[i] = [];
+                if (options.RawSubscribers)
+                {
+                    var own = latencies[i];
+                    raw[i] = await RawSubscriber.ConnectAsync(options.SubscriberHost, options.SubscriberPort, $"bench-{_run}-s{i}", FilterOf(i), options.Qos, p => OnReceived(p, own), cancel);
+                    return;
+                }
+
                 subscribers[i] = await ConnectAsync($"bench-{_run}-s{i}", options.SubscriberHost, options.SubscriberPort, cancel);
                 var samples = latencies[i];
                 subscribers[i].ApplicationMessageReceivedAsync += e =>
                 {
-                    OnReceived(e.ApplicationMessage, samples);
+                    OnReceived(e.ApplicationMessage.Payload, samples);
                     return Task.CompletedTask;
                 };
                 var result = await subscribers[i].SubscribeAsync(
@@ -80,7 +90,9 @@ internal sealed class PubSubRun(BenchOptions options)
             using var publishing = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             publishing.CancelAfter(options.Warmup + options.Duration);
             var progress = ProgressAsync(server, publishing.Token);
+            var cpuFrom = CpuAfterWarmupAsync(server, cancel);
             await Task.WhenAll(publishers.Select((p, i) => PublishLoopAsync(p, i, publishing.Token)));
+            await publishing.CancelAsync();   // all publishers done (--max-messages): no need to wait out the duration
             await progress;
 
             var expected = Interlocked.Read(ref _sentMeasured) * DeliveriesPerMessage;
@@ -90,11 +102,13 @@ internal sealed class PubSubRun(BenchOptions options)
                 await Task.Delay(50, CancellationToken.None);
             }
 
-            Report(server, memoryBefore, latencies, expected);
+            var cpu = server?.CpuSeconds() - await cpuFrom;
+            Report(server, memoryBefore, latencies, expected, cpu);
             return 0;
         }
         finally
         {
+            await Task.WhenAll(raw.Where(r => r is not null).Select(r => r.DisposeAsync().AsTask()));
             await Task.WhenAll(publishers.Concat(subscribers).Where(c => c is not null).Select(async c =>
             {
                 try
@@ -214,22 +228,28 @@ internal sealed class PubSubRun(BenchOptions options)
         }
     }
 
-    private void OnReceived(MqttApplicationMessage message, List<long> samples)
+    private void OnReceived(System.Buffers.ReadOnlySequence<byte> payload, List<long> samples)
+    {
+        Span<byte> head = stackalloc byte[8];
+        System.Buffers.BuffersExtensions.CopyTo(payload.Slice(0, Math.Min(8, payload.Length)), head);
+        OnReceived(head[..(int)Math.Min(8, payload.Length)], samples);
+    }
+
+    private void OnReceived(ReadOnlySpan<byte> payload, List<long> samples)
     {
         var now = Stopwatch.GetTimestamp();
         Interlocked.Increment(ref _received);
-        var payload = message.Payload;
         if (payload.Length < 8)
         {
             return;
         }
 
-        Span<byte> head = stackalloc byte[8];
-        System.Buffers.BuffersExtensions.CopyTo(payload.Slice(0, 8), head);
-        var sentAt = BinaryPrimitives.ReadInt64LittleEndian(head);
+        var sentAt = BinaryPrimitives.ReadInt64LittleEndian(payload);
         if (sentAt >= _measureFrom && sentAt < _measureUntil)
         {
             Interlocked.Increment(ref _receivedMeasured);
+            Interlocked.CompareExchange(ref _firstReceived, now, 0);
+            InterlockedMax(ref _lastReceived, now);
             samples.Add(now - sentAt);   // one subscriber's callbacks run one at a time
         }
     }
@@ -257,7 +277,14 @@ internal sealed class PubSubRun(BenchOptions options)
         }
     }
 
-    private void Report(ServerProcess? server, (long RssKiB, long PeakKiB)? before, List<long>[] latencies, long expected)
+    /// <summary>The server's CPU time when the warm-up ends (the measured window's start).</summary>
+    private async Task<double?> CpuAfterWarmupAsync(ServerProcess? server, CancellationToken cancel)
+    {
+        await Task.Delay(options.Warmup, cancel);
+        return server?.CpuSeconds();
+    }
+
+    private void Report(ServerProcess? server, (long RssKiB, long PeakKiB)? before, List<long>[] latencies, long expected, double? cpuSeconds)
     {
         var seconds = options.Duration.TotalSeconds;
         var sent = Interlocked.Read(ref _sentMeasured);
@@ -274,6 +301,20 @@ internal sealed class PubSubRun(BenchOptions options)
         Console.WriteLine(string.Create(inv, $"sent      {sent,10} msgs  {sent / seconds,10:0} msg/s   (publish errors: {Interlocked.Read(ref _publishErrors)})"));
         Console.WriteLine(string.Create(inv, $"received  {received,10} msgs  {received / seconds,10:0} msg/s   expected {expected}, lost {loss} ({(expected == 0 ? 0 : 100.0 * loss / expected):0.###}%)"));
         Console.WriteLine(string.Create(inv, $"latency   p50 {Ms(0.50):0.00} ms  p95 {Ms(0.95):0.00} ms  p99 {Ms(0.99):0.00} ms  max {Ms(1.0):0.00} ms"));
+        var first = Interlocked.Read(ref _firstReceived);
+        var last = Interlocked.Read(ref _lastReceived);
+        if (received > 1 && last > first)
+        {
+            // For bursts (--max-messages): the rate while messages were arriving, not over the whole duration.
+            var span = (last - first) / (double)Stopwatch.Frequency;
+            Console.WriteLine(string.Create(inv, $"delivery  {received} msgs in {span:0.00} s from the first to the last = {received / span:0} msg/s"));
+        }
+
+        if (cpuSeconds is { } cpu && received > 0)
+        {
+            Console.WriteLine(string.Create(inv, $"server    CPU {cpu:0.00} s while measured = {cpu * 1e6 / received:0.0} us per delivered message"));
+        }
+
         if (memory is { } m)
         {
             Console.WriteLine(string.Create(inv, $"server    pid {server!.Pid} ({server.Name()})  RSS before {before?.RssKiB / 1024.0:0.0} MiB, after {m.RssKiB / 1024.0:0.0} MiB, peak {m.PeakKiB / 1024.0:0.0} MiB"));
@@ -281,6 +322,21 @@ internal sealed class PubSubRun(BenchOptions options)
 
         Console.WriteLine(string.Create(inv,
             $"| {options.Label} | {options.Shape} | {options.Publishers}x{options.Subscribers} | {options.Qos} | {sent / seconds:0} | {received / seconds:0} | {(expected == 0 ? 0 : 100.0 * loss / expected):0.##}% | {Ms(0.50):0.00} | {Ms(0.95):0.00} | {Ms(0.99):0.00} | {(memory is { } mm ? $"{mm.PeakKiB / 1024.0:0}" : "-")} |"));
+    }
+
+    private static void InterlockedMax(ref long target, long value)
+    {
+        var current = Interlocked.Read(ref target);
+        while (value > current)
+        {
+            var seen = Interlocked.CompareExchange(ref target, value, current);
+            if (seen == current)
+            {
+                return;
+            }
+
+            current = seen;
+        }
     }
 
     private static async Task ForEachAsync(int count, Func<int, Task> action)

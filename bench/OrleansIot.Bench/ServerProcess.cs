@@ -51,6 +51,21 @@ internal sealed class ServerProcess(int pid)
         return null;
     }
 
+    /// <summary>User plus system CPU time the process has used, in seconds (/proc/PID/stat, 100 ticks a second on Linux).</summary>
+    public double? CpuSeconds()
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{Pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');   // from field 3 (state) on
+            return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+        }
+        catch (Exception ex) when (ex is IOException or FormatException or IndexOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Resident set size now and at its peak, in KiB (VmRSS, VmHWM).</summary>
     public (long RssKiB, long PeakKiB)? Memory()
     {
