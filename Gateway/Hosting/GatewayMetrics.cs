@@ -31,7 +31,7 @@ public sealed class GatewayMetrics : IDisposable
         WillsPublished = _meter.CreateCounter<long>("iot.mqtt.wills", description: "Will messages published");
         AuthFailures = _meter.CreateCounter<long>("iot.auth.failures", description: "Connections refused for their identity or policies (AWS AuthFailure)");
         Denied = _meter.CreateCounter<long>("iot.auth.denied", description: "Publishes, subscriptions and deliveries a policy did not allow");
-        SlowSubscriberDropped = _meter.CreateCounter<long>("iot.mqtt.slow.dropped", description: "Messages dropped for a subscriber that stopped acknowledging (its backlog was full)");
+        DeliveryDropped = _meter.CreateCounter<long>("iot.delivery.dropped", description: "Messages not delivered to a subscriber whose queue was full (Iot:Mqtt:MaxQueuedMessagesPerClient), by QoS");
     }
 
     public Counter<long> Connects { get; }
@@ -50,7 +50,7 @@ public sealed class GatewayMetrics : IDisposable
     public Counter<long> SessionMessagesQueued { get; }
     public Counter<long> SessionMessagesDropped { get; }
     public Counter<long> WillsPublished { get; }
-    public Counter<long> SlowSubscriberDropped { get; }
+    public Counter<long> DeliveryDropped { get; }
     public Counter<long> AuthFailures { get; }
     public Counter<long> Denied { get; }
 

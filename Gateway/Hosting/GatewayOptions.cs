@@ -41,9 +41,26 @@ public sealed class MqttOptions
     [Required, RegularExpression("^/.*", ErrorMessage = "must start with '/'.")]
     public string WebSocketPath { get; set; } = "/mqtt";
 
-    /// <summary>Messages queued for one slow or offline client before the oldest are dropped.</summary>
+    /// <summary>
+    /// Back-pressure: when this many messages wait to be sent to one connection, publishers adding to its queue wait
+    /// before their publish is acknowledged, until it is below this again (see <see cref="PublisherWaitLimit"/>).
+    /// </summary>
     [Range(1, 1_000_000)]
     public int MaxPendingMessagesPerClient { get; set; } = 1000;
+
+    /// <summary>
+    /// A connection's queue never holds more: beyond it, new messages for that client are dropped, counted
+    /// (<c>iot.delivery.dropped</c>, its thing's <c>messagesDropped</c>) and logged once a minute with its client id.
+    /// </summary>
+    [Range(1, 10_000_000)]
+    public int MaxQueuedMessagesPerClient { get; set; } = 10_000;
+
+    /// <summary>
+    /// The longest a publisher waits for one slow subscriber's queue; a subscriber that does not catch up within it is
+    /// marked stalled, and publishers stop waiting for it (its queue then grows to <see cref="MaxQueuedMessagesPerClient"/>).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan PublisherWaitLimit { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>Initial size of each connection's packet encode buffer (grows as needed; MQTTnet's default is 4096).</summary>
     [Range(128, 65535)]

@@ -96,18 +96,21 @@ public static partial class IotGatewayHosting
         services.AddSingleton<ClientConnectedHandler>();
         services.AddSingleton<ClientDisconnectedHandler>();
         services.AddSingleton<PublishInterceptor>();
-        services.AddSingleton<DeliveryCounter>();
+        services.AddSingleton<RetainedOnSubscribe>();
 
         services.AddSingleton<IMqttNetLogger, MqttLogBridge>();
         var serverOptions = new MqttServerOptionsBuilder()
             .WithoutDefaultEndpoint()   // Kestrel owns the sockets: TCP, TLS and WebSockets share one host
-            .WithMaxPendingMessagesPerClient(mqtt.MaxPendingMessagesPerClient)
+            .WithMaxPendingMessagesPerClient(mqtt.MaxQueuedMessagesPerClient)   // MQTTnet's queue now carries acknowledgements only
             .Build();
         // Each connection keeps one encode buffer of this size (MQTTnet's default: 4 KiB); it grows for larger
         // packets and is cut back above WriterBufferSizeMax. Small, because most connections are idle devices.
         serverOptions.WriterBufferSize = mqtt.WriterBufferBytes;
         services.AddHostedMqttServer(serverOptions);
-        services.AddMqttConnectionHandler();
+        // Our transport instead of MQTTnet.AspNetCore's MqttConnectionHandler: the same Kestrel pipes, plus the
+        // batched writes of the connections' outboxes.
+        services.AddSingleton<Mqtt.Transport.MqttTransportHandler>();
+        services.AddSingleton<IMqttServerAdapter>(sp => sp.GetRequiredService<Mqtt.Transport.MqttTransportHandler>());
         services.AddConnections();
         services.AddProblemDetails();
         services.AddExceptionHandler<ApiErrors>();
@@ -116,7 +119,7 @@ public static partial class IotGatewayHosting
 
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
-            Listen(kestrel, node.BindAddress, mqtt.Port, listen => listen.UseTruncatedPacketGuard().UseMqtt());
+            Listen(kestrel, node.BindAddress, mqtt.Port, listen => listen.UseTruncatedPacketGuard().UseConnectionHandler<Mqtt.Transport.MqttTransportHandler>());
             Listen(kestrel, node.BindAddress, http.Port, listen => listen.Protocols = HttpProtocols.Http1);
             if (tls.Enabled)
             {
@@ -129,7 +132,7 @@ public static partial class IotGatewayHosting
                 Listen(kestrel, node.BindAddress, mqtt.TlsPort, listen =>
                 {
                     Tls(listen, Security.TlsListener.Mqtt);
-                    listen.UseTruncatedPacketGuard().UseMqtt();
+                    listen.UseTruncatedPacketGuard().UseConnectionHandler<Mqtt.Transport.MqttTransportHandler>();
                 });
                 Listen(kestrel, node.BindAddress, https.Port, listen =>
                 {
@@ -147,7 +150,7 @@ public static partial class IotGatewayHosting
                         {
                             var mqttHandler = new ConnectionBuilder(listen.ApplicationServices)
                                 .UseTruncatedPacketGuard()
-                                .UseConnectionHandler<MqttConnectionHandler>()
+                                .UseConnectionHandler<Mqtt.Transport.MqttTransportHandler>()
                                 .Build();
                             return connection => Security.Alpn.IsMqtt(connection.Features.Get<ITlsApplicationProtocolFeature>()?.ApplicationProtocol ?? default)
                                 ? mqttHandler(connection)
@@ -180,7 +183,7 @@ public static partial class IotGatewayHosting
         app.MapConnections(
             mqtt.WebSocketPath,
             webSocketOptions,
-            connection => connection.UseTruncatedPacketGuard().UseConnectionHandler<MqttConnectionHandler>());
+            connection => connection.UseTruncatedPacketGuard().UseConnectionHandler<Mqtt.Transport.MqttTransportHandler>());
         app.MapHealthApi();
         app.MapThingsApi();
         app.MapShadowApi();
@@ -206,14 +209,13 @@ public static partial class IotGatewayHosting
             server.ClientDisconnectedAsync += services.GetRequiredService<ClientDisconnectedHandler>().HandleAsync;
             server.InterceptingPublishAsync += services.GetRequiredService<PublishInterceptor>().HandleAsync;
             server.InterceptingSubscriptionAsync += services.GetRequiredService<SubscriptionInterceptor>().HandleAsync;
-            server.InterceptingClientEnqueueAsync += services.GetRequiredService<DeliveryCounter>().HandleAsync;
+            server.InterceptingClientEnqueueAsync += services.GetRequiredService<RetainedOnSubscribe>().HandleAsync;
             server.InterceptingInboundPacketAsync += services.GetRequiredService<InboundPackets>().InterceptAsync;
             server.InterceptingOutboundPacketAsync += services.GetRequiredService<Sessions.SessionHost>().InterceptOutboundAsync;
             var subscriptions = services.GetRequiredService<SubscriptionTracker>();
             server.ClientSubscribedTopicAsync += subscriptions.SubscribedAsync;
             server.ClientUnsubscribedTopicAsync += subscriptions.UnsubscribedAsync;
             server.SessionDeletedAsync += subscriptions.SessionDeletedAsync;
-            server.ClientAcknowledgedPublishPacketAsync += services.GetRequiredService<LocalSubscribers>().AcknowledgedAsync;
             server.LoadingRetainedMessageAsync += services.GetRequiredService<Retained.RetainedMessages>().LoadingAsync;
         });
         return app;

@@ -15,14 +15,23 @@ internal sealed partial class ClientConnectedHandler(
     SubscriptionTracker subscriptions,
     SessionHost sessions,
     Security.DeviceAuthenticator authenticator,
-    MqttServer mqtt,
     LifecycleEvents lifecycle,
     LiveConnections connections,
     NodeIdentity node,
+    Microsoft.Extensions.Options.IOptions<MqttOptions> options,
     TimeProvider time,
     GatewayMetrics metrics,
+    ILogger<Routing.Outbox> outboxLogger,
     ILogger<ClientConnectedHandler> logger)
 {
+    /// <summary>AWS: at most 100 unacknowledged QoS 1 messages to a client; a client may ask for fewer (Receive Maximum).</summary>
+    public const int MaxInFlight = 100;
+
+    private readonly Routing.OutboxLimits _limits = new(
+        options.Value.MaxPendingMessagesPerClient,
+        Math.Max(options.Value.MaxQueuedMessagesPerClient, options.Value.MaxPendingMessagesPerClient),
+        options.Value.PublisherWaitLimit);
+
     public async Task HandleAsync(ClientConnectedEventArgs e)
     {
         var state = sessions.TakeConnectState(e.ClientId);
@@ -34,6 +43,13 @@ internal sealed partial class ClientConnectedHandler(
             ReceiveMaximum = state?.ReceiveMaximum ?? 0,
             Access = authenticator.Take(e.ClientId, e.RemoteEndPoint),
         };
+        if (state?.Transport is { } transport)
+        {
+            var window = meter.ReceiveMaximum is > 0 and < MaxInFlight ? meter.ReceiveMaximum : MaxInFlight;
+            meter.Outbox = new Routing.Outbox(meter, transport, window, _limits, metrics, outboxLogger, time);
+            transport.Outbox = meter.Outbox;
+        }
+
         meter.AttachTo(e.SessionItems);
         connections.Register(meter);
         metrics.Connects.Add(1);
@@ -41,18 +57,6 @@ internal sealed partial class ClientConnectedHandler(
         if (state is not null)
         {
             await sessions.ConnectedAsync(meter, state);
-        }
-
-        if (meter.SessionExpirySeconds > 0)
-        {
-            try
-            {
-                meter.MqttSession = MqttnetSessions.SessionOf(await mqtt.GetSessionAsync(e.ClientId));
-            }
-            catch (InvalidOperationException)
-            {
-                // the connection is gone already
-            }
         }
 
         try

@@ -16,6 +16,7 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
     private long _bytesIn;
     private long _messagesOut;
     private long _bytesOut;
+    private long _dropped;
 
     public string ClientId { get; } = clientId;
     public string SessionId { get; } = sessionId;
@@ -58,8 +59,8 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
     /// <summary>Closed by DeleteConnection with <c>cleanSession=true</c>: the persistent session ends too.</summary>
     public bool EndSession { get; set; }
 
-    /// <summary>MQTTnet's session object of a persistent session's connection (see <see cref="MqttnetSessions"/>).</summary>
-    public object? MqttSession { get; set; }
+    /// <summary>Everything on its way to this connection (set once the connection is accepted).</summary>
+    public Routing.Outbox? Outbox { get; set; }
 
     // Per-second publish budgets (Limits.TryTakePublish, under lock on this meter) and log throttling.
     internal long BudgetSecond;
@@ -94,12 +95,16 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
         Interlocked.Add(ref _bytesOut, bytes);
     }
 
+    /// <summary>A message for this client was not delivered (its queue was full, or it was larger than it accepts).</summary>
+    public void CountDropped() => Interlocked.Increment(ref _dropped);
+
     /// <summary>Takes what was counted since the last take; each count is handed out exactly once.</summary>
     public UsageDelta Take() => new(
         Interlocked.Exchange(ref _messagesIn, 0),
         Interlocked.Exchange(ref _bytesIn, 0),
         Interlocked.Exchange(ref _messagesOut, 0),
-        Interlocked.Exchange(ref _bytesOut, 0));
+        Interlocked.Exchange(ref _bytesOut, 0),
+        Interlocked.Exchange(ref _dropped, 0));
 
     /// <summary>Puts back a delta whose flush failed, so the next flush carries it.</summary>
     public void Restore(UsageDelta delta)
@@ -108,5 +113,6 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
         Interlocked.Add(ref _bytesIn, delta.BytesIn);
         Interlocked.Add(ref _messagesOut, delta.MessagesOut);
         Interlocked.Add(ref _bytesOut, delta.BytesOut);
+        Interlocked.Add(ref _dropped, delta.MessagesDropped);
     }
 }

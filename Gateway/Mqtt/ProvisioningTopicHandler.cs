@@ -58,7 +58,7 @@ internal sealed partial class ProvisioningTopicHandler(IGrainFactory grains, Loc
             .WithPayload(Encoding.UTF8.GetBytes(answer.Document))
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .Build();
-        if (!local.DeliverToOne(clientId, message))
+        if (!local.DeliverTo(clientId, message))
         {
             LogNotSubscribed(logger, clientId, message.Topic);
         }

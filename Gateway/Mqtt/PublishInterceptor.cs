@@ -105,7 +105,7 @@ internal sealed partial class PublishInterceptor(
 
         await shadows.DecideAsync(meter.ClientId, shadow, bytes, e.CancellationToken);
         // Subscribers of the request topic itself get it too, as on AWS.
-        Route(e, meter, bytes);
+        await Route(e, meter, bytes);
     }
 
     private async Task HoldThenAcceptAsync(TimeSpan throttle, InterceptingPublishEventArgs e, ConnectionMeter meter)
@@ -142,8 +142,7 @@ internal sealed partial class PublishInterceptor(
                 e.CancellationToken);
         if (accepted.IsCompletedSuccessfully && !message.Retain)
         {
-            Route(e, meter, bytes);
-            return Task.CompletedTask;
+            return Route(e, meter, bytes);
         }
 
         return AcceptAsync(accepted, e, meter, bytes);
@@ -189,27 +188,52 @@ internal sealed partial class PublishInterceptor(
         }
 
         // Only an accepted message is routed, here and to other nodes.
-        Route(e, meter, bytes);
+        await Route(e, meter, bytes);
     }
 
     /// <summary>
     /// Delivers an accepted message to this node's subscribers (<see cref="LocalSubscribers"/>: only the sessions
     /// whose filters match, not every subscribed session as MQTTnet's dispatch would) and to the other nodes, and
-    /// tells MQTTnet not to dispatch it again (it still sends the PUBACK).
+    /// tells MQTTnet not to dispatch it again (it still sends the PUBACK). When a subscriber's queue is at its
+    /// back-pressure mark, the PUBACK waits until it has room (at most <c>Iot:Mqtt:PublisherWaitLimit</c>): a publisher
+    /// slows to the pace of the subscribers it feeds instead of their messages being dropped.
     /// </summary>
-    private void Route(InterceptingPublishEventArgs e, ConnectionMeter meter, byte[] bytes)
+    private Task Route(InterceptingPublishEventArgs e, ConnectionMeter meter, byte[] bytes)
     {
+        e.ProcessPublish = false;
         if (IsBasicIngest(e.ApplicationMessage.Topic))
         {
             // AWS Basic Ingest: the message goes to its rule (through the telemetry stream), never to subscribers.
-            e.ProcessPublish = false;
-            return;
+            return Task.CompletedTask;
         }
 
-        local.Deliver(Own(e.ApplicationMessage, bytes), meter.ClientId);
-        router.Forward(e.ApplicationMessage, meter.ClientId, bytes);
-        e.ProcessPublish = false;
+        var congested = t_congested ??= [];
+        congested.Clear();
+        local.Deliver(Own(e.ApplicationMessage, bytes), meter.ClientId, congested);
+        router.Forward(e.ApplicationMessage, meter.ClientId, bytes, congested);
+        if (congested.Count == 0)
+        {
+            return Task.CompletedTask;
+        }
+
+        // Never its own queue: its acknowledgements are read by the loop that would be waiting.
+        if (meter.Outbox is { } own)
+        {
+            congested.RemoveAll(o => o == own);
+        }
+
+        if (congested.Count == 0)
+        {
+            return Task.CompletedTask;
+        }
+
+        var waiting = Outbox.WaitForRoomAsync([.. congested], e.CancellationToken);
+        congested.Clear();
+        return waiting;
     }
+
+    [ThreadStatic]
+    private static List<Outbox>? t_congested;
 
     private static bool IsBasicIngest(string topic) => topic.StartsWith("$aws/rules/", StringComparison.Ordinal);
 

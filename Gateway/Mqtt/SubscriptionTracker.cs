@@ -78,8 +78,9 @@ internal sealed class SubscriptionTracker(ClusterRouter router, LocalSubscribers
     /// </summary>
     public Task SessionDeletedAsync(SessionDeletedEventArgs e)
     {
-        var held = local.TakeBacklog(e.Id);
+        // What its connection was sent without acknowledging, then what was still queued for it.
+        var undelivered = ConnectionMeter.From(e.SessionItems)?.Outbox?.Close() ?? [];
         local.SessionEnded(e.Id);
-        return sessions.KeepOffline(e.Id, ConnectionMeter.From(e.SessionItems)?.MqttSession, held) ? Task.CompletedTask : router.SessionEndedAsync(e.Id);
+        return sessions.KeepOffline(e.Id, undelivered) ? Task.CompletedTask : router.SessionEndedAsync(e.Id);
     }
 }

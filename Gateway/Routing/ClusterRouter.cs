@@ -538,7 +538,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     /// Forwards a message published on this node to every other node with a matching subscription.
     /// <paramref name="payload"/> is the message's payload, copied out of MQTTnet's buffer (it is kept).
     /// </summary>
-    public void Forward(MqttApplicationMessage message, string senderClientId, byte[] payload)
+    public void Forward(MqttApplicationMessage message, string senderClientId, byte[] payload, List<Outbox>? congested = null)
     {
         ForwardedMessage? forwarded = null;
         Sessions?.MatchOffline(message.Topic, (int)message.QualityOfServiceLevel, message.Retain, senderClientId,
@@ -589,7 +589,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             {
                 if (forwarder is null)
                 {
-                    DeliverShared(shareFilter, forwarded);
+                    DeliverShared(shareFilter, forwarded, congested);
                 }
                 else
                 {
@@ -603,7 +603,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     /// Gives a message to one member of a shared subscription on this node: a connected one (picked at random) if
     /// there is one, else a persistent member that is offline here (queued); else it is dropped.
     /// </summary>
-    private void DeliverShared(string shareFilter, ForwardedMessage message)
+    private void DeliverShared(string shareFilter, ForwardedMessage message, List<Outbox>? congested)
     {
         (string ClientId, int Qos)[] members;
         lock (_localLock)
@@ -615,24 +615,11 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
         for (var i = 0; i < members.Length; i++)
         {
             var (clientId, qos) = members[(start + i) % members.Length];
-            if (_connections.Find(clientId) is null)
+            var packet = MQTTnet.Server.Internal.Formatter.MqttPublishPacketFactory.Create(ForwardedMessages.ToMqtt(message with { Qos = Math.Min(message.Qos, qos) }));
+            if (_local.Send(clientId, packet, congested))
             {
-                continue;
-            }
-
-            try
-            {
-                // MQTTnet answers this synchronously (a dictionary lookup).
-                if (Mqtt.MqttnetSessions.SessionOf(_mqtt.GetSessionAsync(clientId).GetAwaiter().GetResult()) is MQTTnet.Server.Internal.MqttSession session
-                    && _local.Send(session, MQTTnet.Server.Internal.Formatter.MqttPublishPacketFactory.Create(ForwardedMessages.ToMqtt(message with { Qos = Math.Min(message.Qos, qos) })), _connections.Find(clientId)))
-                {
-                    _metrics.PublishesOut.Add(1);
-                    return;
-                }
-            }
-            catch (InvalidOperationException)
-            {
-                // gone meanwhile: try the next member
+                _metrics.PublishesOut.Add(1);
+                return;
             }
         }
 
@@ -653,21 +640,26 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             return;   // starting or stopping: there are no local subscribers to deliver to
         }
 
+        var congested = new List<Outbox>();
         foreach (var m in batch.Messages)
         {
             if (m.SharedTarget is { } shareFilter)
             {
-                DeliverShared(shareFilter, m);
+                DeliverShared(shareFilter, m, congested);
                 continue;
             }
 
             // Delivered to this node's subscribers only, never forwarded again: no loops. SenderClientId keeps
             // MQTT 5 no-local working across nodes.
-            _local.Deliver(ForwardedMessages.ToMqtt(m), m.SenderClientId);
+            _local.Deliver(ForwardedMessages.ToMqtt(m), m.SenderClientId, congested);
             Sessions?.MatchOffline(m.Topic, m.Qos, retain: false, m.SenderClientId, () => m);
         }
 
         _metrics.Injected.Add(batch.Messages.Count);
+
+        // Back-pressure across nodes: the forwarder waits for this answer before its next batch, so a subscriber here
+        // that cannot keep up slows the forwarding node's queue, as it slows this node's own publishers.
+        await Outbox.WaitForRoomAsync(congested, CancellationToken.None);
     }
 
     public Task ApplyRoutes(RouteUpdate update)

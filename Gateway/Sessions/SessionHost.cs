@@ -123,7 +123,11 @@ internal sealed partial class SessionHost : BackgroundService
         }
 
         var adjustedExpiry = e.ProtocolVersion == MqttProtocolVersion.V500 && expiry != e.SessionExpiryInterval ? expiry : (uint?)null;
-        _connecting[clientId] = new ConnectState(sessionId, request, attached, adjustedExpiry, e.KeepAlivePeriod ?? 0, e.MaximumPacketSize, e.ReceiveMaximum);
+        _connecting[clientId] = new ConnectState(sessionId, request, attached, adjustedExpiry, e.KeepAlivePeriod ?? 0, e.MaximumPacketSize, e.ReceiveMaximum)
+        {
+            Transport = e.ChannelAdapter as Mqtt.Transport.MqttTransport,
+            TopicAliasMaximum = e.TopicAliasMaximum,
+        };
         return true;
     }
 
@@ -285,22 +289,16 @@ internal sealed partial class SessionHost : BackgroundService
     /// MQTTnet deleted a session (its connection ended). A persistent one stays here, offline: its filters stay
     /// announced and are matched by this class from now on. True when it was kept.
     /// </summary>
-    public bool KeepOffline(string clientId, object? mqttnetSession, IReadOnlyList<MqttPublishPacket> held)
+    public bool KeepOffline(string clientId, IReadOnlyList<MqttPublishPacket> undelivered)
     {
         if (!_clients.TryGetValue(clientId, out var client) || client.ExpirySeconds == 0 || !client.Online)
         {
             return false;
         }
 
-        // First what the connection had not acknowledged (queued or in flight), in order, then what matches from
-        // now on: QoS 1/2 at least once across the reconnect, wherever it happens.
-        foreach (var unacknowledged in MqttnetSessions.Unacknowledged(mqttnetSession))
-        {
-            Divert(client, unacknowledged);
-        }
-
-        // Then what was held back by the client's in-flight window (never sent).
-        foreach (var packet in held.Where(p => p.QualityOfServiceLevel > MqttQualityOfServiceLevel.AtMostOnce))
+        // First what the connection had not had acknowledged (sent, then queued: QoS 1/2), in order, then what
+        // matches from now on: QoS 1/2 at least once across the reconnect, wherever it happens.
+        foreach (var packet in undelivered)
         {
             Divert(client, MqttnetSessions.ToQueued(packet));
         }
@@ -579,35 +577,12 @@ internal sealed partial class SessionHost : BackgroundService
     }
 
     /// <summary>Hands queued messages to this node's connection of the client, with what is left of their expiry.</summary>
-    public async Task<int> DeliverLocalAsync(string clientId, IReadOnlyList<QueuedMessage> messages)
+    public Task<int> DeliverLocalAsync(string clientId, IReadOnlyList<QueuedMessage> messages)
     {
-        MqttSession? session;
-        try
-        {
-            session = MqttnetSessions.SessionOf(await _mqtt.GetSessionAsync(clientId)) as MqttSession;
-        }
-        catch (InvalidOperationException)
-        {
-            session = null;   // gone again meanwhile: MQTTnet holds no session for it
-        }
-
-        if (session is null)
-        {
-            _metrics.SessionMessagesDropped.Add(messages.Count);
-            return 0;
-        }
-
-        var meter = _connections.Find(clientId);
         var now = _time.GetUtcNow();
         var delivered = 0;
         foreach (var queued in messages)
         {
-            if (meter?.Access is { } access && !access.MayReceive(queued.Message.Topic))
-            {
-                _metrics.SessionMessagesDropped.Add(1);   // iot:Receive is checked on every delivery, queued ones too
-                continue;
-            }
-
             var message = ForwardedMessages.ToMqtt(queued.Message, queued.Retain);
             if (queued.Message.MessageExpiryInterval > 0 && queued.QueuedAt != default)
             {
@@ -622,14 +597,18 @@ internal sealed partial class SessionHost : BackgroundService
 
             var packet = MQTTnet.Server.Internal.Formatter.MqttPublishPacketFactory.Create(message);
             packet.SubscriptionIdentifiers = queued.SubscriptionIdentifiers is { Count: > 0 } ids ? [.. ids] : null;
-            if (_local.Send(session, packet, meter))
+            if (_local.Send(clientId, packet, congested: null))
             {
                 delivered++;
+            }
+            else
+            {
+                _metrics.SessionMessagesDropped.Add(1);   // gone again meanwhile, or iot:Receive no longer allows it
             }
         }
 
         _metrics.PublishesOut.Add(delivered);
-        return delivered;
+        return Task.FromResult(delivered);
     }
 
     private void AddOffline(HostedClient client)
@@ -922,7 +901,14 @@ internal sealed partial class SessionHost : BackgroundService
 }
 
 /// <summary>What a CONNECT was granted: its session id, its request, and what attaching found.</summary>
-internal sealed record ConnectState(string SessionId, SessionRequest Request, SessionAttached Attached, uint? AdjustedExpiry, ushort KeepAlive, uint MaximumPacketSize, int ReceiveMaximum);
+internal sealed record ConnectState(string SessionId, SessionRequest Request, SessionAttached Attached, uint? AdjustedExpiry, ushort KeepAlive, uint MaximumPacketSize, int ReceiveMaximum)
+{
+    /// <summary>The connection's bytes (null only for a transport other than ours, which nothing here configures).</summary>
+    public Mqtt.Transport.MqttTransport? Transport { get; init; }
+
+    /// <summary>The client's MQTT 5 Topic Alias Maximum: how many aliases the server may use towards it.</summary>
+    public ushort TopicAliasMaximum { get; init; }
+}
 
 /// <summary>A client id hosted on this node: connected here, or a persistent session offline here.</summary>
 internal sealed class HostedClient(string clientId, string sessionId, int protocolVersion, uint expirySeconds)

@@ -36,13 +36,14 @@ public sealed record UsageDelta(
     [property: Id(0)] long MessagesIn,
     [property: Id(1)] long BytesIn,
     [property: Id(2)] long MessagesOut,
-    [property: Id(3)] long BytesOut)
+    [property: Id(3)] long BytesOut,
+    [property: Id(4)] long MessagesDropped = 0)
 {
     /// <summary>No usage.</summary>
     public static readonly UsageDelta None = new(0, 0, 0, 0);
 
     /// <summary>True when nothing was counted.</summary>
-    public bool IsEmpty => MessagesIn == 0 && BytesIn == 0 && MessagesOut == 0 && BytesOut == 0;
+    public bool IsEmpty => MessagesIn == 0 && BytesIn == 0 && MessagesOut == 0 && BytesOut == 0 && MessagesDropped == 0;
 }
 
 /// <summary>What <c>GET /api/things/{thingName}/status</c> returns.</summary>
@@ -65,13 +66,18 @@ public sealed record ThingConnectivity(
     [property: Id(6)] string? DisconnectReason,
     [property: Id(7)] DateTimeOffset? LastDisconnectAt);
 
-/// <summary>Per-device metering counters since the thing was first seen.</summary>
+/// <summary>
+/// Per-device metering counters since the thing was first seen. <see cref="MessagesDropped"/>: messages for it that
+/// were not delivered while it was connected (its queue was full: it read slower than its publishers published; or a
+/// message was larger than its MQTT 5 Maximum Packet Size).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.ThingUsage")]
 public sealed record ThingUsage(
     [property: Id(0)] long MessagesIn,
     [property: Id(1)] long BytesIn,
     [property: Id(2)] long MessagesOut,
-    [property: Id(3)] long BytesOut);
+    [property: Id(3)] long BytesOut,
+    [property: Id(4)] long MessagesDropped = 0);
 
 /// <summary>AWS IoT <c>disconnectReason</c> values (lifecycle events and fleet indexing).</summary>
 public static class DisconnectReasons

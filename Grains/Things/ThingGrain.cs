@@ -90,7 +90,7 @@ internal sealed partial class ThingGrain(
         return Task.FromResult<ThingStatus?>(new ThingStatus(
             this.GetPrimaryKeyString(),
             new ThingConnectivity(c.Connected, c.Since, c.SessionId, c.RemoteAddress, c.Node, c.ProtocolVersion, c.DisconnectReason, c.LastDisconnectAt),
-            new ThingUsage(u.MessagesIn, u.BytesIn, u.MessagesOut, u.BytesOut),
+            new ThingUsage(u.MessagesIn, u.BytesIn, u.MessagesOut, u.BytesOut, u.MessagesDropped),
             firstSeen));
     }
 
@@ -145,6 +145,7 @@ internal sealed partial class ThingGrain(
         usage.BytesIn += delta.BytesIn;
         usage.MessagesOut += delta.MessagesOut;
         usage.BytesOut += delta.BytesOut;
+        usage.MessagesDropped += delta.MessagesDropped;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Could not persist the state of thing {ThingName}; will retry")]

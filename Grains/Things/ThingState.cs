@@ -30,4 +30,5 @@ public sealed class UsageState
     [Id(1)] public long BytesIn { get; set; }
     [Id(2)] public long MessagesOut { get; set; }
     [Id(3)] public long BytesOut { get; set; }
+    [Id(4)] public long MessagesDropped { get; set; }
 }

@@ -10,7 +10,7 @@ public sealed class MosquittoClientsTests(NodeFixture node)
 {
     private static readonly string[] ToolDirectories = ["/usr/bin", "/usr/local/bin"];
 
-    private static string Tool(string name) =>
+    internal static string Tool(string name) =>
         ToolDirectories.Select(d => Path.Combine(d, name)).FirstOrDefault(File.Exists)
         ?? throw new InvalidOperationException($"{name} is not installed (Debian: apt-get install -y mosquitto-clients); these tests do not skip.");
 

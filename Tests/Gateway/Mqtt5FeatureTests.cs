@@ -138,8 +138,8 @@ public sealed class Mqtt5FeatureTests(NodeFixture node)
         await publisher.PublishNumberedAsync(topic, Enumerable.Range(1, 20));
 
         // The gateway holds what is beyond the window: 15 held there and 5 received means no sixth is on its way.
-        var local = node.App.Services.GetRequiredService<OrleansIot.Gateway.Routing.LocalSubscribers>();
-        await Eventually.True(() => Task.FromResult(held.Count >= 5 && local.Held(clientId) == 15), "the first window sent, the rest held");
+        var connections = node.App.Services.GetRequiredService<OrleansIot.Gateway.Mqtt.LiveConnections>();
+        await Eventually.True(() => Task.FromResult(held.Count >= 5 && connections.Find(clientId)?.Outbox is { Queued: 15, InFlight: 5 }), "the first window sent, the rest queued");
         Assert.Equal(5, held.Count);   // no more than the client's Receive Maximum unacknowledged
 
         // Acknowledge as they come: the rest follow, in publish order.
