@@ -211,6 +211,7 @@ public static partial class IotGatewayHosting
             server.InterceptingSubscriptionAsync += services.GetRequiredService<SubscriptionInterceptor>().HandleAsync;
             server.InterceptingClientEnqueueAsync += services.GetRequiredService<RetainedOnSubscribe>().HandleAsync;
             server.InterceptingInboundPacketAsync += services.GetRequiredService<InboundPackets>().InterceptAsync;
+            server.InterceptingOutboundPacketAsync += InboundPackets.InterceptOutboundAsync;
             server.InterceptingOutboundPacketAsync += services.GetRequiredService<Sessions.SessionHost>().InterceptOutboundAsync;
             var subscriptions = services.GetRequiredService<SubscriptionTracker>();
             server.ClientSubscribedTopicAsync += subscriptions.SubscribedAsync;

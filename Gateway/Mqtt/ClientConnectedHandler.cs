@@ -47,7 +47,9 @@ internal sealed partial class ClientConnectedHandler(
         {
             var window = meter.ReceiveMaximum is > 0 and < MaxInFlight ? meter.ReceiveMaximum : MaxInFlight;
             meter.Outbox = new Routing.Outbox(meter, transport, window, _limits, metrics, outboxLogger, time);
+            meter.Transport = transport;
             transport.Outbox = meter.Outbox;
+            transport.TopicAliasMaximum = state.TopicAliasMaximum;   // server-assigned aliases, if the client allows them
         }
 
         meter.AttachTo(e.SessionItems);

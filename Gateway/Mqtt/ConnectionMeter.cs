@@ -62,6 +62,9 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
     /// <summary>Everything on its way to this connection (set once the connection is accepted).</summary>
     public Routing.Outbox? Outbox { get; set; }
 
+    /// <summary>The connection's bytes (set once the connection is accepted).</summary>
+    public Transport.MqttTransport? Transport { get; set; }
+
     // Per-second publish budgets (Limits.TryTakePublish, under lock on this meter) and log throttling.
     internal long BudgetSecond;
     internal int PublishesThisSecond;
@@ -69,6 +72,7 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
     internal long ByteTokensAt;
     internal long LastLimitLogSecond;
     internal int FiltersInSubscribe;   // of the SUBSCRIBE being handled (reset by the inbound packet hook)
+    internal int InboundUnacknowledged;   // the client's QoS 1/2 publishes not yet completed (MQTT 5 Receive Maximum)
 
     /// <summary>What the connection may do (null only when <see cref="OnBehalf"/>: a will authorized at its CONNECT, an HTTPS publish by the API).</summary>
     public Security.ConnectionAccess? Access { get; set; }

@@ -5,10 +5,12 @@ using MQTTnet.Server;
 namespace OrleansIot.Gateway.Mqtt;
 
 /// <summary>
-/// MQTTnet's inbound packet hook (every packet, so it only type-checks the rest): SUBSCRIBE/UNSUBSCRIBE get their
-/// shared subscriptions aliased (<see cref="SharedSubscriptionAlias"/>) and SUBSCRIBE starts a new filter count for the
-/// filters-per-SUBSCRIBE limit; PUBACK and PUBCOMP make room in the connection's <see cref="Routing.Outbox"/>; a PUBLISH using a topic alias above the announced maximum is a protocol error
-/// (MQTT 5 DISCONNECT 0x94), which MQTTnet does not check.
+/// MQTTnet's packet hooks (every packet, so they only type-check the rest). Inbound: SUBSCRIBE/UNSUBSCRIBE get their
+/// shared subscriptions aliased (<see cref="SharedSubscriptionAlias"/>) and SUBSCRIBE starts a new filter count for
+/// the filters-per-SUBSCRIBE limit; PUBACK and PUBCOMP make room in the connection's <see cref="Routing.Outbox"/>; MQTT 5
+/// protocol errors MQTTnet does not check end the connection with the reason code the specification names: a Topic
+/// Alias of 0 or above the announced maximum (0x94), more unacknowledged QoS 1/2 publishes than the announced Receive
+/// Maximum (0x93). Outbound: the PUBACK, PUBCOMP or failed PUBREC that completes a client's QoS 1/2 publish.
 /// </summary>
 internal sealed class InboundPackets(Limits limits, MqttServer mqtt)
 {
@@ -16,16 +18,17 @@ internal sealed class InboundPackets(Limits limits, MqttServer mqtt)
     {
         switch (e.Packet)
         {
-            case MqttPublishPacket { TopicAlias: > 0 } publish when publish.TopicAlias > limits.Values.TopicAliasMaximum:
-                limits.Exceeded(Limits.TopicAlias, e.ClientId, $"alias {publish.TopicAlias} > {limits.Values.TopicAliasMaximum}");
-                e.ProcessPacket = false;
-                if (ConnectionMeter.From(e.SessionItems) is { } meter)
+            case MqttPublishPacket publish when ConnectionMeter.From(e.SessionItems) is { } meter:
+                if (publish.TopicAlias > limits.Values.TopicAliasMaximum || (publish.TopicAlias == 0 && meter.Transport?.SentTopicAliasZero == true))
                 {
-                    meter.ServerDisconnectReason = Grains.Abstractions.Things.DisconnectReasons.ClientError;
+                    End(e, meter, Limits.TopicAlias, $"alias {publish.TopicAlias} (1..{limits.Values.TopicAliasMaximum})", MqttDisconnectReasonCode.TopicAliasInvalid);
+                }
+                else if (publish.QualityOfServiceLevel > MqttQualityOfServiceLevel.AtMostOnce && meter.ProtocolVersion >= 5
+                    && Interlocked.Increment(ref meter.InboundUnacknowledged) > Limits.ReceiveMaximum)
+                {
+                    End(e, meter, Limits.ReceiveMaximumName, $"more than {Limits.ReceiveMaximum} QoS 1/2 publishes unacknowledged", MqttDisconnectReasonCode.ReceiveMaximumExceeded);
                 }
 
-                // Not awaited: this runs inside the connection's own packet loop, which the disconnect stops.
-                _ = Task.Run(() => mqtt.DisconnectClientAsync(e.ClientId, new MqttServerClientDisconnectOptions { ReasonCode = MqttDisconnectReasonCode.TopicAliasInvalid }));
                 break;
             case MqttPubAckPacket ack:
                 // Room in the client's window (MQTTnet still handles the packet: it counts as the client's activity).
@@ -44,5 +47,28 @@ internal sealed class InboundPackets(Limits limits, MqttServer mqtt)
         }
 
         return SharedSubscriptionAlias.InterceptInboundAsync(e);
+    }
+
+    /// <summary>A client's QoS 1/2 publish is complete once the server sends PUBACK, PUBCOMP, or a PUBREC that refuses it.</summary>
+    public static Task InterceptOutboundAsync(InterceptingPacketEventArgs e)
+    {
+        if (e.Packet is MqttPubAckPacket or MqttPubCompPacket or MqttPubRecPacket { ReasonCode: >= MqttPubRecReasonCode.UnspecifiedError }
+            && ConnectionMeter.From(e.SessionItems) is { ProtocolVersion: >= 5 } meter
+            && Interlocked.Decrement(ref meter.InboundUnacknowledged) < 0)
+        {
+            Interlocked.Exchange(ref meter.InboundUnacknowledged, 0);   // a PUBACK for a publish counted before a limit ended it
+        }
+
+        return Task.CompletedTask;
+    }
+
+    private void End(InterceptingPacketEventArgs e, ConnectionMeter meter, string limit, string detail, MqttDisconnectReasonCode code)
+    {
+        limits.Exceeded(limit, e.ClientId, detail);
+        e.ProcessPacket = false;
+        meter.ServerDisconnectReason = Grains.Abstractions.Things.DisconnectReasons.ClientError;
+
+        // Not awaited: this runs inside the connection's own packet loop, which the disconnect stops.
+        _ = Task.Run(() => mqtt.DisconnectClientAsync(e.ClientId, new MqttServerClientDisconnectOptions { ReasonCode = code }));
     }
 }

@@ -21,6 +21,10 @@ internal sealed partial class Limits(IOptions<LimitsOptions> options, IMeterFact
     public const string Throughput = "bytes per second";
     public const string FiltersPerSubscribe = "filters per SUBSCRIBE";
     public const string TopicAlias = "topic alias maximum";
+    public const string ReceiveMaximumName = "receive maximum";
+
+    /// <summary>Unacknowledged QoS 1/2 publishes a client may have towards the server (CONNACK's Receive Maximum; AWS: 100).</summary>
+    public const int ReceiveMaximum = 100;
     public const string ReservedTopic = "reserved topic (publish only)";
 
     private readonly Counter<long> _exceeded = meters.Create(Hosting.GatewayMetrics.MeterName)

@@ -200,7 +200,6 @@ internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, Gateway
             return false;
         }
 
-        meter.CountOut(packet.Payload.Length);
         if (congested is not null && outbox.Congested)
         {
             congested.Add(outbox);

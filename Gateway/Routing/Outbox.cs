@@ -288,7 +288,16 @@ internal sealed partial class Outbox
                     }
                 }
 
-                if (await _transport.WriteAsync(batch, _connection.MaximumPacketSize, CancellationToken.None) is { } tooLarge)
+                var tooLarge = await _transport.WriteAsync(batch, _connection.MaximumPacketSize, CancellationToken.None);
+                foreach (var sent in batch)
+                {
+                    if (tooLarge?.Contains(sent) != true)
+                    {
+                        _connection.CountOut(((MqttPublishPacket)sent).Payload.Length);
+                    }
+                }
+
+                if (tooLarge is not null)
                 {
                     TooLarge(tooLarge);
                 }

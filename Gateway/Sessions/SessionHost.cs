@@ -141,7 +141,7 @@ internal sealed partial class SessionHost : BackgroundService
             ack.ServerKeepAlive = state.KeepAlive;    // as granted (the validator kept it within the limits)
             ack.TopicAliasMaximum = (ushort)_limits.TopicAliasMaximum;
             ack.MaximumPacketSize = (uint)(_limits.MaxPayloadBytes + MaxPacketOverhead);
-            ack.ReceiveMaximum = 100;                 // AWS: at most 100 unacknowledged QoS 1 publishes from a client
+            ack.ReceiveMaximum = Mqtt.Limits.ReceiveMaximum;   // AWS: at most 100 unacknowledged QoS 1 publishes from a client
             if (state.AdjustedExpiry is { } expiry)
             {
                 ack.SessionExpiryInterval = expiry;

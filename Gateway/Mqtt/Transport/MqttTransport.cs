@@ -28,6 +28,7 @@ internal sealed class MqttTransport : IMqttChannelAdapter
     private readonly SemaphoreSlim _writing = new(1, 1);
     private long _bytesReceived;
     private long _bytesSent;
+    private Dictionary<string, ushort>? _aliases;   // topics the client knows by an alias of ours (under _writing)
 
     public MqttTransport(MqttPacketFormatterAdapter formatter, ConnectionContext connection)
     {
@@ -59,6 +60,19 @@ internal sealed class MqttTransport : IMqttChannelAdapter
     /// <summary>The connection's outbound queue, once the connection is accepted.</summary>
     public Routing.Outbox? Outbox { get; set; }
 
+    /// <summary>
+    /// How many topic aliases the server may use towards the client (its MQTT 5 Topic Alias Maximum, capped at
+    /// <see cref="MaxServerAliases"/>; 0: none): the first topics it is sent get one, and later messages on them carry
+    /// the alias instead of the topic.
+    /// </summary>
+    public int TopicAliasMaximum { get; set; }
+
+    /// <summary>Aliases kept per connection at most, whatever the client allows (memory per connection stays bounded).</summary>
+    public const int MaxServerAliases = 100;
+
+    /// <summary>Set when the client sent a PUBLISH with a Topic Alias of 0 (a protocol error the decoded packet does not show).</summary>
+    public bool SentTopicAliasZero { get; private set; }
+
     public Task ConnectAsync(CancellationToken cancellationToken) => Task.CompletedTask;   // accepted by Kestrel already
 
     public Task DisconnectAsync(CancellationToken cancellationToken)
@@ -78,6 +92,12 @@ internal sealed class MqttTransport : IMqttChannelAdapter
                 var buffer = read.Buffer;
                 if (PacketFormatterAdapter.TryDecode(buffer, out var packet, out var consumed, out var observed, out var length))
                 {
+                    if (packet is MqttPublishPacket { TopicAlias: 0 } && PacketFormatterAdapter.ProtocolVersion == MqttProtocolVersion.V500
+                        && PublishProperties.HasTopicAliasZero(buffer.Slice(buffer.Start, consumed)))
+                    {
+                        SentTopicAliasZero = true;
+                    }
+
                     _input.AdvanceTo(consumed, observed);
                     Interlocked.Add(ref _bytesReceived, length);
                     return packet;
@@ -158,11 +178,19 @@ internal sealed class MqttTransport : IMqttChannelAdapter
     /// <summary>Encodes into the pipe's memory (the encoder's buffer is reused by the next packet, so it is copied now); false, and nothing written, when the packet is larger than the limit.</summary>
     private bool Write(MqttPacket packet, uint maximumPacketSize = 0)
     {
+        var publish = packet as MqttPublishPacket;
+        var topic = publish?.Topic;
         try
         {
+            var newAlias = publish is not null && TopicAliasMaximum > 0 && Alias(publish);
             var encoded = PacketFormatterAdapter.Encode(packet);
             if (maximumPacketSize > 0 && encoded.Length > maximumPacketSize)
             {
+                if (newAlias)
+                {
+                    _aliases!.Remove(topic!);   // never sent: the client does not know it
+                }
+
                 return false;
             }
 
@@ -178,7 +206,36 @@ internal sealed class MqttTransport : IMqttChannelAdapter
         finally
         {
             PacketFormatterAdapter.Cleanup();
+            if (publish is not null)
+            {
+                // The packet as it was: sent again after a reconnect, it starts a new connection's aliases.
+                publish.Topic = topic;
+                publish.TopicAlias = 0;
+            }
         }
+    }
+
+    /// <summary>A topic the client already has an alias for goes as the alias alone; a new one gets the next alias while there are any.</summary>
+    /// <returns>True when a new alias was given (it is known to the client once this packet is written).</returns>
+    private bool Alias(MqttPublishPacket publish)
+    {
+        var aliases = _aliases ??= new Dictionary<string, ushort>(StringComparer.Ordinal);
+        if (aliases.TryGetValue(publish.Topic, out var alias))
+        {
+            publish.TopicAlias = alias;
+            publish.Topic = string.Empty;
+            return false;
+        }
+
+        if (aliases.Count >= Math.Min(TopicAliasMaximum, MaxServerAliases))
+        {
+            return false;
+        }
+
+        alias = (ushort)(aliases.Count + 1);
+        aliases[publish.Topic] = alias;
+        publish.TopicAlias = alias;   // topic and alias: the client learns the mapping
+        return true;
     }
 
     private IPEndPoint? HttpEndPoint(bool remote) =>
