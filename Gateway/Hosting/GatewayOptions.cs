@@ -143,6 +143,14 @@ public sealed class AuthOptions : IValidatableObject
     public bool? AllowAnonymous { get; set; }
 
     /// <summary>
+    /// The name of a policy (managed with the policy API) that governs connections under development access
+    /// (anonymous and <see cref="Users"/>), as a certificate's policies govern its device: connect, publish, subscribe,
+    /// receive. Unset: development access may do everything. Until the named policy exists, such connections are
+    /// refused with a reason that names it. Lets a developer try production policies on a laptop.
+    /// </summary>
+    public string? DevelopmentPolicy { get; set; }
+
+    /// <summary>
     /// Development users (name → password) for the plain listener: a device giving one of these gets the development
     /// policy even with <see cref="AllowAnonymous"/> off; a wrong password is refused (MQTT 5 0x86, 3.1.1 code 4).
     /// Configuration holds the passwords, so this is for development and test rigs, never for a real fleet.

@@ -275,14 +275,15 @@ public static partial class IotGatewayHosting
                     LogNoTls(logger);
                 }
 
+                var governedBy = string.IsNullOrWhiteSpace(auth.Value.DevelopmentPolicy) ? "everything allowed" : $"the policy '{auth.Value.DevelopmentPolicy}' (Iot:Auth:DevelopmentPolicy)";
                 if (auth.Value.AllowAnonymous == true)
                 {
-                    LogDevelopmentAccess(logger, mqttUrl, webSocketUrl);
+                    LogDevelopmentAccess(logger, mqttUrl, webSocketUrl, governedBy);
                 }
 
                 if (auth.Value.Users.Count > 0)
                 {
-                    LogDevelopmentUsers(logger, auth.Value.Users.Count, mqttUrl);
+                    LogDevelopmentUsers(logger, auth.Value.Users.Count, mqttUrl, governedBy);
                 }
             });
             return Task.CompletedTask;
@@ -302,10 +303,10 @@ public static partial class IotGatewayHosting
         [LoggerMessage(Level = LogLevel.Warning, Message = "Iot:Tls:Enabled is false: the TLS listeners (MQTT 8883, HTTPS 8443) are closed, so no device can authenticate with a certificate")]
         private static partial void LogNoTls(ILogger logger);
 
-        [LoggerMessage(Level = LogLevel.Warning, Message = "DEVELOPMENT ACCESS: devices connect without credentials on {Mqtt} and {WebSocket} under the development policy (everything allowed). Set Iot:Auth:AllowAnonymous=false for a real deployment")]
-        private static partial void LogDevelopmentAccess(ILogger logger, string mqtt, string webSocket);
+        [LoggerMessage(Level = LogLevel.Warning, Message = "DEVELOPMENT ACCESS: devices connect without credentials on {Mqtt} and {WebSocket} under development access ({GovernedBy}). Set Iot:Auth:AllowAnonymous=false for a real deployment")]
+        private static partial void LogDevelopmentAccess(ILogger logger, string mqtt, string webSocket, string governedBy);
 
-        [LoggerMessage(Level = LogLevel.Warning, Message = "DEVELOPMENT USERS: {Count} user name(s) from Iot:Auth:Users connect on {Mqtt} under the development policy (everything allowed)")]
-        private static partial void LogDevelopmentUsers(ILogger logger, int count, string mqtt);
+        [LoggerMessage(Level = LogLevel.Warning, Message = "DEVELOPMENT USERS: {Count} user name(s) from Iot:Auth:Users connect on {Mqtt} under development access ({GovernedBy})")]
+        private static partial void LogDevelopmentUsers(ILogger logger, int count, string mqtt, string governedBy);
     }
 }

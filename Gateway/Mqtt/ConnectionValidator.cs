@@ -40,6 +40,11 @@ internal sealed partial class ConnectionValidator(
             {
                 // MQTT 5: CONNACK 0x87; MQTT 3.1.1: CONNACK 5 (not authorized), then the connection is closed.
                 Refuse(e, outcome.BadCredentials ? MqttConnectReasonCode.BadUserNameOrPassword : MqttConnectReasonCode.NotAuthorized, outcome.Why!);
+                if (outcome.TellClient)
+                {
+                    e.ReasonString = outcome.Why;
+                }
+
                 metrics.AuthFailures.Add(1);
                 if (outcome.ConnectFailed)
                 {

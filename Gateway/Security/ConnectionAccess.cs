@@ -29,6 +29,10 @@ internal sealed class ConnectionAccess
     /// <summary>A connection under the development policy (anonymous, or a development <paramref name="user"/>): everything allowed, nothing checked.</summary>
     public static ConnectionAccess Development(string clientId, string? user = null) => new(clientId, null, null, "", user);
 
+    /// <summary>A connection under development access governed by the configured development policy (<paramref name="grant"/>).</summary>
+    public static ConnectionAccess DevelopmentUnder(string clientId, string? user, string arnPrefix, Grant grant) =>
+        new(clientId, null, null, arnPrefix, user) { _grant = grant };
+
     /// <summary>A connection authenticated by a certificate, governed by <paramref name="grant"/>.</summary>
     public static ConnectionAccess ForCertificate(string clientId, string certificateId, string? caCertificateId, string arnPrefix, Grant grant) =>
         new(clientId, certificateId, caCertificateId, arnPrefix) { _grant = grant };

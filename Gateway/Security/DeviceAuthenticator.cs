@@ -29,6 +29,7 @@ internal sealed class DeviceAuthenticator(
     private const int MaxParsedPolicies = 10_000;
     private static readonly Dictionary<string, string> NoAttributes = [];
     private readonly bool _allowAnonymous = auth.Value.AllowAnonymous == true;
+    private readonly string? _developmentPolicy = string.IsNullOrWhiteSpace(auth.Value.DevelopmentPolicy) ? null : auth.Value.DevelopmentPolicy;
     private readonly string _arnPrefix = registry.Value.Arn("");
     private readonly Dictionary<string, byte[]> _users = auth.Value.Users.ToDictionary(u => u.Key, u => SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(u.Value)), StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConnectionAccess> _accepted = new(StringComparer.Ordinal);
@@ -50,12 +51,12 @@ internal sealed class DeviceAuthenticator(
             {
                 return _users.TryGetValue(user, out var expected)
                        && CryptographicOperations.FixedTimeEquals(SHA256.HashData(e.RawPassword ?? []), expected)
-                    ? Accept(e, ConnectionAccess.Development(clientId, "user:" + user))
+                    ? await DevelopmentAsync(e, clientId, "user:" + user, will)
                     : Outcome.Refused($"wrong user name or password for '{user}'", badCredentials: true);
             }
 
             return _allowAnonymous
-                ? Accept(e, ConnectionAccess.Development(clientId))
+                ? await DevelopmentAsync(e, clientId, null, will)
                 : Outcome.Refused("no client certificate, and anonymous access is off (Iot:Auth:AllowAnonymous)");
         }
 
@@ -102,17 +103,58 @@ internal sealed class DeviceAuthenticator(
             Now = time.GetUtcNow(),
         };
         var access = ConnectionAccess.ForCertificate(clientId, certificateId, grant.CaCertificateId, _arnPrefix, NewGrant(grant, context));
+        return Authorize(e, access, will, $"the policies of certificate {certificateId}");
+    }
+
+    /// <summary>Connect, and publish the will: what the policies of an authenticated connection must allow.</summary>
+    private Outcome Authorize(ValidatingConnectionEventArgs e, ConnectionAccess access, WillMessage? will, string whose)
+    {
         if (!access.MayConnect())
         {
-            return Outcome.Refused($"the policies of certificate {certificateId} do not allow iot:Connect on client/{clientId}", connectFailed: true, access.Principal);
+            return Outcome.Refused($"iot:Connect on client/{access.ClientId} is not allowed by {whose}", connectFailed: true, access.Principal, tellClient: access.CertificateId is null);
         }
 
         if (will is not null && (!access.MayPublish(will.Message.Topic) || (will.Retain && !access.MayRetain(will.Message.Topic))))
         {
-            return Outcome.Refused($"the policies of certificate {certificateId} do not allow publishing the will to {will.Message.Topic}", connectFailed: true, access.Principal);
+            return Outcome.Refused($"publishing the will to {will.Message.Topic} is not allowed by {whose}", connectFailed: true, access.Principal, tellClient: access.CertificateId is null);
         }
 
         return Accept(e, access);
+    }
+
+    /// <summary>
+    /// Development access (anonymous, or a development user): everything allowed, or what the configured development
+    /// policy allows. Refused while that policy does not exist, with a reason the client is told (MQTT 5 reason string):
+    /// this is a developer's own machine, and the reason is what they need.
+    /// </summary>
+    private async Task<Outcome> DevelopmentAsync(ValidatingConnectionEventArgs e, string clientId, string? user, WillMessage? will)
+    {
+        if (_developmentPolicy is not { } name)
+        {
+            return Accept(e, ConnectionAccess.Development(clientId, user));
+        }
+
+        if (await DevelopmentGrantAsync(new PolicyContext
+        {
+            ClientId = clientId,
+            SourceIp = IpOf(e.RemoteEndPoint),
+            ConnectAttributes = ConnectAttributes(e, will),
+            Now = time.GetUtcNow(),
+        }) is not { } grant)
+        {
+            return Outcome.Refused($"development access is governed by the policy '{name}' (Iot:Auth:DevelopmentPolicy), which does not exist: create it with the policy API", principal: user ?? "anonymous", tellClient: true);
+        }
+
+        return Authorize(e, ConnectionAccess.DevelopmentUnder(clientId, user, _arnPrefix, grant), will, $"the development policy '{name}' (Iot:Auth:DevelopmentPolicy)");
+    }
+
+    /// <summary>The development policy's grant for a connection with this context; null while the policy does not exist.</summary>
+    private async Task<ConnectionAccess.Grant?> DevelopmentGrantAsync(PolicyContext context)
+    {
+        var name = _developmentPolicy!;
+        return await grains.GetGrain<IPolicyGrain>(name).Get() is { } policy
+            ? new ConnectionAccess.Grant([Parsed(policy)], context, time, new HashSet<string>(StringComparer.Ordinal) { name })
+            : null;
     }
 
     /// <summary>
@@ -155,8 +197,21 @@ internal sealed class DeviceAuthenticator(
     /// </summary>
     public async Task<bool> RefreshAsync(ConnectionAccess access)
     {
-        if (access.CertificateId is not { } certificateId || access.Current is not { } current)
+        if (access.Current is not { } current)
         {
+            return true;
+        }
+
+        if (access.CertificateId is not { } certificateId)
+        {
+            // Development access under the development policy: its new version, or gone (the connection closes).
+            var again = access.BeginRefresh();
+            if (await DevelopmentGrantAsync(Refreshed(current.Context)) is not { } development)
+            {
+                return false;
+            }
+
+            access.Replace(development, again);
             return true;
         }
 
@@ -262,10 +317,23 @@ internal sealed class DeviceAuthenticator(
         _ => null,
     };
 
-    /// <summary>The decision on a CONNECT: an access, or why not (and whether AWS would send <c>connect_failed</c>).</summary>
-    internal readonly record struct Outcome(ConnectionAccess? Access, string? Why, bool ConnectFailed, string Principal, bool BadCredentials)
+    /// <summary>The same connection's variables at a later time.</summary>
+    private PolicyContext Refreshed(PolicyContext context) => new()
     {
-        public static Outcome Refused(string why, bool connectFailed = false, string principal = "anonymous", bool badCredentials = false) =>
-            new(null, why, connectFailed, principal, badCredentials);
+        ClientId = context.ClientId,
+        SourceIp = context.SourceIp,
+        Certificate = context.Certificate,
+        ConnectAttributes = context.ConnectAttributes,
+        Now = time.GetUtcNow(),
+    };
+
+    /// <summary>
+    /// The decision on a CONNECT: an access, or why not (and whether AWS would send <c>connect_failed</c>; whether the
+    /// client is told why, in the MQTT 5 reason string: only for development access, never for a certificate).
+    /// </summary>
+    internal readonly record struct Outcome(ConnectionAccess? Access, string? Why, bool ConnectFailed, string Principal, bool BadCredentials, bool TellClient = false)
+    {
+        public static Outcome Refused(string why, bool connectFailed = false, string principal = "anonymous", bool badCredentials = false, bool tellClient = false) =>
+            new(null, why, connectFailed, principal, badCredentials, tellClient);
     }
 }
