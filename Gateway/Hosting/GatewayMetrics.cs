@@ -22,7 +22,8 @@ public sealed class GatewayMetrics : IDisposable
         TelemetryBatches = _meter.CreateCounter<long>("iot.telemetry.batches", description: "Stream events written to the telemetry stream");
         TelemetryDropped = _meter.CreateCounter<long>("iot.telemetry.dropped", description: "QoS 0 messages dropped because the telemetry queue was full or the write failed");
         Forwarded = _meter.CreateCounter<long>("iot.routing.forwarded", description: "Messages forwarded to subscribers on other nodes");
-        ForwardDropped = _meter.CreateCounter<long>("iot.routing.forward.dropped", description: "Messages for other nodes dropped (queue full or node unreachable)");
+        ForwardDropped = _meter.CreateCounter<long>("iot.routing.forward.dropped", description: "Messages for other nodes dropped (queue full, or a replay to a gone node's session failed)");
+        Replayed = _meter.CreateCounter<long>("iot.routing.replayed", description: "Messages replayed to the persistent sessions of a gone node");
         Injected = _meter.CreateCounter<long>("iot.routing.received", description: "Messages received from other nodes for local subscribers");
         SessionsResumed = _meter.CreateCounter<long>("iot.sessions.resumed", description: "Persistent sessions resumed by a connection (session present)");
         SessionsAdopted = _meter.CreateCounter<long>("iot.sessions.adopted", description: "Client ids taken over from a node that died or left");
@@ -44,6 +45,7 @@ public sealed class GatewayMetrics : IDisposable
     public Counter<long> TelemetryDropped { get; }
     public Counter<long> Forwarded { get; }
     public Counter<long> ForwardDropped { get; }
+    public Counter<long> Replayed { get; }
     public Counter<long> Injected { get; }
     public Counter<long> SessionsResumed { get; }
     public Counter<long> SessionsAdopted { get; }

@@ -32,6 +32,8 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     private readonly RoutingOptions _options;
     private readonly GatewayMetrics _metrics;
     private readonly ILogger<ClusterRouter> _logger;
+    private readonly TimeProvider _time;
+    private readonly DeadNodeReplay _deadNodes;
 
     // This node's subscriptions: filter -> number of local clients holding it; client -> its filters.
     private readonly Lock _localLock = new();
@@ -53,8 +55,10 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     [ThreadStatic]
     private static HashSet<string>? t_matches;
 
-    public ClusterRouter(IGrainFactory grains, MqttServer mqtt, LocalSubscribers local, Mqtt.LiveConnections connections, Retained.RetainedMessages retained, NodeIdentity node, IOptions<RoutingOptions> options, GatewayMetrics metrics, ILogger<ClusterRouter> logger)
+    public ClusterRouter(IGrainFactory grains, MqttServer mqtt, LocalSubscribers local, Mqtt.LiveConnections connections, Retained.RetainedMessages retained, NodeIdentity node, IOptions<RoutingOptions> options, TimeProvider time, GatewayMetrics metrics, ILogger<ClusterRouter> logger)
     {
+        _time = time;
+        _deadNodes = new DeadNodeReplay(grains, Resolve, time, metrics, logger);
         _local = local;
         _grains = grains;
         _connections = connections;
@@ -182,7 +186,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
         var liveIds = view.Live.Select(n => n.Entry.NodeId).ToHashSet(StringComparer.Ordinal);
         var met = new List<RouteNodeEntry>();
         var behind = new List<RouteNodeEntry>();
-        var gone = new List<RemoteNode>();
+        var gone = new List<(RemoteNode Node, List<string> Filters)>();
         _remoteLock.EnterWriteLock();
         try
         {
@@ -212,11 +216,11 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
                 node.MissedRefreshes = liveIds.Contains(id) ? 0 : node.MissedRefreshes + 1;
                 if (node.MissedRefreshes >= 2)
                 {
-                    gone.Add(node);
+                    gone.Add((node, [.. _remoteRoutes.FiltersOf(id)]));
                 }
             }
 
-            foreach (var node in gone)
+            foreach (var (node, _) in gone)
             {
                 _remoteNodes.Remove(node.Entry.NodeId);
                 _remoteRoutes.RemoveOwner(node.Entry.NodeId);
@@ -228,11 +232,15 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             _remoteLock.ExitWriteLock();
         }
 
-        foreach (var node in gone)
+        foreach (var (node, filters) in gone)
         {
+            // What it may not have delivered, and what matches its routes from now until its sessions are adopted,
+            // goes to its persistent sessions (DeadNodeReplay): acknowledged here, so never lost with it.
             LogNodeGone(_logger, node.Entry.NodeId);
-            await node.Forwarder.DisposeAsync();
+            _deadNodes.Begin(node.Entry.NodeId, filters, await node.Forwarder.StopAsync(), _stopping.Token);
         }
+
+        _deadNodes.Observe(liveIds, view.Orphans.ToHashSet(StringComparer.Ordinal));
 
         // A node we just met gets our snapshot (so it can forward to our subscribers now, not at its next refresh)
         // and we ask for its own.
@@ -541,7 +549,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     public void Forward(MqttApplicationMessage message, string senderClientId, byte[] payload, List<Outbox>? congested = null)
     {
         ForwardedMessage? forwarded = null;
-        Sessions?.MatchOffline(message.Topic, (int)message.QualityOfServiceLevel, message.Retain, senderClientId,
+        Sessions?.MatchOffline(message.Topic, message.Retain,
             () => forwarded ??= ForwardedMessages.From(message, senderClientId, payload));
 
         var matches = t_matches ??= new HashSet<string>(StringComparer.Ordinal);
@@ -571,6 +579,11 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
         finally
         {
             _remoteLock.ExitReadLock();
+        }
+
+        if (_deadNodes.Any)
+        {
+            _deadNodes.Match(message.Topic, (int)message.QualityOfServiceLevel, () => forwarded ??= ForwardedMessages.From(message, senderClientId, payload));
         }
 
         if (forwarders is not null)
@@ -637,7 +650,9 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     {
         if (!_mqtt.IsStarted)
         {
-            return;   // starting or stopping: there are no local subscribers to deliver to
+            // Starting or stopping: refused, not swallowed. The sender keeps the batch and tries again; if this node
+            // is going away, the sender replays it to this node's persistent sessions once it is gone.
+            throw new InvalidOperationException($"node {NodeId} is not accepting messages (starting or stopping)");
         }
 
         var congested = new List<Outbox>();
@@ -652,7 +667,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             // Delivered to this node's subscribers only, never forwarded again: no loops. SenderClientId keeps
             // MQTT 5 no-local working across nodes.
             _local.Deliver(ForwardedMessages.ToMqtt(m), m.SenderClientId, congested);
-            Sessions?.MatchOffline(m.Topic, m.Qos, retain: false, m.SenderClientId, () => m);
+            Sessions?.MatchOffline(m.Topic, retain: false, () => m);
         }
 
         _metrics.Injected.Add(batch.Messages.Count);
@@ -784,7 +799,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
 
     private RemoteNode AddRemote(RouteNodeEntry entry)
     {
-        var node = new RemoteNode(entry, new NodeForwarder(NodeId, entry, _options, _metrics, _logger));
+        var node = new RemoteNode(entry, new NodeForwarder(NodeId, entry, _options, _time, _metrics, _logger));
         _remoteNodes[entry.NodeId] = node;
         return node;
     }

@@ -17,7 +17,8 @@ internal static class ForwardedMessages
         message.CorrelationData,
         message.UserProperties is { Count: > 0 } properties ? [.. properties.Select(p => new KeyValuePair<string, byte[]>(p.Name, p.ValueBuffer.ToArray()))] : null,
         message.MessageExpiryInterval,
-        (int)message.PayloadFormatIndicator);
+        (int)message.PayloadFormatIndicator,
+        MessageId: Guid.CreateVersion7());
 
     public static MqttApplicationMessage ToMqtt(ForwardedMessage m, bool retain = false)
     {

@@ -7,26 +7,36 @@ namespace OrleansIot.Gateway.Routing;
 
 /// <summary>
 /// The queue of messages for one other node and the loop that sends them in batches, one call at a time, so each
-/// publisher's messages reach the other node in publish order.
+/// publisher's messages reach the other node in publish order. A batch that fails is tried again until it gets through
+/// or the node is declared gone, never dropped; the QoS 1/2 messages sent in the last
+/// <see cref="RoutingOptions.ReplayWindow"/> are kept too. When the node is gone, <see cref="StopAsync"/> hands all of
+/// them over, to be replayed to the persistent sessions it hosted (see <see cref="ClusterRouter"/>).
 /// </summary>
 internal sealed partial class NodeForwarder : IAsyncDisposable
 {
-    private static readonly TimeSpan[] RetryDelays = [TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(250), TimeSpan.FromSeconds(1)];
+    private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromSeconds(2);
 
     private readonly Channel<ForwardedMessage> _queue;
     private readonly string _fromNodeId;
     private readonly RouteNodeEntry _target;
     private readonly int _maxBatchSize;
+    private readonly RoutingOptions _options;
+    private readonly TimeProvider _time;
     private readonly GatewayMetrics _metrics;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _sentLock = new();
+    private readonly Queue<(DateTimeOffset At, ForwardedMessage Message)> _sent = new();
     private readonly Task _loop;
+    private ForwardedBatch? _failing;
 
-    public NodeForwarder(string fromNodeId, RouteNodeEntry target, RoutingOptions options, GatewayMetrics metrics, ILogger logger)
+    public NodeForwarder(string fromNodeId, RouteNodeEntry target, RoutingOptions options, TimeProvider time, GatewayMetrics metrics, ILogger logger)
     {
         _fromNodeId = fromNodeId;
         _target = target;
         _maxBatchSize = options.MaxBatchSize;
+        _options = options;
+        _time = time;
         _metrics = metrics;
         _logger = logger;
         _queue = Channel.CreateBounded<ForwardedMessage>(new BoundedChannelOptions(options.ForwardQueueCapacity)
@@ -46,13 +56,50 @@ internal sealed partial class NodeForwarder : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Stops sending (the node is gone) and returns, oldest first, the QoS 1/2 messages it may not have delivered: those
+    /// sent within the replay window, the batch being retried, and those still queued.
+    /// </summary>
+    public async Task<IReadOnlyList<ForwardedMessage>> StopAsync()
+    {
+        await DisposeAsync();
+        var undelivered = new List<ForwardedMessage>();
+        var since = _time.GetUtcNow() - _options.ReplayWindow;
+        lock (_sentLock)
+        {
+            undelivered.AddRange(_sent.Where(s => s.At >= since).Select(s => s.Message));
+            _sent.Clear();
+        }
+
+        if (_failing is { } failing)
+        {
+            undelivered.AddRange(failing.Messages.Where(Replayable));
+        }
+
+        while (_queue.Reader.TryRead(out var queued))
+        {
+            if (Replayable(queued))
+            {
+                undelivered.Add(queued);
+            }
+        }
+
+        return undelivered;
+    }
+
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();
-        await _stop.CancelAsync();
+        if (!_stop.IsCancellationRequested)
+        {
+            await _stop.CancelAsync();
+        }
+
         await _loop;
-        _stop.Dispose();
     }
+
+    /// <summary>QoS 1/2 and not for a shared subscription (a shared group's message goes to one live member, not to a session queue).</summary>
+    private static bool Replayable(ForwardedMessage message) => message.Qos > 0 && message.SharedTarget is null;
 
     private async Task SendLoopAsync()
     {
@@ -78,26 +125,58 @@ internal sealed partial class NodeForwarder : IAsyncDisposable
 
     private async Task SendAsync(ForwardedBatch batch)
     {
-        for (var attempt = 0; ; attempt++)
+        _failing = batch;
+        for (var failures = 0; ; failures++)
         {
             try
             {
                 await _target.Reference.Deliver(batch);
                 _metrics.Forwarded.Add(batch.Messages.Count);
+                Remember(batch);
+                _failing = null;
+                if (failures > 0)
+                {
+                    LogForwardRecovered(_logger, _target.NodeId, failures);
+                }
+
                 return;
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !_stop.IsCancellationRequested)
             {
-                if (attempt >= RetryDelays.Length)
+                // The node is slow, restarting, or dead: keep the batch (and everything queued behind it) until it
+                // answers or the directory declares it gone; then its persistent sessions get them by replay.
+                if (failures == 0 || failures % 20 == 0)
                 {
-                    // The node is gone or stuck: its subscribers miss these messages (QoS 0 semantics across a
-                    // node loss; persistent sessions will cover QoS 1). The directory drops the node soon.
-                    _metrics.ForwardDropped.Add(batch.Messages.Count);
-                    LogForwardFailed(_logger, ex, batch.Messages.Count, _target.NodeId);
-                    return;
+                    LogForwardFailing(_logger, ex, batch.Messages.Count, _target.NodeId, failures + 1);
                 }
 
-                await Task.Delay(RetryDelays[attempt], _stop.Token);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(MaxRetryDelay.TotalMilliseconds, 50 * (1 << Math.Min(failures, 6)))), _time, _stop.Token);
+            }
+        }
+    }
+
+    private void Remember(ForwardedBatch batch)
+    {
+        if (_options.ReplayCapacity == 0 || _options.ReplayWindow == TimeSpan.Zero)
+        {
+            return;
+        }
+
+        var now = _time.GetUtcNow();
+        var since = now - _options.ReplayWindow;
+        lock (_sentLock)
+        {
+            foreach (var message in batch.Messages)
+            {
+                if (Replayable(message))
+                {
+                    _sent.Enqueue((now, message));
+                }
+            }
+
+            while (_sent.Count > 0 && (_sent.Count > _options.ReplayCapacity || _sent.Peek().At < since))
+            {
+                _sent.Dequeue();
             }
         }
     }
@@ -105,6 +184,9 @@ internal sealed partial class NodeForwarder : IAsyncDisposable
     [LoggerMessage(Level = LogLevel.Warning, Message = "Forward queue to node {NodeId} is full: dropped a message on {Topic}")]
     private static partial void LogQueueFull(ILogger logger, string nodeId, string topic);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not forward {Count} messages to node {NodeId}; dropped")]
-    private static partial void LogForwardFailed(ILogger logger, Exception exception, int count, string nodeId);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not forward {Count} messages to node {NodeId} (attempt {Attempt}); kept, trying again until it answers or is declared gone")]
+    private static partial void LogForwardFailing(ILogger logger, Exception exception, int count, string nodeId, int attempt);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Forwarding to node {NodeId} works again after {Failures} failed attempts")]
+    private static partial void LogForwardRecovered(ILogger logger, string nodeId, int failures);
 }

@@ -19,6 +19,18 @@ public sealed class RoutingOptions
     [Range(1, 10_000_000)]
     public int ForwardQueueCapacity { get; set; } = 100_000;
 
+    /// <summary>
+    /// How long a node keeps the QoS 1/2 messages it forwarded to another node, to replay them to that node's persistent
+    /// sessions if it dies: what it had received but not yet delivered (and had acknowledged) dies with it. Covers
+    /// subscribers whose queues drain within it; longer means more duplicates after a death, never fewer messages.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan ReplayWindow { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>At most this many forwarded messages are kept per node for replay (the oldest go first).</summary>
+    [Range(0, 10_000_000)]
+    public int ReplayCapacity { get; set; } = 100_000;
+
     /// <summary>Most messages in one node-to-node call.</summary>
     [Range(1, 10_000)]
     public int MaxBatchSize { get; set; } = 256;

@@ -402,7 +402,7 @@ internal sealed partial class SessionHost : BackgroundService
     // ---------------------------------------------------------------------------------------------------------
 
     /// <summary>Queues a message routed through this node for every offline session here that it matches.</summary>
-    public void MatchOffline(string topic, int qos, bool retain, string senderClientId, Func<ForwardedMessage> message)
+    public void MatchOffline(string topic, bool retain, Func<ForwardedMessage> message)
     {
         if (_offlineFilters == 0)
         {
@@ -424,38 +424,11 @@ internal sealed partial class SessionHost : BackgroundService
         foreach (var clientId in owners)
         {
             if (_clients.TryGetValue(clientId, out var client) && !client.Online
-                && Shape(client, topic, qos, retain, senderClientId, forwarded ??= message()) is { } queued)
+                && SessionMatch.Shape(clientId, client.Subscriptions, forwarded ??= message(), retain) is { } queued)
             {
                 Divert(client, queued);
             }
         }
-    }
-
-    /// <summary>
-    /// The message as this session gets it: the highest QoS its matching subscriptions grant (QoS 0 is not queued
-    /// for an offline session, as AWS IoT), no-local honoured, retain as published where asked, subscription ids.
-    /// </summary>
-    private static QueuedMessage? Shape(HostedClient client, string topic, int qos, bool retain, string senderClientId, ForwardedMessage message)
-    {
-        var granted = -1;
-        var retainAsPublished = false;
-        List<uint>? ids = null;
-        foreach (var s in client.Subscriptions)
-        {
-            if ((s.NoLocal && senderClientId == client.ClientId) || !TopicFilter.Matches(s.Filter, topic))
-            {
-                continue;
-            }
-
-            granted = Math.Max(granted, Math.Min(qos, s.Qos));
-            retainAsPublished |= s.RetainAsPublished;
-            if (s.SubscriptionIdentifier > 0)
-            {
-                (ids ??= []).Add(s.SubscriptionIdentifier);
-            }
-        }
-
-        return granted < 1 ? null : new QueuedMessage(message with { Qos = granted }, retainAsPublished && retain, ids, 0, default);
     }
 
     /// <summary>

@@ -85,7 +85,8 @@ public sealed record RouteUpdate(
 
 /// <summary>
 /// One published message on its way to another node's subscribers; with <see cref="SharedTarget"/> (a
-/// <c>$share/group/filter</c>), to one member of that shared subscription there instead.
+/// <c>$share/group/filter</c>), to one member of that shared subscription there instead. <see cref="MessageId"/>
+/// identifies one publish across the cluster (a session queue takes a replayed copy of a message it holds only once).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.ForwardedMessage")]
 public sealed record ForwardedMessage(
@@ -99,7 +100,8 @@ public sealed record ForwardedMessage(
     [property: Id(7)] IReadOnlyList<KeyValuePair<string, byte[]>>? UserProperties,
     [property: Id(8)] uint MessageExpiryInterval,
     [property: Id(9)] int PayloadFormatIndicator,
-    [property: Id(10)] string? SharedTarget = null);
+    [property: Id(10)] string? SharedTarget = null,
+    [property: Id(11)] Guid MessageId = default);
 
 /// <summary>Messages one node forwards to another in one call, in publish order.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.ForwardedBatch")]

@@ -51,6 +51,16 @@ public interface IClientSessionGrain : IGrainWithStringKey
     Task<EnqueueResult> Enqueue(string hostNodeId, string offlineSessionId, IReadOnlyList<QueuedMessage> messages);
 
     /// <summary>
+    /// Messages that were on their way to (or inside) <paramref name="deadNodeId"/> when it died, replayed by the node
+    /// that forwarded them: those this persistent session's subscriptions take are queued (its connection died with
+    /// that node, or it is offline), or, when the client is connected elsewhere now, returned shaped with that node for
+    /// the caller to hand over. Not accepted for a session that is not persistent (it ended with its connection).
+    /// At least once: a message the dead node had delivered already comes again.
+    /// </summary>
+    [Alias("Replay")]
+    Task<ReplayResult> Replay(string deadNodeId, IReadOnlyList<ForwardedMessage> messages);
+
+    /// <summary>
     /// The node hosting this session died: <paramref name="newHostNodeId"/> takes it over. Null when the session
     /// is not (or no longer) the dead node's. Repeatable by the same adopter.
     /// </summary>

@@ -71,6 +71,16 @@ public sealed record EnqueueResult(
     [property: Id(0)] bool Accepted,
     [property: Id(1)] string? OnlineNodeId);
 
+/// <summary>
+/// The answer to <see cref="IClientSessionGrain.Replay"/>: how many of the messages the session took, and when its
+/// client is connected on a live node, that node and the shaped messages for it (nothing was queued).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.ReplayResult")]
+public sealed record ReplayResult(
+    [property: Id(0)] int Taken,
+    [property: Id(1)] string? OnlineNodeId,
+    [property: Id(2)] IReadOnlyList<QueuedMessage> ForOnline);
+
 /// <summary>What an adopting node takes over from a dead node for one client id.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.SessionAdopted")]
 public sealed record SessionAdopted(

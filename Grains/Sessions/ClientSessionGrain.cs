@@ -175,8 +175,26 @@ internal sealed class ClientSessionGrain(
             return new EnqueueResult(false, null);
         }
 
+        Append(s, messages, now);
+        await SaveAsync();
+        return new EnqueueResult(true, null);
+    }
+
+    /// <summary>
+    /// Appends to the queue, bounded (oldest dropped, counted). A message the queue holds already (same publish: the
+    /// host queued it and a node that forwarded it to a dead node replays it) is taken once.
+    /// </summary>
+    private static void Append(SessionState s, IEnumerable<QueuedMessage> messages, DateTimeOffset now)
+    {
+        HashSet<Guid>? held = null;
         foreach (var message in messages)
         {
+            if (message.Message.MessageId != Guid.Empty
+                && !(held ??= [.. s.Queue.Select(q => q.Message.MessageId).Where(id => id != Guid.Empty)]).Add(message.Message.MessageId))
+            {
+                continue;
+            }
+
             s.Queue.Add(message with { Sequence = ++s.LastSequence, QueuedAt = now });
         }
 
@@ -186,9 +204,35 @@ internal sealed class ClientSessionGrain(
             s.Queue.RemoveRange(0, excess);   // oldest first, as EMQX and MQTTnet do
             s.Dropped += excess;
         }
+    }
 
+    public async Task<ReplayResult> Replay(string deadNodeId, IReadOnlyList<Abstractions.Routing.ForwardedMessage> messages)
+    {
+        var s = S;
+        var now = time.GetUtcNow();
+        if (s.ExpirySeconds == 0 || IsExpired(now))
+        {
+            return new ReplayResult(0, null, []);
+        }
+
+        var clientId = this.GetPrimaryKeyString();
+        var shaped = messages
+            .Select(m => SessionMatch.Shape(clientId, s.Subscriptions, m, retain: false))
+            .OfType<QueuedMessage>()
+            .ToList();
+        if (shaped.Count == 0)
+        {
+            return new ReplayResult(0, null, []);
+        }
+
+        if (s.Connected && s.NodeId != deadNodeId)
+        {
+            return new ReplayResult(shaped.Count, s.NodeId, shaped);   // back on a live node: handed to its connection there
+        }
+
+        Append(s, shaped, now);
         await SaveAsync();
-        return new EnqueueResult(true, null);
+        return new ReplayResult(shaped.Count, null, []);
     }
 
     public async Task<SessionAdopted?> Adopt(string deadNodeId, string newHostNodeId)

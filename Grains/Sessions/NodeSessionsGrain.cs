@@ -8,6 +8,11 @@ namespace OrleansIot.Grains.Sessions;
 internal sealed class NodeSessionsGrain(
     [PersistentState("node-sessions", StorageNames.Default)] IPersistentState<NodeSessionsState> state) : Grain, INodeSessionsGrain
 {
+    /// <summary>How long the list of an adopted node stays readable (in memory) for the nodes replaying messages to its sessions.</summary>
+    private static readonly TimeSpan KeptAfterAdoption = TimeSpan.FromMinutes(10);
+
+    private IReadOnlyList<HostedSession> _adopted = [];
+
     public async Task Update(IReadOnlyList<HostedSession> upserted, IReadOnlyList<string> removedClientIds)
     {
         var sessions = state.State.Sessions;
@@ -24,12 +29,16 @@ internal sealed class NodeSessionsGrain(
         await state.WriteStateAsync();
     }
 
-    public Task<IReadOnlyList<HostedSession>> Get() => Task.FromResult<IReadOnlyList<HostedSession>>([.. state.State.Sessions.Values]);
+    public Task<IReadOnlyList<HostedSession>> Get() =>
+        Task.FromResult<IReadOnlyList<HostedSession>>(state.State.Sessions.Count > 0 ? [.. state.State.Sessions.Values] : _adopted);
 
     public async Task Clear()
     {
+        // Storage forgets the dead node now; the other nodes may still be replaying what they had sent it, so the
+        // list stays readable for a while.
+        _adopted = [.. state.State.Sessions.Values];
         await state.ClearStateAsync();
-        DeactivateOnIdle();
+        DelayDeactivation(KeptAfterAdoption);
     }
 }
 

@@ -152,9 +152,19 @@ public static partial class IotSiloHost
                 o.ClusterId = cluster.ClusterId;
                 o.ServiceId = cluster.ServiceId;
             });
-            // How fast a dead silo is declared dead (Orleans defaults unless set): the grains it held are activated
-            // elsewhere only then, so this bounds how long a dead node's sessions wait for adoption.
-            silo.Services.AddOptions<ClusterMembershipOptions>().Bind(builder.Configuration.GetSection("Orleans:Membership"));
+            // How fast a dead silo is declared dead: the grains it held (a client's session grain among them) are
+            // activated elsewhere only then, so a device whose node died cannot reconnect before. Orleans's defaults
+            // (5 s probes, 3 missed) take 15-35 s on a small cluster; 2 s probes, 3 missed, let a client reconnect to a
+            // survivor within 10 s of a kill -9 (measured in NodeDeathDeliveryTests). The cost: a silo that stalls for
+            // ~6 s (a long GC pause, a saturated VM) is declared dead and must restart; its clients reconnect elsewhere.
+            // Orleans:Membership:* overrides (e.g. ProbeTimeout=00:00:05 for clusters on noisy machines).
+            silo.Services.AddOptions<ClusterMembershipOptions>()
+                .Configure(o =>
+                {
+                    o.ProbeTimeout = TimeSpan.FromSeconds(2);
+                    o.NumMissedProbesLimit = 3;
+                })
+                .Bind(builder.Configuration.GetSection("Orleans:Membership"));
             var endpoints = cluster.Endpoints;
             silo.ConfigureEndpoints(IPAddress.Parse(endpoints.AdvertisedIPAddress), endpoints.SiloPort, endpoints.GatewayPort);
 

@@ -1,0 +1,248 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using MQTTnet;
+using MQTTnet.Protocol;
+using OrleansIot.Tests.Infrastructure;
+
+namespace OrleansIot.Tests.Sessions;
+
+/// <summary>
+/// The delivery guarantee across the death of a node (kill -9 of a separate silo process, PostgreSQL mode, the cluster's
+/// default membership settings): every QoS 1 message a publisher had acknowledged reaches a persistent-session
+/// subscriber at least once, and the subscriber gets back in on the surviving node within 10 s. Publishers publish
+/// throughout, before, during and after the death.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class NodeDeathDeliveryTests(PostgresServer postgres)
+{
+    private const int Publishers = 4;
+    private static readonly TimeSpan PublishEvery = TimeSpan.FromMilliseconds(200);   // 20 msg/s in all
+    private static readonly TimeSpan Reconnect = TimeSpan.FromSeconds(10);
+
+    private static Dictionary<string, string> Settings(string connectionString, string clusterId) => new()
+    {
+        ["Iot__Storage"] = "Postgres",
+        ["ConnectionStrings__Iot"] = connectionString,
+        ["Orleans__ClusterId"] = clusterId,
+        ["Iot__Routing__RefreshInterval"] = "00:00:01",
+        ["Iot__Sessions__HostListFlushInterval"] = "00:00:00.100",
+    };
+
+    [Fact]
+    public async Task KillDashNineOfTheSubscribersNode_NoAcknowledgedMessageLost_ReconnectWithin10s()
+    {
+        var settings = Settings(await postgres.CreateDatabaseAsync(), "deliver-" + Guid.NewGuid().ToString("N")[..8]);
+        await using var survivor = SiloProcess.Start(settings);
+        await survivor.WaitUntilReadyAsync();
+        await using var doomed = SiloProcess.Start(settings);
+        await doomed.WaitUntilReadyAsync();
+        var id = Guid.NewGuid().ToString("N")[..8];
+        var topic = $"death/{id}";
+        var subscriberId = $"sub-{id}";
+
+        var received = new ConcurrentDictionary<string, int>();
+        var subscriber = await ConnectSubscriberAsync(doomed, subscriberId, received);
+        await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{topic}/#", MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        await ListedAsync(survivor, doomed, subscriberId);
+
+        await using var load = await PublishLoad.StartAsync(survivor, topic, id);
+        await Eventually.True(() => Task.FromResult(received.Count >= 20), "messages flowing through the doomed node");
+
+        var sinceKill = Stopwatch.StartNew();
+        doomed.Kill();
+        subscriber.Dispose();
+
+        // The device comes back after 3 s (a device notices a dead connection late: keep-alive), so what was published
+        // meanwhile had only the dead node's routes to go by; then it reconnects as soon as the survivor lets it in.
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        IMqttClient? resumed = null;
+        while (resumed is null)
+        {
+            resumed = await TryConnectSubscriberAsync(survivor, subscriberId, received);
+            if (resumed is null)
+            {
+                Assert.True(sinceKill.Elapsed < TimeSpan.FromSeconds(60), "the survivor never let the device back in");
+                await Task.Delay(250);
+            }
+        }
+
+        var reconnectedAfter = sinceKill.Elapsed;
+        using (resumed)
+        {
+            // Publish on for a while after the reconnect, then stop and compare.
+            var after = load.Acknowledged.Count;
+            await Eventually.True(() => Task.FromResult(load.Acknowledged.Count >= after + 40), "publishing after the reconnect");
+            await load.StopAsync();
+
+            var acknowledged = load.Acknowledged.Keys.ToList();
+            await Eventually.True(
+                () => Task.FromResult(acknowledged.All(received.ContainsKey)),
+                $"every acknowledged message delivered (missing: {string.Join(", ", acknowledged.Where(a => !received.ContainsKey(a)).Take(20))})",
+                TimeSpan.FromSeconds(90));
+            var duplicates = received.Values.Sum(n => n - 1);
+            Console.WriteLine($"node death: reconnected after {reconnectedAfter.TotalSeconds:0.0} s; {acknowledged.Count} acknowledged, all delivered, {duplicates} delivered more than once");
+            Assert.True(reconnectedAfter <= Reconnect, $"the device got back in after {reconnectedAfter.TotalSeconds:0.0} s (at most {Reconnect.TotalSeconds} s)");
+        }
+    }
+
+    [Fact]
+    public async Task KillDashNineOfThePublishersNode_NoAcknowledgedMessageLost()
+    {
+        var settings = Settings(await postgres.CreateDatabaseAsync(), "deliver-" + Guid.NewGuid().ToString("N")[..8]);
+        await using var survivor = SiloProcess.Start(settings);
+        await survivor.WaitUntilReadyAsync();
+        await using var doomed = SiloProcess.Start(settings);
+        await doomed.WaitUntilReadyAsync();
+        var id = Guid.NewGuid().ToString("N")[..8];
+        var topic = $"death/{id}";
+
+        var received = new ConcurrentDictionary<string, int>();
+        using var subscriber = await ConnectSubscriberAsync(survivor, $"sub-{id}", received);
+        await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{topic}/#", MqttQualityOfServiceLevel.AtLeastOnce).Build());
+
+        // The publishers are on the doomed node; when it dies they reconnect to the survivor and go on.
+        await using var load = await PublishLoad.StartAsync(doomed, topic, id, fallback: survivor);
+        await Eventually.True(() => Task.FromResult(received.Count >= 20), "messages flowing from the doomed node");
+        doomed.Kill();
+        var atKill = load.Acknowledged.Count;
+        await Eventually.True(() => Task.FromResult(load.Acknowledged.Count >= atKill + 40), "the publishers going on through the survivor", TimeSpan.FromSeconds(60));
+        await load.StopAsync();
+
+        var acknowledged = load.Acknowledged.Keys.ToList();
+        await Eventually.True(
+            () => Task.FromResult(acknowledged.All(received.ContainsKey)),
+            $"every acknowledged message delivered (missing: {string.Join(", ", acknowledged.Where(a => !received.ContainsKey(a)).Take(20))})",
+            TimeSpan.FromSeconds(60));
+    }
+
+    private static MqttClientOptionsBuilder Options(SiloProcess node, string clientId) => new MqttClientOptionsBuilder()
+        .WithTcpServer("127.0.0.1", node.MqttPort)
+        .WithClientId(clientId)
+        .WithProtocolVersion(MQTTnet.Formatter.MqttProtocolVersion.V500)
+        .WithTimeout(TimeSpan.FromSeconds(5));
+
+    private static async Task<IMqttClient> ConnectSubscriberAsync(SiloProcess node, string clientId, ConcurrentDictionary<string, int> received) =>
+        await TryConnectSubscriberAsync(node, clientId, received) ?? throw new InvalidOperationException($"{clientId} could not connect");
+
+    /// <summary>A persistent session (clean start 0, expiry 1 h) counting every message it receives.</summary>
+    private static async Task<IMqttClient?> TryConnectSubscriberAsync(SiloProcess node, string clientId, ConcurrentDictionary<string, int> received)
+    {
+        var client = new MqttClientFactory().CreateMqttClient();
+        client.ApplicationMessageReceivedAsync += e =>
+        {
+            received.AddOrUpdate(e.ApplicationMessage.ConvertPayloadToString(), 1, (_, n) => n + 1);
+            return Task.CompletedTask;
+        };
+        try
+        {
+            var result = await client.ConnectAsync(Options(node, clientId).WithCleanStart(false).WithSessionExpiryInterval(3600).Build());
+            if (result.ResultCode == MqttClientConnectResultCode.Success)
+            {
+                return client;
+            }
+        }
+        catch (Exception ex) when (ex is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException)
+        {
+        }
+
+        client.Dispose();
+        return null;
+    }
+
+    /// <summary>The doomed node lists the client (adoption and replay go by that list).</summary>
+    private static async Task ListedAsync(SiloProcess survivor, SiloProcess doomed, string clientId)
+    {
+        var doomedId = System.Text.Json.JsonDocument.Parse(await doomed.Http.GetStringAsync("/health")).RootElement.GetProperty("nodeId").GetString();
+        await Eventually.True(async () => (await survivor.Http.GetStringAsync($"/api/nodes/{Uri.EscapeDataString(doomedId!)}/clients")).Contains($"\"{clientId}\"", StringComparison.Ordinal), "the client listed by its node");
+    }
+
+    /// <summary>
+    /// Publishers publishing numbered QoS 1 messages, one at a time each; a publish counts as acknowledged when its
+    /// PUBACK said success. A publisher whose node dies reconnects to <c>fallback</c> and publishes the same number again.
+    /// </summary>
+    private sealed class PublishLoad : IAsyncDisposable
+    {
+        private readonly CancellationTokenSource _stop = new();
+        private readonly List<Task> _loops = [];
+
+        public ConcurrentDictionary<string, bool> Acknowledged { get; } = new();
+
+        public static async Task<PublishLoad> StartAsync(SiloProcess node, string topic, string id, SiloProcess? fallback = null)
+        {
+            var load = new PublishLoad();
+            for (var p = 0; p < Publishers; p++)
+            {
+                var clientId = $"pub-{id}-{p}";
+                var client = new MqttClientFactory().CreateMqttClient();
+                await client.ConnectAsync(Options(node, clientId).Build());
+                var publisher = p;
+                load._loops.Add(Task.Run(() => load.PublishAsync(client, clientId, $"{topic}/{publisher}", publisher, fallback)));
+            }
+
+            return load;
+        }
+
+        public async Task StopAsync()
+        {
+            await _stop.CancelAsync();
+            await Task.WhenAll(_loops);
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!_stop.IsCancellationRequested)
+            {
+                await StopAsync();
+            }
+
+            _stop.Dispose();
+        }
+
+        private async Task PublishAsync(IMqttClient client, string clientId, string topic, int publisher, SiloProcess? fallback)
+        {
+            try
+            {
+                for (var n = 1; !_stop.IsCancellationRequested;)
+                {
+                    var payload = $"{publisher}:{n.ToString(CultureInfo.InvariantCulture)}";
+                    try
+                    {
+                        var result = await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+                        if (result.IsSuccess)
+                        {
+                            Acknowledged[payload] = true;
+                            n++;
+                        }
+
+                        await Task.Delay(PublishEvery, _stop.Token);
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException && fallback is not null)
+                    {
+                        // Its node died: not acknowledged, so the same message is published again through the survivor.
+                        client.Dispose();
+                        client = new MqttClientFactory().CreateMqttClient();
+                        while (!client.IsConnected && !_stop.IsCancellationRequested)
+                        {
+                            try
+                            {
+                                await client.ConnectAsync(Options(fallback, clientId).Build());
+                            }
+                            catch (Exception retry) when (retry is MQTTnet.Exceptions.MqttCommunicationException or OperationCanceledException && !_stop.IsCancellationRequested)
+                            {
+                                await Task.Delay(250);
+                            }
+                        }
+                    }
+                }
+            }
+            catch (OperationCanceledException) when (_stop.IsCancellationRequested)
+            {
+            }
+            finally
+            {
+                client.Dispose();
+            }
+        }
+    }
+}
