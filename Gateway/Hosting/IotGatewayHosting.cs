@@ -32,6 +32,7 @@ public static partial class IotGatewayHosting
     public static WebApplicationBuilder AddIotGateway(this WebApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
+        MqttnetInternals.Verify();   // a different MQTTnet stops the node here, saying what it lacks
         var configuration = builder.Configuration;
         var node = Settings.Bind<NodeOptions>(configuration, NodeOptions.SectionName);
         var mqtt = Settings.Bind<MqttOptions>(configuration, MqttOptions.SectionName);

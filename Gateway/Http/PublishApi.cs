@@ -55,7 +55,7 @@ public static class PublishApi
             .Build();
         // Authorized already (ApiAccess): the sender carries no access of its own, like a will published for a client.
         var items = new System.Collections.Concurrent.ConcurrentDictionary<object, object>();
-        new ConnectionMeter("", "http", 5, request.HttpContext.Connection.RemoteIpAddress is { } ip ? new System.Net.IPEndPoint(ip, 0) : null) { OnBehalf = true }.AttachTo(items);
+        new LiveConnection("", "http", 5, request.HttpContext.Connection.RemoteIpAddress is { } ip ? new System.Net.IPEndPoint(ip, 0) : null) { OnBehalf = true }.AttachTo(items);
         var args = new InterceptingPublishEventArgs(message, "", null, items, request.HttpContext.RequestAborted);
         await interceptor.HandleAsync(args);
         return args.Response.ReasonCode switch

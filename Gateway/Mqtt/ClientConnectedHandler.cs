@@ -35,7 +35,7 @@ internal sealed partial class ClientConnectedHandler(
     public async Task HandleAsync(ClientConnectedEventArgs e)
     {
         var state = sessions.TakeConnectState(e.ClientId);
-        var meter = new ConnectionMeter(e.ClientId, state?.SessionId ?? Guid.NewGuid().ToString(), (int)e.ProtocolVersion, e.RemoteEndPoint)
+        var meter = new LiveConnection(e.ClientId, state?.SessionId ?? Guid.NewGuid().ToString(), (int)e.ProtocolVersion, e.RemoteEndPoint)
         {
             SessionExpirySeconds = state?.Request.ExpirySeconds ?? 0,
             Will = state?.Request.Will,

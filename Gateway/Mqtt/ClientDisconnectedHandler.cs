@@ -25,7 +25,7 @@ internal sealed partial class ClientDisconnectedHandler(
 {
     public async Task HandleAsync(ClientDisconnectedEventArgs e)
     {
-        var meter = ConnectionMeter.From(e.SessionItems);
+        var meter = LiveConnection.From(e.SessionItems);
         if (meter is null || meter.ClientId != e.ClientId)
         {
             return;

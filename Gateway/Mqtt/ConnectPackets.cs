@@ -1,23 +1,15 @@
-using System.Reflection;
 using MQTTnet.Packets;
-using MQTTnet.Server;
 using OrleansIot.Grains.Abstractions.Routing;
 using OrleansIot.Grains.Abstractions.Sessions;
 
 namespace OrleansIot.Gateway.Mqtt;
 
 /// <summary>
-/// The CONNECT packet behind <see cref="ValidatingConnectionEventArgs"/>. MQTTnet does not expose it, but two
-/// things need it: assigning a client id to an MQTT 3.1.1 client, and taking the will out of MQTTnet's hands
-/// (MQTTnet has no will delay and cannot publish a will once its node is gone). Reached by reflection, pinned to
-/// MQTTnet 5.2; tests cover both uses.
+/// The will of a CONNECT (reached through <see cref="MqttnetInternals.ConnectPacketOf"/>), taken out of MQTTnet's
+/// hands: MQTTnet has no will delay and cannot publish a will once its node is gone; the cluster does both.
 /// </summary>
 internal static class ConnectPackets
 {
-    private static readonly FieldInfo? Field =
-        typeof(ValidatingConnectionEventArgs).GetField("_connectPacket", BindingFlags.NonPublic | BindingFlags.Instance);
-
-    public static MqttConnectPacket? Of(ValidatingConnectionEventArgs e) => Field?.GetValue(e) as MqttConnectPacket;
 
     /// <summary>Removes the will from the CONNECT (so MQTTnet never publishes it) and returns it.</summary>
     public static WillMessage? TakeWill(MqttConnectPacket packet, string clientId)

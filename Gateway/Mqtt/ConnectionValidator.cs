@@ -33,8 +33,8 @@ internal sealed partial class ConnectionValidator(
         {
             // The will is taken out of MQTTnet's hands: the cluster publishes it (with its delay, and from another
             // node when this one dies).
-            var packet = ConnectPackets.Of(e);
-            var will = packet is null ? null : ConnectPackets.TakeWill(packet, ClientIds.Of(e));
+            var packet = MqttnetInternals.ConnectPacketOf(e);
+            var will = ConnectPackets.TakeWill(packet, ClientIds.Of(e));
             var outcome = await authenticator.AuthenticateAsync(e, will);
             if (outcome.Access is null)
             {
@@ -54,15 +54,12 @@ internal sealed partial class ConnectionValidator(
                 return;
             }
 
-            if (packet is not null)
-            {
-                // AWS keeps keep-alive within 30..1200 s (0: 1200); MQTTnet's keep-alive monitor reads the CONNECT,
-                // and MQTT 5 clients learn the granted value from CONNACK's Server Keep Alive.
-                var granted = packet.KeepAlivePeriod == 0
-                    ? limits.Values.MaxKeepAliveSeconds
-                    : Math.Clamp(packet.KeepAlivePeriod, limits.Values.MinKeepAliveSeconds, limits.Values.MaxKeepAliveSeconds);
-                packet.KeepAlivePeriod = (ushort)granted;
-            }
+            // AWS keeps keep-alive within 30..1200 s (0: 1200); MQTTnet's keep-alive monitor reads the CONNECT,
+            // and MQTT 5 clients learn the granted value from CONNACK's Server Keep Alive.
+            var granted = packet.KeepAlivePeriod == 0
+                ? limits.Values.MaxKeepAliveSeconds
+                : Math.Clamp(packet.KeepAlivePeriod, limits.Values.MinKeepAliveSeconds, limits.Values.MaxKeepAliveSeconds);
+            packet.KeepAlivePeriod = (ushort)granted;
 
             if (!await sessions.AttachAsync(e, will))
             {
@@ -95,24 +92,14 @@ internal sealed partial class ConnectionValidator(
             return false;
         }
 
-        // MQTTnet only assigns ids for MQTT 5; for 3.1.1 the id is set on the CONNECT packet it validates. The
-        // packet is not exposed, so this reaches it by reflection (pinned to MQTTnet 5.2; a test covers it).
-        if (ConnectPackets.Of(e) is { } packet)
-        {
-            packet.ClientId = assigned;
-            LogAssigned(logger, assigned, e.RemoteEndPoint);
-            return true;
-        }
-
-        LogCannotAssign(logger);
-        return false;
+        // MQTTnet only assigns ids for MQTT 5; for 3.1.1 the id is set on the CONNECT packet it validates.
+        MqttnetInternals.ConnectPacketOf(e).ClientId = assigned;
+        LogAssigned(logger, assigned, e.RemoteEndPoint);
+        return true;
     }
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Assigned client id {ClientId} to the connection from {Endpoint}, which sent none")]
     private static partial void LogAssigned(ILogger logger, string clientId, System.Net.EndPoint? endpoint);
-
-    [LoggerMessage(Level = LogLevel.Error, Message = "Cannot assign client ids to MQTT 3.1.1 clients: this MQTTnet version hides the CONNECT packet")]
-    private static partial void LogCannotAssign(ILogger logger);
 
     private void Refuse(ValidatingConnectionEventArgs e, MqttConnectReasonCode code, string why)
     {

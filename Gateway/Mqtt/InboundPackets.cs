@@ -18,7 +18,7 @@ internal sealed class InboundPackets(Limits limits, MqttServer mqtt)
     {
         switch (e.Packet)
         {
-            case MqttPublishPacket publish when ConnectionMeter.From(e.SessionItems) is { } meter:
+            case MqttPublishPacket publish when LiveConnection.From(e.SessionItems) is { } meter:
                 if (publish.TopicAlias > limits.Values.TopicAliasMaximum || (publish.TopicAlias == 0 && meter.Transport?.SentTopicAliasZero == true))
                 {
                     End(e, meter, Limits.TopicAlias, $"alias {publish.TopicAlias} (1..{limits.Values.TopicAliasMaximum})", MqttDisconnectReasonCode.TopicAliasInvalid);
@@ -32,13 +32,13 @@ internal sealed class InboundPackets(Limits limits, MqttServer mqtt)
                 break;
             case MqttPubAckPacket ack:
                 // Room in the client's window (MQTTnet still handles the packet: it counts as the client's activity).
-                ConnectionMeter.From(e.SessionItems)?.Outbox?.Acknowledge(ack.PacketIdentifier);
+                LiveConnection.From(e.SessionItems)?.Outbox?.Acknowledge(ack.PacketIdentifier);
                 break;
             case MqttPubCompPacket complete:
-                ConnectionMeter.From(e.SessionItems)?.Outbox?.Acknowledge(complete.PacketIdentifier);
+                LiveConnection.From(e.SessionItems)?.Outbox?.Acknowledge(complete.PacketIdentifier);
                 break;
             case MqttSubscribePacket:
-                if (ConnectionMeter.From(e.SessionItems) is { } subscriber)
+                if (LiveConnection.From(e.SessionItems) is { } subscriber)
                 {
                     subscriber.FiltersInSubscribe = 0;
                 }
@@ -53,7 +53,7 @@ internal sealed class InboundPackets(Limits limits, MqttServer mqtt)
     public static Task InterceptOutboundAsync(InterceptingPacketEventArgs e)
     {
         if (e.Packet is MqttPubAckPacket or MqttPubCompPacket or MqttPubRecPacket { ReasonCode: >= MqttPubRecReasonCode.UnspecifiedError }
-            && ConnectionMeter.From(e.SessionItems) is { ProtocolVersion: >= 5 } meter
+            && LiveConnection.From(e.SessionItems) is { ProtocolVersion: >= 5 } meter
             && Interlocked.Decrement(ref meter.InboundUnacknowledged) < 0)
         {
             Interlocked.Exchange(ref meter.InboundUnacknowledged, 0);   // a PUBACK for a publish counted before a limit ended it
@@ -62,7 +62,7 @@ internal sealed class InboundPackets(Limits limits, MqttServer mqtt)
         return Task.CompletedTask;
     }
 
-    private void End(InterceptingPacketEventArgs e, ConnectionMeter meter, string limit, string detail, MqttDisconnectReasonCode code)
+    private void End(InterceptingPacketEventArgs e, LiveConnection meter, string limit, string detail, MqttDisconnectReasonCode code)
     {
         limits.Exceeded(limit, e.ClientId, detail);
         e.ProcessPacket = false;

@@ -15,7 +15,7 @@ internal sealed partial class LifecycleEvents(MqttServer mqtt, BrokerPublisher b
 {
     public const string SenderClientId = "$aws/events";
 
-    public Task ConnectedAsync(ConnectionMeter meter, string? principal, string? ipAddress) =>
+    public Task ConnectedAsync(LiveConnection meter, string? principal, string? ipAddress) =>
         PublishAsync("presence/connected", meter.ClientId, writer =>
         {
             writer.WriteString("eventType", "connected");
@@ -29,7 +29,7 @@ internal sealed partial class LifecycleEvents(MqttServer mqtt, BrokerPublisher b
             writer.WriteNumber("versionNumber", meter.VersionNumber);
         });
 
-    public Task DisconnectedAsync(ConnectionMeter meter, string? principal, bool clientInitiated, string reason) =>
+    public Task DisconnectedAsync(LiveConnection meter, string? principal, bool clientInitiated, string reason) =>
         PublishAsync("presence/disconnected", meter.ClientId, writer =>
         {
             writer.WriteString("eventType", "disconnected");
@@ -54,7 +54,7 @@ internal sealed partial class LifecycleEvents(MqttServer mqtt, BrokerPublisher b
             }
         });
 
-    public Task SubscriptionChangedAsync(ConnectionMeter meter, string? principal, bool subscribed, IReadOnlyList<string> topics) =>
+    public Task SubscriptionChangedAsync(LiveConnection meter, string? principal, bool subscribed, IReadOnlyList<string> topics) =>
         PublishAsync(subscribed ? "subscriptions/subscribed" : "subscriptions/unsubscribed", meter.ClientId, writer =>
         {
             writer.WriteString("eventType", subscribed ? "subscribed" : "unsubscribed");

@@ -55,7 +55,7 @@ internal sealed partial class Limits(IOptions<LimitsOptions> options, IMeterFact
     /// publish rate is exceeded (the publish is discarded); <paramref name="delay"/> is how long to hold the
     /// publish so the connection stays within its throughput.
     /// </summary>
-    public bool TryTakePublish(ConnectionMeter meter, long bytes, long nowTicks, out TimeSpan delay)
+    public bool TryTakePublish(LiveConnection meter, long bytes, long nowTicks, out TimeSpan delay)
     {
         delay = TimeSpan.Zero;
         var rate = Values.MaxPublishesPerSecond;
@@ -106,7 +106,7 @@ internal sealed partial class Limits(IOptions<LimitsOptions> options, IMeterFact
     }
 
     /// <summary>Like <see cref="Exceeded"/>, at most once a second per connection (rate limits would flood the log).</summary>
-    public void ExceededOncePerSecond(string limit, ConnectionMeter meter, string detail, long nowTicks)
+    public void ExceededOncePerSecond(string limit, LiveConnection meter, string detail, long nowTicks)
     {
         _exceeded.Add(1, new KeyValuePair<string, object?>("limit", limit));
         if (Interlocked.Exchange(ref meter.LastLimitLogSecond, nowTicks / TimeSpan.TicksPerSecond) != nowTicks / TimeSpan.TicksPerSecond)

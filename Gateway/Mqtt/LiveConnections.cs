@@ -16,19 +16,19 @@ namespace OrleansIot.Gateway.Mqtt;
 internal sealed partial class LiveConnections(IGrainFactory grains, IOptions<UsageOptions> options, ILogger<LiveConnections> logger) : BackgroundService
 {
     private const int MaxConcurrentFlushes = 256;
-    private readonly ConcurrentDictionary<string, ConnectionMeter> _live = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, LiveConnection> _live = new(StringComparer.Ordinal);
 
     public int Count => _live.Count;
 
-    public void Register(ConnectionMeter meter) => _live[meter.ClientId] = meter;
+    public void Register(LiveConnection meter) => _live[meter.ClientId] = meter;
 
     /// <summary>Removes the meter unless a newer connection of the same client id replaced it already.</summary>
-    public void Unregister(ConnectionMeter meter) => _live.TryRemove(new KeyValuePair<string, ConnectionMeter>(meter.ClientId, meter));
+    public void Unregister(LiveConnection meter) => _live.TryRemove(new KeyValuePair<string, LiveConnection>(meter.ClientId, meter));
 
     /// <summary>Every live connection (a moment's view).</summary>
-    public IEnumerable<ConnectionMeter> All => _live.Values;
+    public IEnumerable<LiveConnection> All => _live.Values;
 
-    public ConnectionMeter? Find(string clientId) => _live.TryGetValue(clientId, out var meter) ? meter : null;
+    public LiveConnection? Find(string clientId) => _live.TryGetValue(clientId, out var meter) ? meter : null;
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
@@ -70,7 +70,7 @@ internal sealed partial class LiveConnections(IGrainFactory grains, IOptions<Usa
         await Task.WhenAll(pending);
     }
 
-    private async Task SendAsync(ConnectionMeter meter, UsageDelta delta)
+    private async Task SendAsync(LiveConnection meter, UsageDelta delta)
     {
         try
         {

@@ -28,7 +28,7 @@ internal sealed partial class ProvisioningTopicHandler(IGrainFactory grains, Loc
             && topic.Length > TemplatesPrefix.Length + ProvisionSuffix.Length && topic.IndexOf('/', TemplatesPrefix.Length) == topic.Length - ProvisionSuffix.Length);
 
     /// <summary>Answers the request; the PUBACK follows the answer.</summary>
-    public async Task HandleAsync(ConnectionMeter meter, string topic, byte[] payload)
+    public async Task HandleAsync(LiveConnection meter, string topic, byte[] payload)
     {
         var clientId = meter.ClientId;
         var service = grains.GetGrain<IFleetProvisioningGrain>(0);

@@ -32,7 +32,7 @@ internal sealed partial class PublishInterceptor(
 {
     public Task HandleAsync(InterceptingPublishEventArgs e)
     {
-        var meter = ConnectionMeter.From(e.SessionItems);
+        var meter = LiveConnection.From(e.SessionItems);
         if (meter is null)
         {
             // Injected by the server itself (commands, responses): not device telemetry.
@@ -69,7 +69,7 @@ internal sealed partial class PublishInterceptor(
     /// A publish its policies do not allow (<c>iot:Publish</c>, and <c>iot:RetainPublish</c> for a retained one): not
     /// routed; MQTT 5 PUBACK 0x87; MQTT 3.1.1 has no negative PUBACK, so AWS closes the connection, and so do we.
     /// </summary>
-    private void Deny(InterceptingPublishEventArgs e, ConnectionMeter meter)
+    private void Deny(InterceptingPublishEventArgs e, LiveConnection meter)
     {
         metrics.Denied.Add(1);
         LogDenied(logger, meter.ClientId, e.ApplicationMessage.Topic, meter.Principal);
@@ -82,7 +82,7 @@ internal sealed partial class PublishInterceptor(
         }
     }
 
-    private Task Shadow(InterceptingPublishEventArgs e, ConnectionMeter meter, ShadowTopic shadow)
+    private Task Shadow(InterceptingPublishEventArgs e, LiveConnection meter, ShadowTopic shadow)
     {
         if (!shadow.IsRequest)
         {
@@ -93,7 +93,7 @@ internal sealed partial class PublishInterceptor(
         return ShadowAsync(e, meter, shadow);
     }
 
-    private async Task ShadowAsync(InterceptingPublishEventArgs e, ConnectionMeter meter, ShadowTopic shadow)
+    private async Task ShadowAsync(InterceptingPublishEventArgs e, LiveConnection meter, ShadowTopic shadow)
     {
         var payload = e.ApplicationMessage.Payload;
         var bytes = payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload);
@@ -108,13 +108,13 @@ internal sealed partial class PublishInterceptor(
         await Route(e, meter, bytes);
     }
 
-    private async Task HoldThenAcceptAsync(TimeSpan throttle, InterceptingPublishEventArgs e, ConnectionMeter meter)
+    private async Task HoldThenAcceptAsync(TimeSpan throttle, InterceptingPublishEventArgs e, LiveConnection meter)
     {
         await Task.Delay(throttle, time, e.CancellationToken);
         await Accept(e, meter);
     }
 
-    private Task Accept(InterceptingPublishEventArgs e, ConnectionMeter meter)
+    private Task Accept(InterceptingPublishEventArgs e, LiveConnection meter)
     {
         var message = e.ApplicationMessage;
         if (ShadowTopicHandler.TryParse(message.Topic, out var shadow))
@@ -157,7 +157,7 @@ internal sealed partial class PublishInterceptor(
         };
     }
 
-    private async Task AcceptAsync(ValueTask accepted, InterceptingPublishEventArgs e, ConnectionMeter meter, byte[] bytes)
+    private async Task AcceptAsync(ValueTask accepted, InterceptingPublishEventArgs e, LiveConnection meter, byte[] bytes)
     {
         var message = e.ApplicationMessage;
         try
@@ -198,7 +198,7 @@ internal sealed partial class PublishInterceptor(
     /// back-pressure mark, the PUBACK waits until it has room (at most <c>Iot:Mqtt:PublisherWaitLimit</c>): a publisher
     /// slows to the pace of the subscribers it feeds instead of their messages being dropped.
     /// </summary>
-    private Task Route(InterceptingPublishEventArgs e, ConnectionMeter meter, byte[] bytes)
+    private Task Route(InterceptingPublishEventArgs e, LiveConnection meter, byte[] bytes)
     {
         e.ProcessPublish = false;
         if (IsBasicIngest(e.ApplicationMessage.Topic))
@@ -257,7 +257,7 @@ internal sealed partial class PublishInterceptor(
     /// 0x95 packet too large, AWS CLIENT_ERROR); a topic too long or too deep is not routed (MQTT 5 PUBACK 0x90
     /// topic name invalid; MQTT 3.1.1 has no negative PUBACK, so its connection is closed).
     /// </summary>
-    private bool ExceedsLimits(InterceptingPublishEventArgs e, ConnectionMeter meter, MqttApplicationMessage message, out TimeSpan throttle)
+    private bool ExceedsLimits(InterceptingPublishEventArgs e, LiveConnection meter, MqttApplicationMessage message, out TimeSpan throttle)
     {
         throttle = TimeSpan.Zero;
         if (message.Payload.Length > limits.Values.MaxPayloadBytes)

@@ -25,7 +25,7 @@ internal sealed partial class ShadowTopicHandler(IGrainFactory grains, BrokerPub
     }
 
     /// <summary>A client published to a response topic: not routed; MQTT 5 PUBACK 0x87, MQTT 3.1.1 disconnected (AWS).</summary>
-    public void Refuse(InterceptingPublishEventArgs e, ConnectionMeter meter)
+    public void Refuse(InterceptingPublishEventArgs e, LiveConnection meter)
     {
         limits.Exceeded(Limits.ReservedTopic, meter.ClientId, e.ApplicationMessage.Topic);
         e.ProcessPublish = false;

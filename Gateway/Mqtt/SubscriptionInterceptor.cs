@@ -15,11 +15,11 @@ internal sealed class SubscriptionInterceptor(Limits limits, Hosting.GatewayMetr
     public Task HandleAsync(InterceptingSubscriptionEventArgs e)
     {
         var filter = SharedSubscriptionAlias.FromMqttnet(e.TopicFilter.Topic);
-        if (ConnectionMeter.From(e.SessionItems) is { Restoring: false } counted && ++counted.FiltersInSubscribe > limits.Values.MaxFiltersPerSubscribe)
+        if (LiveConnection.From(e.SessionItems) is { Restoring: false } counted && ++counted.FiltersInSubscribe > limits.Values.MaxFiltersPerSubscribe)
         {
             Refuse(e, MqttSubscribeReasonCode.QuotaExceeded, Limits.FiltersPerSubscribe, $"filter {counted.FiltersInSubscribe} of one SUBSCRIBE: '{filter}'");
         }
-        else if (ConnectionMeter.From(e.SessionItems) is { Restoring: false, Access: { } access } denied && !access.MaySubscribe(filter))
+        else if (LiveConnection.From(e.SessionItems) is { Restoring: false, Access: { } access } denied && !access.MaySubscribe(filter))
         {
             metrics.Denied.Add(1);
             e.ProcessSubscription = false;
@@ -40,7 +40,7 @@ internal sealed class SubscriptionInterceptor(Limits limits, Hosting.GatewayMetr
         {
             Refuse(e, MqttSubscribeReasonCode.TopicFilterInvalid, problem, $"filter '{filter}'");
         }
-        else if (ConnectionMeter.From(e.SessionItems) is { } meter && !meter.Subscriptions.Contains(filter)
+        else if (LiveConnection.From(e.SessionItems) is { } meter && !meter.Subscriptions.Contains(filter)
                  && meter.Subscriptions.Count >= limits.Values.MaxSubscriptionsPerConnection)
         {
             Refuse(e, MqttSubscribeReasonCode.QuotaExceeded, Limits.Subscriptions, $"already {meter.Subscriptions.Count} subscriptions");
@@ -49,7 +49,7 @@ internal sealed class SubscriptionInterceptor(Limits limits, Hosting.GatewayMetr
         {
             // Counted here, not when MQTTnet reports the subscription: all filters of one SUBSCRIBE are checked
             // before any of them is reported.
-            ConnectionMeter.From(e.SessionItems)?.Subscriptions.Add(filter);
+            LiveConnection.From(e.SessionItems)?.Subscriptions.Add(filter);
         }
 
         return Task.CompletedTask;

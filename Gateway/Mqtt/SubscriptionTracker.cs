@@ -42,7 +42,7 @@ internal sealed class SubscriptionTracker(ClusterRouter router, LocalSubscribers
         object? session = null;
         try
         {
-            session = MqttnetSessions.SessionOf(await mqtt.GetSessionAsync(e.ClientId));
+            session = MqttnetInternals.SessionOf(await mqtt.GetSessionAsync(e.ClientId));
         }
         catch (InvalidOperationException)
         {
@@ -51,7 +51,7 @@ internal sealed class SubscriptionTracker(ClusterRouter router, LocalSubscribers
 
         local.Subscribed(e.ClientId, filter, session);
         await router.SubscribedAsync(e.ClientId, filter, (int)e.TopicFilter.QualityOfServiceLevel);
-        if (ConnectionMeter.From(e.SessionItems) is { Restoring: false } meter)
+        if (LiveConnection.From(e.SessionItems) is { Restoring: false } meter)
         {
             // A persistent session's subscription is stored before the SUBACK: it must survive this node.
             await sessions.SubscribedAsync(meter, filter, e.TopicFilter);
@@ -64,7 +64,7 @@ internal sealed class SubscriptionTracker(ClusterRouter router, LocalSubscribers
         var filter = SharedSubscriptionAlias.FromMqttnet(e.TopicFilter);
         local.Unsubscribed(e.ClientId, filter);
         await router.UnsubscribedAsync(e.ClientId, filter);
-        if (ConnectionMeter.From(e.SessionItems) is { } meter)
+        if (LiveConnection.From(e.SessionItems) is { } meter)
         {
             meter.Subscriptions.Remove(filter);
             await sessions.UnsubscribedAsync(meter, filter);
@@ -79,7 +79,7 @@ internal sealed class SubscriptionTracker(ClusterRouter router, LocalSubscribers
     public Task SessionDeletedAsync(SessionDeletedEventArgs e)
     {
         // What its connection was sent without acknowledging, then what was still queued for it.
-        var undelivered = ConnectionMeter.From(e.SessionItems)?.Outbox?.Close() ?? [];
+        var undelivered = LiveConnection.From(e.SessionItems)?.Outbox?.Close() ?? [];
         local.SessionEnded(e.Id);
         return sessions.KeepOffline(e.Id, undelivered) ? Task.CompletedTask : router.SessionEndedAsync(e.Id);
     }

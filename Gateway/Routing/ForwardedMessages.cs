@@ -1,6 +1,8 @@
 using MQTTnet;
+using MQTTnet.Packets;
 using MQTTnet.Protocol;
 using OrleansIot.Grains.Abstractions.Routing;
+using OrleansIot.Grains.Abstractions.Sessions;
 
 namespace OrleansIot.Gateway.Routing;
 
@@ -58,4 +60,22 @@ internal static class ForwardedMessages
 
         return builder.Build();
     }
+
+    /// <summary>A PUBLISH packet as a queued message (its QoS, retain flag and subscription ids as sent).</summary>
+    public static QueuedMessage ToQueued(MqttPublishPacket p) => new(
+        new ForwardedMessage(
+            p.Topic,
+            p.Payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(p.Payload),
+            (int)p.QualityOfServiceLevel,
+            "",
+            p.ContentType,
+            p.ResponseTopic,
+            p.CorrelationData,
+            p.UserProperties is { Count: > 0 } properties ? [.. properties.Select(u => new KeyValuePair<string, byte[]>(u.Name, u.ValueBuffer.ToArray()))] : null,
+            p.MessageExpiryInterval,
+            (int)p.PayloadFormatIndicator),
+        p.Retain,
+        p.SubscriptionIdentifiers is { Count: > 0 } ids ? [.. ids] : null,
+        0,
+        default);
 }

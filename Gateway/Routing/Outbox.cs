@@ -28,7 +28,7 @@ internal sealed partial class Outbox
     private const int MaxBatch = 256;
     private static readonly TimeSpan LogEvery = TimeSpan.FromMinutes(1);
 
-    private readonly Mqtt.ConnectionMeter _connection;
+    private readonly Mqtt.LiveConnection _connection;
     private readonly MqttTransport _transport;
     private readonly OutboxLimits _limits;
     private readonly int _window;
@@ -50,7 +50,7 @@ internal sealed partial class Outbox
     private long _droppedSinceLog;
     private DateTimeOffset _loggedAt;
 
-    public Outbox(Mqtt.ConnectionMeter connection, MqttTransport transport, int window, OutboxLimits limits, Hosting.GatewayMetrics metrics, ILogger logger, TimeProvider time)
+    public Outbox(Mqtt.LiveConnection connection, MqttTransport transport, int window, OutboxLimits limits, Hosting.GatewayMetrics metrics, ILogger logger, TimeProvider time)
     {
         _connection = connection;
         _transport = transport;

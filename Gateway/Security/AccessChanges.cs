@@ -73,7 +73,7 @@ internal sealed partial class AccessChanges : IAccessChangeNotifier
         }));
     }
 
-    private static bool Touches(AccessChange change, ConnectionMeter meter, ConnectionAccess access) => change.Kind switch
+    private static bool Touches(AccessChange change, LiveConnection meter, ConnectionAccess access) => change.Kind switch
     {
         AccessChangeKind.Certificate => access.CertificateId == change.Name,
         AccessChangeKind.CaCertificate => access.CaCertificateId == change.Name,
@@ -82,7 +82,7 @@ internal sealed partial class AccessChanges : IAccessChangeNotifier
         _ => true,
     };
 
-    private async Task RecheckAsync(ConnectionMeter meter)
+    private async Task RecheckAsync(LiveConnection meter)
     {
         bool valid;
         try

@@ -158,7 +158,7 @@ internal sealed partial class SessionHost : BackgroundService
     /// A connection is up: host its session here, put a resumed session's subscriptions back, release the session
     /// where it was (closing an older connection there), publish a taken-over connection's will, deliver the queue.
     /// </summary>
-    public async Task ConnectedAsync(ConnectionMeter meter, ConnectState state)
+    public async Task ConnectedAsync(LiveConnection meter, ConnectState state)
     {
         var clientId = meter.ClientId;
         var attached = state.Attached;
@@ -209,7 +209,7 @@ internal sealed partial class SessionHost : BackgroundService
         }
     }
 
-    private async Task RestoreSubscriptionsAsync(ConnectionMeter meter, IReadOnlyList<SessionSubscription> subscriptions)
+    private async Task RestoreSubscriptionsAsync(LiveConnection meter, IReadOnlyList<SessionSubscription> subscriptions)
     {
         if (subscriptions.Count == 0)
         {
@@ -258,7 +258,7 @@ internal sealed partial class SessionHost : BackgroundService
     // Subscriptions of persistent sessions
     // ---------------------------------------------------------------------------------------------------------
 
-    public async Task SubscribedAsync(ConnectionMeter meter, string topicFilter, MqttTopicFilter filter)
+    public async Task SubscribedAsync(LiveConnection meter, string topicFilter, MqttTopicFilter filter)
     {
         if (meter.SessionExpirySeconds == 0 || meter.Restoring || !_clients.TryGetValue(meter.ClientId, out var client))
         {
@@ -270,7 +270,7 @@ internal sealed partial class SessionHost : BackgroundService
         await _grains.GetGrain<IClientSessionGrain>(meter.ClientId).Subscribed(meter.SessionId, [subscription]);
     }
 
-    public async Task UnsubscribedAsync(ConnectionMeter meter, string filter)
+    public async Task UnsubscribedAsync(LiveConnection meter, string filter)
     {
         if (meter.SessionExpirySeconds == 0 || !_clients.TryGetValue(meter.ClientId, out var client))
         {
@@ -300,7 +300,7 @@ internal sealed partial class SessionHost : BackgroundService
         // matches from now on: QoS 1/2 at least once across the reconnect, wherever it happens.
         foreach (var packet in undelivered)
         {
-            Divert(client, MqttnetSessions.ToQueued(packet));
+            Divert(client, ForwardedMessages.ToQueued(packet));
         }
 
         client.Online = false;
@@ -310,7 +310,7 @@ internal sealed partial class SessionHost : BackgroundService
     }
 
     /// <summary>The connection's end is recorded; the will (if any) is due now or later.</summary>
-    public async Task DisconnectedAsync(ConnectionMeter meter, bool sessionContinues, WillMessage? will)
+    public async Task DisconnectedAsync(LiveConnection meter, bool sessionContinues, WillMessage? will)
     {
         var clientId = meter.ClientId;
         var current = _clients.TryGetValue(clientId, out var client) && client.SessionId == meter.SessionId ? client : null;
@@ -705,7 +705,7 @@ internal sealed partial class SessionHost : BackgroundService
                 new ConnectionClosed(entry.SessionId, DisconnectReasons.ConnectionLost, false, at, UsageDelta.None));
             if (adopted is null || adopted.LostConnection is not null)
             {
-                await _lifecycle.DisconnectedAsync(new ConnectionMeter(clientId, entry.SessionId, entry.ProtocolVersion, null), null, clientInitiated: false, DisconnectReasons.ConnectionLost);
+                await _lifecycle.DisconnectedAsync(new LiveConnection(clientId, entry.SessionId, entry.ProtocolVersion, null), null, clientInitiated: false, DisconnectReasons.ConnectionLost);
             }
         }
 

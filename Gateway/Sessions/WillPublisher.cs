@@ -23,7 +23,7 @@ internal sealed partial class WillPublisher(MqttServer mqtt, GatewayMetrics metr
         }
 
         var items = new ConcurrentDictionary<object, object>();
-        new ConnectionMeter(clientId, "will", 5, null) { OnBehalf = true }.AttachTo(items);
+        new LiveConnection(clientId, "will", 5, null) { OnBehalf = true }.AttachTo(items);
         var message = ForwardedMessages.ToMqtt(will.Message, will.Retain);
         try
         {

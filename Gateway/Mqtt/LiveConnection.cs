@@ -5,12 +5,14 @@ using OrleansIot.Grains.Abstractions.Things;
 namespace OrleansIot.Gateway.Mqtt;
 
 /// <summary>
-/// One live MQTT connection: its identity and the usage counted on it since the last flush.
-/// Counting is a few interlocked adds on the publish path; the thing grain is called once per flush interval.
+/// One live MQTT connection, as every part of the gateway sees it: its identity and access, its session's options, its
+/// outbox and transport, and the usage counted on it since the last flush (a few interlocked adds on the publish path;
+/// the thing grain is called once per flush interval). Handlers find it in MQTTnet's session items
+/// (<see cref="From"/>), others by client id (<see cref="LiveConnections"/>).
 /// </summary>
-internal sealed class ConnectionMeter(string clientId, string sessionId, int protocolVersion, EndPoint? remoteEndPoint)
+internal sealed class LiveConnection(string clientId, string sessionId, int protocolVersion, EndPoint? remoteEndPoint)
 {
-    private const string SessionItemKey = "orleansiot.meter";
+    private const string SessionItemKey = "orleansiot.connection";
 
     private long _messagesIn;
     private long _bytesIn;
@@ -83,7 +85,7 @@ internal sealed class ConnectionMeter(string clientId, string sessionId, int pro
     /// <summary>True while a resumed session's subscriptions are put back (not new subscriptions: no events).</summary>
     public bool Restoring { get; set; }
 
-    public static ConnectionMeter? From(IDictionary? sessionItems) => sessionItems?[SessionItemKey] as ConnectionMeter;
+    public static LiveConnection? From(IDictionary? sessionItems) => sessionItems?[SessionItemKey] as LiveConnection;
 
     public void AttachTo(IDictionary sessionItems) => sessionItems[SessionItemKey] = this;
 
