@@ -303,16 +303,20 @@ internal sealed class PubSubRun(BenchOptions options)
         Console.WriteLine(string.Create(inv, $"latency   p50 {Ms(0.50):0.00} ms  p95 {Ms(0.95):0.00} ms  p99 {Ms(0.99):0.00} ms  max {Ms(1.0):0.00} ms"));
         var first = Interlocked.Read(ref _firstReceived);
         var last = Interlocked.Read(ref _lastReceived);
+        double? arriving = null;
         if (received > 1 && last > first)
         {
             // For bursts (--max-messages): the rate while messages were arriving, not over the whole duration.
             var span = (last - first) / (double)Stopwatch.Frequency;
-            Console.WriteLine(string.Create(inv, $"delivery  {received} msgs in {span:0.00} s from the first to the last = {received / span:0} msg/s"));
+            arriving = received / span;
+            Console.WriteLine(string.Create(inv, $"delivery  {received} msgs in {span:0.00} s from the first to the last = {arriving:0} msg/s"));
         }
 
+        double? cpuPerMessage = null;
         if (cpuSeconds is { } cpu && received > 0)
         {
-            Console.WriteLine(string.Create(inv, $"server    CPU {cpu:0.00} s while measured = {cpu * 1e6 / received:0.0} us per delivered message"));
+            cpuPerMessage = cpu * 1e6 / received;
+            Console.WriteLine(string.Create(inv, $"server    CPU {cpu:0.00} s while measured = {cpuPerMessage:0.0} us per delivered message"));
         }
 
         if (memory is { } m)
@@ -321,7 +325,7 @@ internal sealed class PubSubRun(BenchOptions options)
         }
 
         Console.WriteLine(string.Create(inv,
-            $"| {options.Label} | {options.Shape} | {options.Publishers}x{options.Subscribers} | {options.Qos} | {sent / seconds:0} | {received / seconds:0} | {(expected == 0 ? 0 : 100.0 * loss / expected):0.##}% | {Ms(0.50):0.00} | {Ms(0.95):0.00} | {Ms(0.99):0.00} | {(memory is { } mm ? $"{mm.PeakKiB / 1024.0:0}" : "-")} |"));
+            $"| {options.Label} | {options.Shape} | {options.Publishers}x{options.Subscribers} | {options.Qos} | {sent / seconds:0} | {received / seconds:0} | {(expected == 0 ? 0 : 100.0 * loss / expected):0.##}% | {Ms(0.50):0.00} | {Ms(0.95):0.00} | {Ms(0.99):0.00} | {(memory is { } mm ? $"{mm.PeakKiB / 1024.0:0}" : "-")} | {(arriving is { } a ? $"{a:0}" : "-")} | {(cpuPerMessage is { } c ? $"{c:0.0}" : "-")} |"));
     }
 
     private static void InterlockedMax(ref long target, long value)
