@@ -70,7 +70,10 @@ public static partial class IotGatewayHosting
         services.AddHostedService(sp => sp.GetRequiredService<ClusterRouter>());
         services.AddOptions<Sessions.SessionOptions>().BindConfiguration(Sessions.SessionOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<Sessions.WillPublisher>();
+        services.AddSingleton<Sessions.HostList>();
         services.AddSingleton<Sessions.SessionHost>();
+        services.AddSingleton<IOfflineSessions>(sp => sp.GetRequiredService<Sessions.SessionHost>());
+        services.AddSingleton<RouteNodeEndpoint>();
         services.AddHostedService(sp => sp.GetRequiredService<Sessions.SessionHost>());
         services.AddSingleton<SubscriptionTracker>();
         services.AddSingleton<LifecycleEvents>();
@@ -169,7 +172,6 @@ public static partial class IotGatewayHosting
     {
         ArgumentNullException.ThrowIfNull(app);
         var mqtt = app.Services.GetRequiredService<IOptions<MqttOptions>>().Value;
-        _ = app.Services.GetRequiredService<Security.AccessChanges>();   // receives other nodes' changes from now on
 
         // Routing first, so the audit log knows the operation even when the exception handler answers.
         app.UseRouting();

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -22,7 +23,7 @@ namespace OrleansIot.Gateway.Routing;
 /// Nodes find each other through <see cref="IRouteDirectoryGrain"/> (leases renewed every
 /// <see cref="RoutingOptions.RefreshInterval"/>); messages and route changes go node to node.
 /// </summary>
-internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDisposable
+internal sealed partial class ClusterRouter : IHostedService, IDisposable
 {
     private readonly IGrainFactory _grains;
     private readonly MqttServer _mqtt;
@@ -34,6 +35,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     private readonly ILogger<ClusterRouter> _logger;
     private readonly TimeProvider _time;
     private readonly DeadNodeReplay _deadNodes;
+    private readonly IServiceProvider _services;
 
     // This node's subscriptions: filter -> number of local clients holding it; client -> its filters.
     private readonly Lock _localLock = new();
@@ -55,8 +57,9 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     [ThreadStatic]
     private static HashSet<string>? t_matches;
 
-    public ClusterRouter(IGrainFactory grains, MqttServer mqtt, LocalSubscribers local, Mqtt.LiveConnections connections, Retained.RetainedMessages retained, NodeIdentity node, IOptions<RoutingOptions> options, TimeProvider time, GatewayMetrics metrics, ILogger<ClusterRouter> logger)
+    public ClusterRouter(IGrainFactory grains, MqttServer mqtt, LocalSubscribers local, Mqtt.LiveConnections connections, Retained.RetainedMessages retained, NodeIdentity node, IOptions<RoutingOptions> options, TimeProvider time, GatewayMetrics metrics, IServiceProvider services, ILogger<ClusterRouter> logger)
     {
+        _services = services;
         _time = time;
         _deadNodes = new DeadNodeReplay(grains, Resolve, time, metrics, logger);
         _local = local;
@@ -73,11 +76,11 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     /// <summary>This process incarnation's routing identity.</summary>
     public string NodeId { get; }
 
-    /// <summary>The node's session host (set by it): offline sessions are matched on every message routed here.</summary>
-    internal Sessions.SessionHost? Sessions { get; set; }
+    /// <summary>This node as the others call it; set when the router starts.</summary>
+    private IRouteNode _endpoint = null!;
 
-    /// <summary>Applies access changes from other nodes (set by it, as <see cref="Sessions"/>).</summary>
-    internal Security.AccessChanges? Access { get; set; }
+    /// <summary>The persistent sessions offline here; set when the router starts.</summary>
+    private IOfflineSessions? _sessions;
 
     /// <summary>This node as other nodes and grains reach it.</summary>
     public RouteNodeEntry Self => _self ?? throw new InvalidOperationException("The router has not started.");
@@ -92,7 +95,10 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        _self = new RouteNodeEntry(NodeId, _grains.CreateObjectReference<IRouteNode>(this));
+        // Resolved now, not injected: the endpoint and the session host depend on this router themselves.
+        _endpoint = _services.GetRequiredService<RouteNodeEndpoint>();
+        _sessions = _services.GetService<IOfflineSessions>();
+        _self = new RouteNodeEntry(NodeId, _grains.CreateObjectReference<IRouteNode>(_endpoint));
         await RefreshAsync();
         _refreshLoop = RefreshLoopAsync(_stopping.Token);
     }
@@ -266,7 +272,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             await FetchSnapshotAsync(entry);
         }
 
-        Sessions?.OnOrphans(view.Orphans);
+        _sessions?.OnOrphans(view.Orphans);
     }
 
     /// <summary>A node by id: this one, a known live one, or null when it is not (or no longer) known.</summary>
@@ -274,7 +280,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     {
         if (nodeId == NodeId)
         {
-            return this;
+            return _endpoint;
         }
 
         _remoteLock.EnterReadLock();
@@ -549,7 +555,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
     public void Forward(MqttApplicationMessage message, string senderClientId, byte[] payload, List<Outbox>? congested = null)
     {
         ForwardedMessage? forwarded = null;
-        Sessions?.MatchOffline(message.Topic, message.Retain,
+        _sessions?.MatchOffline(message.Topic, message.Retain,
             () => forwarded ??= ForwardedMessages.From(message, senderClientId, payload));
 
         var matches = t_matches ??= new HashSet<string>(StringComparer.Ordinal);
@@ -636,17 +642,17 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             }
         }
 
-        if (Sessions?.DivertShared(members, message) != true)
+        if (_sessions?.DivertShared(members, message) != true)
         {
             _metrics.ForwardDropped.Add(1);
         }
     }
 
     // ---------------------------------------------------------------------------------------------------------
-    // IRouteNode: what other nodes call
+    // What other nodes call (through RouteNodeEndpoint)
     // ---------------------------------------------------------------------------------------------------------
 
-    public async Task Deliver(ForwardedBatch batch)
+    public async Task DeliverAsync(ForwardedBatch batch)
     {
         if (!_mqtt.IsStarted)
         {
@@ -667,7 +673,7 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
             // Delivered to this node's subscribers only, never forwarded again: no loops. SenderClientId keeps
             // MQTT 5 no-local working across nodes.
             _local.Deliver(ForwardedMessages.ToMqtt(m), m.SenderClientId, congested);
-            Sessions?.MatchOffline(m.Topic, retain: false, () => m);
+            _sessions?.MatchOffline(m.Topic, retain: false, () => m);
         }
 
         _metrics.Injected.Add(batch.Messages.Count);
@@ -744,10 +750,6 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
 
     public Task<RouteUpdate> GetRoutes() => Task.FromResult(LocalSnapshot());
 
-    public Task ApplyRetained(RetainedChange change) => _retained.ApplyAsync(change);
-
-    public Task<IReadOnlyList<RetainedChange>> GetRetained() => Task.FromResult(_retained.Snapshot());
-
     /// <summary>
     /// Sends a retained change made on this node to every other node; completes when they have it (bounded). A node
     /// that missed it catches up when it next meets this one (a restarted node fetches everything).
@@ -756,8 +758,6 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
 
     /// <summary>Sends an access change made on this node to every other node.</summary>
     public Task BroadcastAccessChangeAsync(Grains.Abstractions.Policies.AccessChange change) => SendToAllAsync(node => node.AccessChanged(change));
-
-    public Task AccessChanged(Grains.Abstractions.Policies.AccessChange change) => Access?.ApplyAsync(change) ?? Task.CompletedTask;
 
     public async Task<bool> DisconnectClient(string clientId, string sessionId, string reason, DisconnectOptions options)
     {
@@ -783,19 +783,14 @@ internal sealed partial class ClusterRouter : IRouteNode, IHostedService, IDispo
         }
     }
 
-    public Task ReleaseSession(string clientId, string newSessionId) =>
-        Sessions is { } sessions
-            ? sessions.ReleaseAsync(clientId, newSessionId, async id =>
-            {
-                if (_connections.Find(id) is { } meter && meter.SessionId != newSessionId)
-                {
-                    await DisconnectClient(id, meter.SessionId, Grains.Abstractions.Things.DisconnectReasons.DuplicateClientId, new DisconnectOptions(PreventWill: false, EndSession: false));
-                }
-            })
-            : Task.CompletedTask;
-
-    public Task DeliverToClient(string clientId, IReadOnlyList<Grains.Abstractions.Sessions.QueuedMessage> messages) =>
-        Sessions is { } sessions ? sessions.DeliverLocalAsync(clientId, messages) : Task.CompletedTask;
+    /// <summary>The client connected anew elsewhere (a takeover): its older connection here, if still up, is closed.</summary>
+    public async Task CloseReplacedConnectionAsync(string clientId, string newSessionId)
+    {
+        if (_connections.Find(clientId) is { } connection && connection.SessionId != newSessionId)
+        {
+            await DisconnectClient(clientId, connection.SessionId, Grains.Abstractions.Things.DisconnectReasons.DuplicateClientId, new DisconnectOptions(PreventWill: false, EndSession: false));
+        }
+    }
 
     private RemoteNode AddRemote(RouteNodeEntry entry)
     {

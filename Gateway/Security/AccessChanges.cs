@@ -32,7 +32,6 @@ internal sealed partial class AccessChanges : IAccessChangeNotifier
         _mqtt = mqtt;
         _router = router;
         _logger = logger;
-        router.Access = this;
     }
 
     /// <summary>

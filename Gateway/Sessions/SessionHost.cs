@@ -29,8 +29,11 @@ namespace OrleansIot.Gateway.Sessions;
 /// <item>wills with a delay, and the list of client ids this node hosts, from which a live node adopts them
 /// (connectivity, wills, offline sessions) when this one dies or leaves.</item>
 /// </list>
+/// This file: connect, subscriptions, disconnect; <c>SessionHost.Offline.cs</c>: matching and queueing for offline
+/// sessions (what routing calls, <see cref="Routing.IOfflineSessions"/>); <c>SessionHost.Adoption.cs</c>: adopting the
+/// sessions of gone nodes; <see cref="HostList"/>: the list they are adopted from.
 /// </summary>
-internal sealed partial class SessionHost : BackgroundService
+internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineSessions
 {
     private const int MaxBatch = 256;
     private const int AdoptionConcurrency = 32;
@@ -46,7 +49,6 @@ internal sealed partial class SessionHost : BackgroundService
     private readonly SessionOptions _options;
     private readonly LimitsOptions _limits;
     private readonly LocalSubscribers _local;
-    private readonly LiveConnections _connections;
     private readonly TimeProvider _time;
     private readonly GatewayMetrics _metrics;
     private readonly ILogger<SessionHost> _logger;
@@ -59,18 +61,17 @@ internal sealed partial class SessionHost : BackgroundService
     private readonly TopicTree<string> _offline = new();
     private volatile int _offlineFilters;
 
-    // Changes to this node's hosted list not yet written (null: removed).
-    private readonly Lock _listLock = new();
-    private Dictionary<string, HostedSession?> _listChanges = new(StringComparer.Ordinal);
+    // This node's hosted list, written in batches.
+    private readonly HostList _hostList;
 
     private readonly SemaphoreSlim _adopting = new(1, 1);
     private CancellationToken _stopping;
 
-    public SessionHost(IGrainFactory grains, MqttServer mqtt, ClusterRouter router, LocalSubscribers local, LiveConnections connections, WillPublisher wills, LifecycleEvents lifecycle, IOptions<SessionOptions> options, IOptions<LimitsOptions> limits, TimeProvider time, GatewayMetrics metrics, ILogger<SessionHost> logger)
+    public SessionHost(IGrainFactory grains, MqttServer mqtt, ClusterRouter router, LocalSubscribers local, HostList hostList, WillPublisher wills, LifecycleEvents lifecycle, IOptions<SessionOptions> options, IOptions<LimitsOptions> limits, TimeProvider time, GatewayMetrics metrics, ILogger<SessionHost> logger)
     {
         _limits = limits.Value;
         _local = local;
-        _connections = connections;
+        _hostList = hostList;
         _grains = grains;
         _mqtt = mqtt;
         _router = router;
@@ -80,7 +81,6 @@ internal sealed partial class SessionHost : BackgroundService
         _time = time;
         _metrics = metrics;
         _logger = logger;
-        router.Sessions = this;
     }
 
     private string NodeId => _router.NodeId;
@@ -397,377 +397,6 @@ internal sealed partial class SessionHost : BackgroundService
         }
     }
 
-    // ---------------------------------------------------------------------------------------------------------
-    // Matching messages for offline sessions, queueing them in the session grains
-    // ---------------------------------------------------------------------------------------------------------
-
-    /// <summary>Queues a message routed through this node for every offline session here that it matches.</summary>
-    public void MatchOffline(string topic, bool retain, Func<ForwardedMessage> message)
-    {
-        if (_offlineFilters == 0)
-        {
-            return;
-        }
-
-        var owners = new HashSet<string>(StringComparer.Ordinal);
-        _offlineLock.EnterReadLock();
-        try
-        {
-            _offline.Match(topic, owners);
-        }
-        finally
-        {
-            _offlineLock.ExitReadLock();
-        }
-
-        ForwardedMessage? forwarded = null;
-        foreach (var clientId in owners)
-        {
-            if (_clients.TryGetValue(clientId, out var client) && !client.Online
-                && SessionMatch.Shape(clientId, client.Subscriptions, forwarded ??= message(), retain) is { } queued)
-            {
-                Divert(client, queued);
-            }
-        }
-    }
-
-    /// <summary>
-    /// A shared subscription's message with no connected member here: queued for one persistent member offline
-    /// here (the group's QoS 1/2 messages wait for it, as AWS); false when there is none.
-    /// </summary>
-    public bool DivertShared(IReadOnlyList<(string ClientId, int Qos)> members, ForwardedMessage message)
-    {
-        foreach (var (clientId, qos) in members)
-        {
-            var granted = Math.Min(message.Qos, qos);
-            if (granted >= 1 && _clients.TryGetValue(clientId, out var client) && !client.Online)
-            {
-                Divert(client, new QueuedMessage(message with { Qos = granted, SharedTarget = null }, false, null, 0, default));
-                return true;
-            }
-        }
-
-        return false;
-    }
-
-    private void Divert(HostedClient client, QueuedMessage message)
-    {
-        bool start;
-        lock (client.Outbox)
-        {
-            client.Outbox.Add(message);
-            // The session's bound is kept (and its drops counted for the client) by the grain; this only caps
-            // what waits here while the grain is slow or unreachable.
-            if (client.Outbox.Count > (2 * _options.MaxQueuedMessages) + MaxBatch)
-            {
-                client.Outbox.RemoveAt(0);
-                _metrics.SessionMessagesDropped.Add(1);
-            }
-
-            start = !client.Sending;
-            client.Sending = true;
-        }
-
-        if (start)
-        {
-            _ = SendOutboxAsync(client);
-        }
-    }
-
-    /// <summary>One call in flight per session, so its queue keeps the order messages were routed here.</summary>
-    private async Task SendOutboxAsync(HostedClient client)
-    {
-        var failures = 0;
-        while (true)
-        {
-            List<QueuedMessage> batch;
-            lock (client.Outbox)
-            {
-                if (client.Outbox.Count == 0)
-                {
-                    client.Sending = false;
-                    return;
-                }
-
-                batch = client.Outbox.GetRange(0, Math.Min(MaxBatch, client.Outbox.Count));
-            }
-
-            try
-            {
-                var result = await _grains.GetGrain<IClientSessionGrain>(client.ClientId).Enqueue(NodeId, client.SessionId, batch);
-                lock (client.Outbox)
-                {
-                    client.Outbox.RemoveRange(0, batch.Count);
-                }
-
-                failures = 0;
-                if (!result.Accepted)
-                {
-                    // Expired, ended, or hosted elsewhere now.
-                    _metrics.SessionMessagesDropped.Add(batch.Count);
-                    await ForgetAsync(client, keepListed: false);
-                }
-                else if (result.OnlineNodeId is { } online)
-                {
-                    await RelayAsync(client.ClientId, online, batch);
-                }
-                else
-                {
-                    _metrics.SessionMessagesQueued.Add(batch.Count);
-                }
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException && !_stopping.IsCancellationRequested)
-            {
-                // The grain is unreachable (its silo may be dying): keep the messages and try again.
-                LogEnqueueFailed(_logger, ex, client.ClientId, ++failures);
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * (1 << Math.Min(failures, 6)))), _time);
-            }
-            catch (Exception)
-            {
-                lock (client.Outbox)
-                {
-                    _metrics.SessionMessagesDropped.Add(client.Outbox.Count);
-                    client.Outbox.Clear();
-                    client.Sending = false;
-                }
-
-                return;
-            }
-        }
-    }
-
-    /// <summary>The client came back while messages were on their way to its queue: hand them to its connection.</summary>
-    private async Task RelayAsync(string clientId, string nodeId, IReadOnlyList<QueuedMessage> messages)
-    {
-        if (nodeId == NodeId)
-        {
-            await DeliverLocalAsync(clientId, messages);
-        }
-        else if (_router.Resolve(nodeId) is { } node)
-        {
-            await node.DeliverToClient(clientId, messages);
-        }
-    }
-
-    /// <summary>Hands queued messages to this node's connection of the client, with what is left of their expiry.</summary>
-    public Task<int> DeliverLocalAsync(string clientId, IReadOnlyList<QueuedMessage> messages)
-    {
-        var now = _time.GetUtcNow();
-        var delivered = 0;
-        foreach (var queued in messages)
-        {
-            var message = ForwardedMessages.ToMqtt(queued.Message, queued.Retain);
-            if (queued.Message.MessageExpiryInterval > 0 && queued.QueuedAt != default)
-            {
-                var left = queued.Message.MessageExpiryInterval - (now - queued.QueuedAt).TotalSeconds;
-                if (left < 1)
-                {
-                    continue;   // expired while queued (MQTT 5 3.3.2.3.3)
-                }
-
-                message.MessageExpiryInterval = (uint)left;
-            }
-
-            var packet = MQTTnet.Server.Internal.Formatter.MqttPublishPacketFactory.Create(message);
-            packet.SubscriptionIdentifiers = queued.SubscriptionIdentifiers is { Count: > 0 } ids ? [.. ids] : null;
-            if (_local.Send(clientId, packet, congested: null))
-            {
-                delivered++;
-            }
-            else
-            {
-                _metrics.SessionMessagesDropped.Add(1);   // gone again meanwhile, or iot:Receive no longer allows it
-            }
-        }
-
-        _metrics.PublishesOut.Add(delivered);
-        return Task.FromResult(delivered);
-    }
-
-    private void AddOffline(HostedClient client)
-    {
-        _offlineLock.EnterWriteLock();
-        try
-        {
-            foreach (var s in client.Subscriptions)
-            {
-                _offline.Add(s.Filter, client.ClientId);
-            }
-
-            _offlineFilters = _offline.FilterCount;
-        }
-        finally
-        {
-            _offlineLock.ExitWriteLock();
-        }
-    }
-
-    private bool RemoveOffline(HostedClient client)
-    {
-        if (client.Online)
-        {
-            return false;
-        }
-
-        client.Online = true;   // no longer matched here
-        _offlineLock.EnterWriteLock();
-        try
-        {
-            _offline.RemoveOwner(client.ClientId);
-            _offlineFilters = _offline.FilterCount;
-        }
-        finally
-        {
-            _offlineLock.ExitWriteLock();
-        }
-
-        return true;
-    }
-
-    // ---------------------------------------------------------------------------------------------------------
-    // Adopting the sessions of nodes that are gone
-    // ---------------------------------------------------------------------------------------------------------
-
-    /// <summary>Called by the router when the directory lists gone nodes whose sessions nobody adopted yet.</summary>
-    public void OnOrphans(IReadOnlyList<string> orphans)
-    {
-        if (orphans.Count == 0 || !_adopting.Wait(0))
-        {
-            return;
-        }
-
-        _ = Task.Run(async () =>
-        {
-            try
-            {
-                foreach (var orphan in orphans.Where(o => o != NodeId))
-                {
-                    await AdoptNodeAsync(orphan);
-                }
-            }
-            finally
-            {
-                _adopting.Release();
-            }
-        });
-    }
-
-    private async Task AdoptNodeAsync(string goneNodeId)
-    {
-        var directory = _grains.GetGrain<IRouteDirectoryGrain>(0);
-        try
-        {
-            if (!await directory.Claim(goneNodeId, NodeId))
-            {
-                return;
-            }
-
-            var hosted = await _grains.GetGrain<INodeSessionsGrain>(goneNodeId).Get();
-            var failed = 0;
-            await Parallel.ForEachAsync(hosted, new ParallelOptions { MaxDegreeOfParallelism = AdoptionConcurrency, CancellationToken = _stopping }, async (entry, _) =>
-            {
-                try
-                {
-                    await AdoptClientAsync(goneNodeId, entry);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    Interlocked.Increment(ref failed);
-                    LogAdoptClientFailed(_logger, ex, entry.ClientId, goneNodeId);
-                }
-            });
-
-            if (failed > 0)
-            {
-                return;   // the claim runs out and the node is adopted again (adopting is repeatable)
-            }
-
-            await _grains.GetGrain<INodeSessionsGrain>(goneNodeId).Clear();
-            await directory.Adopted(goneNodeId, NodeId);
-            LogAdopted(_logger, goneNodeId, hosted.Count);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            LogAdoptFailed(_logger, ex, goneNodeId);
-        }
-    }
-
-    private async Task AdoptClientAsync(string goneNodeId, HostedSession entry)
-    {
-        var clientId = entry.ClientId;
-        var adopted = await _grains.GetGrain<IClientSessionGrain>(clientId).Adopt(goneNodeId, NodeId);
-        if (entry.Online)
-        {
-            // Its connection died with the node: record it as AWS does for a lost connection. Repeated when an
-            // adoption is retried; a thing whose client reconnected meanwhile has another session id and ignores it.
-            var at = _time.GetUtcNow();
-            await _grains.GetGrain<IThingGrain>(clientId).Disconnected(
-                new ConnectionClosed(entry.SessionId, DisconnectReasons.ConnectionLost, false, at, UsageDelta.None));
-            if (adopted is null || adopted.LostConnection is not null)
-            {
-                await _lifecycle.DisconnectedAsync(new LiveConnection(clientId, entry.SessionId, entry.ProtocolVersion, null), null, clientInitiated: false, DisconnectReasons.ConnectionLost);
-            }
-        }
-
-        if (adopted is null)
-        {
-            return;
-        }
-
-        _metrics.SessionsAdopted.Add(1);
-        if (adopted.Persistent && !_clients.ContainsKey(clientId))
-        {
-            var client = new HostedClient(clientId, adopted.WillSessionId ?? entry.SessionId, entry.ProtocolVersion, adopted.ExpirySeconds) { Online = true };
-            client.SetSubscriptions(adopted.Subscriptions);
-            _clients[clientId] = client;
-            foreach (var s in adopted.Subscriptions)
-            {
-                await _router.SubscribedAsync(clientId, s.Filter, s.Qos);
-            }
-
-            client.Online = false;
-            client.OfflineSince = _time.GetUtcNow();
-            AddOffline(client);
-            ChangeList(clientId, new HostedSession(clientId, client.SessionId, Online: false, entry.ProtocolVersion));
-        }
-        else if (adopted.PendingWill is not null)
-        {
-            ChangeList(clientId, new HostedSession(clientId, entry.SessionId, Online: false, entry.ProtocolVersion));
-        }
-
-        if (adopted is { PendingWill: not null, WillSessionId: { } willSession })
-        {
-            if (adopted.WillDueIn <= TimeSpan.Zero)
-            {
-                if (await _grains.GetGrain<IClientSessionGrain>(clientId).ClaimWill(willSession) is { } will)
-                {
-                    await _wills.PublishAsync(clientId, will);
-                }
-
-                if (!adopted.Persistent)
-                {
-                    ChangeList(clientId, null);
-                }
-            }
-            else
-            {
-                ScheduleWill(clientId, willSession, adopted.WillDueIn, unlistAfter: !adopted.Persistent);
-            }
-        }
-    }
-
-    // ---------------------------------------------------------------------------------------------------------
-    // The hosted list, written in batches
-    // ---------------------------------------------------------------------------------------------------------
-
-    private void ChangeList(string clientId, HostedSession? entry)
-    {
-        lock (_listLock)
-        {
-            _listChanges[clientId] = entry;
-        }
-    }
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         _stopping = stoppingToken;
@@ -788,38 +417,9 @@ internal sealed partial class SessionHost : BackgroundService
         await FlushListAsync();
     }
 
-    internal async Task FlushListAsync()
-    {
-        Dictionary<string, HostedSession?> changes;
-        lock (_listLock)
-        {
-            if (_listChanges.Count == 0)
-            {
-                return;
-            }
+    private void ChangeList(string clientId, HostedSession? entry) => _hostList.Change(clientId, entry);
 
-            changes = _listChanges;
-            _listChanges = new(StringComparer.Ordinal);
-        }
-
-        try
-        {
-            await _grains.GetGrain<INodeSessionsGrain>(NodeId).Update(
-                [.. changes.Values.OfType<HostedSession>()],
-                [.. changes.Where(c => c.Value is null).Select(c => c.Key)]);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            LogListFailed(_logger, ex);
-            lock (_listLock)
-            {
-                foreach (var (clientId, entry) in changes)
-                {
-                    _listChanges.TryAdd(clientId, entry);   // newer changes win
-                }
-            }
-        }
-    }
+    private Task FlushListAsync() => _hostList.FlushAsync(NodeId);
 
     /// <summary>Offline sessions past their expiry are forgotten here (the grain refuses them anyway).</summary>
     private async Task ExpireAsync()
@@ -869,47 +469,4 @@ internal sealed partial class SessionHost : BackgroundService
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not adopt the sessions of node {NodeId}")]
     private static partial void LogAdoptFailed(ILogger logger, Exception exception, string nodeId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not write the list of client ids this node hosts; it is kept for the next write")]
-    private static partial void LogListFailed(ILogger logger, Exception exception);
-}
-
-/// <summary>What a CONNECT was granted: its session id, its request, and what attaching found.</summary>
-internal sealed record ConnectState(string SessionId, SessionRequest Request, SessionAttached Attached, uint? AdjustedExpiry, ushort KeepAlive, uint MaximumPacketSize, int ReceiveMaximum)
-{
-    /// <summary>The connection's bytes (null only for a transport other than ours, which nothing here configures).</summary>
-    public Mqtt.Transport.MqttTransport? Transport { get; init; }
-
-    /// <summary>The client's MQTT 5 Topic Alias Maximum: how many aliases the server may use towards it.</summary>
-    public ushort TopicAliasMaximum { get; init; }
-}
-
-/// <summary>A client id hosted on this node: connected here, or a persistent session offline here.</summary>
-internal sealed class HostedClient(string clientId, string sessionId, int protocolVersion, uint expirySeconds)
-{
-    private SessionSubscription[] _subscriptions = [];
-
-    public string ClientId { get; } = clientId;
-    public string SessionId { get; } = sessionId;
-    public int ProtocolVersion { get; } = protocolVersion;
-    public uint ExpirySeconds { get; } = expirySeconds;
-    public volatile bool Online = true;
-    public DateTimeOffset? OfflineSince { get; set; }
-
-    /// <summary>Messages on their way to the session grain's queue, and whether a sender is running.</summary>
-    public List<QueuedMessage> Outbox { get; } = [];
-    public bool Sending { get; set; }
-
-    /// <summary>The persistent session's subscriptions (copy on write: read while matching).</summary>
-    public IReadOnlyList<SessionSubscription> Subscriptions => Volatile.Read(ref _subscriptions);
-
-    public void SetSubscriptions(IReadOnlyList<SessionSubscription> subscriptions) => Volatile.Write(ref _subscriptions, [.. subscriptions]);
-
-    /// <summary>Drops the subscription to <paramref name="filter"/> and adds <paramref name="replacement"/>, if any.</summary>
-    public void ReplaceSubscription(string filter, SessionSubscription? replacement)
-    {
-        lock (Outbox)
-        {
-            SetSubscriptions([.. _subscriptions.Where(s => s.Filter != filter), .. replacement is null ? [] : new[] { replacement }]);
-        }
-    }
 }

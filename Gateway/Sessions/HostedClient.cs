@@ -1,0 +1,44 @@
+using OrleansIot.Grains.Abstractions.Sessions;
+
+namespace OrleansIot.Gateway.Sessions;
+
+/// <summary>What a CONNECT was granted: its session id, its request, and what attaching found.</summary>
+internal sealed record ConnectState(string SessionId, SessionRequest Request, SessionAttached Attached, uint? AdjustedExpiry, ushort KeepAlive, uint MaximumPacketSize, int ReceiveMaximum)
+{
+    /// <summary>The connection's bytes (null only for a transport other than ours, which nothing here configures).</summary>
+    public Mqtt.Transport.MqttTransport? Transport { get; init; }
+
+    /// <summary>The client's MQTT 5 Topic Alias Maximum: how many aliases the server may use towards it.</summary>
+    public ushort TopicAliasMaximum { get; init; }
+}
+
+/// <summary>A client id hosted on this node: connected here, or a persistent session offline here.</summary>
+internal sealed class HostedClient(string clientId, string sessionId, int protocolVersion, uint expirySeconds)
+{
+    private SessionSubscription[] _subscriptions = [];
+
+    public string ClientId { get; } = clientId;
+    public string SessionId { get; } = sessionId;
+    public int ProtocolVersion { get; } = protocolVersion;
+    public uint ExpirySeconds { get; } = expirySeconds;
+    public volatile bool Online = true;
+    public DateTimeOffset? OfflineSince { get; set; }
+
+    /// <summary>Messages on their way to the session grain's queue, and whether a sender is running.</summary>
+    public List<QueuedMessage> Outbox { get; } = [];
+    public bool Sending { get; set; }
+
+    /// <summary>The persistent session's subscriptions (copy on write: read while matching).</summary>
+    public IReadOnlyList<SessionSubscription> Subscriptions => Volatile.Read(ref _subscriptions);
+
+    public void SetSubscriptions(IReadOnlyList<SessionSubscription> subscriptions) => Volatile.Write(ref _subscriptions, [.. subscriptions]);
+
+    /// <summary>Drops the subscription to <paramref name="filter"/> and adds <paramref name="replacement"/>, if any.</summary>
+    public void ReplaceSubscription(string filter, SessionSubscription? replacement)
+    {
+        lock (Outbox)
+        {
+            SetSubscriptions([.. _subscriptions.Where(s => s.Filter != filter), .. replacement is null ? [] : new[] { replacement }]);
+        }
+    }
+}

@@ -1,0 +1,154 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Packets;
+using MQTTnet.Protocol;
+using MQTTnet.Server;
+using MQTTnet.Server.Internal;
+using OrleansIot.Gateway.Hosting;
+using OrleansIot.Gateway.Mqtt;
+using OrleansIot.Gateway.Routing;
+using OrleansIot.Grains.Abstractions.Routing;
+using OrleansIot.Grains.Abstractions.Sessions;
+using OrleansIot.Grains.Abstractions.Things;
+
+namespace OrleansIot.Gateway.Sessions;
+
+/// <summary>Adopting the client ids of nodes that are gone: their lost connections, wills and persistent sessions.</summary>
+internal sealed partial class SessionHost
+{
+    // ---------------------------------------------------------------------------------------------------------
+    // Adopting the sessions of nodes that are gone
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// <summary>Called by the router when the directory lists gone nodes whose sessions nobody adopted yet.</summary>
+    public void OnOrphans(IReadOnlyList<string> orphans)
+    {
+        if (orphans.Count == 0 || !_adopting.Wait(0))
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                foreach (var orphan in orphans.Where(o => o != NodeId))
+                {
+                    await AdoptNodeAsync(orphan);
+                }
+            }
+            finally
+            {
+                _adopting.Release();
+            }
+        });
+    }
+
+    private async Task AdoptNodeAsync(string goneNodeId)
+    {
+        var directory = _grains.GetGrain<IRouteDirectoryGrain>(0);
+        try
+        {
+            if (!await directory.Claim(goneNodeId, NodeId))
+            {
+                return;
+            }
+
+            var hosted = await _grains.GetGrain<INodeSessionsGrain>(goneNodeId).Get();
+            var failed = 0;
+            await Parallel.ForEachAsync(hosted, new ParallelOptions { MaxDegreeOfParallelism = AdoptionConcurrency, CancellationToken = _stopping }, async (entry, _) =>
+            {
+                try
+                {
+                    await AdoptClientAsync(goneNodeId, entry);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    Interlocked.Increment(ref failed);
+                    LogAdoptClientFailed(_logger, ex, entry.ClientId, goneNodeId);
+                }
+            });
+
+            if (failed > 0)
+            {
+                return;   // the claim runs out and the node is adopted again (adopting is repeatable)
+            }
+
+            await _grains.GetGrain<INodeSessionsGrain>(goneNodeId).Clear();
+            await directory.Adopted(goneNodeId, NodeId);
+            LogAdopted(_logger, goneNodeId, hosted.Count);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogAdoptFailed(_logger, ex, goneNodeId);
+        }
+    }
+
+    private async Task AdoptClientAsync(string goneNodeId, HostedSession entry)
+    {
+        var clientId = entry.ClientId;
+        var adopted = await _grains.GetGrain<IClientSessionGrain>(clientId).Adopt(goneNodeId, NodeId);
+        if (entry.Online)
+        {
+            // Its connection died with the node: record it as AWS does for a lost connection. Repeated when an
+            // adoption is retried; a thing whose client reconnected meanwhile has another session id and ignores it.
+            var at = _time.GetUtcNow();
+            await _grains.GetGrain<IThingGrain>(clientId).Disconnected(
+                new ConnectionClosed(entry.SessionId, DisconnectReasons.ConnectionLost, false, at, UsageDelta.None));
+            if (adopted is null || adopted.LostConnection is not null)
+            {
+                await _lifecycle.DisconnectedAsync(new LiveConnection(clientId, entry.SessionId, entry.ProtocolVersion, null), null, clientInitiated: false, DisconnectReasons.ConnectionLost);
+            }
+        }
+
+        if (adopted is null)
+        {
+            return;
+        }
+
+        _metrics.SessionsAdopted.Add(1);
+        if (adopted.Persistent && !_clients.ContainsKey(clientId))
+        {
+            var client = new HostedClient(clientId, adopted.WillSessionId ?? entry.SessionId, entry.ProtocolVersion, adopted.ExpirySeconds) { Online = true };
+            client.SetSubscriptions(adopted.Subscriptions);
+            _clients[clientId] = client;
+            foreach (var s in adopted.Subscriptions)
+            {
+                await _router.SubscribedAsync(clientId, s.Filter, s.Qos);
+            }
+
+            client.Online = false;
+            client.OfflineSince = _time.GetUtcNow();
+            AddOffline(client);
+            ChangeList(clientId, new HostedSession(clientId, client.SessionId, Online: false, entry.ProtocolVersion));
+        }
+        else if (adopted.PendingWill is not null)
+        {
+            ChangeList(clientId, new HostedSession(clientId, entry.SessionId, Online: false, entry.ProtocolVersion));
+        }
+
+        if (adopted is { PendingWill: not null, WillSessionId: { } willSession })
+        {
+            if (adopted.WillDueIn <= TimeSpan.Zero)
+            {
+                if (await _grains.GetGrain<IClientSessionGrain>(clientId).ClaimWill(willSession) is { } will)
+                {
+                    await _wills.PublishAsync(clientId, will);
+                }
+
+                if (!adopted.Persistent)
+                {
+                    ChangeList(clientId, null);
+                }
+            }
+            else
+            {
+                ScheduleWill(clientId, willSession, adopted.WillDueIn, unlistAfter: !adopted.Persistent);
+            }
+        }
+    }
+}

@@ -1,0 +1,249 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Packets;
+using MQTTnet.Protocol;
+using MQTTnet.Server;
+using MQTTnet.Server.Internal;
+using OrleansIot.Gateway.Hosting;
+using OrleansIot.Gateway.Mqtt;
+using OrleansIot.Gateway.Routing;
+using OrleansIot.Grains.Abstractions.Routing;
+using OrleansIot.Grains.Abstractions.Sessions;
+using OrleansIot.Grains.Abstractions.Things;
+
+namespace OrleansIot.Gateway.Sessions;
+
+/// <summary>The persistent sessions offline here: their filters matched against every routed message, what matches queued in their grains.</summary>
+internal sealed partial class SessionHost
+{
+    // ---------------------------------------------------------------------------------------------------------
+    // Matching messages for offline sessions, queueing them in the session grains
+    // ---------------------------------------------------------------------------------------------------------
+
+    /// <summary>Queues a message routed through this node for every offline session here that it matches.</summary>
+    public void MatchOffline(string topic, bool retain, Func<ForwardedMessage> message)
+    {
+        if (_offlineFilters == 0)
+        {
+            return;
+        }
+
+        var owners = new HashSet<string>(StringComparer.Ordinal);
+        _offlineLock.EnterReadLock();
+        try
+        {
+            _offline.Match(topic, owners);
+        }
+        finally
+        {
+            _offlineLock.ExitReadLock();
+        }
+
+        ForwardedMessage? forwarded = null;
+        foreach (var clientId in owners)
+        {
+            if (_clients.TryGetValue(clientId, out var client) && !client.Online
+                && SessionMatch.Shape(clientId, client.Subscriptions, forwarded ??= message(), retain) is { } queued)
+            {
+                Divert(client, queued);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A shared subscription's message with no connected member here: queued for one persistent member offline
+    /// here (the group's QoS 1/2 messages wait for it, as AWS); false when there is none.
+    /// </summary>
+    public bool DivertShared(IReadOnlyList<(string ClientId, int Qos)> members, ForwardedMessage message)
+    {
+        foreach (var (clientId, qos) in members)
+        {
+            var granted = Math.Min(message.Qos, qos);
+            if (granted >= 1 && _clients.TryGetValue(clientId, out var client) && !client.Online)
+            {
+                Divert(client, new QueuedMessage(message with { Qos = granted, SharedTarget = null }, false, null, 0, default));
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private void Divert(HostedClient client, QueuedMessage message)
+    {
+        bool start;
+        lock (client.Outbox)
+        {
+            client.Outbox.Add(message);
+            // The session's bound is kept (and its drops counted for the client) by the grain; this only caps
+            // what waits here while the grain is slow or unreachable.
+            if (client.Outbox.Count > (2 * _options.MaxQueuedMessages) + MaxBatch)
+            {
+                client.Outbox.RemoveAt(0);
+                _metrics.SessionMessagesDropped.Add(1);
+            }
+
+            start = !client.Sending;
+            client.Sending = true;
+        }
+
+        if (start)
+        {
+            _ = SendOutboxAsync(client);
+        }
+    }
+
+    /// <summary>One call in flight per session, so its queue keeps the order messages were routed here.</summary>
+    private async Task SendOutboxAsync(HostedClient client)
+    {
+        var failures = 0;
+        while (true)
+        {
+            List<QueuedMessage> batch;
+            lock (client.Outbox)
+            {
+                if (client.Outbox.Count == 0)
+                {
+                    client.Sending = false;
+                    return;
+                }
+
+                batch = client.Outbox.GetRange(0, Math.Min(MaxBatch, client.Outbox.Count));
+            }
+
+            try
+            {
+                var result = await _grains.GetGrain<IClientSessionGrain>(client.ClientId).Enqueue(NodeId, client.SessionId, batch);
+                lock (client.Outbox)
+                {
+                    client.Outbox.RemoveRange(0, batch.Count);
+                }
+
+                failures = 0;
+                if (!result.Accepted)
+                {
+                    // Expired, ended, or hosted elsewhere now.
+                    _metrics.SessionMessagesDropped.Add(batch.Count);
+                    await ForgetAsync(client, keepListed: false);
+                }
+                else if (result.OnlineNodeId is { } online)
+                {
+                    await RelayAsync(client.ClientId, online, batch);
+                }
+                else
+                {
+                    _metrics.SessionMessagesQueued.Add(batch.Count);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException && !_stopping.IsCancellationRequested)
+            {
+                // The grain is unreachable (its silo may be dying): keep the messages and try again.
+                LogEnqueueFailed(_logger, ex, client.ClientId, ++failures);
+                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * (1 << Math.Min(failures, 6)))), _time);
+            }
+            catch (Exception)
+            {
+                lock (client.Outbox)
+                {
+                    _metrics.SessionMessagesDropped.Add(client.Outbox.Count);
+                    client.Outbox.Clear();
+                    client.Sending = false;
+                }
+
+                return;
+            }
+        }
+    }
+
+    /// <summary>The client came back while messages were on their way to its queue: hand them to its connection.</summary>
+    private async Task RelayAsync(string clientId, string nodeId, IReadOnlyList<QueuedMessage> messages)
+    {
+        if (nodeId == NodeId)
+        {
+            await DeliverLocalAsync(clientId, messages);
+        }
+        else if (_router.Resolve(nodeId) is { } node)
+        {
+            await node.DeliverToClient(clientId, messages);
+        }
+    }
+
+    /// <summary>Hands queued messages to this node's connection of the client, with what is left of their expiry.</summary>
+    public Task<int> DeliverLocalAsync(string clientId, IReadOnlyList<QueuedMessage> messages)
+    {
+        var now = _time.GetUtcNow();
+        var delivered = 0;
+        foreach (var queued in messages)
+        {
+            var message = ForwardedMessages.ToMqtt(queued.Message, queued.Retain);
+            if (queued.Message.MessageExpiryInterval > 0 && queued.QueuedAt != default)
+            {
+                var left = queued.Message.MessageExpiryInterval - (now - queued.QueuedAt).TotalSeconds;
+                if (left < 1)
+                {
+                    continue;   // expired while queued (MQTT 5 3.3.2.3.3)
+                }
+
+                message.MessageExpiryInterval = (uint)left;
+            }
+
+            var packet = MQTTnet.Server.Internal.Formatter.MqttPublishPacketFactory.Create(message);
+            packet.SubscriptionIdentifiers = queued.SubscriptionIdentifiers is { Count: > 0 } ids ? [.. ids] : null;
+            if (_local.Send(clientId, packet, congested: null))
+            {
+                delivered++;
+            }
+            else
+            {
+                _metrics.SessionMessagesDropped.Add(1);   // gone again meanwhile, or iot:Receive no longer allows it
+            }
+        }
+
+        _metrics.PublishesOut.Add(delivered);
+        return Task.FromResult(delivered);
+    }
+
+    private void AddOffline(HostedClient client)
+    {
+        _offlineLock.EnterWriteLock();
+        try
+        {
+            foreach (var s in client.Subscriptions)
+            {
+                _offline.Add(s.Filter, client.ClientId);
+            }
+
+            _offlineFilters = _offline.FilterCount;
+        }
+        finally
+        {
+            _offlineLock.ExitWriteLock();
+        }
+    }
+
+    private bool RemoveOffline(HostedClient client)
+    {
+        if (client.Online)
+        {
+            return false;
+        }
+
+        client.Online = true;   // no longer matched here
+        _offlineLock.EnterWriteLock();
+        try
+        {
+            _offline.RemoveOwner(client.ClientId);
+            _offlineFilters = _offline.FilterCount;
+        }
+        finally
+        {
+            _offlineLock.ExitWriteLock();
+        }
+
+        return true;
+    }
+}
