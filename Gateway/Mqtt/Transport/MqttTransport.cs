@@ -29,6 +29,8 @@ internal sealed class MqttTransport : IMqttChannelAdapter
     private long _bytesReceived;
     private long _bytesSent;
     private Dictionary<string, ushort>? _aliases;   // topics the client knows by an alias of ours (under _writing)
+    private bool _flushQueued;                      // acknowledgements written, their flush queued (under _writing)
+    private Task _deferredFlush = Task.CompletedTask;
 
     public MqttTransport(MqttPacketFormatterAdapter formatter, ConnectionContext connection)
     {
@@ -122,11 +124,44 @@ internal sealed class MqttTransport : IMqttChannelAdapter
     /// <summary>One packet, written and flushed at once (MQTTnet's own packets: acknowledgements, SUBACK, PINGRESP).</summary>
     public async Task SendPacketAsync(MqttPacket packet, CancellationToken cancellationToken)
     {
+        // A flush held up by a client that does not read: wait for it, so unflushed acknowledgements stay bounded.
+        await _deferredFlush.WaitAsync(cancellationToken);
         await _writing.WaitAsync(cancellationToken);
         try
         {
             Write(packet);
-            await _output.FlushAsync(cancellationToken);
+            if (packet is MqttPubAckPacket or MqttPubRecPacket or MqttPubRelPacket or MqttPubCompPacket)
+            {
+                // Acknowledgements are flushed once for all those MQTTnet's send loop writes in a row: the flush runs
+                // after the loop yields (queued locally to this thread), not once per packet.
+                if (!_flushQueued)
+                {
+                    _flushQueued = true;
+                    ThreadPool.UnsafeQueueUserWorkItem(static transport => transport._deferredFlush = transport.FlushQueuedAsync(), this, preferLocal: true);
+                }
+
+                return;
+            }
+
+            await _output.FlushAsync(cancellationToken);   // CONNACK, SUBACK, PINGRESP, DISCONNECT: at once
+        }
+        finally
+        {
+            _writing.Release();
+        }
+    }
+
+    private async Task FlushQueuedAsync()
+    {
+        await _writing.WaitAsync();
+        try
+        {
+            _flushQueued = false;
+            await _output.FlushAsync();
+        }
+        catch (Exception ex) when (ex is IOException or ObjectDisposedException or InvalidOperationException)
+        {
+            // the connection is closing: its reader ends it
         }
         finally
         {
