@@ -17,6 +17,7 @@ public static class ConnectionsApi
 {
     public static IEndpointRouteBuilder MapConnectionsApi(this IEndpointRouteBuilder endpoints)
     {
+        endpoints.MapGet("/api/connections/{clientId}", GetConnectionAsync).WithTags("Connections").WithName("GetConnection");
         endpoints.MapDelete("/api/connections/{clientId}", DeleteConnectionAsync).WithTags("Connections").WithName("DeleteConnection");
         endpoints.MapGet("/api/sessions/{clientId}", GetSessionAsync).WithTags("Connections").WithName("GetSession");
         endpoints.MapGet("/api/nodes/{nodeId}/clients", GetNodeClientsAsync).WithTags("Connections").WithName("GetNodeClients");
@@ -31,13 +32,46 @@ public static class ConnectionsApi
     private static async Task<Ok<IReadOnlyList<HostedSession>>> GetNodeClientsAsync(string nodeId, IGrainFactory grains) =>
         TypedResults.Ok(await grains.GetGrain<INodeSessionsGrain>(Uri.UnescapeDataString(nodeId)).Get());
 
-    private static async Task<Results<Ok<SessionInfo>, ProblemHttpResult>> GetSessionAsync(string clientId, IGrainFactory grains)
+    private static async Task<Results<Ok<SessionInfo>, ProblemHttpResult>> GetSessionAsync(string clientId, IGrainFactory grains, Routing.ClusterRouter router)
     {
-        var session = await grains.GetGrain<IClientSessionGrain>(clientId).GetSession();
-        return session is null
-            ? Problems.NotFound("ResourceNotFoundException", $"No persistent session for client id {clientId}.")
-            : TypedResults.Ok(session);
+        var grain = grains.GetGrain<IClientSessionGrain>(clientId);
+        var session = await grain.GetSession();
+        if (session is null)
+        {
+            return Problems.NotFound("ResourceNotFoundException", $"No persistent session for client id {clientId}.");
+        }
+
+        return TypedResults.Ok(session.Connected && await grain.GetConnection() is { } connection
+            ? session with { Delivery = await DeliveryAsync(clientId, connection, router) }
+            : session);
     }
+
+    /// <summary>
+    /// A live connection (any session kind; EMQX's client API): where it is, since when, and how delivery to it stands:
+    /// queued, in flight, its window, and messages dropped because it read more slowly than its publishers wrote.
+    /// </summary>
+    private static async Task<Results<Ok<ConnectionStatus>, ProblemHttpResult>> GetConnectionAsync(string clientId, IGrainFactory grains, Routing.ClusterRouter router)
+    {
+        var connection = await grains.GetGrain<IClientSessionGrain>(clientId).GetConnection();
+        var delivery = connection is null ? null : await DeliveryAsync(clientId, connection, router);
+        return connection is null || delivery is null
+            ? Problems.NotFound("ResourceNotFoundException", $"No connection with client id {clientId}.")
+            : TypedResults.Ok(new ConnectionStatus(clientId, connection.NodeId, connection.SessionId, connection.Since, delivery));
+    }
+
+    private static async Task<ConnectionDelivery?> DeliveryAsync(string clientId, ClientConnection connection, Routing.ClusterRouter router)
+    {
+        try
+        {
+            return router.Resolve(connection.NodeId) is { } node ? await node.GetDelivery(clientId, connection.SessionId) : null;
+        }
+        catch (Exception ex) when (ex is OrleansException or TimeoutException)
+        {
+            return null;   // its node is going away: no live connection to report
+        }
+    }
+
+    public sealed record ConnectionStatus(string ClientId, string NodeId, string SessionId, DateTimeOffset Since, ConnectionDelivery Delivery);
 
     private static async Task<Results<Ok, ProblemHttpResult>> DeleteConnectionAsync(string clientId, bool? cleanSession, bool? preventWillMessage, IGrainFactory grains, Routing.ClusterRouter router)
     {

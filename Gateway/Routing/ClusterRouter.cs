@@ -783,6 +783,12 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
         }
     }
 
+    /// <summary>Delivery to this node's connection of a client, if it is still the given session and has its outbox.</summary>
+    public ConnectionDelivery? GetDelivery(string clientId, string sessionId) =>
+        _connections.Find(clientId) is { Outbox: { } outbox } meter && meter.SessionId == sessionId
+            ? new ConnectionDelivery(outbox.Queued, outbox.InFlight, outbox.Window, outbox.Dropped, outbox.Congested)
+            : null;
+
     /// <summary>The client connected anew elsewhere (a takeover): its older connection here, if still up, is closed.</summary>
     public async Task CloseReplacedConnectionAsync(string clientId, string newSessionId)
     {

@@ -29,4 +29,6 @@ internal sealed class RouteNodeEndpoint(ClusterRouter router, Sessions.SessionHo
     public Task<IReadOnlyList<RetainedChange>> GetRetained() => Task.FromResult(retained.Snapshot());
 
     public Task AccessChanged(AccessChange change) => access.ApplyAsync(change);
+
+    public Task<ConnectionDelivery?> GetDelivery(string clientId, string sessionId) => Task.FromResult(router.GetDelivery(clientId, sessionId));
 }

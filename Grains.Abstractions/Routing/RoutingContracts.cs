@@ -48,7 +48,24 @@ public interface IRouteNode : IGrainObserver
     /// <summary>Identity or access data changed: re-check this node's affected connections.</summary>
     [Alias("AccessChanged")]
     Task AccessChanged(Policies.AccessChange change);
+
+    /// <summary>How delivery to a client's live connection on this node stands, if it is still the given session.</summary>
+    [Alias("GetDelivery")]
+    Task<ConnectionDelivery?> GetDelivery(string clientId, string sessionId);
 }
+
+/// <summary>
+/// Delivery to one live connection (its outbox): messages queued and not yet sent, QoS 1/2 messages sent and not yet
+/// acknowledged, the window it allows (Receive Maximum), messages dropped since it connected because its queue was
+/// full, and whether its publishers are being held back (their acknowledgements wait) because it reads too slowly.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.ConnectionDelivery")]
+public sealed record ConnectionDelivery(
+    [property: Id(0)] int Queued,
+    [property: Id(1)] int InFlight,
+    [property: Id(2)] int Window,
+    [property: Id(3)] long Dropped,
+    [property: Id(4)] bool Congested);
 
 /// <summary>A live node and the version of its route table at its last lease renewal.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.LiveNode")]

@@ -100,7 +100,10 @@ public sealed record HostedSession(
     [property: Id(2)] bool Online,
     [property: Id(3)] int ProtocolVersion);
 
-/// <summary>A persistent session as operators see it.</summary>
+/// <summary>
+/// A persistent session as operators see it. <see cref="Delivery"/>: how delivery to its live connection stands, filled
+/// in by the API from the node holding the connection (the grain leaves it null).
+/// </summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.SessionInfo")]
 public sealed record SessionInfo(
     [property: Id(0)] string? HostNodeId,
@@ -109,4 +112,5 @@ public sealed record SessionInfo(
     [property: Id(3)] IReadOnlyList<SessionSubscription> Subscriptions,
     [property: Id(4)] int QueuedMessages,
     [property: Id(5)] long DroppedMessages,
-    [property: Id(6)] DateTimeOffset? DisconnectedAt);
+    [property: Id(6)] DateTimeOffset? DisconnectedAt,
+    [property: Id(7)] Routing.ConnectionDelivery? Delivery = null);

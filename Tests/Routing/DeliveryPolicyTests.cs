@@ -1,9 +1,13 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
+using System.Text.Json.Nodes;
 using MQTTnet;
 using MQTTnet.Formatter;
 using MQTTnet.Protocol;
+using OrleansIot.Grains.Abstractions.Routing;
 using OrleansIot.Tests.Infrastructure;
 using OrleansIot.Tests.Sessions;
 using static OrleansIot.Tests.Infrastructure.Ids;
@@ -128,6 +132,8 @@ public sealed class DeliveryPolicyTests(BackPressureNodeFixture node) : IClassFi
         await Task.Delay(TimeSpan.FromSeconds(1));
         Assert.Equal(149, Volatile.Read(ref acknowledged));   // still waiting: back-pressure, not drops
         Assert.False(publishing.IsCompleted);
+        var delivery = await DeliveryOfAsync(node.Http, subscriberId);   // what an operator sees meanwhile
+        Assert.Equal((100, 100, 50, 0L, true), (delivery.Window, delivery.InFlight, delivery.Queued, delivery.Dropped, delivery.Congested));
 
         // The subscriber catches up: everything arrives, in order, and the publisher finishes.
         await AcknowledgeAllUntilAsync(held, 300);
@@ -135,6 +141,13 @@ public sealed class DeliveryPolicyTests(BackPressureNodeFixture node) : IClassFi
         Assert.Equal(Enumerable.Range(1, 300).Select(n => n.ToString(CultureInfo.InvariantCulture)), held.Select(e => e.ApplicationMessage.ConvertPayloadToString()));
         var status = await Eventually.Get(() => node.GetThingAsync(subscriberId), s => s is { Usage.MessagesOut: 300 }, "the subscriber's counters");
         Assert.Equal(0, status!.Usage.MessagesDropped);
+    }
+
+    /// <summary>The connections API's view of delivery to a client's live connection.</summary>
+    internal static async Task<ConnectionDelivery> DeliveryOfAsync(HttpClient http, string clientId)
+    {
+        var body = await http.GetFromJsonAsync<JsonObject>($"/api/connections/{clientId}");
+        return body!["delivery"].Deserialize<ConnectionDelivery>(JsonSerializerOptions.Web)!;
     }
 
     internal static async Task AcknowledgeAllUntilAsync(ConcurrentQueue<MqttApplicationMessageReceivedEventArgs> held, int count)
@@ -224,6 +237,8 @@ public sealed class StalledSubscriberTests(StalledSubscriberNodeFixture node) : 
         var status = await Eventually.Get(() => node.GetThingAsync(subscriberId), s => s is { Usage.MessagesDropped: 200 }, "the drops counted");
         Assert.Equal(200, status!.Usage.MessagesDropped);
         Assert.Contains(node.Logs.Entries, e => e.Message.Contains($"Dropped", StringComparison.Ordinal) && e.Message.Contains(subscriberId, StringComparison.Ordinal));
+        var delivery = await DeliveryPolicyTests.DeliveryOfAsync(node.Http, subscriberId);   // and on its connection
+        Assert.Equal((100, 200, 200L), (delivery.InFlight, delivery.Queued, delivery.Dropped));
 
         // It catches up: the 300 oldest, in order, none twice.
         await DeliveryPolicyTests.AcknowledgeAllUntilAsync(held, 300);
