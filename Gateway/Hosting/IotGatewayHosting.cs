@@ -89,6 +89,7 @@ public static partial class IotGatewayHosting
         services.AddSingleton<Security.AuditTrail>();
         services.AddSingleton<Security.DeviceAuthenticator>();
         services.AddSingleton<Security.ApiKeyAuthenticator>();
+        services.AddSingleton<Security.SigV4Authenticator>();
         services.AddHostedService(sp => sp.GetRequiredService<Security.ApiKeyAuthenticator>());
         services.AddSingleton<Security.AccessChanges>();
         services.AddSingleton<Grains.Abstractions.Policies.IAccessChangeNotifier>(sp => sp.GetRequiredService<Security.AccessChanges>());
@@ -116,7 +117,14 @@ public static partial class IotGatewayHosting
         services.AddSingleton<Mqtt.Transport.MqttTransportHandler>();
         services.AddSingleton<IMqttServerAdapter>(sp => sp.GetRequiredService<Mqtt.Transport.MqttTransportHandler>());
         services.AddConnections();
-        services.AddProblemDetails();
+        // Every error carries AWS's exception name where AWS's SDKs read it first, next to the problem document's code.
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
+        {
+            if (c.ProblemDetails.Extensions.TryGetValue("code", out var code) && code is string name)
+            {
+                c.HttpContext.Response.Headers["x-amzn-ErrorType"] = name;
+            }
+        });
         services.AddExceptionHandler<ApiErrors>();
         services.AddOptions<Grains.Abstractions.Registry.RegistryOptions>().BindConfiguration(Grains.Abstractions.Registry.RegistryOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         services.AddHostedService<ListenerBanner>();

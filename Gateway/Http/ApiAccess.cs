@@ -9,7 +9,8 @@ namespace OrleansIot.Gateway.Http;
 
 /// <summary>
 /// Backend access to the HTTP API: every call under <c>/api</c> and the HTTP data plane (<c>/things/…/shadow</c>)
-/// needs <c>Authorization: Bearer &lt;API key&gt;</c> (401 <c>UnauthorizedException</c> without a valid one) whose role
+/// needs <c>Authorization: Bearer &lt;API key&gt;</c> (401 <c>UnauthorizedException</c> without a valid one), or an AWS
+/// Signature Version 4 made with the key's access key id and secret access key (<see cref="SigV4Authenticator"/>), whose role
 /// allows it (403 <c>AccessDeniedException</c>): readers read; operators also change things, shadows, rules, queues
 /// and connections; only admins change identity and access (certificates, CAs, policies, provisioning, API keys).
 /// A device may instead call the HTTPS data plane with its client certificate (no Authorization header), under its
@@ -49,9 +50,23 @@ public static class ApiAccess
             return;
         }
 
-        var caller = header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase)
-            ? await context.RequestServices.GetRequiredService<ApiKeyAuthenticator>().AuthenticateAsync(header[7..].Trim())
-            : null;
+        (string KeyId, string Role)? caller = null;
+        if (SigV4Authenticator.IsSigned(context.Request))
+        {
+            var signed = await context.RequestServices.GetRequiredService<SigV4Authenticator>().AuthenticateAsync(context);
+            if (signed.KeyId is null)
+            {
+                await Problems.Create(signed.Status, signed.Code!, signed.Message!).ExecuteAsync(context);
+                return;
+            }
+
+            caller = (signed.KeyId, signed.Role!);
+        }
+        else if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            caller = await context.RequestServices.GetRequiredService<ApiKeyAuthenticator>().AuthenticateAsync(header[7..].Trim());
+        }
+
         if (caller is not { } who)
         {
             context.Response.Headers.WWWAuthenticate = "Bearer";
@@ -83,7 +98,7 @@ public static class ApiAccess
         (string? CertificateId, bool Authenticated, string? Why) decision;
         if (context.Request.Path.StartsWithSegments("/topics", StringComparison.Ordinal))
         {
-            var topic = context.Request.RouteValues["topic"] as string ?? "";
+            var topic = PublishApi.TopicOf(context);
             decision = await devices.AuthorizeRequestAsync(certificate, source, "iot:Publish", $"topic/{topic}");
             if (decision.CertificateId is not null && string.Equals(context.Request.Query["retain"], "true", StringComparison.OrdinalIgnoreCase))
             {

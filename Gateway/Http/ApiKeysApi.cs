@@ -7,7 +7,8 @@ using OrleansIot.Grains.Abstractions.ApiKeys;
 namespace OrleansIot.Gateway.Http;
 
 /// <summary>
-/// Backend callers' API keys (admin only): <c>POST /api/apikeys</c> <c>{"name","role"}</c> answers the key once,
+/// Backend callers' API keys (admin only): <c>POST /api/apikeys</c> <c>{"name","role"}</c> answers the key once (the
+/// Bearer <c>key</c>, and the same key as an AWS credential pair: <c>accessKeyId</c>, <c>secretAccessKey</c>),
 /// <c>GET /api/apikeys</c> lists them (never secrets), <c>DELETE /api/apikeys/{keyId}</c>.
 /// </summary>
 public static class ApiKeysApi
@@ -17,10 +18,11 @@ public static class ApiKeysApi
         var api = endpoints.MapGroup("/api/apikeys").WithTags("API keys");
         api.MapPost("", async (JsonObject body, IGrainFactory grains, HttpContext context) =>
         {
-            var (info, key) = await grains.GetGrain<IApiKeysGrain>(0).Create(JsonText.Field(body, "name") ?? "", JsonText.Field(body, "role") ?? "");
-            AuditApi.Target(context, $"keyId={info.KeyId}");
-            var answer = Json(info);
-            answer["key"] = key;
+            var made = await grains.GetGrain<IApiKeysGrain>(0).Create(JsonText.Field(body, "name") ?? "", JsonText.Field(body, "role") ?? "");
+            AuditApi.Target(context, $"keyId={made.Info.KeyId}");
+            var answer = Json(made.Info);
+            answer["key"] = made.Key;
+            answer["secretAccessKey"] = made.SecretAccessKey;
             return JsonText.Result(answer);
         }).WithName("CreateApiKey");
         api.MapGet("", async (IGrainFactory grains) =>
@@ -40,5 +42,6 @@ public static class ApiKeysApi
         ["name"] = key.Name,
         ["role"] = key.Role,
         ["createdAt"] = key.CreatedAt.ToUnixTimeMilliseconds() / 1000.0,
+        ["accessKeyId"] = key.AccessKeyId,
     };
 }

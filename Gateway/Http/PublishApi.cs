@@ -22,8 +22,23 @@ public static class PublishApi
         return endpoints;
     }
 
-    private static async Task<IResult> PublishAsync(string topic, int? qos, bool? retain, HttpRequest request, Limits limits, PublishInterceptor interceptor)
+    /// <summary>
+    /// The topic of a publish request, decoded once from the path as sent: AWS's SDKs and CLI encode the topic as one
+    /// path segment (<c>a%2Fb</c>), curl sends it as a path (<c>a/b</c>); both are <c>a/b</c>. (The routed value
+    /// cannot say which: the server leaves <c>%2F</c> encoded and decodes the rest.)
+    /// </summary>
+    internal static string TopicOf(HttpContext context)
     {
+        var raw = context.Features.Get<Microsoft.AspNetCore.Http.Features.IHttpRequestFeature>()?.RawTarget ?? context.Request.Path.Value ?? "";
+        var end = raw.IndexOf('?');
+        var path = end < 0 ? raw : raw[..end];
+        var start = path.IndexOf("/topics/", StringComparison.Ordinal);
+        return start < 0 ? "" : Uri.UnescapeDataString(path[(start + "/topics/".Length)..]);
+    }
+
+    private static async Task<IResult> PublishAsync(int? qos, bool? retain, HttpRequest request, Limits limits, PublishInterceptor interceptor)
+    {
+        var topic = TopicOf(request.HttpContext);
         if (qos is not (null or 0 or 1))
         {
             return Problems.BadRequest("InvalidRequestException", "qos must be 0 or 1.");

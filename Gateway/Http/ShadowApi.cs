@@ -1,5 +1,6 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using OrleansIot.Grains.Abstractions.Shadows;
 using OrleansIot.Grains.Abstractions.Things;
@@ -9,7 +10,7 @@ namespace OrleansIot.Gateway.Http;
 /// <summary>
 /// The shadow data plane as AWS's (<c>GetThingShadow</c>, <c>UpdateThingShadow</c>, <c>DeleteThingShadow</c>,
 /// <c>ListNamedShadowsForThing</c>): AWS paths and documents; errors as problem+json carrying AWS's exception name
-/// (also in <c>x-amzn-ErrorType</c>, where AWS SDKs look for it) and AWS's message.
+/// (also in <c>x-amzn-ErrorType</c>, as on every error) and AWS's message.
 /// </summary>
 public static class ShadowApi
 {
@@ -108,7 +109,7 @@ public static class ShadowApi
         return Error(response.Code, error.RootElement.GetProperty("message").GetString() ?? "");
     }
 
-    private static AwsError Error(int status, string message)
+    private static ProblemHttpResult Error(int status, string message)
     {
         var code = status switch
         {
@@ -122,16 +123,6 @@ public static class ShadowApi
             429 => "ThrottlingException",
             _ => "InternalFailureException",
         };
-        return new AwsError(Problems.Create(status, code, message), code);
-    }
-
-    /// <summary>A problem document plus AWS's <c>x-amzn-ErrorType</c> header.</summary>
-    private sealed class AwsError(IResult problem, string code) : IResult
-    {
-        public Task ExecuteAsync(HttpContext httpContext)
-        {
-            httpContext.Response.Headers["x-amzn-ErrorType"] = code;
-            return problem.ExecuteAsync(httpContext);
-        }
+        return Problems.Create(status, code, message);
     }
 }

@@ -42,7 +42,14 @@ internal sealed partial class ApiKeyAuthenticator(
             return null;
         }
 
-        var keyId = presented[5..21];
+        var check = await FindAsync(presented[5..21]);
+        var secretHash = SHA256.HashData(Encoding.UTF8.GetBytes(presented[22..]));
+        return check is not null && CryptographicOperations.FixedTimeEquals(secretHash, check.SecretHash) ? (check.KeyId, check.Role) : null;
+    }
+
+    /// <summary>A key's role and secret hash (cached per node until the key changes), or null when there is no such key.</summary>
+    public async ValueTask<ApiKeyCheck?> FindAsync(string keyId)
+    {
         if (!_keys.TryGetValue(keyId, out var check))
         {
             check = await grains.GetGrain<IApiKeysGrain>(0).Find(keyId);
@@ -54,8 +61,7 @@ internal sealed partial class ApiKeyAuthenticator(
             _keys[keyId] = check;
         }
 
-        var secretHash = SHA256.HashData(Encoding.UTF8.GetBytes(presented[22..]));
-        return check is not null && CryptographicOperations.FixedTimeEquals(secretHash, check.SecretHash) ? (check.KeyId, check.Role) : null;
+        return check;
     }
 
     /// <summary>A key was deleted (on any node): read it again next time.</summary>

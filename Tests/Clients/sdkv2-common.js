@@ -2,20 +2,7 @@
 // one JSON line {"checks": {name: bool}, "values": {...}, "errors": [...]}.
 'use strict';
 const { mqtt, mqtt5, iot } = require('aws-iot-device-sdk-v2');
-
-function report() {
-  const checks = {};
-  const values = {};
-  const errors = [];
-  return {
-    checks,
-    errors,
-    value(name, v) { values[name] = v; },
-    check(name, ok, detail) { checks[name] = !!ok; if (!ok && detail) errors.push(`${name}: ${detail}`); },
-    fail(e) { errors.push(e && e.message ? e.message : String(e)); },
-    print() { console.log(JSON.stringify({ checks, values, errors })); },
-  };
-}
+const { report } = require('./report');
 
 const within = (promise, ms, what) => Promise.race([promise,
   new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), ms))]);
