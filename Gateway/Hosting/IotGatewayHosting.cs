@@ -90,6 +90,7 @@ public static partial class IotGatewayHosting
         services.AddSingleton<Security.DeviceAuthenticator>();
         services.AddSingleton<Security.ApiKeyAuthenticator>();
         services.AddSingleton<Security.SigV4Authenticator>();
+        Http.ApiAccess.AddApiAccess(services);
         services.AddHostedService(sp => sp.GetRequiredService<Security.ApiKeyAuthenticator>());
         services.AddSingleton<Security.AccessChanges>();
         services.AddSingleton<Grains.Abstractions.Policies.IAccessChangeNotifier>(sp => sp.GetRequiredService<Security.AccessChanges>());
@@ -186,7 +187,8 @@ public static partial class IotGatewayHosting
         app.UseAuditLog();
         app.UseExceptionHandler();
         app.UseStatusCodePages();
-        app.UseApiKeys();
+        app.UseAuthentication();
+        app.UseAuthorization();
         app.UseWebSockets();
         // MapMqtt of MQTTnet.AspNetCore, with the truncated-packet guard in front of the handler.
         var webSocketOptions = new Microsoft.AspNetCore.Http.Connections.HttpConnectionDispatcherOptions();

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Analytics;
+using OrleansIot.Grains.Abstractions.ApiKeys;
 
 namespace OrleansIot.Gateway.Http;
 
@@ -18,7 +19,7 @@ public static class AnalyticsApi
 {
     public static IEndpointRouteBuilder MapAnalyticsApi(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/api/telemetry", QueryAsync).WithTags("Analytics").WithName("QueryTelemetry");
+        endpoints.MapGet("/api/telemetry", QueryAsync).WithTags("Analytics").WithName("QueryTelemetry").ChangedBy(ApiKeyRoles.Operator);
         return endpoints;
     }
 

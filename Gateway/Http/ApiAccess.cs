@@ -1,3 +1,5 @@
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Authorization.Policy;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
@@ -8,146 +10,158 @@ using OrleansIot.Grains.Abstractions.ApiKeys;
 namespace OrleansIot.Gateway.Http;
 
 /// <summary>
-/// Backend access to the HTTP API: every call under <c>/api</c> and the HTTP data plane (<c>/things/…/shadow</c>)
-/// needs <c>Authorization: Bearer &lt;API key&gt;</c> (401 <c>UnauthorizedException</c> without a valid one), or an AWS
-/// Signature Version 4 made with the key's access key id and secret access key (<see cref="SigV4Authenticator"/>), whose role
-/// allows it (403 <c>AccessDeniedException</c>): readers read; operators also change things, shadows, rules, queues
-/// and connections; only admins change identity and access (certificates, CAs, policies, provisioning, API keys).
-/// A device may instead call the HTTPS data plane with its client certificate (no Authorization header), under its
-/// policies. <c>/health</c> and MQTT over WebSockets are not API calls (devices authenticate at CONNECT).
+/// What a caller may do, decided from the endpoint's own metadata: each API declares who may change what it serves
+/// (<see cref="ChangedBy{TBuilder}"/>: operator or admin); reads (GET, and the POSTs marked <see cref="ReadOnly{TBuilder}"/>,
+/// as AWS has them) need any key. Readers read; operators also change things, shadows, rules, queues and connections;
+/// admins also identity and access (certificates, CAs, policies, provisioning, API keys). A device's certificate may
+/// call only endpoints that name what that call is in AWS's policy language (<see cref="DeviceAccess"/>), and only
+/// as its policies allow. Every refusal is written here, once: 401 <c>UnauthorizedException</c> (or the SigV4
+/// error), 403 <c>AccessDeniedException</c>, as problem+json with <c>x-amzn-ErrorType</c>.
 /// </summary>
 public static class ApiAccess
 {
-    /// <summary>POST endpoints that only read (AWS uses POST for them), by endpoint name.</summary>
-    internal static readonly HashSet<string> ReadOnlyPosts = new(StringComparer.Ordinal)
+    private const string ReaderPolicy = "iot.reader";
+    private const string OperatorPolicy = "iot.operator";
+    private const string AdminPolicy = "iot.admin";
+
+    internal static IServiceCollection AddApiAccess(this IServiceCollection services)
     {
-        "TestRuleSql", "ListTargetsForPolicy", "ListAttachedPolicies", "GetEffectivePolicies",
+        services.AddApiAuthentication();
+        services.AddAuthorizationBuilder()
+            .AddPolicy(ReaderPolicy, p => p.AddRequirements(new RoleRequirement(ApiKeyRoles.Reader)))
+            .AddPolicy(OperatorPolicy, p => p.AddRequirements(new RoleRequirement(ApiKeyRoles.Operator)))
+            .AddPolicy(AdminPolicy, p => p.AddRequirements(new RoleRequirement(ApiKeyRoles.Admin)));
+        services.AddSingleton<IAuthorizationHandler, RoleHandler>();
+        services.AddSingleton<IAuthorizationMiddlewareResultHandler, RefusalWriter>();
+        return services;
+    }
+
+    /// <summary>
+    /// Every endpoint of the builder needs a caller: changes the given role (or admin), reads any role. Applied last,
+    /// so an endpoint's own <see cref="ReadOnly{TBuilder}"/> counts.
+    /// </summary>
+    public static TBuilder ChangedBy<TBuilder>(this TBuilder builder, string role) where TBuilder : IEndpointConventionBuilder
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        var changes = role switch
+        {
+            ApiKeyRoles.Operator => OperatorPolicy,
+            ApiKeyRoles.Admin => AdminPolicy,
+            _ => throw new ArgumentOutOfRangeException(nameof(role), role, "changes are made by operators or admins"),
+        };
+        builder.Finally(endpoint =>
+        {
+            var methods = endpoint.Metadata.OfType<HttpMethodMetadata>().SelectMany(m => m.HttpMethods).ToList();
+            var reads = endpoint.Metadata.OfType<ReadOnlyCall>().Any() || (methods.Count > 0 && methods.All(m => HttpMethods.IsGet(m) || HttpMethods.IsHead(m)));
+            endpoint.Metadata.Add(new AuthorizeAttribute(reads ? ReaderPolicy : changes));
+        });
+        return builder;
+    }
+
+    /// <summary>A POST that only reads (AWS uses POST for some reads): any role may call it, and it is not audited.</summary>
+    public static TBuilder ReadOnly<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(ReadOnlyCall.Instance);
+
+    /// <summary>Whether an endpoint only reads (GET, HEAD, or marked <see cref="ReadOnly{TBuilder}"/>).</summary>
+    public static bool IsRead(Endpoint endpoint, string method) =>
+        HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || endpoint.Metadata.GetMetadata<ReadOnlyCall>() is not null;
+
+    /// <summary>Marks an endpoint that only reads although it is a POST.</summary>
+    public sealed class ReadOnlyCall
+    {
+        public static readonly ReadOnlyCall Instance = new();
+    }
+
+    private sealed record RoleRequirement(string Role) : IAuthorizationRequirement;
+
+    private static int Rank(string? role) => role switch
+    {
+        ApiKeyRoles.Admin => 3,
+        ApiKeyRoles.Operator => 2,
+        ApiKeyRoles.Reader => 1,
+        _ => 0,
     };
 
-    /// <summary>Paths whose changes are identity and access: admin only.</summary>
-    private static readonly string[] IdentityPaths =
-    [
-        "/api/policies", "/api/target-policies", "/api/policy-targets", "/api/attached-policies", "/api/effective-policies",
-        "/api/certificates", "/api/certificate", "/api/keys-and-certificate", "/api/cacertificate", "/api/cacertificates",
-        "/api/registrationcode", "/api/apikeys", "/api/provisioning-templates",
-    ];
-
-    /// <summary>Checks the caller's key and role; add after routing and the audit log (which records refusals too).</summary>
-    public static IApplicationBuilder UseApiKeys(this IApplicationBuilder app) => app.Use(async (context, next) =>
+    /// <summary>An API key's role against the endpoint's; a device's certificate against its policies.</summary>
+    private sealed class RoleHandler(DeviceAuthenticator devices) : AuthorizationHandler<RoleRequirement>
     {
-        var path = context.Request.Path;
-        if (!path.StartsWithSegments("/api", StringComparison.Ordinal) && !path.StartsWithSegments("/things", StringComparison.Ordinal)
-            && !path.StartsWithSegments("/topics", StringComparison.Ordinal))
+        protected override async Task HandleRequirementAsync(AuthorizationHandlerContext context, RoleRequirement requirement)
         {
-            await next(context);
-            return;
-        }
-
-        var header = context.Request.Headers.Authorization.ToString();
-        if (header.Length == 0 && context.Connection.ClientCertificate is { } certificate && !path.StartsWithSegments("/api", StringComparison.Ordinal))
-        {
-            await DeviceRequestAsync(context, next, certificate);
-            return;
-        }
-
-        (string KeyId, string Role)? caller = null;
-        if (SigV4Authenticator.IsSigned(context.Request))
-        {
-            var signed = await context.RequestServices.GetRequiredService<SigV4Authenticator>().AuthenticateAsync(context);
-            if (signed.KeyId is null)
+            var principal = context.User.FindFirst(ApiAuthentication.PrincipalClaim)?.Value;
+            if (principal is null || context.Resource is not HttpContext http)
             {
-                await Problems.Create(signed.Status, signed.Code!, signed.Message!).ExecuteAsync(context);
+                return;   // not authenticated: challenged
+            }
+
+            var role = context.User.FindFirst(ApiAuthentication.RoleClaim)?.Value;
+            if (role is not null)
+            {
+                if (Rank(role) >= Rank(requirement.Role))
+                {
+                    context.Succeed(requirement);
+                }
+                else
+                {
+                    context.Fail(new AuthorizationFailureReason(this, $"The role {role} of API key {principal} does not allow this call."));
+                }
+
                 return;
             }
 
-            caller = (signed.KeyId, signed.Role!);
-        }
-        else if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
-        {
-            caller = await context.RequestServices.GetRequiredService<ApiKeyAuthenticator>().AuthenticateAsync(header[7..].Trim());
-        }
-
-        if (caller is not { } who)
-        {
-            context.Response.Headers.WWWAuthenticate = "Bearer";
-            await Problems.Create(StatusCodes.Status401Unauthorized, "UnauthorizedException", "A valid API key is required: Authorization: Bearer <key>.").ExecuteAsync(context);
-            return;
-        }
-
-        context.Items[AuditApi.PrincipalKey] = who.KeyId;
-        if (!Allows(who.Role, context))
-        {
-            await Problems.Create(StatusCodes.Status403Forbidden, "AccessDeniedException", $"The role {who.Role} of API key {who.KeyId} does not allow this call.").ExecuteAsync(context);
-            return;
-        }
-
-        await next(context);
-    });
-
-    /// <summary>
-    /// A device on the HTTPS data plane with its client certificate: the shadow (<c>/things/{thingName}/shadow</c>:
-    /// AWS's <c>iot:GetThingShadow</c>, <c>iot:UpdateThingShadow</c>, <c>iot:DeleteThingShadow</c> on
-    /// <c>thing/{thingName}</c>) and publish (<c>/topics/{topic}</c>: <c>iot:Publish</c>, with <c>iot:RetainPublish</c>
-    /// for a retained message, on <c>topic/{topic}</c>).
-    /// </summary>
-    private static async Task DeviceRequestAsync(HttpContext context, RequestDelegate next, System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
-    {
-        var method = context.Request.Method;
-        var devices = context.RequestServices.GetRequiredService<DeviceAuthenticator>();
-        var source = context.Connection.RemoteIpAddress?.ToString();
-        (string? CertificateId, bool Authenticated, string? Why) decision;
-        if (context.Request.Path.StartsWithSegments("/topics", StringComparison.Ordinal))
-        {
-            var topic = PublishApi.TopicOf(context);
-            decision = await devices.AuthorizeRequestAsync(certificate, source, "iot:Publish", $"topic/{topic}");
-            if (decision.CertificateId is not null && string.Equals(context.Request.Query["retain"], "true", StringComparison.OrdinalIgnoreCase))
+            // A device (authenticated only where the endpoint says what the call is): all of it allowed by its policies.
+            if (http.GetEndpoint()?.Metadata.GetMetadata<DeviceAccess>() is not { } access || http.Connection.ClientCertificate is not { } certificate)
             {
-                decision = await devices.AuthorizeRequestAsync(certificate, source, "iot:RetainPublish", $"topic/{topic}");
+                return;
             }
-        }
-        else
-        {
-            var action = HttpMethods.IsGet(method) ? "iot:GetThingShadow" : HttpMethods.IsDelete(method) ? "iot:DeleteThingShadow" : "iot:UpdateThingShadow";
-            decision = await devices.AuthorizeRequestAsync(certificate, source, action, $"thing/{context.Request.RouteValues["thingName"] as string ?? ""}");
-        }
 
-        var (certificateId, authenticated, why) = decision;
-        if (certificateId is null)
-        {
-            await (authenticated
-                ? Problems.Create(StatusCodes.Status403Forbidden, "AccessDeniedException", why!)
-                : Problems.Create(StatusCodes.Status401Unauthorized, "UnauthorizedException", why!)).ExecuteAsync(context);
-            return;
-        }
-
-        context.Items[AuditApi.PrincipalKey] = certificateId;
-        await next(context);
-    }
-
-    private static bool Allows(string role, HttpContext context)
-    {
-        var method = context.Request.Method;
-        var name = context.GetEndpoint()?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName;
-        var reads = HttpMethods.IsGet(method) || HttpMethods.IsHead(method) || (name is not null && ReadOnlyPosts.Contains(name));
-        if (reads || role == ApiKeyRoles.Admin)
-        {
-            return true;
-        }
-
-        return role == ApiKeyRoles.Operator && !IsIdentity(context.Request.Path);
-    }
-
-    private static bool IsIdentity(PathString path)
-    {
-        foreach (var prefix in IdentityPaths)
-        {
-            if (path.StartsWithSegments(prefix, StringComparison.Ordinal))
+            foreach (var (action, resource) in access.Checks(http))
             {
-                return true;
+                var (allowed, _, why) = await devices.AuthorizeRequestAsync(certificate, http.Connection.RemoteIpAddress?.ToString(), action, resource);
+                if (allowed is null)
+                {
+                    context.Fail(new AuthorizationFailureReason(this, why!));
+                    return;
+                }
             }
-        }
 
-        // AttachThingPrincipal / DetachThingPrincipal: /api/things/{name}/principals
-        return path.StartsWithSegments("/api/things", StringComparison.Ordinal) && path.Value!.EndsWith("/principals", StringComparison.Ordinal);
+            context.Succeed(requirement);
+        }
     }
+
+    /// <summary>Writes every refusal the same way; lets allowed calls through.</summary>
+    private sealed class RefusalWriter : IAuthorizationMiddlewareResultHandler
+    {
+        private readonly AuthorizationMiddlewareResultHandler _default = new();
+
+        public async Task HandleAsync(RequestDelegate next, HttpContext context, AuthorizationPolicy policy, PolicyAuthorizationResult authorizeResult)
+        {
+            if (authorizeResult.Succeeded)
+            {
+                await _default.HandleAsync(next, context, policy, authorizeResult);
+                return;
+            }
+
+            var refusal = authorizeResult.Challenged
+                ? context.Items.TryGetValue(ApiAuthentication.FailureKey, out var failure) && failure is ApiRefusal given
+                    ? given
+                    : ApiRefusal.Unauthorized("A valid API key is required: Authorization: Bearer <key>.")
+                : new ApiRefusal(StatusCodes.Status403Forbidden, "AccessDeniedException",
+                    authorizeResult.AuthorizationFailure?.FailureReasons.FirstOrDefault()?.Message ?? "This call is not allowed.");
+            if (refusal.Status == StatusCodes.Status401Unauthorized)
+            {
+                context.Response.Headers.WWWAuthenticate = "Bearer";
+            }
+
+            await Problems.Create(refusal.Status, refusal.Code, refusal.Message).ExecuteAsync(context);
+        }
+    }
+}
+
+/// <summary>
+/// What a call of the HTTPS data plane is in AWS's policy language, for a device calling it with its certificate:
+/// the actions and resources (<c>thing/{name}</c>, <c>topic/{topic}</c>) its policies must all allow.
+/// </summary>
+public sealed class DeviceAccess(Func<HttpContext, IEnumerable<(string Action, string Resource)>> checks)
+{
+    public IEnumerable<(string Action, string Resource)> Checks(HttpContext context) => checks(context);
 }

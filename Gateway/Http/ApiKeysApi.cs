@@ -15,7 +15,7 @@ public static class ApiKeysApi
 {
     public static IEndpointRouteBuilder MapApiKeysApi(this IEndpointRouteBuilder endpoints)
     {
-        var api = endpoints.MapGroup("/api/apikeys").WithTags("API keys");
+        var api = endpoints.MapGroup("/api/apikeys").WithTags("API keys").ChangedBy(ApiKeyRoles.Admin);
         api.MapPost("", async (JsonObject body, IGrainFactory grains, HttpContext context) =>
         {
             var made = await grains.GetGrain<IApiKeysGrain>(0).Create(JsonText.Field(body, "name") ?? "", JsonText.Field(body, "role") ?? "");

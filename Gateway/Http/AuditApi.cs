@@ -17,14 +17,22 @@ namespace OrleansIot.Gateway.Http;
 /// </summary>
 public static class AuditApi
 {
-    /// <summary>Queue data-plane calls (POSTs that move messages, not configuration): not audited, nor are reads.</summary>
-    private static readonly HashSet<string> QueueData = new(StringComparer.Ordinal) { "ReceiveMessage", "SendMessage", "DeleteMessageBatch" };
+    /// <summary>Marks calls that move data rather than configuration (the queues' send, receive, delete): not audited.</summary>
+    public sealed class NotAuditedCall
+    {
+        public static readonly NotAuditedCall Instance = new();
+    }
+
+    /// <summary>This endpoint's calls are not recorded (data-plane calls; reads never are).</summary>
+    public static TBuilder NotAudited<TBuilder>(this TBuilder builder) where TBuilder : IEndpointConventionBuilder =>
+        builder.WithMetadata(NotAuditedCall.Instance);
 
     /// <summary>Records audited calls; add before the exception handler so the final status is seen.</summary>
     public static IApplicationBuilder UseAuditLog(this IApplicationBuilder app) => app.Use(async (context, next) =>
     {
         // Read before the call: the exception handler clears the endpoint and route values when it answers a failed request.
-        var name = context.GetEndpoint()?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName;
+        var endpoint = context.GetEndpoint();
+        var name = endpoint?.Metadata.GetMetadata<IEndpointNameMetadata>()?.EndpointName;
         var pathTarget = string.Join(",", context.Request.RouteValues.Select(v => $"{v.Key}={v.Value}"));
         try
         {
@@ -33,11 +41,11 @@ public static class AuditApi
         finally
         {
             var request = context.Request;
-            if (name is not null && !HttpMethods.IsGet(request.Method) && !HttpMethods.IsHead(request.Method)
-                && request.Path.StartsWithSegments("/api", StringComparison.Ordinal) && !ApiAccess.ReadOnlyPosts.Contains(name) && !QueueData.Contains(name))
+            if (name is not null && !ApiAccess.IsRead(endpoint!, request.Method) && endpoint!.Metadata.GetMetadata<NotAuditedCall>() is null
+                && request.Path.StartsWithSegments("/api", StringComparison.Ordinal))
             {
                 context.RequestServices.GetRequiredService<Security.AuditTrail>().Record(
-                    context.Items.TryGetValue(PrincipalKey, out var principal) && principal is string p ? p : "anonymous",
+                    context.User.FindFirst(ApiAuthentication.PrincipalClaim)?.Value ?? "anonymous",
                     name,
                     context.Items.TryGetValue(TargetKey, out var named) && named is string given ? given : pathTarget,
                     context.Connection.RemoteIpAddress?.ToString(),
@@ -58,9 +66,6 @@ public static class AuditApi
         ArgumentNullException.ThrowIfNull(context);
         context.Items[TargetKey] = target;
     }
-
-    /// <summary>Where authentication leaves the caller's identity for the audit log (<c>HttpContext.Items</c>).</summary>
-    public const string PrincipalKey = "iot.principal";
 
     public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder endpoints)
     {
@@ -84,7 +89,7 @@ public static class AuditApi
                 })]),
                 ["nextToken"] = page.NextToken,
             });
-        }).WithTags("Audit").WithName("LookupEvents");
+        }).WithTags("Audit").WithName("LookupEvents").ChangedBy(Grains.Abstractions.ApiKeys.ApiKeyRoles.Admin);
         return endpoints;
     }
 

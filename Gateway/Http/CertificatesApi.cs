@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Certificates;
 using OrleansIot.Grains.Abstractions.Registry;
+using OrleansIot.Grains.Abstractions.ApiKeys;
 
 namespace OrleansIot.Gateway.Http;
 
@@ -21,7 +22,7 @@ public static class CertificatesApi
 {
     public static IEndpointRouteBuilder MapCertificatesApi(this IEndpointRouteBuilder endpoints)
     {
-        var api = endpoints.MapGroup("/api").WithTags("Certificates");
+        var api = endpoints.MapGroup("/api").WithTags("Certificates").ChangedBy(ApiKeyRoles.Admin);
         api.MapGet("/cacertificate", async (IGrainFactory grains) =>
         {
             var (id, pem) = await grains.GetGrain<ICertificateAuthorityGrain>(ICertificateAuthorityGrain.Key).Get();

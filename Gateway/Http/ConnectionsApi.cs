@@ -17,10 +17,11 @@ public static class ConnectionsApi
 {
     public static IEndpointRouteBuilder MapConnectionsApi(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/api/connections/{clientId}", GetConnectionAsync).WithTags("Connections").WithName("GetConnection");
-        endpoints.MapDelete("/api/connections/{clientId}", DeleteConnectionAsync).WithTags("Connections").WithName("DeleteConnection");
-        endpoints.MapGet("/api/sessions/{clientId}", GetSessionAsync).WithTags("Connections").WithName("GetSession");
-        endpoints.MapGet("/api/nodes/{nodeId}/clients", GetNodeClientsAsync).WithTags("Connections").WithName("GetNodeClients");
+        var api = endpoints.MapGroup("/api").WithTags("Connections").ChangedBy(Grains.Abstractions.ApiKeys.ApiKeyRoles.Operator);
+        api.MapGet("/connections/{clientId}", GetConnectionAsync).WithName("GetConnection");
+        api.MapDelete("/connections/{clientId}", DeleteConnectionAsync).WithName("DeleteConnection");
+        api.MapGet("/sessions/{clientId}", GetSessionAsync).WithName("GetSession");
+        api.MapGet("/nodes/{nodeId}/clients", GetNodeClientsAsync).WithName("GetNodeClients");
         return endpoints;
     }
 

@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Policies;
 using OrleansIot.Grains.Abstractions.Registry;
+using OrleansIot.Grains.Abstractions.ApiKeys;
 
 namespace OrleansIot.Gateway.Http;
 
@@ -22,7 +23,7 @@ public static class PoliciesApi
 {
     public static IEndpointRouteBuilder MapPoliciesApi(this IEndpointRouteBuilder endpoints)
     {
-        var api = endpoints.MapGroup("/api").WithTags("Policies");
+        var api = endpoints.MapGroup("/api").WithTags("Policies").ChangedBy(ApiKeyRoles.Admin);
         api.MapPost("/policies/{policyName}", async (string policyName, JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o) =>
         {
             var version = await grains.GetGrain<IPolicyGrain>(policyName).Create(Document(body));
@@ -105,7 +106,7 @@ public static class PoliciesApi
         }).WithName("DetachPolicy");
         api.MapPost("/policy-targets/{policyName}", async (string policyName, IGrainFactory grains) =>
             JsonText.Result(new JsonObject { ["targets"] = new JsonArray([.. (await grains.GetGrain<IPolicyGrain>(policyName).ListTargets()).Select(t => (JsonNode?)t)]) }))
-            .WithName("ListTargetsForPolicy");
+            .WithName("ListTargetsForPolicy").ReadOnly();
         api.MapPost("/attached-policies/{*target}", async (string target, IGrainFactory grains, IOptions<RegistryOptions> o) =>
         {
             var effective = await grains.GetGrain<IPolicyQueryGrain>(0).Effective(Uri.UnescapeDataString(target), null);
@@ -113,7 +114,7 @@ public static class PoliciesApi
             {
                 ["policies"] = new JsonArray([.. effective.Select(p => (JsonNode?)new JsonObject { ["policyName"] = p.PolicyName, ["policyArn"] = Arn(o, p.PolicyName) })]),
             });
-        }).WithName("ListAttachedPolicies");
+        }).WithName("ListAttachedPolicies").ReadOnly();
         api.MapPost("/effective-policies", async (string? thingName, HttpRequest request, IGrainFactory grains, IOptions<RegistryOptions> o) =>
         {
             var body = request.ContentLength > 0 ? await request.ReadFromJsonAsync<JsonObject>() : null;
@@ -133,7 +134,7 @@ public static class PoliciesApi
                     ["policyDocument"] = e.PolicyDocument,
                 })]),
             });
-        }).WithName("GetEffectivePolicies");
+        }).WithName("GetEffectivePolicies").ReadOnly();
         return endpoints;
     }
 

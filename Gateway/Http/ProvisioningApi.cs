@@ -6,6 +6,7 @@ using Microsoft.Extensions.Options;
 using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Provisioning;
 using OrleansIot.Grains.Abstractions.Registry;
+using OrleansIot.Grains.Abstractions.ApiKeys;
 
 namespace OrleansIot.Gateway.Http;
 
@@ -19,7 +20,7 @@ public static class ProvisioningApi
 {
     public static IEndpointRouteBuilder MapProvisioningApi(this IEndpointRouteBuilder endpoints)
     {
-        var api = endpoints.MapGroup("/api/provisioning-templates").WithTags("Provisioning");
+        var api = endpoints.MapGroup("/api/provisioning-templates").WithTags("Provisioning").ChangedBy(ApiKeyRoles.Admin);
         api.MapPost("", async (JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context) =>
         {
             var name = JsonText.Required(body, "templateName", "1 to 36 of [0-9A-Za-z_-]");

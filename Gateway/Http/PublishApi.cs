@@ -18,7 +18,11 @@ public static class PublishApi
 {
     public static IEndpointRouteBuilder MapPublishApi(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapPost("/topics/{**topic}", PublishAsync).WithTags("Data plane").WithName("Publish");
+        endpoints.MapPost("/topics/{**topic}", PublishAsync).WithTags("Data plane").WithName("Publish")
+            .ChangedBy(Grains.Abstractions.ApiKeys.ApiKeyRoles.Operator)
+            .WithMetadata(new DeviceAccess(context => string.Equals(context.Request.Query["retain"], "true", StringComparison.OrdinalIgnoreCase)
+                ? [("iot:Publish", $"topic/{TopicOf(context)}"), ("iot:RetainPublish", $"topic/{TopicOf(context)}")]
+                : [("iot:Publish", $"topic/{TopicOf(context)}")]));
         return endpoints;
     }
 

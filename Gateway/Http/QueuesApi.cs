@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Queues;
+using OrleansIot.Grains.Abstractions.ApiKeys;
 
 namespace OrleansIot.Gateway.Http;
 
@@ -19,10 +20,10 @@ public static class QueuesApi
 {
     public static IEndpointRouteBuilder MapQueuesApi(this IEndpointRouteBuilder endpoints)
     {
-        var queues = endpoints.MapGroup("/api/queues").WithTags("Queues");
-        queues.MapPost("/{queueName}/messages", SendAsync).WithName("SendMessage");
-        queues.MapPost("/{queueName}/receive", ReceiveAsync).WithName("ReceiveMessage");
-        queues.MapPost("/{queueName}/delete", DeleteAsync).WithName("DeleteMessageBatch");
+        var queues = endpoints.MapGroup("/api/queues").WithTags("Queues").ChangedBy(ApiKeyRoles.Operator);
+        queues.MapPost("/{queueName}/messages", SendAsync).WithName("SendMessage").NotAudited();
+        queues.MapPost("/{queueName}/receive", ReceiveAsync).WithName("ReceiveMessage").NotAudited();
+        queues.MapPost("/{queueName}/delete", DeleteAsync).WithName("DeleteMessageBatch").NotAudited();
         queues.MapGet("/{queueName}", StatsAsync).WithName("GetQueueAttributes");
         return endpoints;
     }

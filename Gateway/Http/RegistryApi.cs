@@ -7,6 +7,7 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 using OrleansIot.Grains.Abstractions.Registry;
 using OrleansIot.Grains.Abstractions.Things;
+using OrleansIot.Grains.Abstractions.ApiKeys;
 
 namespace OrleansIot.Gateway.Http;
 
@@ -19,7 +20,7 @@ public static class RegistryApi
 {
     public static IEndpointRouteBuilder MapRegistryApi(this IEndpointRouteBuilder endpoints)
     {
-        var things = endpoints.MapGroup("/api/things").WithTags("Registry");
+        var things = endpoints.MapGroup("/api/things").WithTags("Registry").ChangedBy(ApiKeyRoles.Operator);
         things.MapPost("/{thingName}", CreateThingAsync).WithName("CreateThing");
         things.MapGet("/{thingName}", DescribeThingAsync).WithName("DescribeThing");
         things.MapMethods("/{thingName}", ["PATCH"], UpdateThingAsync).WithName("UpdateThing");
@@ -27,14 +28,14 @@ public static class RegistryApi
         things.MapGet("", ListThingsAsync).WithName("ListThings");
         things.MapGet("/{thingName}/thing-groups", ListThingGroupsForThingAsync).WithName("ListThingGroupsForThing");
 
-        var types = endpoints.MapGroup("/api/thing-types").WithTags("Registry");
+        var types = endpoints.MapGroup("/api/thing-types").WithTags("Registry").ChangedBy(ApiKeyRoles.Operator);
         types.MapPost("/{thingTypeName}", CreateThingTypeAsync).WithName("CreateThingType");
         types.MapGet("/{thingTypeName}", DescribeThingTypeAsync).WithName("DescribeThingType");
         types.MapPost("/{thingTypeName}/deprecate", DeprecateThingTypeAsync).WithName("DeprecateThingType");
         types.MapDelete("/{thingTypeName}", DeleteThingTypeAsync).WithName("DeleteThingType");
         types.MapGet("", ListThingTypesAsync).WithName("ListThingTypes");
 
-        var groups = endpoints.MapGroup("/api/thing-groups").WithTags("Registry");
+        var groups = endpoints.MapGroup("/api/thing-groups").WithTags("Registry").ChangedBy(ApiKeyRoles.Operator);
         groups.MapPut("/addThingToThingGroup", AddThingToThingGroupAsync).WithName("AddThingToThingGroup");
         groups.MapPut("/removeThingFromThingGroup", RemoveThingFromThingGroupAsync).WithName("RemoveThingFromThingGroup");
         groups.MapPost("/{thingGroupName}", CreateThingGroupAsync).WithName("CreateThingGroup");

@@ -5,6 +5,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using OrleansIot.Gateway.Retained;
+using OrleansIot.Grains.Abstractions.ApiKeys;
 
 namespace OrleansIot.Gateway.Http;
 
@@ -13,7 +14,7 @@ public static class RetainedApi
 {
     public static IEndpointRouteBuilder MapRetainedApi(this IEndpointRouteBuilder endpoints)
     {
-        var group = endpoints.MapGroup("/api/retainedMessage").WithTags("Retained messages");
+        var group = endpoints.MapGroup("/api/retainedMessage").WithTags("Retained messages").ChangedBy(ApiKeyRoles.Operator);
         group.MapGet("/", List).WithName("ListRetainedMessages");
         group.MapGet("/{**topic}", Get).WithName("GetRetainedMessage");
         return endpoints;

@@ -8,6 +8,7 @@ using Microsoft.Extensions.Options;
 using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Registry;
 using OrleansIot.Grains.Abstractions.Rules;
+using OrleansIot.Grains.Abstractions.ApiKeys;
 
 namespace OrleansIot.Gateway.Http;
 
@@ -21,8 +22,8 @@ public static class RulesApi
 {
     public static IEndpointRouteBuilder MapRulesApi(this IEndpointRouteBuilder endpoints)
     {
-        var rules = endpoints.MapGroup("/api/rules").WithTags("Rules");
-        rules.MapPost("/test", TestAsync).WithName("TestRuleSql");
+        var rules = endpoints.MapGroup("/api/rules").WithTags("Rules").ChangedBy(ApiKeyRoles.Operator);
+        rules.MapPost("/test", TestAsync).WithName("TestRuleSql").ReadOnly();
         rules.MapPost("/{ruleName}", CreateAsync).WithName("CreateTopicRule");
         rules.MapGet("/{ruleName}", GetAsync).WithName("GetTopicRule");
         rules.MapMethods("/{ruleName}", ["PATCH"], ReplaceAsync).WithName("ReplaceTopicRule");

@@ -2,6 +2,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
+using OrleansIot.Grains.Abstractions.ApiKeys;
 using OrleansIot.Grains.Abstractions.Shadows;
 using OrleansIot.Grains.Abstractions.Things;
 
@@ -19,13 +20,18 @@ public static class ShadowApi
 
     public static IEndpointRouteBuilder MapShadowApi(this IEndpointRouteBuilder endpoints)
     {
-        var shadows = endpoints.MapGroup("/things/{thingName}/shadow").WithTags("Shadows");
-        shadows.MapGet("", GetAsync).WithName("GetThingShadow");
-        shadows.MapPost("", UpdateAsync).WithName("UpdateThingShadow");
-        shadows.MapDelete("", DeleteAsync).WithName("DeleteThingShadow");
-        endpoints.MapGet("/api/things/shadow/ListNamedShadowsForThing/{thingName}", ListAsync).WithTags("Shadows").WithName("ListNamedShadowsForThing");
+        var shadows = endpoints.MapGroup("/things/{thingName}/shadow").WithTags("Shadows").ChangedBy(ApiKeyRoles.Operator);
+        shadows.MapGet("", GetAsync).WithName("GetThingShadow").WithMetadata(DeviceMay("iot:GetThingShadow"));
+        shadows.MapPost("", UpdateAsync).WithName("UpdateThingShadow").WithMetadata(DeviceMay("iot:UpdateThingShadow"));
+        shadows.MapDelete("", DeleteAsync).WithName("DeleteThingShadow").WithMetadata(DeviceMay("iot:DeleteThingShadow"));
+        endpoints.MapGet("/api/things/shadow/ListNamedShadowsForThing/{thingName}", ListAsync).WithTags("Shadows").WithName("ListNamedShadowsForThing")
+            .ChangedBy(ApiKeyRoles.Operator);
         return endpoints;
     }
+
+    /// <summary>A device may make this call on <c>thing/{thingName}</c> when its policies allow the action.</summary>
+    private static DeviceAccess DeviceMay(string action) =>
+        new(context => [(action, $"thing/{context.Request.RouteValues["thingName"] as string ?? ""}")]);
 
     private static async Task<IResult> GetAsync(string thingName, string? name, IGrainFactory grains) =>
         await CallAsync(thingName, name, [], (thing, request) => thing.GetShadow(request), grains);

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using OrleansIot.Grains.Abstractions.Things;
+using OrleansIot.Grains.Abstractions.ApiKeys;
 
 namespace OrleansIot.Gateway.Http;
 
@@ -11,7 +12,7 @@ public static class ThingsApi
 {
     public static IEndpointRouteBuilder MapThingsApi(this IEndpointRouteBuilder endpoints)
     {
-        var things = endpoints.MapGroup("/api/things").WithTags("Things");
+        var things = endpoints.MapGroup("/api/things").WithTags("Things").ChangedBy(ApiKeyRoles.Operator);
         things.MapGet("/{thingName}/status", GetThingStatusAsync).WithName("GetThingStatus");
         return endpoints;
     }

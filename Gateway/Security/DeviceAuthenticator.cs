@@ -157,6 +157,13 @@ internal sealed class DeviceAuthenticator(
             : null;
     }
 
+    /// <summary>A device's certificate on HTTPS: its id, and why it does not authenticate (null when it does).</summary>
+    public async Task<(string CertificateId, string? Why)> AuthenticateRequestAsync(X509Certificate2 certificate)
+    {
+        var (certificateId, grant) = await ResolveAsync(certificate, "");
+        return grant.Status is null ? (certificateId, $"certificate {certificateId} is not registered") : (certificateId, Problem(grant, certificateId));
+    }
+
     /// <summary>
     /// A request of the HTTPS data plane made with a client certificate: the certificate must authenticate as at
     /// CONNECT, and its policies allow <paramref name="action"/> on <paramref name="resource"/> (no client id over

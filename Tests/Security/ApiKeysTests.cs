@@ -3,6 +3,10 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
 using OrleansIot.Tests.Infrastructure;
 
 namespace OrleansIot.Tests.Security;
@@ -76,6 +80,21 @@ public sealed partial class ApiKeysTests(NodeFixture node)
         await ApiAssert.ProblemAsync(await @operator.PostAsync("/api/apikeys", Body(new JsonObject { ["name"] = "x", ["role"] = "admin" })), HttpStatusCode.Forbidden, "AccessDeniedException");
 
         await ApiAssert.OkAsync(await node.Http.PostAsync("/api/keys-and-certificate", null));   // admin
+    }
+
+    /// <summary>Access comes from each endpoint's metadata: an API endpoint mapped without it would be open to anyone.</summary>
+    [Fact]
+    public void EveryApiEndpoint_DeclaresWhoMayCallIt()
+    {
+        var endpoints = node.App.Services.GetRequiredService<EndpointDataSource>().Endpoints.OfType<RouteEndpoint>()
+            .Where(e => e.RoutePattern.RawText is { } route && (route.StartsWith("/api", StringComparison.Ordinal)
+                || route.StartsWith("/things", StringComparison.Ordinal) || route.StartsWith("/topics", StringComparison.Ordinal)))
+            .ToList();
+        Assert.True(endpoints.Count > 80, $"{endpoints.Count} API endpoints found");
+        Assert.Empty(endpoints.Where(e => e.Metadata.GetOrderedMetadata<IAuthorizeData>().Count == 0).Select(e => e.DisplayName));
+        var deviceCalls = endpoints.Where(e => e.Metadata.GetMetadata<OrleansIot.Gateway.Http.DeviceAccess>() is not null)
+            .Select(e => e.Metadata.GetMetadata<IEndpointNameMetadata>()!.EndpointName).Order(StringComparer.Ordinal);
+        Assert.Equal(["DeleteThingShadow", "GetThingShadow", "Publish", "UpdateThingShadow"], deviceCalls);   // devices: the data plane only
     }
 
     [Fact]
