@@ -91,6 +91,7 @@ public static partial class IotGatewayHosting
         services.AddSingleton<Security.ApiKeyAuthenticator>();
         services.AddSingleton<Security.SigV4Authenticator>();
         Http.ApiAccess.AddApiAccess(services);
+        Http.ApiReference.AddApiReference(services);
         services.AddHostedService(sp => sp.GetRequiredService<Security.ApiKeyAuthenticator>());
         services.AddSingleton<Security.AccessChanges>();
         services.AddSingleton<Grains.Abstractions.Policies.IAccessChangeNotifier>(sp => sp.GetRequiredService<Security.AccessChanges>());
@@ -118,6 +119,10 @@ public static partial class IotGatewayHosting
         services.AddSingleton<Mqtt.Transport.MqttTransportHandler>();
         services.AddSingleton<IMqttServerAdapter>(sp => sp.GetRequiredService<Mqtt.Transport.MqttTransportHandler>());
         services.AddConnections();
+        // Binding failures are thrown (not answered with a bare 400), so ApiErrors answers them as AWS does.
+        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        // JSON as people and AWS write it: quotes, '+' and '<' as themselves (a policy document is JSON inside a string).
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
         // Every error carries AWS's exception name where AWS's SDKs read it first, next to the problem document's code.
         services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
         {
@@ -198,20 +203,26 @@ public static partial class IotGatewayHosting
             webSocketOptions,
             connection => connection.UseTruncatedPacketGuard().UseConnectionHandler<Mqtt.Transport.MqttTransportHandler>());
         app.MapHealthApi();
-        app.MapThingsApi();
+        app.MapApiReference();
+
+        // The data plane at the root, as AWS's (devices may call it with their certificates) ...
         app.MapShadowApi();
-        app.MapRegistryApi();
-        app.MapRulesApi();
-        app.MapAnalyticsApi();
-        app.MapQueuesApi();
-        app.MapPoliciesApi();
-        app.MapCertificatesApi();
-        app.MapAuditApi();
-        app.MapApiKeysApi();
-        app.MapProvisioningApi();
         app.MapPublishApi();
-        app.MapConnectionsApi();
-        app.MapRetainedApi();
+
+        // ... and the control plane under one root group.
+        var api = app.MapGroup("/api");
+        api.MapRegistryApi();
+        api.MapNamedShadowsApi();
+        api.MapRulesApi();
+        api.MapAnalyticsApi();
+        api.MapQueuesApi();
+        api.MapPoliciesApi();
+        api.MapCertificatesApi();
+        api.MapAuditApi();
+        api.MapApiKeysApi();
+        api.MapProvisioningApi();
+        api.MapConnectionsApi();
+        api.MapRetainedApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));
 
         app.UseMqttServer(server =>

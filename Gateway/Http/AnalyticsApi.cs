@@ -1,7 +1,9 @@
 using System.Globalization;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Analytics;
@@ -19,60 +21,61 @@ public static class AnalyticsApi
 {
     public static IEndpointRouteBuilder MapAnalyticsApi(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/api/telemetry", QueryAsync).WithTags("Analytics").WithName("QueryTelemetry").ChangedBy(ApiKeyRoles.Operator);
+        endpoints.MapGet("/telemetry", QueryAsync).WithTags("Analytics").WithName("QueryTelemetry").ChangedBy(ApiKeyRoles.Operator);
         return endpoints;
     }
 
-    private static async Task<IResult> QueryAsync(HttpRequest request, IGrainFactory grains, TimeProvider time)
-    {
-        var q = request.Query;
-        var thingName = q["thingName"].ToString();
-        if (thingName.Length == 0)
-        {
-            throw ApiException.Invalid("thingName is required.");
-        }
+    public sealed record QueryTelemetryRequest(string? ThingName, string? From, string? To, string? Path, string? Topic, int? Limit, string? Bucket, string? Agg);
 
-        var to = QueryValues.Instant(q, "to", time.GetUtcNow());
-        var from = QueryValues.Instant(q, "from", to.AddHours(-1));
+    public sealed record TelemetryPointView(string Timestamp, string Topic, string? RuleName, JsonNode? Value);
+
+    public sealed record TelemetryBucketView(string Start, double? Value, long Count);
+
+    /// <summary>Points (newest first) without <c>bucket</c>; with it, the aggregate per bucket.</summary>
+    public sealed record QueryTelemetryResponse(
+        string ThingName,
+        string? Path,
+        string? Topic,
+        string From,
+        string To,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<TelemetryPointView>? Points,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Aggregate,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? Bucket,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] IReadOnlyList<TelemetryBucketView>? Buckets);
+
+    private static async Task<Ok<QueryTelemetryResponse>> QueryAsync([AsParameters] QueryTelemetryRequest request, IGrainFactory grains, TimeProvider time)
+    {
+        var thingName = request.ThingName is { Length: > 0 } name ? name : throw ApiException.Invalid("thingName is required.");
+        var to = QueryValues.Instant(request.To, "to", time.GetUtcNow());
+        var from = QueryValues.Instant(request.From, "from", to.AddHours(-1));
         if (from >= to)
         {
             throw ApiException.Invalid("from must be before to.");
         }
 
-        var pathText = q["path"].ToString();
+        var pathText = request.Path ?? "";
         IReadOnlyList<string>? path = pathText.Length == 0 ? null : pathText.Split('.');
         if (path is not null && path.Any(p => p.Length == 0))
         {
             throw ApiException.Invalid($"path '{pathText}' is not a dotted path (a.b.c).");
         }
 
-        var topic = q.ContainsKey("topic") ? q["topic"].ToString() : null;
+        var topic = request.Topic;
         var query = grains.GetGrain<ITelemetryQueryGrain>(0);
-        var result = new JsonObject
+        var answer = new QueryTelemetryResponse(thingName, QueryValues.Optional(pathText), topic, JsonText.Instant(from), JsonText.Instant(to), null, null, null, null);
+        if (request.Bucket is null)
         {
-            ["thingName"] = thingName,
-            ["path"] = pathText.Length == 0 ? null : pathText,
-            ["topic"] = topic,
-            ["from"] = JsonText.Instant(from),
-            ["to"] = JsonText.Instant(to),
-        };
-        if (!q.ContainsKey("bucket"))
-        {
-            var limit = QueryValues.WholeNumber(q, "limit", 100, 1, 1000);
+            var limit = QueryValues.Range(request.Limit, "limit", 100, 1, 1000);
             var points = await query.Points(new TelemetryQuery(thingName, topic, path, from, to, TimeSpan.Zero, TelemetryAggregate.Count, limit));
-            result["points"] = new JsonArray([.. points.Select(p => (JsonNode?)new JsonObject
+            return TypedResults.Ok(answer with
             {
-                ["timestamp"] = JsonText.Instant(p.Time),
-                ["topic"] = p.Topic,
-                ["ruleName"] = p.RuleName,
-                ["value"] = JsonNode.Parse(p.Json),
-            })]);
-            return JsonText.Result(result);
+                Points = [.. points.Select(p => new TelemetryPointView(JsonText.Instant(p.Time), p.Topic, p.RuleName, JsonNode.Parse(p.Json)))],
+            });
         }
 
-        var bucket = Duration(q["bucket"].ToString());
-        var aggregate = q.ContainsKey("agg")
-            ? Enum.TryParse<TelemetryAggregate>(q["agg"], ignoreCase: true, out var a) && Enum.IsDefined(a)
+        var bucket = Duration(request.Bucket);
+        var aggregate = request.Agg is { } agg
+            ? Enum.TryParse<TelemetryAggregate>(agg, ignoreCase: true, out var a) && Enum.IsDefined(a)
                 ? a
                 : throw ApiException.Invalid("agg must be avg, min, max, sum or count.")
             : TelemetryAggregate.Avg;
@@ -82,15 +85,12 @@ public static class AnalyticsApi
         }
 
         var buckets = await query.Aggregate(new TelemetryQuery(thingName, topic, path, from, to, bucket, aggregate, 0));
-        result["aggregate"] = aggregate.ToString().ToLowerInvariant();
-        result["bucket"] = q["bucket"].ToString();
-        result["buckets"] = new JsonArray([.. buckets.Select(b => (JsonNode?)new JsonObject
+        return TypedResults.Ok(answer with
         {
-            ["start"] = JsonText.Instant(b.Start),
-            ["value"] = b.Value,
-            ["count"] = b.Count,
-        })]);
-        return JsonText.Result(result);
+            Aggregate = aggregate.ToString().ToLowerInvariant(),
+            Bucket = request.Bucket,
+            Buckets = [.. buckets.Select(b => new TelemetryBucketView(JsonText.Instant(b.Start), b.Value, b.Count))],
+        });
     }
 
     private static TimeSpan Duration(string text)

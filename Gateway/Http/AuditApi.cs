@@ -1,6 +1,6 @@
-using System.Text.Json.Nodes;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using OrleansIot.Grains.Abstractions;
@@ -69,29 +69,25 @@ public static class AuditApi
 
     public static IEndpointRouteBuilder MapAuditApi(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/api/audit", async (HttpRequest request, IGrainFactory grains, TimeProvider time) =>
-        {
-            var q = request.Query;
-            var to = QueryValues.Instant(q, "to", time.GetUtcNow().AddMinutes(1));
-            var from = QueryValues.Instant(q, "from", to.AddDays(-1));
-            var max = QueryValues.WholeNumber(q, "maxResults", 100, 1, 1000);
-            var page = await grains.GetGrain<IAuditGrain>(0).Query(from, to, Optional(q["operation"]), Optional(q["principal"]), Optional(q["nextToken"]), max);
-            return JsonText.Result(new JsonObject
-            {
-                ["events"] = new JsonArray([.. page.Records.Select(r => (JsonNode?)new JsonObject
-                {
-                    ["eventTime"] = JsonText.Instant(r.Time),
-                    ["principal"] = r.Principal,
-                    ["operation"] = r.Operation,
-                    ["target"] = r.Target,
-                    ["sourceAddress"] = r.SourceAddress,
-                    ["status"] = r.Status,
-                })]),
-                ["nextToken"] = page.NextToken,
-            });
-        }).WithTags("Audit").WithName("LookupEvents").ChangedBy(Grains.Abstractions.ApiKeys.ApiKeyRoles.Admin);
+        endpoints.MapGet("/audit", LookupEventsAsync).WithTags("Audit").WithName("LookupEvents").ChangedBy(Grains.Abstractions.ApiKeys.ApiKeyRoles.Admin);
         return endpoints;
     }
 
-    private static string? Optional(string? value) => string.IsNullOrEmpty(value) ? null : value;
+    public sealed record LookupEventsRequest(string? From, string? To, string? Operation, string? Principal, string? NextToken, int? MaxResults);
+
+    public sealed record AuditEvent(string EventTime, string Principal, string Operation, string Target, string? SourceAddress, int Status);
+
+    public sealed record LookupEventsResponse(IReadOnlyList<AuditEvent> Events, string? NextToken);
+
+    private static async Task<Ok<LookupEventsResponse>> LookupEventsAsync([AsParameters] LookupEventsRequest request, IGrainFactory grains, TimeProvider time)
+    {
+        var to = QueryValues.Instant(request.To, "to", time.GetUtcNow().AddMinutes(1));
+        var from = QueryValues.Instant(request.From, "from", to.AddDays(-1));
+        var max = QueryValues.Range(request.MaxResults, "maxResults", 100, 1, 1000);
+        var page = await grains.GetGrain<IAuditGrain>(0).Query(
+            from, to, QueryValues.Optional(request.Operation), QueryValues.Optional(request.Principal), QueryValues.Optional(request.NextToken), max);
+        return TypedResults.Ok(new LookupEventsResponse(
+            [.. page.Records.Select(r => new AuditEvent(JsonText.Instant(r.Time), r.Principal, r.Operation, r.Target, r.SourceAddress, r.Status))],
+            page.NextToken));
+    }
 }

@@ -1,6 +1,8 @@
-using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 using OrleansIot.Grains.Abstractions;
@@ -22,192 +24,243 @@ public static class CertificatesApi
 {
     public static IEndpointRouteBuilder MapCertificatesApi(this IEndpointRouteBuilder endpoints)
     {
-        var api = endpoints.MapGroup("/api").WithTags("Certificates").ChangedBy(ApiKeyRoles.Admin);
-        api.MapGet("/cacertificate", async (IGrainFactory grains) =>
-        {
-            var (id, pem) = await grains.GetGrain<ICertificateAuthorityGrain>(ICertificateAuthorityGrain.Key).Get();
-            return JsonText.Result(new JsonObject { ["certificateId"] = id, ["certificatePem"] = pem, ["status"] = CertificateStatus.Active });
-        }).WithName("GetPlatformCaCertificate");
-        api.MapGet("/registrationcode", async (IGrainFactory grains) =>
-            JsonText.Result(new JsonObject { ["registrationCode"] = await grains.GetGrain<ICertificateAuthorityGrain>(ICertificateAuthorityGrain.Key).RegistrationCode() }))
-            .WithName("GetRegistrationCode");
-        api.MapPost("/cacertificate", async (bool? setAsActive, bool? allowAutoRegistration, JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context) =>
-        {
-            var info = await grains.GetGrain<ICertificateServiceGrain>(0).RegisterCa(
-                JsonText.Required(body, "caCertificate", "PEM"), JsonText.Required(body, "verificationCertificate", "PEM"), setAsActive ?? false, allowAutoRegistration ?? false,
-                RegistrationConfigOf(body));
-            AuditApi.Target(context, $"caCertificateId={info.CertificateId}");
-            return JsonText.Result(new JsonObject { ["certificateArn"] = o.Value.Arn($"cacert/{info.CertificateId}"), ["certificateId"] = info.CertificateId });
-        }).WithName("RegisterCACertificate");
-        api.MapGet("/cacertificate/{caCertificateId}", async (string caCertificateId, IGrainFactory grains, IOptions<RegistryOptions> o) =>
-        {
-            if (await grains.GetGrain<ICaCertificateGrain>(caCertificateId).Describe() is not { } ca)
-            {
-                return Problems.NotFound("ResourceNotFoundException", $"CA certificate {caCertificateId} cannot be found.");
-            }
-
-            var description = Description(o, ca.Info);
-            description["certificateArn"] = o.Value.Arn($"cacert/{ca.Info.CertificateId}");
-            description["autoRegistrationStatus"] = ca.AutoRegistration ? "ENABLE" : "DISABLE";
-            description.Remove("caCertificateId");
-            var configuration = await grains.GetGrain<ICaCertificateGrain>(caCertificateId).GetRegistrationConfig();
-            var answer = new JsonObject { ["certificateDescription"] = description };
-            if (configuration is not null)
-            {
-                answer["registrationConfig"] = new JsonObject
-                {
-                    ["templateBody"] = configuration.TemplateBody,
-                    ["templateName"] = configuration.TemplateName,
-                    ["roleArn"] = configuration.RoleArn,
-                };
-            }
-
-            return JsonText.Result(answer);
-        }).WithName("DescribeCACertificate");
-        api.MapGet("/cacertificates", async (IGrainFactory grains, IOptions<RegistryOptions> o) =>
-            JsonText.Result(new JsonObject
-            {
-                ["certificates"] = new JsonArray([.. (await grains.GetGrain<ICertificateServiceGrain>(0).ListCas()).Select(c => (JsonNode?)new JsonObject
-                {
-                    ["certificateArn"] = o.Value.Arn($"cacert/{c.CertificateId}"),
-                    ["certificateId"] = c.CertificateId,
-                    ["status"] = c.Status,
-                    ["creationDate"] = c.CreationDate.ToUnixTimeSeconds(),
-                })]),
-            })).WithName("ListCACertificates");
-        api.MapPut("/cacertificate/{caCertificateId}", async (string caCertificateId, string? newStatus, string? newAutoRegistrationStatus, HttpRequest request, IGrainFactory grains) =>
-        {
-            // AWS's body is optional: {"registrationConfig": {...}, "removeAutoRegistration": true}.
-            var body = request.ContentLength is > 0 ? await request.ReadFromJsonAsync<JsonObject>() : null;
-            bool? auto = newAutoRegistrationStatus switch
-            {
-                null => null,
-                "ENABLE" => true,
-                "DISABLE" => false,
-                _ => throw ApiException.Invalid("newAutoRegistrationStatus must be ENABLE or DISABLE."),
-            };
-            var ca = grains.GetGrain<ICaCertificateGrain>(caCertificateId);
-            if (body is not null && JsonText.Flag(body, "removeAutoRegistration") == true)
-            {
-                await ca.SetRegistrationConfig(null);
-            }
-            else if (body is not null && RegistrationConfigOf(body) is { } configuration)
-            {
-                await ca.SetRegistrationConfig(configuration);
-            }
-
-            await ca.Update(newStatus, auto);
-            return TypedResults.Ok(new { });
-        }).WithName("UpdateCACertificate");
-        api.MapDelete("/cacertificate/{caCertificateId}", async (string caCertificateId, IGrainFactory grains) =>
-        {
-            await grains.GetGrain<ICaCertificateGrain>(caCertificateId).Delete();
-            return TypedResults.Ok(new { });
-        }).WithName("DeleteCACertificate");
-        api.MapPost("/certificate/register", (JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context) => RegisterAsync(body, grains, o, context, withoutCa: false)).WithName("RegisterCertificate");
-        api.MapPost("/certificate/register-no-ca", (JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context) => RegisterAsync(body, grains, o, context, withoutCa: true)).WithName("RegisterCertificateWithoutCA");
-        api.MapPost("/keys-and-certificate", async (bool? setAsActive, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context) =>
-        {
-            var created = await grains.GetGrain<ICertificateServiceGrain>(0).CreateKeysAndCertificate(setAsActive == true ? CertificateStatus.Active : CertificateStatus.Inactive);
-            AuditApi.Target(context, $"certificateId={created.CertificateId}");
-            return JsonText.Result(new JsonObject
-            {
-                ["certificateArn"] = o.Value.Arn($"cert/{created.CertificateId}"),
-                ["certificateId"] = created.CertificateId,
-                ["certificatePem"] = created.CertificatePem,
-                ["keyPair"] = new JsonObject { ["PublicKey"] = created.PublicKeyPem, ["PrivateKey"] = created.PrivateKeyPem },
-            });
-        }).WithName("CreateKeysAndCertificate");
-        api.MapPost("/certificates", async (bool? setAsActive, JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context) =>
-        {
-            var csr = JsonText.Required(body, "certificateSigningRequest", "a PEM CSR");
-            var info = await grains.GetGrain<ICertificateServiceGrain>(0).CreateFromCsr(csr, setAsActive == true ? CertificateStatus.Active : CertificateStatus.Inactive);
-            AuditApi.Target(context, $"certificateId={info.CertificateId}");
-            return JsonText.Result(new JsonObject
-            {
-                ["certificateArn"] = o.Value.Arn($"cert/{info.CertificateId}"),
-                ["certificateId"] = info.CertificateId,
-                ["certificatePem"] = info.CertificatePem,
-            });
-        }).WithName("CreateCertificateFromCsr");
-        api.MapGet("/certificates/{certificateId}", async (string certificateId, IGrainFactory grains, IOptions<RegistryOptions> o) =>
-            await grains.GetGrain<ICertificateGrain>(certificateId).Describe() is { } info
-                ? JsonText.Result(new JsonObject { ["certificateDescription"] = Description(o, info) })
-                : Problems.NotFound("ResourceNotFoundException", $"Certificate {certificateId} cannot be found.")).WithName("DescribeCertificate");
-        api.MapGet("/certificates", async (string? marker, int? pageSize, IGrainFactory grains, IOptions<RegistryOptions> o) =>
-        {
-            var (certificates, next) = await grains.GetGrain<ICertificateServiceGrain>(0).List(marker, Math.Clamp(pageSize ?? 250, 1, 250));
-            return JsonText.Result(new JsonObject
-            {
-                ["certificates"] = new JsonArray([.. certificates.Select(c => (JsonNode?)new JsonObject
-                {
-                    ["certificateArn"] = o.Value.Arn($"cert/{c.CertificateId}"),
-                    ["certificateId"] = c.CertificateId,
-                    ["status"] = c.Status,
-                    ["creationDate"] = c.CreationDate.ToUnixTimeSeconds(),
-                })]),
-                ["nextMarker"] = next,
-            });
-        }).WithName("ListCertificates");
-        api.MapPut("/certificates/{certificateId}", async (string certificateId, string? newStatus, IGrainFactory grains) =>
-        {
-            await grains.GetGrain<ICertificateGrain>(certificateId).UpdateStatus(newStatus ?? throw ApiException.Invalid("newStatus is required."));
-            return TypedResults.Ok(new { });
-        }).WithName("UpdateCertificate");
-        api.MapDelete("/certificates/{certificateId}", async (string certificateId, IGrainFactory grains) =>
-        {
-            await grains.GetGrain<ICertificateGrain>(certificateId).Delete();
-            return TypedResults.Ok(new { });
-        }).WithName("DeleteCertificate");
-        api.MapPut("/things/{thingName}/principals", async (string thingName, HttpRequest request, IGrainFactory grains) =>
-        {
-            await grains.GetGrain<ICertificateServiceGrain>(0).AttachThingPrincipal(thingName, Principal(request));
-            return TypedResults.Ok(new { });
-        }).WithName("AttachThingPrincipal");
-        api.MapDelete("/things/{thingName}/principals", async (string thingName, HttpRequest request, IGrainFactory grains) =>
-        {
-            await grains.GetGrain<ICertificateServiceGrain>(0).DetachThingPrincipal(thingName, Principal(request));
-            return TypedResults.Ok(new { });
-        }).WithName("DetachThingPrincipal");
-        api.MapGet("/things/{thingName}/principals", async (string thingName, IGrainFactory grains) =>
-            JsonText.Result(new JsonObject { ["principals"] = new JsonArray([.. (await grains.GetGrain<ICertificateServiceGrain>(0).ListThingPrincipals(thingName)).Select(p => (JsonNode?)p)]) }))
-            .WithName("ListThingPrincipals");
+        var api = endpoints.MapGroup("").WithTags("Certificates").ChangedBy(ApiKeyRoles.Admin);
+        api.MapGet("/cacertificate", GetPlatformCaAsync).WithName("GetPlatformCaCertificate");
+        api.MapGet("/registrationcode", GetRegistrationCodeAsync).WithName("GetRegistrationCode");
+        api.MapPost("/cacertificate", RegisterCaAsync).WithName("RegisterCACertificate");
+        api.MapGet("/cacertificate/{caCertificateId}", DescribeCaAsync).WithName("DescribeCACertificate");
+        api.MapGet("/cacertificates", ListCasAsync).WithName("ListCACertificates");
+        api.MapPut("/cacertificate/{caCertificateId}", UpdateCaAsync).WithName("UpdateCACertificate").WithMetadata(new OptionalBody(typeof(UpdateCaBody)));
+        api.MapDelete("/cacertificate/{caCertificateId}", DeleteCaAsync).WithName("DeleteCACertificate");
+        api.MapPost("/certificate/register", (RegisterCertificateBody body, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context) =>
+            RegisterAsync(body, grains, o, context, withoutCa: false)).WithName("RegisterCertificate");
+        api.MapPost("/certificate/register-no-ca", (RegisterCertificateBody body, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context) =>
+            RegisterAsync(body, grains, o, context, withoutCa: true)).WithName("RegisterCertificateWithoutCA");
+        api.MapPost("/keys-and-certificate", CreateKeysAndCertificateAsync).WithName("CreateKeysAndCertificate");
+        api.MapPost("/certificates", CreateFromCsrAsync).WithName("CreateCertificateFromCsr");
+        api.MapGet("/certificates/{certificateId}", DescribeAsync).WithName("DescribeCertificate");
+        api.MapGet("/certificates", ListAsync).WithName("ListCertificates");
+        api.MapPut("/certificates/{certificateId}", UpdateAsync).WithName("UpdateCertificate");
+        api.MapDelete("/certificates/{certificateId}", DeleteAsync).WithName("DeleteCertificate");
+        api.MapPut("/things/{thingName}/principals", AttachThingPrincipalAsync).WithName("AttachThingPrincipal");
+        api.MapDelete("/things/{thingName}/principals", DetachThingPrincipalAsync).WithName("DetachThingPrincipal");
+        api.MapGet("/things/{thingName}/principals", ListThingPrincipalsAsync).WithName("ListThingPrincipals");
         return endpoints;
     }
 
-    private static async Task<IResult> RegisterAsync(JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context, bool withoutCa)
+    // ---- requests ----
+
+    public sealed record RegistrationConfigBody(string? TemplateBody, string? TemplateName, string? RoleArn);
+
+    public sealed record RegisterCaBody(string? CaCertificate, string? VerificationCertificate, RegistrationConfigBody? RegistrationConfig);
+
+    public sealed record UpdateCaBody(RegistrationConfigBody? RegistrationConfig, bool? RemoveAutoRegistration);
+
+    public sealed record RegisterCertificateBody(string? CertificatePem, string? CaCertificatePem, string? Status);
+
+    public sealed record CreateFromCsrBody(string? CertificateSigningRequest);
+
+    public sealed record ListCertificatesRequest(string? Marker, int? PageSize);
+
+    /// <summary>AWS's principal header of AttachThingPrincipal, DetachThingPrincipal.</summary>
+    public sealed record ThingPrincipalRequest(string ThingName, [property: FromHeader(Name = "x-amzn-principal")] string? Principal);
+
+    // ---- responses ----
+
+    public sealed record PlatformCaResponse(string CertificateId, string CertificatePem, string Status);
+
+    public sealed record RegistrationCodeResponse(string RegistrationCode);
+
+    public sealed record CertificateArnAndId(string CertificateArn, string CertificateId);
+
+    public sealed record Validity(long NotBefore, long NotAfter);
+
+    public sealed record CertificateDescription(
+        string CertificateArn, string CertificateId, string? CaCertificateId, string Status, string CertificatePem, string OwnedBy,
+        long CreationDate, long LastModifiedDate, Validity Validity, string GenerationId);
+
+    public sealed record DescribeCertificateResponse(CertificateDescription CertificateDescription);
+
+    public sealed record CaCertificateDescription(
+        string CertificateArn, string CertificateId, string Status, string CertificatePem, string OwnedBy,
+        long CreationDate, long LastModifiedDate, Validity Validity, string GenerationId, string AutoRegistrationStatus);
+
+    public sealed record RegistrationConfigResponse(string? TemplateBody, string? TemplateName, string? RoleArn);
+
+    public sealed record DescribeCaCertificateResponse(
+        CaCertificateDescription CertificateDescription,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] RegistrationConfigResponse? RegistrationConfig);
+
+    public sealed record CertificateSummary(string CertificateArn, string CertificateId, string Status, long CreationDate);
+
+    public sealed record ListCaCertificatesResponse(IReadOnlyList<CertificateSummary> Certificates);
+
+    public sealed record ListCertificatesResponse(IReadOnlyList<CertificateSummary> Certificates, string? NextMarker);
+
+    /// <summary>AWS spells these two with capitals.</summary>
+    public sealed record KeyPair([property: JsonPropertyName("PublicKey")] string PublicKey, [property: JsonPropertyName("PrivateKey")] string PrivateKey);
+
+    public sealed record CreateKeysAndCertificateResponse(string CertificateArn, string CertificateId, string CertificatePem, KeyPair KeyPair);
+
+    public sealed record CreateFromCsrResponse(string CertificateArn, string CertificateId, string CertificatePem);
+
+    public sealed record ListThingPrincipalsResponse(IReadOnlyList<string> Principals);
+
+    // ---- CAs ----
+
+    private static async Task<Ok<PlatformCaResponse>> GetPlatformCaAsync(IGrainFactory grains)
     {
-        var info = await grains.GetGrain<ICertificateServiceGrain>(0).Register(
-            JsonText.Required(body, "certificatePem", "PEM"), JsonText.Field(body, "caCertificatePem"), JsonText.Field(body, "status") ?? CertificateStatus.Inactive, withoutCa);
-        AuditApi.Target(context, $"certificateId={info.CertificateId}");
-        return JsonText.Result(new JsonObject { ["certificateArn"] = o.Value.Arn($"cert/{info.CertificateId}"), ["certificateId"] = info.CertificateId });
+        var (id, pem) = await grains.GetGrain<ICertificateAuthorityGrain>(ICertificateAuthorityGrain.Key).Get();
+        return TypedResults.Ok(new PlatformCaResponse(id, pem, CertificateStatus.Active));
     }
 
-    private static string Principal(HttpRequest request) =>
-        request.Headers["x-amzn-principal"].ToString() is { Length: > 0 } principal
-            ? principal
-            : throw ApiException.Invalid("The x-amzn-principal header is required (a certificate ARN).");
+    private static async Task<Ok<RegistrationCodeResponse>> GetRegistrationCodeAsync(IGrainFactory grains) =>
+        TypedResults.Ok(new RegistrationCodeResponse(await grains.GetGrain<ICertificateAuthorityGrain>(ICertificateAuthorityGrain.Key).RegistrationCode()));
 
-    private static JsonObject Description(IOptions<RegistryOptions> o, CertificateInfo c) => new()
+    private static async Task<Ok<CertificateArnAndId>> RegisterCaAsync(
+        bool? setAsActive, bool? allowAutoRegistration, RegisterCaBody body, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context)
     {
-        ["certificateArn"] = o.Value.Arn($"cert/{c.CertificateId}"),
-        ["certificateId"] = c.CertificateId,
-        ["caCertificateId"] = c.CaCertificateId,
-        ["status"] = c.Status,
-        ["certificatePem"] = c.CertificatePem,
-        ["ownedBy"] = o.Value.AccountId,
-        ["creationDate"] = c.CreationDate.ToUnixTimeSeconds(),
-        ["lastModifiedDate"] = c.LastModifiedDate.ToUnixTimeSeconds(),
-        ["validity"] = new JsonObject { ["notBefore"] = c.NotBefore.ToUnixTimeSeconds(), ["notAfter"] = c.NotAfter.ToUnixTimeSeconds() },
-        ["generationId"] = c.GenerationId,
-    };
+        var info = await grains.GetGrain<ICertificateServiceGrain>(0).RegisterCa(
+            Required(body.CaCertificate, "caCertificate", "PEM"), Required(body.VerificationCertificate, "verificationCertificate", "PEM"),
+            setAsActive ?? false, allowAutoRegistration ?? false, Config(body.RegistrationConfig));
+        AuditApi.Target(context, $"caCertificateId={info.CertificateId}");
+        return TypedResults.Ok(new CertificateArnAndId(o.Value.Arn($"cacert/{info.CertificateId}"), info.CertificateId));
+    }
 
-    /// <summary>AWS's <c>registrationConfig</c> (<c>templateBody</c>, <c>templateName</c>, <c>roleArn</c>), when the body has one.</summary>
-    private static RegistrationConfig? RegistrationConfigOf(JsonObject body) =>
-        body["registrationConfig"] switch
+    private static async Task<Ok<DescribeCaCertificateResponse>> DescribeCaAsync(string caCertificateId, IGrainFactory grains, IOptions<RegistryOptions> o)
+    {
+        var grain = grains.GetGrain<ICaCertificateGrain>(caCertificateId);
+        var ca = await grain.Describe() ?? throw ApiException.NotFound($"CA certificate {caCertificateId} cannot be found.");
+        var c = ca.Info;
+        var description = new CaCertificateDescription(
+            o.Value.Arn($"cacert/{c.CertificateId}"), c.CertificateId, c.Status, c.CertificatePem, o.Value.AccountId, c.CreationDate.ToUnixTimeSeconds(),
+            c.LastModifiedDate.ToUnixTimeSeconds(), ValidityOf(c), c.GenerationId, ca.AutoRegistration ? "ENABLE" : "DISABLE");
+        var configuration = await grain.GetRegistrationConfig();
+        return TypedResults.Ok(new DescribeCaCertificateResponse(
+            description, configuration is null ? null : new RegistrationConfigResponse(configuration.TemplateBody, configuration.TemplateName, configuration.RoleArn)));
+    }
+
+    private static async Task<Ok<ListCaCertificatesResponse>> ListCasAsync(IGrainFactory grains, IOptions<RegistryOptions> o) =>
+        TypedResults.Ok(new ListCaCertificatesResponse([.. (await grains.GetGrain<ICertificateServiceGrain>(0).ListCas())
+            .Select(c => new CertificateSummary(o.Value.Arn($"cacert/{c.CertificateId}"), c.CertificateId, c.Status, c.CreationDate.ToUnixTimeSeconds()))]));
+
+    /// <summary>AWS's body is optional: <c>{"registrationConfig": {...}, "removeAutoRegistration": true}</c>.</summary>
+    private static async Task<Ok<EmptyResponse>> UpdateCaAsync(
+        string caCertificateId, string? newStatus, string? newAutoRegistrationStatus, HttpRequest request, IGrainFactory grains)
+    {
+        var body = await OptionalBodyAsync<UpdateCaBody>(request);
+        bool? auto = newAutoRegistrationStatus switch
         {
             null => null,
-            JsonObject config => new RegistrationConfig(JsonText.Field(config, "templateBody"), JsonText.Field(config, "templateName"), JsonText.Field(config, "roleArn")),
-            _ => throw ApiException.Invalid("registrationConfig must be an object."),
+            "ENABLE" => true,
+            "DISABLE" => false,
+            _ => throw ApiException.Invalid("newAutoRegistrationStatus must be ENABLE or DISABLE."),
         };
+        var ca = grains.GetGrain<ICaCertificateGrain>(caCertificateId);
+        if (body?.RemoveAutoRegistration == true)
+        {
+            await ca.SetRegistrationConfig(null);
+        }
+        else if (Config(body?.RegistrationConfig) is { } configuration)
+        {
+            await ca.SetRegistrationConfig(configuration);
+        }
+
+        await ca.Update(newStatus, auto);
+        return EmptyResponse.Ok;
+    }
+
+    private static async Task<Ok<EmptyResponse>> DeleteCaAsync(string caCertificateId, IGrainFactory grains)
+    {
+        await grains.GetGrain<ICaCertificateGrain>(caCertificateId).Delete();
+        return EmptyResponse.Ok;
+    }
+
+    // ---- device certificates ----
+
+    private static async Task<Ok<CertificateArnAndId>> RegisterAsync(RegisterCertificateBody body, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context, bool withoutCa)
+    {
+        var info = await grains.GetGrain<ICertificateServiceGrain>(0).Register(
+            Required(body.CertificatePem, "certificatePem", "PEM"), body.CaCertificatePem, body.Status ?? CertificateStatus.Inactive, withoutCa);
+        AuditApi.Target(context, $"certificateId={info.CertificateId}");
+        return TypedResults.Ok(new CertificateArnAndId(o.Value.Arn($"cert/{info.CertificateId}"), info.CertificateId));
+    }
+
+    private static async Task<Ok<CreateKeysAndCertificateResponse>> CreateKeysAndCertificateAsync(bool? setAsActive, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context)
+    {
+        var created = await grains.GetGrain<ICertificateServiceGrain>(0).CreateKeysAndCertificate(setAsActive == true ? CertificateStatus.Active : CertificateStatus.Inactive);
+        AuditApi.Target(context, $"certificateId={created.CertificateId}");
+        return TypedResults.Ok(new CreateKeysAndCertificateResponse(
+            o.Value.Arn($"cert/{created.CertificateId}"), created.CertificateId, created.CertificatePem, new KeyPair(created.PublicKeyPem, created.PrivateKeyPem)));
+    }
+
+    private static async Task<Ok<CreateFromCsrResponse>> CreateFromCsrAsync(bool? setAsActive, CreateFromCsrBody body, IGrainFactory grains, IOptions<RegistryOptions> o, HttpContext context)
+    {
+        var csr = Required(body.CertificateSigningRequest, "certificateSigningRequest", "a PEM CSR");
+        var info = await grains.GetGrain<ICertificateServiceGrain>(0).CreateFromCsr(csr, setAsActive == true ? CertificateStatus.Active : CertificateStatus.Inactive);
+        AuditApi.Target(context, $"certificateId={info.CertificateId}");
+        return TypedResults.Ok(new CreateFromCsrResponse(o.Value.Arn($"cert/{info.CertificateId}"), info.CertificateId, info.CertificatePem));
+    }
+
+    private static async Task<Ok<DescribeCertificateResponse>> DescribeAsync(string certificateId, IGrainFactory grains, IOptions<RegistryOptions> o)
+    {
+        var info = await grains.GetGrain<ICertificateGrain>(certificateId).Describe() ?? throw ApiException.NotFound($"Certificate {certificateId} cannot be found.");
+        return TypedResults.Ok(new DescribeCertificateResponse(Description(o, info)));
+    }
+
+    private static async Task<Ok<ListCertificatesResponse>> ListAsync([AsParameters] ListCertificatesRequest request, IGrainFactory grains, IOptions<RegistryOptions> o)
+    {
+        var (certificates, next) = await grains.GetGrain<ICertificateServiceGrain>(0).List(request.Marker, Math.Clamp(request.PageSize ?? 250, 1, 250));
+        return TypedResults.Ok(new ListCertificatesResponse(
+            [.. certificates.Select(c => new CertificateSummary(o.Value.Arn($"cert/{c.CertificateId}"), c.CertificateId, c.Status, c.CreationDate.ToUnixTimeSeconds()))],
+            next));
+    }
+
+    private static async Task<Ok<EmptyResponse>> UpdateAsync(string certificateId, string? newStatus, IGrainFactory grains)
+    {
+        await grains.GetGrain<ICertificateGrain>(certificateId).UpdateStatus(newStatus ?? throw ApiException.Invalid("newStatus is required."));
+        return EmptyResponse.Ok;
+    }
+
+    private static async Task<Ok<EmptyResponse>> DeleteAsync(string certificateId, IGrainFactory grains)
+    {
+        await grains.GetGrain<ICertificateGrain>(certificateId).Delete();
+        return EmptyResponse.Ok;
+    }
+
+    // ---- thing principals ----
+
+    private static async Task<Ok<EmptyResponse>> AttachThingPrincipalAsync([AsParameters] ThingPrincipalRequest request, IGrainFactory grains)
+    {
+        await grains.GetGrain<ICertificateServiceGrain>(0).AttachThingPrincipal(request.ThingName, Principal(request));
+        return EmptyResponse.Ok;
+    }
+
+    private static async Task<Ok<EmptyResponse>> DetachThingPrincipalAsync([AsParameters] ThingPrincipalRequest request, IGrainFactory grains)
+    {
+        await grains.GetGrain<ICertificateServiceGrain>(0).DetachThingPrincipal(request.ThingName, Principal(request));
+        return EmptyResponse.Ok;
+    }
+
+    private static async Task<Ok<ListThingPrincipalsResponse>> ListThingPrincipalsAsync(string thingName, IGrainFactory grains) =>
+        TypedResults.Ok(new ListThingPrincipalsResponse([.. await grains.GetGrain<ICertificateServiceGrain>(0).ListThingPrincipals(thingName)]));
+
+    private static string Principal(ThingPrincipalRequest request) =>
+        request.Principal is { Length: > 0 } principal ? principal : throw ApiException.Invalid("The x-amzn-principal header is required (a certificate ARN).");
+
+    /// <summary>A body AWS allows to be absent (the CLI then sends none, and no content type).</summary>
+    internal static async Task<T?> OptionalBodyAsync<T>(HttpRequest request) where T : class =>
+        request.ContentLength is > 0 || request.Headers.TransferEncoding.Count > 0 ? await request.ReadFromJsonAsync<T>(request.HttpContext.RequestAborted) : null;
+
+    private static string Required(string? value, string name, string what) =>
+        value is { Length: > 0 } given ? given : throw ApiException.Invalid($"{name} is required ({what}).");
+
+    private static Validity ValidityOf(CertificateInfo c) => new(c.NotBefore.ToUnixTimeSeconds(), c.NotAfter.ToUnixTimeSeconds());
+
+    private static CertificateDescription Description(IOptions<RegistryOptions> o, CertificateInfo c) => new(
+        o.Value.Arn($"cert/{c.CertificateId}"), c.CertificateId, c.CaCertificateId, c.Status, c.CertificatePem, o.Value.AccountId,
+        c.CreationDate.ToUnixTimeSeconds(), c.LastModifiedDate.ToUnixTimeSeconds(), ValidityOf(c), c.GenerationId);
+
+    private static RegistrationConfig? Config(RegistrationConfigBody? body) =>
+        body is null ? null : new RegistrationConfig(body.TemplateBody, body.TemplateName, body.RoleArn);
 }

@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Routing;
 using OrleansIot.Grains.Abstractions.Sessions;
 using OrleansIot.Grains.Abstractions.Things;
@@ -17,7 +18,7 @@ public static class ConnectionsApi
 {
     public static IEndpointRouteBuilder MapConnectionsApi(this IEndpointRouteBuilder endpoints)
     {
-        var api = endpoints.MapGroup("/api").WithTags("Connections").ChangedBy(Grains.Abstractions.ApiKeys.ApiKeyRoles.Operator);
+        var api = endpoints.MapGroup("").WithTags("Connections").ChangedBy(Grains.Abstractions.ApiKeys.ApiKeyRoles.Operator);
         api.MapGet("/connections/{clientId}", GetConnectionAsync).WithName("GetConnection");
         api.MapDelete("/connections/{clientId}", DeleteConnectionAsync).WithName("DeleteConnection");
         api.MapGet("/sessions/{clientId}", GetSessionAsync).WithName("GetSession");
@@ -33,13 +34,13 @@ public static class ConnectionsApi
     private static async Task<Ok<IReadOnlyList<HostedSession>>> GetNodeClientsAsync(string nodeId, IGrainFactory grains) =>
         TypedResults.Ok(await grains.GetGrain<INodeSessionsGrain>(Uri.UnescapeDataString(nodeId)).Get());
 
-    private static async Task<Results<Ok<SessionInfo>, ProblemHttpResult>> GetSessionAsync(string clientId, IGrainFactory grains, Routing.ClusterRouter router)
+    private static async Task<Ok<SessionInfo>> GetSessionAsync(string clientId, IGrainFactory grains, Routing.ClusterRouter router)
     {
         var grain = grains.GetGrain<IClientSessionGrain>(clientId);
         var session = await grain.GetSession();
         if (session is null)
         {
-            return Problems.NotFound("ResourceNotFoundException", $"No persistent session for client id {clientId}.");
+            throw ApiException.NotFound($"No persistent session for client id {clientId}.");
         }
 
         return TypedResults.Ok(session.Connected && await grain.GetConnection() is { } connection
@@ -51,12 +52,12 @@ public static class ConnectionsApi
     /// A live connection (any session kind; EMQX's client API): where it is, since when, and how delivery to it stands:
     /// queued, in flight, its window, and messages dropped because it read more slowly than its publishers wrote.
     /// </summary>
-    private static async Task<Results<Ok<ConnectionStatus>, ProblemHttpResult>> GetConnectionAsync(string clientId, IGrainFactory grains, Routing.ClusterRouter router)
+    private static async Task<Ok<ConnectionStatus>> GetConnectionAsync(string clientId, IGrainFactory grains, Routing.ClusterRouter router)
     {
         var connection = await grains.GetGrain<IClientSessionGrain>(clientId).GetConnection();
         var delivery = connection is null ? null : await DeliveryAsync(clientId, connection, router);
         return connection is null || delivery is null
-            ? Problems.NotFound("ResourceNotFoundException", $"No connection with client id {clientId}.")
+            ? throw ApiException.NotFound($"No connection with client id {clientId}.")
             : TypedResults.Ok(new ConnectionStatus(clientId, connection.NodeId, connection.SessionId, connection.Since, delivery));
     }
 
@@ -74,11 +75,11 @@ public static class ConnectionsApi
 
     public sealed record ConnectionStatus(string ClientId, string NodeId, string SessionId, DateTimeOffset Since, ConnectionDelivery Delivery);
 
-    private static async Task<Results<Ok, ProblemHttpResult>> DeleteConnectionAsync(string clientId, bool? cleanSession, bool? preventWillMessage, IGrainFactory grains, Routing.ClusterRouter router)
+    private static async Task<Ok> DeleteConnectionAsync(string clientId, bool? cleanSession, bool? preventWillMessage, IGrainFactory grains, Routing.ClusterRouter router)
     {
         if (clientId.Length == 0 || Encoding.UTF8.GetByteCount(clientId) > 128 || clientId.StartsWith('$'))
         {
-            return Problems.BadRequest("InvalidRequestException", "clientId must be 1 to 128 bytes and must not start with '$'.");
+            throw ApiException.Invalid("clientId must be 1 to 128 bytes and must not start with '$'.");
         }
 
         var connection = await grains.GetGrain<IClientSessionGrain>(clientId).GetConnection();
@@ -86,7 +87,7 @@ public static class ConnectionsApi
         if (connection is null || router.Resolve(connection.NodeId) is not { } node
             || !await node.DisconnectClient(clientId, connection.SessionId, DisconnectReasons.ApiInitiated, options))
         {
-            return Problems.NotFound("ResourceNotFoundException", $"No connection with client id {clientId}.");
+            throw ApiException.NotFound($"No connection with client id {clientId}.");
         }
 
         return TypedResults.Ok();

@@ -1,6 +1,7 @@
-using System.Text.Json.Nodes;
+using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 using OrleansIot.Grains.Abstractions;
@@ -23,139 +24,158 @@ public static class PoliciesApi
 {
     public static IEndpointRouteBuilder MapPoliciesApi(this IEndpointRouteBuilder endpoints)
     {
-        var api = endpoints.MapGroup("/api").WithTags("Policies").ChangedBy(ApiKeyRoles.Admin);
-        api.MapPost("/policies/{policyName}", async (string policyName, JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o) =>
-        {
-            var version = await grains.GetGrain<IPolicyGrain>(policyName).Create(Document(body));
-            return JsonText.Result(new JsonObject
-            {
-                ["policyName"] = policyName,
-                ["policyArn"] = Arn(o, policyName),
-                ["policyDocument"] = version.PolicyDocument,
-                ["policyVersionId"] = version.VersionId,
-            });
-        }).WithName("CreatePolicy");
-        api.MapGet("/policies/{policyName}", async (string policyName, IGrainFactory grains, IOptions<RegistryOptions> o) =>
-            await grains.GetGrain<IPolicyGrain>(policyName).Get() is { } policy
-                ? JsonText.Result(new JsonObject
-                {
-                    ["policyName"] = policy.PolicyName,
-                    ["policyArn"] = Arn(o, policy.PolicyName),
-                    ["policyDocument"] = policy.PolicyDocument,
-                    ["defaultVersionId"] = policy.DefaultVersionId,
-                    ["creationDate"] = policy.CreationDate.ToUnixTimeSeconds(),
-                    ["lastModifiedDate"] = policy.LastModifiedDate.ToUnixTimeSeconds(),
-                    ["generationId"] = policy.GenerationId,
-                })
-                : Problems.NotFound("ResourceNotFoundException", $"Policy {policyName} cannot be found.")).WithName("GetPolicy");
-        api.MapGet("/policies", async (string? marker, int? pageSize, IGrainFactory grains, IOptions<RegistryOptions> o) =>
-        {
-            var (names, next) = await grains.GetGrain<IPolicyQueryGrain>(0).List(marker, Math.Clamp(pageSize ?? 250, 1, 250));
-            return JsonText.Result(new JsonObject
-            {
-                ["policies"] = new JsonArray([.. names.Select(n => (JsonNode?)new JsonObject { ["policyName"] = n, ["policyArn"] = Arn(o, n) })]),
-                ["nextMarker"] = next,
-            });
-        }).WithName("ListPolicies");
-        api.MapDelete("/policies/{policyName}", async (string policyName, IGrainFactory grains) =>
-        {
-            await grains.GetGrain<IPolicyGrain>(policyName).Delete();
-            return TypedResults.Ok(new { });
-        }).WithName("DeletePolicy");
-        api.MapPost("/policies/{policyName}/version", async (string policyName, bool? setAsDefault, JsonObject body, IGrainFactory grains, IOptions<RegistryOptions> o) =>
-        {
-            var version = await grains.GetGrain<IPolicyGrain>(policyName).CreateVersion(Document(body), setAsDefault ?? false);
-            return JsonText.Result(Version(o, version));
-        }).WithName("CreatePolicyVersion");
-        api.MapGet("/policies/{policyName}/version", async (string policyName, IGrainFactory grains) =>
-        {
-            var versions = await grains.GetGrain<IPolicyGrain>(policyName).ListVersions();
-            return JsonText.Result(new JsonObject
-            {
-                ["policyVersions"] = new JsonArray([.. versions.Select(v => (JsonNode?)new JsonObject
-                {
-                    ["versionId"] = v.VersionId,
-                    ["isDefaultVersion"] = v.IsDefaultVersion,
-                    ["createDate"] = v.CreateDate.ToUnixTimeSeconds(),
-                })]),
-            });
-        }).WithName("ListPolicyVersions");
-        api.MapGet("/policies/{policyName}/version/{versionId}", async (string policyName, string versionId, IGrainFactory grains, IOptions<RegistryOptions> o) =>
-            await grains.GetGrain<IPolicyGrain>(policyName).GetVersion(versionId) is { } version
-                ? JsonText.Result(Version(o, version))
-                : Problems.NotFound("ResourceNotFoundException", $"Version {versionId} of policy {policyName} cannot be found.")).WithName("GetPolicyVersion");
-        api.MapMethods("/policies/{policyName}/version/{versionId}", ["PATCH"], async (string policyName, string versionId, IGrainFactory grains) =>
-        {
-            await grains.GetGrain<IPolicyGrain>(policyName).SetDefaultVersion(versionId);
-            return TypedResults.Ok(new { });
-        }).WithName("SetDefaultPolicyVersion");
-        api.MapDelete("/policies/{policyName}/version/{versionId}", async (string policyName, string versionId, IGrainFactory grains) =>
-        {
-            await grains.GetGrain<IPolicyGrain>(policyName).DeleteVersion(versionId);
-            return TypedResults.Ok(new { });
-        }).WithName("DeletePolicyVersion");
-        api.MapPut("/target-policies/{policyName}", async (string policyName, JsonObject body, IGrainFactory grains) =>
-        {
-            await grains.GetGrain<IPolicyGrain>(policyName).Attach(Target(body));
-            return TypedResults.Ok(new { });
-        }).WithName("AttachPolicy");
-        api.MapPost("/target-policies/{policyName}", async (string policyName, JsonObject body, IGrainFactory grains) =>
-        {
-            await grains.GetGrain<IPolicyGrain>(policyName).Detach(Target(body));
-            return TypedResults.Ok(new { });
-        }).WithName("DetachPolicy");
-        api.MapPost("/policy-targets/{policyName}", async (string policyName, IGrainFactory grains) =>
-            JsonText.Result(new JsonObject { ["targets"] = new JsonArray([.. (await grains.GetGrain<IPolicyGrain>(policyName).ListTargets()).Select(t => (JsonNode?)t)]) }))
-            .WithName("ListTargetsForPolicy").ReadOnly();
-        api.MapPost("/attached-policies/{*target}", async (string target, IGrainFactory grains, IOptions<RegistryOptions> o) =>
-        {
-            var effective = await grains.GetGrain<IPolicyQueryGrain>(0).Effective(Uri.UnescapeDataString(target), null);
-            return JsonText.Result(new JsonObject
-            {
-                ["policies"] = new JsonArray([.. effective.Select(p => (JsonNode?)new JsonObject { ["policyName"] = p.PolicyName, ["policyArn"] = Arn(o, p.PolicyName) })]),
-            });
-        }).WithName("ListAttachedPolicies").ReadOnly();
-        api.MapPost("/effective-policies", async (string? thingName, HttpRequest request, IGrainFactory grains, IOptions<RegistryOptions> o) =>
-        {
-            var body = request.ContentLength > 0 ? await request.ReadFromJsonAsync<JsonObject>() : null;
-            var principal = JsonText.Field(body, "principal");
-            if (principal is null && thingName is null)
-            {
-                throw ApiException.Invalid("Give a principal (certificate ARN), a thingName, or both.");
-            }
-
-            var effective = await grains.GetGrain<IPolicyQueryGrain>(0).Effective(principal, thingName);
-            return JsonText.Result(new JsonObject
-            {
-                ["effectivePolicies"] = new JsonArray([.. effective.Select(e => (JsonNode?)new JsonObject
-                {
-                    ["policyName"] = e.PolicyName,
-                    ["policyArn"] = Arn(o, e.PolicyName),
-                    ["policyDocument"] = e.PolicyDocument,
-                })]),
-            });
-        }).WithName("GetEffectivePolicies").ReadOnly();
+        var api = endpoints.MapGroup("").WithTags("Policies").ChangedBy(ApiKeyRoles.Admin);
+        api.MapPost("/policies/{policyName}", CreatePolicyAsync).WithName("CreatePolicy");
+        api.MapGet("/policies/{policyName}", GetPolicyAsync).WithName("GetPolicy");
+        api.MapGet("/policies", ListPoliciesAsync).WithName("ListPolicies");
+        api.MapDelete("/policies/{policyName}", DeletePolicyAsync).WithName("DeletePolicy");
+        api.MapPost("/policies/{policyName}/version", CreatePolicyVersionAsync).WithName("CreatePolicyVersion");
+        api.MapGet("/policies/{policyName}/version", ListPolicyVersionsAsync).WithName("ListPolicyVersions");
+        api.MapGet("/policies/{policyName}/version/{versionId}", GetPolicyVersionAsync).WithName("GetPolicyVersion");
+        api.MapMethods("/policies/{policyName}/version/{versionId}", ["PATCH"], SetDefaultPolicyVersionAsync).WithName("SetDefaultPolicyVersion");
+        api.MapDelete("/policies/{policyName}/version/{versionId}", DeletePolicyVersionAsync).WithName("DeletePolicyVersion");
+        api.MapPut("/target-policies/{policyName}", AttachPolicyAsync).WithName("AttachPolicy");
+        api.MapPost("/target-policies/{policyName}", DetachPolicyAsync).WithName("DetachPolicy");
+        api.MapPost("/policy-targets/{policyName}", ListTargetsForPolicyAsync).WithName("ListTargetsForPolicy").ReadOnly();
+        api.MapPost("/attached-policies/{*target}", ListAttachedPoliciesAsync).WithName("ListAttachedPolicies").ReadOnly();
+        api.MapPost("/effective-policies", GetEffectivePoliciesAsync).WithName("GetEffectivePolicies").ReadOnly().WithMetadata(new OptionalBody(typeof(EffectivePoliciesBody)));
         return endpoints;
+    }
+
+    /// <summary><c>policyDocument</c>: the policy as a JSON string (AWS), or as an object.</summary>
+    public sealed record PolicyDocumentBody(JsonElement? PolicyDocument);
+
+    public sealed record PolicyTargetBody(string? Target);
+
+    public sealed record EffectivePoliciesBody(string? Principal);
+
+    public sealed record ListPoliciesRequest(string? Marker, int? PageSize);
+
+    public sealed record CreatePolicyResponse(string PolicyName, string PolicyArn, string PolicyDocument, string PolicyVersionId);
+
+    public sealed record GetPolicyResponse(
+        string PolicyName, string PolicyArn, string PolicyDocument, string DefaultVersionId, long CreationDate, long LastModifiedDate, string GenerationId);
+
+    public sealed record PolicySummary(string PolicyName, string PolicyArn);
+
+    public sealed record ListPoliciesResponse(IReadOnlyList<PolicySummary> Policies, string? NextMarker);
+
+    public sealed record PolicyVersionResponse(string PolicyName, string PolicyArn, string PolicyDocument, string PolicyVersionId, bool IsDefaultVersion, long CreationDate);
+
+    public sealed record PolicyVersionSummary(string VersionId, bool IsDefaultVersion, long CreateDate);
+
+    public sealed record ListPolicyVersionsResponse(IReadOnlyList<PolicyVersionSummary> PolicyVersions);
+
+    public sealed record ListTargetsForPolicyResponse(IReadOnlyList<string> Targets);
+
+    public sealed record ListAttachedPoliciesResponse(IReadOnlyList<PolicySummary> Policies);
+
+    public sealed record EffectivePolicy(string PolicyName, string PolicyArn, string PolicyDocument);
+
+    public sealed record GetEffectivePoliciesResponse(IReadOnlyList<EffectivePolicy> EffectivePolicies);
+
+    private static async Task<Ok<CreatePolicyResponse>> CreatePolicyAsync(string policyName, PolicyDocumentBody body, IGrainFactory grains, IOptions<RegistryOptions> o)
+    {
+        var version = await grains.GetGrain<IPolicyGrain>(policyName).Create(Document(body));
+        return TypedResults.Ok(new CreatePolicyResponse(policyName, Arn(o, policyName), version.PolicyDocument, version.VersionId));
+    }
+
+    private static async Task<Ok<GetPolicyResponse>> GetPolicyAsync(string policyName, IGrainFactory grains, IOptions<RegistryOptions> o)
+    {
+        var policy = await grains.GetGrain<IPolicyGrain>(policyName).Get() ?? throw ApiException.NotFound($"Policy {policyName} cannot be found.");
+        return TypedResults.Ok(new GetPolicyResponse(
+            policy.PolicyName, Arn(o, policy.PolicyName), policy.PolicyDocument, policy.DefaultVersionId,
+            policy.CreationDate.ToUnixTimeSeconds(), policy.LastModifiedDate.ToUnixTimeSeconds(), policy.GenerationId));
+    }
+
+    private static async Task<Ok<ListPoliciesResponse>> ListPoliciesAsync([AsParameters] ListPoliciesRequest request, IGrainFactory grains, IOptions<RegistryOptions> o)
+    {
+        var (names, next) = await grains.GetGrain<IPolicyQueryGrain>(0).List(request.Marker, Math.Clamp(request.PageSize ?? 250, 1, 250));
+        return TypedResults.Ok(new ListPoliciesResponse([.. names.Select(n => new PolicySummary(n, Arn(o, n)))], next));
+    }
+
+    private static async Task<Ok<EmptyResponse>> DeletePolicyAsync(string policyName, IGrainFactory grains)
+    {
+        await grains.GetGrain<IPolicyGrain>(policyName).Delete();
+        return EmptyResponse.Ok;
+    }
+
+    private static async Task<Ok<PolicyVersionResponse>> CreatePolicyVersionAsync(string policyName, bool? setAsDefault, PolicyDocumentBody body, IGrainFactory grains, IOptions<RegistryOptions> o)
+    {
+        var version = await grains.GetGrain<IPolicyGrain>(policyName).CreateVersion(Document(body), setAsDefault ?? false);
+        return TypedResults.Ok(Version(o, version));
+    }
+
+    private static async Task<Ok<ListPolicyVersionsResponse>> ListPolicyVersionsAsync(string policyName, IGrainFactory grains)
+    {
+        var versions = await grains.GetGrain<IPolicyGrain>(policyName).ListVersions();
+        return TypedResults.Ok(new ListPolicyVersionsResponse([.. versions.Select(v => new PolicyVersionSummary(v.VersionId, v.IsDefaultVersion, v.CreateDate.ToUnixTimeSeconds()))]));
+    }
+
+    private static async Task<Ok<PolicyVersionResponse>> GetPolicyVersionAsync(string policyName, string versionId, IGrainFactory grains, IOptions<RegistryOptions> o)
+    {
+        var version = await grains.GetGrain<IPolicyGrain>(policyName).GetVersion(versionId)
+            ?? throw ApiException.NotFound($"Version {versionId} of policy {policyName} cannot be found.");
+        return TypedResults.Ok(Version(o, version));
+    }
+
+    private static async Task<Ok<EmptyResponse>> SetDefaultPolicyVersionAsync(string policyName, string versionId, IGrainFactory grains)
+    {
+        await grains.GetGrain<IPolicyGrain>(policyName).SetDefaultVersion(versionId);
+        return EmptyResponse.Ok;
+    }
+
+    private static async Task<Ok<EmptyResponse>> DeletePolicyVersionAsync(string policyName, string versionId, IGrainFactory grains)
+    {
+        await grains.GetGrain<IPolicyGrain>(policyName).DeleteVersion(versionId);
+        return EmptyResponse.Ok;
+    }
+
+    private static async Task<Ok<EmptyResponse>> AttachPolicyAsync(string policyName, PolicyTargetBody body, IGrainFactory grains)
+    {
+        await grains.GetGrain<IPolicyGrain>(policyName).Attach(Target(body));
+        return EmptyResponse.Ok;
+    }
+
+    private static async Task<Ok<EmptyResponse>> DetachPolicyAsync(string policyName, PolicyTargetBody body, IGrainFactory grains)
+    {
+        await grains.GetGrain<IPolicyGrain>(policyName).Detach(Target(body));
+        return EmptyResponse.Ok;
+    }
+
+    private static async Task<Ok<ListTargetsForPolicyResponse>> ListTargetsForPolicyAsync(string policyName, IGrainFactory grains) =>
+        TypedResults.Ok(new ListTargetsForPolicyResponse([.. await grains.GetGrain<IPolicyGrain>(policyName).ListTargets()]));
+
+    private static async Task<Ok<ListAttachedPoliciesResponse>> ListAttachedPoliciesAsync(string target, IGrainFactory grains, IOptions<RegistryOptions> o)
+    {
+        var effective = await grains.GetGrain<IPolicyQueryGrain>(0).Effective(Uri.UnescapeDataString(target), null);
+        return TypedResults.Ok(new ListAttachedPoliciesResponse([.. effective.Select(p => new PolicySummary(p.PolicyName, Arn(o, p.PolicyName)))]));
+    }
+
+    private static async Task<Ok<GetEffectivePoliciesResponse>> GetEffectivePoliciesAsync(string? thingName, HttpRequest request, IGrainFactory grains, IOptions<RegistryOptions> o)
+    {
+        var principal = (await CertificatesApi.OptionalBodyAsync<EffectivePoliciesBody>(request))?.Principal;
+        if (principal is null && thingName is null)
+        {
+            throw ApiException.Invalid("Give a principal (certificate ARN), a thingName, or both.");
+        }
+
+        var effective = await grains.GetGrain<IPolicyQueryGrain>(0).Effective(principal, thingName);
+        return TypedResults.Ok(new GetEffectivePoliciesResponse([.. effective.Select(e => new EffectivePolicy(e.PolicyName, Arn(o, e.PolicyName), e.PolicyDocument))]));
     }
 
     private static string Arn(IOptions<RegistryOptions> options, string policyName) => options.Value.Arn($"policy/{policyName}");
 
-    private static JsonObject Version(IOptions<RegistryOptions> o, PolicyVersionInfo v) => new()
-    {
-        ["policyName"] = v.PolicyName,
-        ["policyArn"] = Arn(o, v.PolicyName),
-        ["policyDocument"] = v.PolicyDocument,
-        ["policyVersionId"] = v.VersionId,
-        ["isDefaultVersion"] = v.IsDefaultVersion,
-        ["creationDate"] = v.CreateDate.ToUnixTimeSeconds(),
-    };
+    private static PolicyVersionResponse Version(IOptions<RegistryOptions> o, PolicyVersionInfo v) =>
+        new(v.PolicyName, Arn(o, v.PolicyName), v.PolicyDocument, v.VersionId, v.IsDefaultVersion, v.CreateDate.ToUnixTimeSeconds());
 
-    private static string Document(JsonObject body) => body["policyDocument"] switch
+    private static string Document(PolicyDocumentBody body) => body.PolicyDocument switch
     {
-        JsonValue v when v.TryGetValue<string>(out var text) => text,
-        JsonObject o => o.ToJsonString(),
+        { ValueKind: JsonValueKind.String } text => text.GetString()!,
+        { ValueKind: JsonValueKind.Object } json => json.GetRawText(),
         _ => throw new ApiException(400, "MalformedPolicyException", "policyDocument is required (the policy as a JSON string)."),
     };
 
-    private static string Target(JsonObject body) => JsonText.Required(body, "target", "a certificate or thing group ARN");
+    private static string Target(PolicyTargetBody body) =>
+        body.Target is { Length: > 0 } target ? target : throw ApiException.Invalid("target is required (a certificate or thing group ARN).");
 }

@@ -11,8 +11,6 @@ public static class Problems
 {
     public static ProblemHttpResult NotFound(string code, string message) => Create(StatusCodes.Status404NotFound, code, message);
 
-    public static ProblemHttpResult BadRequest(string code, string message) => Create(StatusCodes.Status400BadRequest, code, message);
-
     public static ProblemHttpResult Create(int status, string code, string message) => TypedResults.Problem(
         statusCode: status,
         title: code,

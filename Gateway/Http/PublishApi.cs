@@ -1,10 +1,12 @@
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using MQTTnet;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 using OrleansIot.Gateway.Mqtt;
+using OrleansIot.Grains.Abstractions;
 
 namespace OrleansIot.Gateway.Http;
 
@@ -19,6 +21,7 @@ public static class PublishApi
     public static IEndpointRouteBuilder MapPublishApi(this IEndpointRouteBuilder endpoints)
     {
         endpoints.MapPost("/topics/{**topic}", PublishAsync).WithTags("Data plane").WithName("Publish")
+            .WithMetadata(new OptionalBody(typeof(byte[]), "application/octet-stream"))
             .ChangedBy(Grains.Abstractions.ApiKeys.ApiKeyRoles.Operator)
             .WithMetadata(new DeviceAccess(context => string.Equals(context.Request.Query["retain"], "true", StringComparison.OrdinalIgnoreCase)
                 ? [("iot:Publish", $"topic/{TopicOf(context)}"), ("iot:RetainPublish", $"topic/{TopicOf(context)}")]
@@ -40,30 +43,31 @@ public static class PublishApi
         return start < 0 ? "" : Uri.UnescapeDataString(path[(start + "/topics/".Length)..]);
     }
 
-    private static async Task<IResult> PublishAsync(int? qos, bool? retain, HttpRequest request, Limits limits, PublishInterceptor interceptor)
+    /// <summary>The body is the payload, any bytes; 200 <c>{}</c> once the message is accepted.</summary>
+    private static async Task<Ok<EmptyResponse>> PublishAsync(int? qos, bool? retain, HttpRequest request, Limits limits, PublishInterceptor interceptor)
     {
         var topic = TopicOf(request.HttpContext);
         if (qos is not (null or 0 or 1))
         {
-            return Problems.BadRequest("InvalidRequestException", "qos must be 0 or 1.");
+            throw ApiException.Invalid("qos must be 0 or 1.");
         }
 
         if (string.IsNullOrEmpty(topic) || topic.AsSpan().IndexOfAny('+', '#') >= 0 || limits.TopicProblem(topic) is not null)
         {
-            return Problems.BadRequest("InvalidRequestException", $"'{topic}' is not a topic this broker accepts (no wildcards, within the topic limits).");
+            throw ApiException.Invalid($"'{topic}' is not a topic this broker accepts (no wildcards, within the topic limits).");
         }
 
         var max = limits.Values.MaxPayloadBytes;
         if (request.ContentLength > max)
         {
-            return Problems.Create(StatusCodes.Status413PayloadTooLarge, "RequestEntityTooLargeException", $"The payload is larger than {max} bytes.");
+            throw new ApiException(StatusCodes.Status413PayloadTooLarge, "RequestEntityTooLargeException", $"The payload is larger than {max} bytes.");
         }
 
         using var buffer = new MemoryStream();
         await request.Body.CopyToAsync(buffer, request.HttpContext.RequestAborted);
         if (buffer.Length > max)
         {
-            return Problems.Create(StatusCodes.Status413PayloadTooLarge, "RequestEntityTooLargeException", $"The payload is larger than {max} bytes.");
+            throw new ApiException(StatusCodes.Status413PayloadTooLarge, "RequestEntityTooLargeException", $"The payload is larger than {max} bytes.");
         }
 
         var message = new MqttApplicationMessageBuilder()
@@ -79,9 +83,9 @@ public static class PublishApi
         await interceptor.HandleAsync(args);
         return args.Response.ReasonCode switch
         {
-            MqttPubAckReasonCode.Success or MqttPubAckReasonCode.NoMatchingSubscribers => TypedResults.Ok(new { }),
-            MqttPubAckReasonCode.NotAuthorized => Problems.Create(StatusCodes.Status403Forbidden, "AccessDeniedException", $"Publishing to {topic} is not allowed."),
-            _ => Problems.Create(StatusCodes.Status503ServiceUnavailable, "ServiceUnavailableException", "The message could not be stored; publish it again."),
+            MqttPubAckReasonCode.Success or MqttPubAckReasonCode.NoMatchingSubscribers => EmptyResponse.Ok,
+            MqttPubAckReasonCode.NotAuthorized => throw new ApiException(StatusCodes.Status403Forbidden, "AccessDeniedException", $"Publishing to {topic} is not allowed."),
+            _ => throw new ApiException(StatusCodes.Status503ServiceUnavailable, "ServiceUnavailableException", "The message could not be stored; publish it again."),
         };
     }
 }

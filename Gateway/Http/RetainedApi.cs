@@ -7,6 +7,8 @@ using Microsoft.AspNetCore.Routing;
 using OrleansIot.Gateway.Retained;
 using OrleansIot.Grains.Abstractions.ApiKeys;
 
+using OrleansIot.Grains.Abstractions;
+
 namespace OrleansIot.Gateway.Http;
 
 /// <summary>AWS <c>ListRetainedMessages</c> and <c>GetRetainedMessage</c>, answered from this node's replica.</summary>
@@ -14,7 +16,7 @@ public static class RetainedApi
 {
     public static IEndpointRouteBuilder MapRetainedApi(this IEndpointRouteBuilder endpoints)
     {
-        var group = endpoints.MapGroup("/api/retainedMessage").WithTags("Retained messages").ChangedBy(ApiKeyRoles.Operator);
+        var group = endpoints.MapGroup("/retainedMessage").WithTags("Retained messages").ChangedBy(ApiKeyRoles.Operator);
         group.MapGet("/", List).WithName("ListRetainedMessages");
         group.MapGet("/{**topic}", Get).WithName("GetRetainedMessage");
         return endpoints;
@@ -29,11 +31,11 @@ public static class RetainedApi
     /// <summary>The <c>GetRetainedMessage</c> response; payload and user properties base64 as in AWS.</summary>
     public sealed record RetainedMessage(string Topic, string Payload, int Qos, long LastModifiedTime, string? UserProperties);
 
-    private static Results<Ok<RetainedTopicsPage>, ProblemHttpResult> List(int? maxResults, string? nextToken, RetainedMessages retainedMessages)
+    private static Ok<RetainedTopicsPage> List(int? maxResults, string? nextToken, RetainedMessages retainedMessages)
     {
         if (maxResults is < 1 or > 200)
         {
-            return Problems.BadRequest("InvalidRequestException", "maxResults must be between 1 and 200.");
+            throw ApiException.Invalid("maxResults must be between 1 and 200.");
         }
 
         string? after = null;
@@ -45,7 +47,7 @@ public static class RetainedApi
             }
             catch (FormatException)
             {
-                return Problems.BadRequest("InvalidRequestException", "nextToken is not valid.");
+                throw ApiException.Invalid("nextToken is not valid.");
             }
         }
 
@@ -59,12 +61,12 @@ public static class RetainedApi
         return TypedResults.Ok(new RetainedTopicsPage(page, next));
     }
 
-    private static Results<Ok<RetainedMessage>, ProblemHttpResult> Get(string topic, RetainedMessages retainedMessages)
+    private static Ok<RetainedMessage> Get(string topic, RetainedMessages retainedMessages)
     {
         var change = retainedMessages.Get(Uri.UnescapeDataString(topic));
         if (change?.Message is not { } message)
         {
-            return Problems.NotFound("ResourceNotFoundException", $"No retained message for topic {topic}.");
+            throw ApiException.NotFound($"No retained message for topic {topic}.");
         }
 
         // AWS: a base64-encoded JSON array of {"name": "value"} objects.

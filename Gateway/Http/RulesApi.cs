@@ -1,8 +1,10 @@
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.Options;
 using OrleansIot.Grains.Abstractions;
@@ -22,94 +24,86 @@ public static class RulesApi
 {
     public static IEndpointRouteBuilder MapRulesApi(this IEndpointRouteBuilder endpoints)
     {
-        var rules = endpoints.MapGroup("/api/rules").WithTags("Rules").ChangedBy(ApiKeyRoles.Operator);
+        var rules = endpoints.MapGroup("/rules").WithTags("Rules").ChangedBy(ApiKeyRoles.Operator);
         rules.MapPost("/test", TestAsync).WithName("TestRuleSql").ReadOnly();
         rules.MapPost("/{ruleName}", CreateAsync).WithName("CreateTopicRule");
         rules.MapGet("/{ruleName}", GetAsync).WithName("GetTopicRule");
         rules.MapMethods("/{ruleName}", ["PATCH"], ReplaceAsync).WithName("ReplaceTopicRule");
-        rules.MapPost("/{ruleName}/enable", (string ruleName, IGrainFactory grains) => SetEnabledAsync(ruleName, true, grains)).WithName("EnableTopicRule");
-        rules.MapPost("/{ruleName}/disable", (string ruleName, IGrainFactory grains) => SetEnabledAsync(ruleName, false, grains)).WithName("DisableTopicRule");
+        rules.MapPost("/{ruleName}/enable", EnableAsync).WithName("EnableTopicRule");
+        rules.MapPost("/{ruleName}/disable", DisableAsync).WithName("DisableTopicRule");
         rules.MapDelete("/{ruleName}", DeleteAsync).WithName("DeleteTopicRule");
         rules.MapGet("", ListAsync).WithName("ListTopicRules");
         return endpoints;
     }
 
-    private static async Task<IResult> CreateAsync(string ruleName, JsonObject body, IGrainFactory grains)
+    /// <summary>AWS's <c>TopicRulePayload</c>: <c>sql</c> required; actions and errorAction kept as JSON for the rule grain to check.</summary>
+    public sealed record TopicRulePayloadBody(string? Sql, string? Description, JsonNode? Actions, JsonNode? ErrorAction, bool? RuleDisabled, string? AwsIotSqlVersion);
+
+    public sealed record ListTopicRulesRequest(string? Topic, bool? RuleDisabled);
+
+    public sealed record TopicRuleDocument(
+        string RuleName, string Sql, string? Description, long CreatedAt, JsonNode? Actions, bool RuleDisabled, string? AwsIotSqlVersion,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonNode? ErrorAction);
+
+    public sealed record GetTopicRuleResponse(string RuleArn, TopicRuleDocument Rule);
+
+    public sealed record TopicRuleSummary(string RuleArn, string RuleName, string? TopicPattern, long CreatedAt, bool RuleDisabled);
+
+    public sealed record ListTopicRulesResponse(IReadOnlyList<TopicRuleSummary> Rules);
+
+    private static async Task<Ok<EmptyResponse>> CreateAsync(string ruleName, TopicRulePayloadBody body, IGrainFactory grains)
     {
         await grains.GetGrain<IRuleGrain>(ruleName).Create(Input(body));
-        return TypedResults.Ok(new { });
+        return EmptyResponse.Ok;
     }
 
-    private static async Task<IResult> ReplaceAsync(string ruleName, JsonObject body, IGrainFactory grains)
+    private static async Task<Ok<EmptyResponse>> ReplaceAsync(string ruleName, TopicRulePayloadBody body, IGrainFactory grains)
     {
         await grains.GetGrain<IRuleGrain>(ruleName).Replace(Input(body));
-        return TypedResults.Ok(new { });
+        return EmptyResponse.Ok;
     }
 
-    private static async Task<IResult> GetAsync(string ruleName, IGrainFactory grains, IOptions<RegistryOptions> options)
+    private static async Task<Ok<GetTopicRuleResponse>> GetAsync(string ruleName, IGrainFactory grains, IOptions<RegistryOptions> options)
     {
-        var rule = await grains.GetGrain<IRuleGrain>(ruleName).Get();
-        return rule is null
-            ? Problems.NotFound("ResourceNotFoundException", $"Rule {ruleName} cannot be found.")
-            : JsonText.Result(new JsonObject { ["ruleArn"] = options.Value.Arn($"rule/{rule.RuleName}"), ["rule"] = Document(rule) });
+        var rule = await grains.GetGrain<IRuleGrain>(ruleName).Get() ?? throw ApiException.NotFound($"Rule {ruleName} cannot be found.");
+        return TypedResults.Ok(new GetTopicRuleResponse(options.Value.Arn($"rule/{rule.RuleName}"), Document(rule)));
     }
 
-    private static async Task<IResult> SetEnabledAsync(string ruleName, bool enabled, IGrainFactory grains)
+    private static Task<Ok<EmptyResponse>> EnableAsync(string ruleName, IGrainFactory grains) => SetEnabledAsync(ruleName, true, grains);
+
+    private static Task<Ok<EmptyResponse>> DisableAsync(string ruleName, IGrainFactory grains) => SetEnabledAsync(ruleName, false, grains);
+
+    private static async Task<Ok<EmptyResponse>> SetEnabledAsync(string ruleName, bool enabled, IGrainFactory grains)
     {
         await grains.GetGrain<IRuleGrain>(ruleName).SetEnabled(enabled);
-        return TypedResults.Ok(new { });
+        return EmptyResponse.Ok;
     }
 
-    private static async Task<IResult> DeleteAsync(string ruleName, IGrainFactory grains)
+    private static async Task<Ok<EmptyResponse>> DeleteAsync(string ruleName, IGrainFactory grains)
     {
         await grains.GetGrain<IRuleGrain>(ruleName).Delete();
-        return TypedResults.Ok(new { });
+        return EmptyResponse.Ok;
     }
 
-    private static async Task<IResult> ListAsync(string? topic, bool? ruleDisabled, IGrainFactory grains, IOptions<RegistryOptions> options)
+    private static async Task<Ok<ListTopicRulesResponse>> ListAsync([AsParameters] ListTopicRulesRequest request, IGrainFactory grains, IOptions<RegistryOptions> options)
     {
         var set = await grains.GetGrain<IRuleCatalogGrain>(IRuleCatalogGrain.Key).Get();
-        var rules = set.Rules
-            .Where(r => (topic is null || r.TopicPattern == topic) && (ruleDisabled is null || r.RuleDisabled == ruleDisabled))
-            .Select(r => (JsonNode?)new JsonObject
-            {
-                ["ruleArn"] = options.Value.Arn($"rule/{r.RuleName}"),
-                ["ruleName"] = r.RuleName,
-                ["topicPattern"] = r.TopicPattern,
-                ["createdAt"] = r.CreatedAt.ToUnixTimeSeconds(),
-                ["ruleDisabled"] = r.RuleDisabled,
-            });
-        return JsonText.Result(new JsonObject { ["rules"] = new JsonArray([.. rules]) });
+        return TypedResults.Ok(new ListTopicRulesResponse([.. set.Rules
+            .Where(r => (request.Topic is null || r.TopicPattern == request.Topic) && (request.RuleDisabled is null || r.RuleDisabled == request.RuleDisabled))
+            .Select(r => new TopicRuleSummary(options.Value.Arn($"rule/{r.RuleName}"), r.RuleName, r.TopicPattern, r.CreatedAt.ToUnixTimeSeconds(), r.RuleDisabled))]));
     }
 
-    private static JsonObject Document(TopicRule rule)
-    {
-        var document = new JsonObject
-        {
-            ["ruleName"] = rule.RuleName,
-            ["sql"] = rule.Sql,
-            ["description"] = rule.Description,
-            ["createdAt"] = rule.CreatedAt.ToUnixTimeSeconds(),
-            ["actions"] = JsonNode.Parse(rule.ActionsJson),
-            ["ruleDisabled"] = rule.RuleDisabled,
-            ["awsIotSqlVersion"] = rule.AwsIotSqlVersion,
-        };
-        if (rule.ErrorActionJson is { } error)
-        {
-            document["errorAction"] = JsonNode.Parse(error);
-        }
+    private static TopicRuleDocument Document(TopicRule rule) => new(
+        rule.RuleName, rule.Sql, rule.Description, rule.CreatedAt.ToUnixTimeSeconds(), JsonNode.Parse(rule.ActionsJson), rule.RuleDisabled, rule.AwsIotSqlVersion,
+        rule.ErrorActionJson is { } error ? JsonNode.Parse(error) : null);
 
-        return document;
-    }
-
-    /// <summary>AWS's <c>TopicRulePayload</c>: <c>sql</c> required; actions and errorAction kept as JSON for the rule grain to check.</summary>
-    private static TopicRuleInput Input(JsonObject body)
-    {
-        var sql = JsonText.Field(body, "sql") ?? throw ApiException.Invalid("sql is required.");
-        var actions = body["actions"] ?? new JsonArray();
-        var disabled = JsonText.Flag(body, "ruleDisabled") == true;
-        return new TopicRuleInput(sql, JsonText.Field(body, "description"), actions.ToJsonString(), body["errorAction"]?.ToJsonString(), disabled, JsonText.Field(body, "awsIotSqlVersion"));
-    }
+    private static TopicRuleInput Input(TopicRulePayloadBody body) => new(
+        body.Sql ?? throw ApiException.Invalid("sql is required."),
+        body.Description,
+        (body.Actions ?? new JsonArray()).ToJsonString(),
+        body.ErrorAction?.ToJsonString(),
+        body.RuleDisabled == true,
+        body.AwsIotSqlVersion);
 
     /// <summary>
     /// <c>{"sql", "topic", "payload" (any JSON value) | "payloadBase64", "clientId", "principal"}</c> →
@@ -118,11 +112,18 @@ public static class RulesApi
     /// </summary>
     public sealed record TestBody(string? Sql, string? Topic, JsonNode? Payload, string? PayloadBase64, string? ClientId, string? Principal);
 
-    private static async Task<IResult> TestAsync(TestBody body, IGrainFactory grains)
+    /// <summary>What the rule made of the sample: <c>output</c> when it is JSON, <c>outputBase64</c> when it is not.</summary>
+    public sealed record TestResponse(
+        bool TopicMatches,
+        bool Selected,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] JsonNode? Output,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? OutputBase64);
+
+    private static async Task<Ok<TestResponse>> TestAsync(TestBody body, IGrainFactory grains)
     {
         if (string.IsNullOrWhiteSpace(body.Sql) || string.IsNullOrEmpty(body.Topic))
         {
-            return Problems.BadRequest("InvalidRequestException", "sql and topic are required.");
+            throw ApiException.Invalid("sql and topic are required.");
         }
 
         byte[] payload;
@@ -134,32 +135,33 @@ public static class RulesApi
         }
         catch (FormatException)
         {
-            return Problems.BadRequest("InvalidRequestException", "payloadBase64 is not base64.");
+            throw ApiException.Invalid("payloadBase64 is not base64.");
         }
 
         var result = await grains.GetGrain<IRuleSqlGrain>(0).Test(new RuleTestRequest(body.Sql, body.Topic, payload, body.ClientId, body.Principal));
         if (result.Error is not null)
         {
-            return TypedResults.Problem(
-                statusCode: StatusCodes.Status400BadRequest,
-                title: "SqlParseException",
-                detail: result.Error,
-                extensions: new Dictionary<string, object?> { ["code"] = "SqlParseException", ["message"] = result.Error, ["position"] = result.ErrorPosition });
+            throw new SqlParseFailedException(result.Error, result.ErrorPosition);
         }
 
-        var response = new JsonObject { ["topicMatches"] = result.TopicMatches, ["selected"] = result.Selected };
-        if (result.Output is { } output)
+        if (result.Output is not { Length: > 0 } output)
         {
-            try
-            {
-                response["output"] = output.Length == 0 ? null : JsonNode.Parse(output);
-            }
-            catch (JsonException)
-            {
-                response["outputBase64"] = Convert.ToBase64String(output);
-            }
+            return TypedResults.Ok(new TestResponse(result.TopicMatches, result.Selected, null, null));
         }
 
-        return JsonText.Result(response);
+        try
+        {
+            return TypedResults.Ok(new TestResponse(result.TopicMatches, result.Selected, JsonNode.Parse(output), null));
+        }
+        catch (JsonException)
+        {
+            return TypedResults.Ok(new TestResponse(result.TopicMatches, result.Selected, null, Convert.ToBase64String(output)));
+        }
     }
+}
+
+/// <summary>Rule SQL that does not parse: 400 <c>SqlParseException</c> with the position of the fault (problem field <c>position</c>).</summary>
+public sealed class SqlParseFailedException(string message, int? position) : Exception(message)
+{
+    public int? Position { get; } = position;
 }

@@ -1,7 +1,10 @@
+using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Routing;
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.ApiKeys;
 using OrleansIot.Grains.Abstractions.Shadows;
 using OrleansIot.Grains.Abstractions.Things;
@@ -21,29 +24,42 @@ public static class ShadowApi
     public static IEndpointRouteBuilder MapShadowApi(this IEndpointRouteBuilder endpoints)
     {
         var shadows = endpoints.MapGroup("/things/{thingName}/shadow").WithTags("Shadows").ChangedBy(ApiKeyRoles.Operator);
-        shadows.MapGet("", GetAsync).WithName("GetThingShadow").WithMetadata(DeviceMay("iot:GetThingShadow"));
-        shadows.MapPost("", UpdateAsync).WithName("UpdateThingShadow").WithMetadata(DeviceMay("iot:UpdateThingShadow"));
-        shadows.MapDelete("", DeleteAsync).WithName("DeleteThingShadow").WithMetadata(DeviceMay("iot:DeleteThingShadow"));
-        endpoints.MapGet("/api/things/shadow/ListNamedShadowsForThing/{thingName}", ListAsync).WithTags("Shadows").WithName("ListNamedShadowsForThing")
-            .ChangedBy(ApiKeyRoles.Operator);
+        shadows.MapGet("", GetAsync).WithName("GetThingShadow").WithMetadata(DeviceMay("iot:GetThingShadow")).Produces<JsonObject>(contentType: "application/json");
+        shadows.MapPost("", UpdateAsync).WithName("UpdateThingShadow").WithMetadata(DeviceMay("iot:UpdateThingShadow"))
+            .WithMetadata(new OptionalBody(typeof(JsonObject), Required: true)).Produces<JsonObject>(contentType: "application/json");
+        shadows.MapDelete("", DeleteAsync).WithName("DeleteThingShadow").WithMetadata(DeviceMay("iot:DeleteThingShadow")).Produces<JsonObject>(contentType: "application/json");
         return endpoints;
+    }
+
+    /// <summary>The shadow call that lives in the control plane (<c>/api/things/shadow/ListNamedShadowsForThing/{thingName}</c>).</summary>
+    public static IEndpointRouteBuilder MapNamedShadowsApi(this IEndpointRouteBuilder api)
+    {
+        api.MapGet("/things/shadow/ListNamedShadowsForThing/{thingName}", ListAsync).WithTags("Shadows").WithName("ListNamedShadowsForThing").ChangedBy(ApiKeyRoles.Operator);
+        return api;
     }
 
     /// <summary>A device may make this call on <c>thing/{thingName}</c> when its policies allow the action.</summary>
     private static DeviceAccess DeviceMay(string action) =>
         new(context => [(action, $"thing/{context.Request.RouteValues["thingName"] as string ?? ""}")]);
 
-    private static async Task<IResult> GetAsync(string thingName, string? name, IGrainFactory grains) =>
+    /// <summary>AWS's ListNamedShadowsForThing answer: the names, a page token when more follow, the time.</summary>
+    public sealed record ListNamedShadowsResponse(
+        IReadOnlyList<string> Results,
+        [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? NextToken,
+        long Timestamp);
+
+    // The shadow documents are the grain's bytes, passed through as AWS's JSON (described as objects in OpenAPI).
+    private static async Task<FileContentHttpResult> GetAsync(string thingName, string? name, IGrainFactory grains) =>
         await CallAsync(thingName, name, [], (thing, request) => thing.GetShadow(request), grains);
 
-    private static async Task<IResult> DeleteAsync(string thingName, string? name, IGrainFactory grains) =>
+    private static async Task<FileContentHttpResult> DeleteAsync(string thingName, string? name, IGrainFactory grains) =>
         await CallAsync(thingName, name, [], (thing, request) => thing.DeleteShadow(request), grains);
 
-    private static async Task<IResult> UpdateAsync(string thingName, string? name, HttpRequest http, IGrainFactory grains)
+    private static async Task<FileContentHttpResult> UpdateAsync(string thingName, string? name, HttpRequest http, IGrainFactory grains)
     {
         if (http.ContentLength > MaxBodyBytes)
         {
-            return Error(413, "The payload exceeds the maximum size allowed");
+            throw Error(413, "The payload exceeds the maximum size allowed");
         }
 
         using var body = new MemoryStream();
@@ -53,7 +69,7 @@ public static class ShadowApi
         {
             if (body.Length + read > MaxBodyBytes)
             {
-                return Error(413, "The payload exceeds the maximum size allowed");
+                throw Error(413, "The payload exceeds the maximum size allowed");
             }
 
             body.Write(buffer, 0, read);
@@ -62,33 +78,23 @@ public static class ShadowApi
         return await CallAsync(thingName, name, body.ToArray(), (thing, request) => thing.UpdateShadow(request), grains);
     }
 
-    private static async Task<IResult> ListAsync(string thingName, string? nextToken, int? pageSize, IGrainFactory grains, TimeProvider time)
+    private static async Task<Ok<ListNamedShadowsResponse>> ListAsync(string thingName, string? nextToken, int? pageSize, IGrainFactory grains, TimeProvider time)
     {
         if (!ThingNames.IsValidThingName(thingName))
         {
-            return Error(400, "Invalid thing name");
+            throw Error(400, "Invalid thing name");
         }
 
         if (pageSize is < 1 or > 100)
         {
-            return Error(400, "pageSize must be between 1 and 100");
+            throw Error(400, "pageSize must be between 1 and 100");
         }
 
         var page = await grains.GetGrain<IThingGrain>(thingName).ListNamedShadows(nextToken, pageSize ?? 100);
-        var result = new Dictionary<string, object?>
-        {
-            ["results"] = page.Results,
-            ["timestamp"] = time.GetUtcNow().ToUnixTimeSeconds(),
-        };
-        if (page.NextToken is not null)
-        {
-            result["nextToken"] = page.NextToken;
-        }
-
-        return TypedResults.Json(result);
+        return TypedResults.Ok(new ListNamedShadowsResponse(page.Results, page.NextToken, time.GetUtcNow().ToUnixTimeSeconds()));
     }
 
-    private static async Task<IResult> CallAsync(
+    private static async Task<FileContentHttpResult> CallAsync(
         string thingName,
         string? shadowName,
         byte[] payload,
@@ -97,12 +103,12 @@ public static class ShadowApi
     {
         if (!ThingNames.IsValidThingName(thingName))
         {
-            return Error(400, "Invalid thing name");
+            throw Error(400, "Invalid thing name");
         }
 
         if (shadowName is not null && !ThingNames.IsValidShadowName(shadowName))
         {
-            return Error(400, "Invalid shadow name");
+            throw Error(400, "Invalid shadow name");
         }
 
         var response = await call(grains.GetGrain<IThingGrain>(thingName), new ShadowRequest(shadowName, payload, ShadowChannel.Api));
@@ -112,10 +118,11 @@ public static class ShadowApi
         }
 
         using var error = System.Text.Json.JsonDocument.Parse(response.Document);
-        return Error(response.Code, error.RootElement.GetProperty("message").GetString() ?? "");
+        throw Error(response.Code, error.RootElement.GetProperty("message").GetString() ?? "");
     }
 
-    private static ProblemHttpResult Error(int status, string message)
+    /// <summary>The shadow service's error (an HTTP status and AWS's message) with AWS's exception name for that status.</summary>
+    private static ApiException Error(int status, string message)
     {
         var code = status switch
         {
@@ -129,6 +136,6 @@ public static class ShadowApi
             429 => "ThrottlingException",
             _ => "InternalFailureException",
         };
-        return Problems.Create(status, code, message);
+        return new ApiException(status, code, message);
     }
 }

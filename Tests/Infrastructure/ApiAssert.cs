@@ -15,12 +15,13 @@ public static class ApiAssert
         return JsonNode.Parse(text)!;
     }
 
-    /// <summary>Asserts the status and the AWS exception name in <c>code</c>.</summary>
+    /// <summary>Asserts the status and the AWS exception name, in <c>code</c> and where AWS's SDKs read it (<c>x-amzn-ErrorType</c>).</summary>
     public static async Task ProblemAsync(HttpResponseMessage response, HttpStatusCode status, string code)
     {
         ArgumentNullException.ThrowIfNull(response);
         var text = await response.Content.ReadAsStringAsync();
         Assert.True(status == response.StatusCode, $"{(int)response.StatusCode}: {text}");
         Assert.Contains($"\"code\":\"{code}\"", text, StringComparison.Ordinal);
+        Assert.Equal(code, response.Headers.TryGetValues("x-amzn-ErrorType", out var types) ? types.Single() : null);
     }
 }
