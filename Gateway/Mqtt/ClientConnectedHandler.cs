@@ -34,7 +34,7 @@ internal sealed partial class ClientConnectedHandler(
 
     public async Task HandleAsync(ClientConnectedEventArgs e)
     {
-        var state = sessions.TakeConnectState(e.ClientId);
+        var state = sessions.ConnectStateOf(e.ClientId);
         var meter = new LiveConnection(e.ClientId, state?.SessionId ?? Guid.NewGuid().ToString(), (int)e.ProtocolVersion, e.RemoteEndPoint)
         {
             SessionExpirySeconds = state?.Request.ExpirySeconds ?? 0,

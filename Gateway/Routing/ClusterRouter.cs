@@ -226,11 +226,14 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
                 }
             }
 
-            foreach (var (node, _) in gone)
+            foreach (var (node, filters) in gone)
             {
+                // What matches its routes from now until its sessions are adopted goes to its persistent sessions
+                // (DeadNodeReplay), starting in the same step its routes leave the table: no publish falls between.
                 _remoteNodes.Remove(node.Entry.NodeId);
                 _remoteRoutes.RemoveOwner(node.Entry.NodeId);
                 _shared.RemoveNode(node.Entry.NodeId);
+                _deadNodes.Begin(node.Entry.NodeId, filters, _stopping.Token);
             }
         }
         finally
@@ -238,12 +241,13 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
             _remoteLock.ExitWriteLock();
         }
 
-        foreach (var (node, filters) in gone)
+        foreach (var (node, _) in gone)
         {
-            // What it may not have delivered, and what matches its routes from now until its sessions are adopted,
-            // goes to its persistent sessions (DeadNodeReplay): acknowledged here, so never lost with it.
+            // What it may not have delivered (and what a publish that matched its routes just before they went hands its
+            // forwarder late) is replayed to its persistent sessions too: acknowledged here, so never lost with it.
             LogNodeGone(_logger, node.Entry.NodeId);
-            _deadNodes.Begin(node.Entry.NodeId, filters, await node.Forwarder.StopAsync(), _stopping.Token);
+            var nodeId = node.Entry.NodeId;
+            _deadNodes.Add(nodeId, await node.Forwarder.StopAsync(late => _deadNodes.Add(nodeId, [late])));
         }
 
         _deadNodes.Observe(liveIds, view.Orphans.ToHashSet(StringComparer.Ordinal));

@@ -34,8 +34,11 @@ internal sealed partial class DeadNodeReplay(IGrainFactory grains, Func<string, 
     /// <summary>Whether any dead node's routes are still matched (a cheap check on the publish path).</summary>
     public bool Any => _count > 0;
 
-    /// <summary>The node is gone: replay what was on its way to it, and match its routes until its sessions are adopted.</summary>
-    public void Begin(string nodeId, IEnumerable<string> filters, IReadOnlyList<ForwardedMessage> undelivered, CancellationToken stopping)
+    /// <summary>
+    /// The node is gone: match its routes until its sessions are adopted. Called in the same step that removes its
+    /// routes from the router, so no publish falls between the two; what was on its way to it follows (<see cref="Add"/>).
+    /// </summary>
+    public void Begin(string nodeId, IEnumerable<string> filters, CancellationToken stopping)
     {
         var dead = new DeadNode(nodeId, time.GetUtcNow());
         foreach (var filter in filters)
@@ -43,15 +46,34 @@ internal sealed partial class DeadNodeReplay(IGrainFactory grains, Func<string, 
             dead.Routes.Add(filter, nodeId);
         }
 
-        dead.Pending.AddRange(undelivered);
         lock (_lock)
         {
             _dead[nodeId] = dead;
             _count = _dead.Count;
         }
 
-        LogBegin(logger, nodeId, undelivered.Count, dead.Routes.FilterCount);
+        LogBegin(logger, nodeId, dead.Routes.FilterCount);
         _ = Task.Run(() => RunAsync(dead, stopping), CancellationToken.None);
+    }
+
+    /// <summary>Messages that were on their way to the gone node (its forwarder's): replayed with the rest.</summary>
+    public void Add(string nodeId, IReadOnlyList<ForwardedMessage> undelivered)
+    {
+        lock (_lock)
+        {
+            if (_dead.TryGetValue(nodeId, out var dead))
+            {
+                dead.Pending.AddRange(undelivered);
+                return;
+            }
+        }
+
+        if (undelivered.Count > 0)
+        {
+            // Its sessions were adopted already (a late straggler): counted and logged, the one way these are lost.
+            metrics.ForwardDropped.Add(undelivered.Count);
+            LogTooLate(logger, undelivered.Count, nodeId);
+        }
     }
 
     /// <summary>A QoS 1/2 message routed here: kept for every dead node whose routes it matches.</summary>
@@ -207,8 +229,11 @@ internal sealed partial class DeadNodeReplay(IGrainFactory grains, Func<string, 
         public int Settled { get; set; }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Node {NodeId} is gone: replaying {Count} messages it may not have delivered to its persistent sessions, and matching its {Filters} filters until they are adopted")]
-    private static partial void LogBegin(ILogger logger, string nodeId, int count, int filters);
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Node {NodeId} is gone: replaying what it may not have delivered to its persistent sessions, and matching its {Filters} filters until they are adopted")]
+    private static partial void LogBegin(ILogger logger, string nodeId, int filters);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Dropped {Count} messages for gone node {NodeId}: they reached its forwarder after its sessions were adopted")]
+    private static partial void LogTooLate(ILogger logger, int count, string nodeId);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Replay for gone node {NodeId} finished: its sessions are adopted")]
     private static partial void LogDone(ILogger logger, string nodeId);

@@ -182,6 +182,9 @@ internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, Gateway
     /// delivery, as AWS: revoking it stops existing subscriptions). False when it is not connected here, not allowed,
     /// or its queue was full (the drop is counted there).
     /// </summary>
+    /// <summary>Whether this node has a connection of the client that takes messages (registered, with its outbox).</summary>
+    public bool Hosts(string clientId) => connections.Find(clientId) is { Outbox: not null };
+
     public bool Send(string clientId, MqttPublishPacket packet, List<Outbox>? congested)
     {
         if (connections.Find(clientId) is not { Outbox: { } outbox } meter)

@@ -29,6 +29,7 @@ internal sealed partial class NodeForwarder : IAsyncDisposable
     private readonly Queue<(DateTimeOffset At, ForwardedMessage Message)> _sent = new();
     private readonly Task _loop;
     private ForwardedBatch? _failing;
+    private volatile Action<ForwardedMessage>? _late;   // where a message enqueued after StopAsync goes
 
     public NodeForwarder(string fromNodeId, RouteNodeEntry target, RoutingOptions options, TimeProvider time, GatewayMetrics metrics, ILogger logger)
     {
@@ -51,6 +52,17 @@ internal sealed partial class NodeForwarder : IAsyncDisposable
     {
         if (!_queue.Writer.TryWrite(message))
         {
+            if (_late is { } late)
+            {
+                // Stopped (its node is gone) while a publish that had matched its routes was on its way here.
+                if (Replayable(message))
+                {
+                    late(message);
+                }
+
+                return;
+            }
+
             _metrics.ForwardDropped.Add(1);
             LogQueueFull(_logger, _target.NodeId, message.Topic);
         }
@@ -58,10 +70,12 @@ internal sealed partial class NodeForwarder : IAsyncDisposable
 
     /// <summary>
     /// Stops sending (the node is gone) and returns, oldest first, the QoS 1/2 messages it may not have delivered: those
-    /// sent within the replay window, the batch being retried, and those still queued.
+    /// sent within the replay window, the batch being retried, and those still queued. A message enqueued from now on
+    /// (a publish that matched the node's routes just before they were removed) goes to <paramref name="late"/>.
     /// </summary>
-    public async Task<IReadOnlyList<ForwardedMessage>> StopAsync()
+    public async Task<IReadOnlyList<ForwardedMessage>> StopAsync(Action<ForwardedMessage> late)
     {
+        _late = late;
         await DisposeAsync();
         var undelivered = new List<ForwardedMessage>();
         var since = _time.GetUtcNow() - _options.ReplayWindow;

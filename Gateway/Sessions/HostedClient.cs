@@ -10,6 +10,49 @@ internal sealed record ConnectState(string SessionId, SessionRequest Request, Se
 
     /// <summary>The client's MQTT 5 Topic Alias Maximum: how many aliases the server may use towards it.</summary>
     public ushort TopicAliasMaximum { get; init; }
+
+    private readonly List<Grains.Abstractions.Sessions.QueuedMessage> _early = [];
+    private bool _open;
+
+    /// <summary>
+    /// Holds messages handed to the connection before it can take them: the session's grain counts the client as
+    /// connected here from CONNECT on, so a replay or a relayed queue can arrive before the connection has its outbox.
+    /// False once the connection is open (send to it instead).
+    /// </summary>
+    public bool TryHold(Grains.Abstractions.Sessions.QueuedMessage message)
+    {
+        lock (_early)
+        {
+            if (_open)
+            {
+                return false;
+            }
+
+            _early.Add(message);
+            return true;
+        }
+    }
+
+    /// <summary>The connection can take messages now: what was held for it (delivered after its session's queue).</summary>
+    public IReadOnlyList<Grains.Abstractions.Sessions.QueuedMessage> Open()
+    {
+        lock (_early)
+        {
+            _open = true;
+            var held = _early.ToList();
+            _early.Clear();
+            return held;
+        }
+    }
+
+    /// <summary>Takes over what an earlier CONNECT of the same client id held and never opened (that connection failed).</summary>
+    public void Inherit(ConnectState earlier)
+    {
+        foreach (var message in earlier.Open())
+        {
+            TryHold(message);
+        }
+    }
 }
 
 /// <summary>A client id hosted on this node: connected here, or a persistent session offline here.</summary>

@@ -172,8 +172,45 @@ internal sealed partial class SessionHost
         }
     }
 
-    /// <summary>Hands queued messages to this node's connection of the client, with what is left of their expiry.</summary>
-    public Task<int> DeliverLocalAsync(string clientId, IReadOnlyList<QueuedMessage> messages)
+    /// <summary>
+    /// Hands queued messages to this node's connection of the client, with what is left of their expiry. Those that
+    /// find no connection here (its grain counted it as connected here, and it is not: a CONNECT that attached and then
+    /// failed, or one that ended meanwhile) go back to the session's grain, queued for its next connection.
+    /// </summary>
+    public async Task<int> DeliverLocalAsync(string clientId, IReadOnlyList<QueuedMessage> messages)
+    {
+        List<QueuedMessage>? homeless = null;
+        var delivered = Deliver(clientId, messages, ref homeless);
+        if (homeless is not null)
+        {
+            await ReturnAsync(clientId, homeless);
+        }
+
+        return delivered;
+    }
+
+    private async Task ReturnAsync(string clientId, List<QueuedMessage> messages)
+    {
+        try
+        {
+            var (kept, online) = await _grains.GetGrain<IClientSessionGrain>(clientId).Undeliverable(NodeId, messages);
+            if (online is not null && _router.Resolve(online) is { } node)
+            {
+                await node.DeliverToClient(clientId, messages);
+            }
+            else if (!kept)
+            {
+                _metrics.SessionMessagesDropped.Add(messages.Count);   // a clean session's: it ended with its connection
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            _metrics.SessionMessagesDropped.Add(messages.Count);
+            LogReturnFailed(_logger, ex, messages.Count, clientId);
+        }
+    }
+
+    private int Deliver(string clientId, IReadOnlyList<QueuedMessage> messages, ref List<QueuedMessage>? homeless)
     {
         var now = _time.GetUtcNow();
         var delivered = 0;
@@ -197,14 +234,26 @@ internal sealed partial class SessionHost
             {
                 delivered++;
             }
+            else if (_local.Hosts(clientId))
+            {
+                _metrics.SessionMessagesDropped.Add(1);   // iot:Receive no longer allows it, or its queue is full (counted there)
+            }
+            else if (_connecting.TryGetValue(clientId, out var connecting) && connecting.TryHold(queued))
+            {
+                // The grain counts the client as connected here from its CONNECT on; the connection is not open yet.
+            }
+            else if (_local.Send(clientId, packet, congested: null))
+            {
+                delivered++;   // it opened meanwhile
+            }
             else
             {
-                _metrics.SessionMessagesDropped.Add(1);   // gone again meanwhile, or iot:Receive no longer allows it
+                (homeless ??= []).Add(queued);
             }
         }
 
         _metrics.PublishesOut.Add(delivered);
-        return Task.FromResult(delivered);
+        return delivered;
     }
 
     private void AddOffline(HostedClient client)

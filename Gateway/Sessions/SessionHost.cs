@@ -123,11 +123,16 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         }
 
         var adjustedExpiry = e.ProtocolVersion == MqttProtocolVersion.V500 && expiry != e.SessionExpiryInterval ? expiry : (uint?)null;
-        _connecting[clientId] = new ConnectState(sessionId, request, attached, adjustedExpiry, e.KeepAlivePeriod ?? 0, e.MaximumPacketSize, e.ReceiveMaximum)
+        var connecting = new ConnectState(sessionId, request, attached, adjustedExpiry, e.KeepAlivePeriod ?? 0, e.MaximumPacketSize, e.ReceiveMaximum)
         {
             Transport = e.ChannelAdapter as Mqtt.Transport.MqttTransport,
             TopicAliasMaximum = e.TopicAliasMaximum,
         };
+        _connecting.AddOrUpdate(clientId, connecting, (_, earlier) =>
+        {
+            connecting.Inherit(earlier);
+            return connecting;
+        });
         return true;
     }
 
@@ -151,8 +156,11 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         return Task.CompletedTask;
     }
 
-    /// <summary>What the CONNECT of this client id was granted; taken once, by the connected handler.</summary>
-    public ConnectState? TakeConnectState(string clientId) => _connecting.TryRemove(clientId, out var state) ? state : null;
+    /// <summary>What the CONNECT of this client id was granted (the connected handler reads it, then <see cref="Opened"/>).</summary>
+    public ConnectState? ConnectStateOf(string clientId) => _connecting.TryGetValue(clientId, out var state) ? state : null;
+
+    /// <summary>The connection is registered with its outbox: what is sent to it from now on goes there directly.</summary>
+    public void Opened(string clientId, ConnectState state) => _connecting.TryRemove(new KeyValuePair<string, ConnectState>(clientId, state));
 
     /// <summary>
     /// A connection is up: host its session here, put a resumed session's subscriptions back, release the session
@@ -201,6 +209,13 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
             {
                 LogResumeFailed(_logger, ex, clientId);   // delivered again on the next resume: at least once
             }
+        }
+
+        // What arrived for it between CONNECT and now (a replay of a dead node's messages, a relayed queue), after its queue.
+        Opened(clientId, state);
+        if (state.Open() is { Count: > 0 } early)
+        {
+            await DeliverLocalAsync(clientId, early);
         }
 
         if (attached.DroppedWhileOffline > 0)
@@ -465,6 +480,9 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Sessions: adopted node {NodeId} ({Count} client ids)")]
     private static partial void LogAdopted(ILogger logger, string nodeId, int count);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: {Count} messages for {ClientId} found no connection here and could not be handed back to its session; dropped")]
+    private static partial void LogReturnFailed(ILogger logger, Exception exception, int count, string clientId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not adopt the sessions of node {NodeId}")]
     private static partial void LogAdoptFailed(ILogger logger, Exception exception, string nodeId);

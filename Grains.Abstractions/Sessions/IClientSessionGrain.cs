@@ -61,6 +61,15 @@ public interface IClientSessionGrain : IGrainWithStringKey
     Task<ReplayResult> Replay(string deadNodeId, IReadOnlyList<ForwardedMessage> messages);
 
     /// <summary>
+    /// Messages handed to <paramref name="nodeId"/> for this client's connection, which that node does not have (a
+    /// CONNECT attached here and then failed, or the connection ended meanwhile): a persistent session queues them
+    /// (they go out on its next connection), or returns the node the client is connected to now for the caller to
+    /// hand them to; a clean session's are dropped (null, false).
+    /// </summary>
+    [Alias("Undeliverable")]
+    Task<(bool Kept, string? OnlineNodeId)> Undeliverable(string nodeId, IReadOnlyList<QueuedMessage> messages);
+
+    /// <summary>
     /// The node hosting this session died: <paramref name="newHostNodeId"/> takes it over. Null when the session
     /// is not (or no longer) the dead node's. Repeatable by the same adopter.
     /// </summary>

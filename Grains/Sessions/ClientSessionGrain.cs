@@ -235,6 +235,25 @@ internal sealed class ClientSessionGrain(
         return new ReplayResult(shaped.Count, null, []);
     }
 
+    public async Task<(bool Kept, string? OnlineNodeId)> Undeliverable(string nodeId, IReadOnlyList<QueuedMessage> messages)
+    {
+        var s = S;
+        var now = time.GetUtcNow();
+        if (s.ExpirySeconds == 0 || IsExpired(now))
+        {
+            return (false, null);
+        }
+
+        if (s.Connected && s.NodeId != nodeId)
+        {
+            return (true, s.NodeId);   // connected elsewhere now: handed to that node
+        }
+
+        Append(s, messages, now);   // delivered with the queue on its next connection
+        await SaveAsync();
+        return (true, null);
+    }
+
     public async Task<SessionAdopted?> Adopt(string deadNodeId, string newHostNodeId)
     {
         var s = S;

@@ -76,10 +76,21 @@ public sealed class NodeDeathDeliveryTests(PostgresServer postgres)
             await load.StopAsync();
 
             var acknowledged = load.Acknowledged.Keys.ToList();
-            await Eventually.True(
-                () => Task.FromResult(acknowledged.All(received.ContainsKey)),
-                $"every acknowledged message delivered (missing: {string.Join(", ", acknowledged.Where(a => !received.ContainsKey(a)).Take(20))})",
-                TimeSpan.FromSeconds(90));
+            try
+            {
+                await Eventually.True(
+                    () => Task.FromResult(acknowledged.All(received.ContainsKey)),
+                    $"every acknowledged message delivered (missing: {string.Join(", ", acknowledged.Where(a => !received.ContainsKey(a)).Take(20))})",
+                    TimeSpan.FromSeconds(90));
+            }
+            catch (TimeoutException ex)
+            {
+                // What the survivor did about the dead node, for whoever reads the failure.
+                var said = survivor.Output.Split('\n').Where(l => l.Contains("gone", StringComparison.OrdinalIgnoreCase)
+                    || l.Contains("replay", StringComparison.OrdinalIgnoreCase) || l.Contains("drop", StringComparison.OrdinalIgnoreCase)
+                    || l.Contains(subscriberId, StringComparison.Ordinal));
+                throw new TimeoutException($"{ex.Message}\nsurvivor said:\n{string.Join('\n', said.TakeLast(40))}", ex);
+            }
             var duplicates = received.Values.Sum(n => n - 1);
             Console.WriteLine($"node death: reconnected after {reconnectedAfter.TotalSeconds:0.0} s; {acknowledged.Count} acknowledged, all delivered, {duplicates} delivered more than once");
             Assert.True(reconnectedAfter <= Reconnect, $"the device got back in after {reconnectedAfter.TotalSeconds:0.0} s (at most {Reconnect.TotalSeconds} s)");

@@ -1,0 +1,55 @@
+using OrleansIot.Grains.Abstractions.Routing;
+using OrleansIot.Grains.Abstractions.Sessions;
+using OrleansIot.Tests.Infrastructure;
+
+namespace OrleansIot.Tests.Sessions;
+
+/// <summary>
+/// The session's grain counts a client as connected on a node from its CONNECT on; when that node then has no such
+/// connection (the CONNECT failed after attaching, or the connection ended), messages handed to it come back here and
+/// are kept for the next connection, not lost.
+/// </summary>
+[Collection(ClusterCollection.Name)]
+public sealed class SessionGrainUndeliverableTests(ClusterFixture fixture)
+{
+    private static QueuedMessage Message(string topic) =>
+        new(new ForwardedMessage(topic, [7], 1, "publisher", null, null, null, null, 0, 0, MessageId: Guid.NewGuid()), false, null, 0, default);
+
+    private static SessionRequest Persistent => new(CleanStart: false, ExpirySeconds: 3600, Will: null, ProtocolVersion: 5, MaxQueuedMessages: 100);
+
+    [Fact]
+    public async Task MessagesTheNodeCouldNotHandToTheConnection_AreQueuedForTheNextOne()
+    {
+        var clientId = Ids.NewId("undeliverable");
+        var grain = fixture.Grains.GetGrain<IClientSessionGrain>(clientId);
+        await grain.Attach(new ClientConnection("s1", "node-a", DateTimeOffset.UtcNow), Persistent);   // the CONNECT that then failed on node-a
+
+        var message = Message($"cmd/{clientId}");
+        var (kept, online) = await grain.Undeliverable("node-a", [message]);
+
+        Assert.True(kept);
+        Assert.Null(online);
+        var next = await grain.Attach(new ClientConnection("s2", "node-b", DateTimeOffset.UtcNow), Persistent);
+        Assert.Equal([message.Message.MessageId], next.Queued.Select(q => q.Message.MessageId));
+    }
+
+    [Fact]
+    public async Task WhenTheClientIsConnectedElsewhereNow_TheCallerIsToldWhere()
+    {
+        var clientId = Ids.NewId("undeliverable");
+        var grain = fixture.Grains.GetGrain<IClientSessionGrain>(clientId);
+        await grain.Attach(new ClientConnection("s1", "node-b", DateTimeOffset.UtcNow), Persistent);
+
+        Assert.Equal((true, "node-b"), await grain.Undeliverable("node-a", [Message($"cmd/{clientId}")]));
+    }
+
+    [Fact]
+    public async Task ACleanSessionsMessages_EndWithIt()
+    {
+        var clientId = Ids.NewId("undeliverable");
+        var grain = fixture.Grains.GetGrain<IClientSessionGrain>(clientId);
+        await grain.Attach(new ClientConnection("s1", "node-a", DateTimeOffset.UtcNow), Persistent with { CleanStart = true, ExpirySeconds = 0 });
+
+        Assert.Equal((false, (string?)null), await grain.Undeliverable("node-a", [Message($"cmd/{clientId}")]));
+    }
+}
