@@ -21,15 +21,3 @@ public static class EmbeddedStores
         return services;
     }
 }
-
-/// <summary>Services the rules engine needs on every silo, whatever the storage.</summary>
-public static class RuleServicesHosting
-{
-    /// <summary>Registers the http action's sender.</summary>
-    public static IServiceCollection AddIotRules(this IServiceCollection services)
-    {
-        services.AddSingleton<Rules.HttpActionDispatcher>();
-        services.AddSingleton<Rules.ActionFailureLog>();
-        return services;
-    }
-}

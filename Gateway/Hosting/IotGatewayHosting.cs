@@ -16,6 +16,7 @@ using MQTTnet.AspNetCore;
 using MQTTnet.Diagnostics.Logger;
 using MQTTnet.Server;
 using OrleansIot.Gateway.Http;
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Gateway.Mqtt;
 using OrleansIot.Gateway.Routing;
 using OrleansIot.Gateway.Telemetry;
@@ -42,9 +43,9 @@ public static partial class IotGatewayHosting
         var certificate = tls.Enabled && tls.HasFile ? ServerCertificate.Load(tls, TimeProvider.System.GetUtcNow()) : null;   // composition: no clock service yet
         var services = builder.Services;
 
-        services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<UsageOptions>().BindConfiguration(UsageOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<TelemetryOptions>().BindConfiguration(TelemetryOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddValidatedOptions<AuthOptions>(AuthOptions.SectionName);
+        services.AddValidatedOptions<UsageOptions>(UsageOptions.SectionName);
+        services.AddValidatedOptions<TelemetryOptions>(TelemetryOptions.SectionName);
         services.AddSingleton(Options.Create(mqtt));
         services.AddSingleton(Options.Create(http));
         services.AddSingleton(Options.Create(https));
@@ -62,13 +63,13 @@ public static partial class IotGatewayHosting
         services.AddHostedService(sp => sp.GetRequiredService<PlatformTopicRules>());
         services.AddSingleton<LiveConnections>();
         services.AddHostedService(sp => sp.GetRequiredService<LiveConnections>());
-        services.AddOptions<RoutingOptions>().BindConfiguration(RoutingOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddValidatedOptions<RoutingOptions>(RoutingOptions.SectionName);
         services.AddSingleton<LocalSubscribers>();
         services.AddSingleton<ClusterRouter>();
         services.AddSingleton<BrokerPublisher>();
         services.AddSingleton<Grains.Abstractions.Routing.IBrokerPublisher>(sp => sp.GetRequiredService<BrokerPublisher>());
         services.AddHostedService(sp => sp.GetRequiredService<ClusterRouter>());
-        services.AddOptions<Sessions.SessionOptions>().BindConfiguration(Sessions.SessionOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddValidatedOptions<Sessions.SessionOptions>(Sessions.SessionOptions.SectionName);
         services.AddSingleton<Sessions.WillPublisher>();
         services.AddSingleton<Sessions.HostList>();
         services.AddSingleton<Sessions.SessionHost>();
@@ -82,7 +83,7 @@ public static partial class IotGatewayHosting
         services.AddSingleton<Retained.RetainedMessages>();
         services.TryAddSingleton<Retained.IRetainedMessageStore, Retained.InMemoryRetainedMessageStore>();
 
-        services.AddOptions<LimitsOptions>().BindConfiguration(LimitsOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddValidatedOptions<LimitsOptions>(LimitsOptions.SectionName);
         services.AddSingleton<Limits>();
         services.AddSingleton<SubscriptionInterceptor>();
         services.AddSingleton<InboundPackets>();
@@ -132,7 +133,7 @@ public static partial class IotGatewayHosting
             }
         });
         services.AddExceptionHandler<ApiErrors>();
-        services.AddOptions<Grains.Abstractions.Registry.RegistryOptions>().BindConfiguration(Grains.Abstractions.Registry.RegistryOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
+        services.AddValidatedOptions<Grains.Abstractions.Registry.RegistryOptions>(Grains.Abstractions.Registry.RegistryOptions.SectionName);
         services.AddHostedService<ListenerBanner>();
 
         builder.WebHost.ConfigureKestrel(kestrel =>

@@ -25,7 +25,7 @@ public readonly record struct ShadowTopic(string ThingName, string? ShadowName, 
     public bool IsRequest => Suffix.Length == 0;
 }
 
-/// <summary>Shadow topic names (AWS reserved topics, <c>../shared/aws-iot-reference.md</c> §2.2): built and parsed here only.</summary>
+/// <summary>Shadow topic names (AWS reserved topics: <c>$aws/things/{thing}/shadow[/name/{shadow}]/{get|update|delete}[/accepted|/rejected|/delta|/documents]</c>): built and parsed here only.</summary>
 public static class ShadowTopics
 {
     /// <summary>Every shadow topic starts with this (and is a thing topic).</summary>

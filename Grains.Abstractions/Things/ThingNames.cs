@@ -1,6 +1,6 @@
 namespace OrleansIot.Grains.Abstractions.Things;
 
-/// <summary>AWS's naming rules for things and shadows (<c>../shared/aws-iot-reference.md</c> §2.1, §3.1).</summary>
+/// <summary>AWS's naming rules for things and shadows (AWS IoT Developer Guide: a thing name is 1–128 of <c>[a-zA-Z0-9:_-]</c>, a shadow name 1–64 of <c>[a-zA-Z0-9:_-]</c>).</summary>
 public static class ThingNames
 {
     /// <summary>Longest thing name.</summary>

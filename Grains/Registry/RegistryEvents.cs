@@ -6,7 +6,7 @@ using OrleansIot.Grains.Abstractions.Routing;
 namespace OrleansIot.Grains.Registry;
 
 /// <summary>
-/// AWS registry events (<c>../shared/aws-iot-reference.md</c> §3.4) with AWS's topics and fields, published through the
+/// AWS registry events (AWS IoT Developer Guide, "Registry events": <c>$aws/events/thing/{name}/{created|updated|deleted}</c> and the thing type and group topics) with AWS's topics and fields, published through the
 /// broker when <see cref="RegistryOptions.PublishEvents"/> is on. Published after the change is stored.
 /// </summary>
 internal sealed class RegistryEvents(RegistryOptions options, IBrokerPublisher broker, TimeProvider time)

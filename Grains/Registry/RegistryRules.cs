@@ -4,7 +4,7 @@ using OrleansIot.Grains.Abstractions.Things;
 
 namespace OrleansIot.Grains.Registry;
 
-/// <summary>AWS's registry naming rules and limits (<c>../shared/aws-iot-reference.md</c> §3, §11.3), pure.</summary>
+/// <summary>AWS's registry naming rules and limits (AWS IoT Developer Guide, registry; AWS IoT Core service quotas), pure.</summary>
 internal static class RegistryRules
 {
     public const int MaxAttributesWithoutType = 3;

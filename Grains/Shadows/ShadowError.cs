@@ -1,6 +1,6 @@
 namespace OrleansIot.Grains.Shadows;
 
-/// <summary>An AWS shadow error: the code and message of AWS's error table (<c>../shared/aws-iot-reference.md</c> §2.6).</summary>
+/// <summary>An AWS shadow error: the code and message of AWS's error table (AWS IoT Developer Guide, "Device Shadow error messages").</summary>
 internal sealed record ShadowError(int Code, string Message)
 {
     public static readonly ShadowError InvalidJson = new(400, "Invalid JSON");

@@ -99,20 +99,12 @@ public static partial class IotSiloHost
                 ["ConnectionStrings:Iot: required when Iot:Storage is Postgres (e.g. Host=127.0.0.1;Database=iot;Username=iot;Password=...)."]);
         }
 
-        builder.Services.AddOptions<ThingOptions>().BindConfiguration(ThingOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<ShadowOptions>().BindConfiguration(ShadowOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<Grains.Rules.RulesOptions>().BindConfiguration(Grains.Rules.RulesOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<Grains.Abstractions.Registry.RegistryOptions>().BindConfiguration(Grains.Abstractions.Registry.RegistryOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<Grains.Provisioning.ProvisioningOptions>().BindConfiguration(Grains.Provisioning.ProvisioningOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<Grains.Certificates.CertificateAuthorityOptions>().BindConfiguration(Grains.Certificates.CertificateAuthorityOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
-        builder.Services.AddOptions<Grains.Analytics.AnalyticsOptions>().BindConfiguration(Grains.Analytics.AnalyticsOptions.SectionName).ValidateDataAnnotations().ValidateOnStart();
         builder.Services.AddSingleton(TimeProvider.System);
         builder.Services.AddKeyedSingleton<TimeProvider>(TimeProviderNames.Membership, new ProcessClock());
         // Orleans' silo warns at every start that ServerGC is off: workstation GC is this project's choice for small
         // machines (Directory.Build.props). The class's only other warning is for a stop that was not graceful.
         builder.Logging.AddFilter("Orleans.Runtime.Silo", LogLevel.Error);
         builder.Services.AddSingleton(Options.Create(storage));
-        builder.Services.AddIotRules();
         // The postgres rule action writes to any configured connection string, in either storage mode.
         builder.Services.AddSingleton<Grains.Rules.IRuleTableWriter, PostgresRuleTableWriter>();
         // PUBACK after the durable stream write in PostgreSQL mode; in memory there is nothing durable to wait for.
@@ -144,6 +136,7 @@ public static partial class IotSiloHost
 
         builder.UseOrleans(silo =>
         {
+            silo.AddIotGrains();   // the grains' settings and services; storage and the gateway's services are added here
             // Consumers that take batches (the rule evaluators) get up to this many stream events per call: one
             // evaluation pass and one write of their bulk actions per call instead of per event.
             silo.Services.Configure<StreamPullingAgentOptions>(StreamNames.Provider, o => o.BatchContainerBatchSize = 256);

@@ -37,12 +37,12 @@ public sealed class ClusterFixture : IAsyncLifetime
     {
         public void Configure(ISiloBuilder silo)
         {
-            silo.AddMemoryGrainStorage(StorageNames.Default)
+            // Composed as the silo host composes it (AddIotGrains), with memory storage and recording fakes of the gateway.
+            silo.AddIotGrains()
+                .AddMemoryGrainStorage(StorageNames.Default)
                 .AddMemoryGrainStorage(StorageNames.PubSub)
                 .AddMemoryStreams(StreamNames.Provider);
-            silo.Services.AddSingleton(TimeProvider.System);
             silo.Services.AddIotEmbeddedStores();
-            silo.Services.AddIotRules();
             silo.Services.AddSingleton<IBrokerPublisher>(RecordingBroker.Shared);
             silo.Services.AddSingleton<OrleansIot.Grains.Abstractions.Policies.IAccessChangeNotifier>(RecordingAccessChanges.Shared);
             silo.Services.Configure<ThingOptions>(o => o.UsagePersistInterval = TimeSpan.FromMilliseconds(200));

@@ -1,6 +1,6 @@
 namespace OrleansIot.Grains.Rules.Sql;
 
-/// <summary>AWS's arithmetic operators (<c>../shared/aws-iot-reference.md</c> §4.3).</summary>
+/// <summary>AWS's arithmetic operators (AWS IoT SQL reference, "Operators").</summary>
 internal static class SqlArithmetic
 {
     /// <summary><c>+</c>: a string on either side concatenates (the other converted); otherwise numeric.</summary>

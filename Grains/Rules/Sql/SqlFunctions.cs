@@ -7,7 +7,7 @@ using System.Text.RegularExpressions;
 namespace OrleansIot.Grains.Rules.Sql;
 
 /// <summary>
-/// AWS IoT SQL functions (<c>../shared/aws-iot-reference.md</c> §4.4). Names are case-insensitive; the arity is checked
+/// AWS IoT SQL functions (AWS IoT SQL reference, "Functions"). Names are case-insensitive; the arity is checked
 /// when the rule is parsed; invalid arguments give Undefined at run time, as AWS.
 /// </summary>
 internal static class SqlFunctions

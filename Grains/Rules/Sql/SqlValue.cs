@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 
 namespace OrleansIot.Grains.Rules.Sql;
 
-/// <summary>AWS IoT SQL's data types (<c>../shared/aws-iot-reference.md</c> §4.2).</summary>
+/// <summary>AWS IoT SQL's data types (AWS IoT SQL reference, "Data types").</summary>
 internal enum SqlKind
 {
     /// <summary>A missing key or an invalid operation; dropped from output.</summary>

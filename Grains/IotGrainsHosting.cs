@@ -1,0 +1,31 @@
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using OrleansIot.Grains.Abstractions;
+using OrleansIot.Grains.Shadows;
+using OrleansIot.Grains.Things;
+
+namespace OrleansIot.Grains;
+
+/// <summary>
+/// What the grains need on every silo, whatever the storage: their settings (bound and checked at start), the rules
+/// engine's services and the clock. The silo host and the test cluster both compose a silo with this; each then adds
+/// its storage (PostgreSQL or embedded) and what the gateway provides (the broker publisher, access changes).
+/// </summary>
+public static class IotGrainsHosting
+{
+    public static ISiloBuilder AddIotGrains(this ISiloBuilder silo)
+    {
+        ArgumentNullException.ThrowIfNull(silo);
+        var services = silo.Services;
+        services.AddValidatedOptions<ThingOptions>(ThingOptions.SectionName);
+        services.AddValidatedOptions<ShadowOptions>(ShadowOptions.SectionName);
+        services.AddValidatedOptions<Rules.RulesOptions>(Rules.RulesOptions.SectionName);
+        services.AddValidatedOptions<Abstractions.Registry.RegistryOptions>(Abstractions.Registry.RegistryOptions.SectionName);
+        services.AddValidatedOptions<Provisioning.ProvisioningOptions>(Provisioning.ProvisioningOptions.SectionName);
+        services.AddValidatedOptions<Certificates.CertificateAuthorityOptions>(Certificates.CertificateAuthorityOptions.SectionName);
+        services.AddValidatedOptions<Analytics.AnalyticsOptions>(Analytics.AnalyticsOptions.SectionName);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddIotRules();
+        return silo;
+    }
+}
