@@ -3,6 +3,9 @@ using System.Net;
 using System.Threading.Channels;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
 
 namespace OrleansIot.Grains.Rules;
 
@@ -26,9 +29,11 @@ internal sealed record HttpActionSettings(TimeSpan Timeout, int MaxRetries, int 
 /// the telemetry partition or other rules. Per endpoint (scheme, host and port): a bounded queue, a few concurrent
 /// senders, retries with exponential backoff and jitter (5xx, 429, timeouts, connection errors; other 4xx fail at
 /// once), batching of outputs to the same URL into one JSON array when the action asks for it, and a circuit
-/// breaker: after <see cref="RulesOptions.HttpBreakerFailures"/> deliveries in a row failed, new and queued
-/// deliveries fail at once (the error action runs) for <see cref="RulesOptions.HttpBreakerOpen"/>, then one
-/// delivery tries the endpoint again. A full queue also fails the action at once.
+/// breaker: once <see cref="RulesOptions.HttpBreakerFailures"/> deliveries failed (after their retries) with none
+/// succeeding in between (Polly's breaker at a failure ratio of 1 over the last minute), new and queued deliveries
+/// fail at once (the error action runs) for <see cref="RulesOptions.HttpBreakerOpen"/>, then one delivery tries the
+/// endpoint again. A full queue also fails the action at once. Retries and the breaker are Polly's (v8 resilience
+/// pipelines, on the node's <see cref="TimeProvider"/>), as .NET users configure them elsewhere.
 /// </summary>
 internal sealed partial class HttpActionDispatcher : IAsyncDisposable
 {
@@ -57,7 +62,7 @@ internal sealed partial class HttpActionDispatcher : IAsyncDisposable
     public void Enqueue(HttpDelivery delivery)
     {
         var endpoint = EndpointFor(delivery.Url);
-        if (endpoint.IsOpen(_time.GetUtcNow()))
+        if (endpoint.IsOpen)
         {
             throw new HttpRequestException($"http: circuit open for {endpoint.Name} after {_options.HttpBreakerFailures} failed deliveries in a row; retrying it after {_options.HttpBreakerOpen}.");
         }
@@ -94,7 +99,7 @@ internal sealed partial class HttpActionDispatcher : IAsyncDisposable
         {
             if (!_endpoints.TryGetValue(name, out var endpoint))
             {
-                _endpoints[name] = endpoint = new Endpoint(name, _options.HttpQueueCapacity, _options.HttpConcurrency);
+                _endpoints[name] = endpoint = new Endpoint(name, _options.HttpQueueCapacity, _options.HttpConcurrency, Breaker(name));
                 endpoint.Senders.Add(Task.Run(() => SendLoopAsync(endpoint)));
             }
 
@@ -185,46 +190,85 @@ internal sealed partial class HttpActionDispatcher : IAsyncDisposable
         return null;
     }
 
+    /// <summary>An endpoint's breaker: open after the configured number of failed deliveries with no success between.</summary>
+    private (ResiliencePipeline<Attempt> Pipeline, CircuitBreakerStateProvider State) Breaker(string name)
+    {
+        var state = new CircuitBreakerStateProvider();
+        var pipeline = new ResiliencePipelineBuilder<Attempt> { TimeProvider = _time }
+        .AddCircuitBreaker(new CircuitBreakerStrategyOptions<Attempt>
+        {
+            StateProvider = state,
+            FailureRatio = 1.0,
+            MinimumThroughput = _options.HttpBreakerFailures,
+            SamplingDuration = TimeSpan.FromMinutes(1),
+            BreakDuration = _options.HttpBreakerOpen,
+            ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result?.Failure is not null || args.Outcome.Exception is not null and not OperationCanceledException),
+            OnOpened = _ =>
+            {
+                LogBreakerOpened(_logger, name, _options.HttpBreakerOpen);
+                return ValueTask.CompletedTask;
+            },
+        })
+        .Build();
+        return (pipeline, state);
+    }
+
+    /// <summary>
+    /// Retries of one delivery: 5xx, 429, timeouts and connection errors, up to the action's <c>maxRetries</c>, with
+    /// exponential backoff and jitter (100 ms, 200 ms, 400 ms … at most 5 s).
+    /// </summary>
+    private ResiliencePipeline<Attempt> Retries => _retries ??= new ResiliencePipelineBuilder<Attempt> { TimeProvider = _time }
+        .AddRetry(new RetryStrategyOptions<Attempt>
+        {
+            MaxRetryAttempts = int.MaxValue,   // each action's own maxRetries decides (ShouldHandle)
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = TimeSpan.FromMilliseconds(100),
+            MaxDelay = TimeSpan.FromSeconds(5),
+            ShouldHandle = args => ValueTask.FromResult(
+                args.Outcome.Result is { Retry: true } && args.AttemptNumber < args.Context.Properties.GetValue(MaxRetriesKey, 0)),
+        })
+        .Build();
+
+    private static readonly ResiliencePropertyKey<int> MaxRetriesKey = new("iot.http.maxRetries");
+    private ResiliencePipeline<Attempt>? _retries;
+
+    /// <summary>One try's outcome: failed or not, and whether trying again may help.</summary>
+    private sealed record Attempt(bool Retry, Exception? Failure);
+
     private async Task SendAsync(Endpoint endpoint, List<HttpDelivery> batch)
     {
         var first = batch[0];
-        Exception? failure = null;
-        if (endpoint.IsOpen(_time.GetUtcNow()))
+        Exception? failure;
+        var context = ResilienceContextPool.Shared.Get(_stopping.Token);
+        try
+        {
+            context.Properties.Set(MaxRetriesKey, first.Settings.MaxRetries);
+            // With batching on, always an array (also of one), so the receiver sees one shape.
+            var body = first.Settings.MaxBatchSize > 1 ? JsonArray(batch) : first.Body;
+            var outcome = await endpoint.Breaker.ExecuteAsync(
+                static (ctx, state) => state.Self.Retries.ExecuteAsync(static async (_, s) => await s.Self.TryOnceAsync(s.First, s.Body), ctx, state),
+                context,
+                (Self: this, First: first, Body: body));
+            failure = outcome.Failure;
+        }
+        catch (BrokenCircuitException)
         {
             failure = new HttpRequestException($"http: circuit open for {endpoint.Name}.");
         }
-        else
+        finally
         {
-            // With batching on, always an array (also of one), so the receiver sees one shape.
-            var body = first.Settings.MaxBatchSize > 1 ? JsonArray(batch) : first.Body;
-            for (var attempt = 0; ; attempt++)
-            {
-                (var retry, failure) = await TryOnceAsync(first, body);
-                if (failure is null || !retry || attempt >= first.Settings.MaxRetries)
-                {
-                    break;
-                }
-
-                // Exponential backoff with full jitter: 100 ms, 200 ms, 400 ms … at most 5 s.
-                var ceiling = Math.Min(5000, 100 * (1 << Math.Min(attempt, 10)));
-                await Task.Delay(TimeSpan.FromMilliseconds(Random.Shared.Next(ceiling / 2, ceiling + 1)), _time, _stopping.Token);
-            }
+            ResilienceContextPool.Shared.Return(context);
         }
 
         if (failure is null)
         {
-            endpoint.Succeeded();
             foreach (var delivery in batch)
             {
                 RuleMetrics.Executed(delivery.RuleName, "HttpAction", delivery.Queued);
             }
 
             return;
-        }
-
-        if (endpoint.Failed(_time.GetUtcNow(), _options.HttpBreakerFailures, _options.HttpBreakerOpen))
-        {
-            LogBreakerOpened(_logger, endpoint.Name, _options.HttpBreakerOpen);
         }
 
         foreach (var delivery in batch)
@@ -241,7 +285,7 @@ internal sealed partial class HttpActionDispatcher : IAsyncDisposable
         }
     }
 
-    private async Task<(bool Retry, Exception? Failure)> TryOnceAsync(HttpDelivery first, byte[] body)
+    private async Task<Attempt> TryOnceAsync(HttpDelivery first, byte[] body)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(_stopping.Token);
         timeout.CancelAfter(first.Settings.Timeout);
@@ -260,19 +304,19 @@ internal sealed partial class HttpActionDispatcher : IAsyncDisposable
             using var response = await _client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, timeout.Token);
             if (response.IsSuccessStatusCode)
             {
-                return (false, null);
+                return new Attempt(false, null);
             }
 
             var retry = (int)response.StatusCode >= 500 || response.StatusCode == HttpStatusCode.TooManyRequests;
-            return (retry, new HttpRequestException($"http: {first.Url} answered {(int)response.StatusCode} {response.ReasonPhrase}.", null, response.StatusCode));
+            return new Attempt(retry, new HttpRequestException($"http: {first.Url} answered {(int)response.StatusCode} {response.ReasonPhrase}.", null, response.StatusCode));
         }
         catch (OperationCanceledException) when (!_stopping.IsCancellationRequested)
         {
-            return (true, new TimeoutException($"http: {first.Url} did not answer within {first.Settings.Timeout.TotalMilliseconds} ms."));
+            return new Attempt(true, new TimeoutException($"http: {first.Url} did not answer within {first.Settings.Timeout.TotalMilliseconds} ms."));
         }
         catch (HttpRequestException ex)
         {
-            return (true, new HttpRequestException($"http: {first.Url}: {ex.Message}", ex));
+            return new Attempt(true, new HttpRequestException($"http: {first.Url}: {ex.Message}", ex));
         }
     }
 
@@ -297,12 +341,8 @@ internal sealed partial class HttpActionDispatcher : IAsyncDisposable
         return buffer;
     }
 
-    private sealed class Endpoint(string name, int capacity, int concurrency)
+    private sealed class Endpoint(string name, int capacity, int concurrency, (ResiliencePipeline<Attempt> Pipeline, CircuitBreakerStateProvider State) breaker)
     {
-        private readonly Lock _lock = new();
-        private int _failures;
-        private DateTimeOffset _openUntil;
-
         public string Name { get; } = name;
 
         public Channel<HttpDelivery> Queue { get; } = Channel.CreateBounded<HttpDelivery>(new BoundedChannelOptions(capacity) { FullMode = BoundedChannelFullMode.Wait });
@@ -311,38 +351,12 @@ internal sealed partial class HttpActionDispatcher : IAsyncDisposable
 
         public SemaphoreSlim InFlight { get; } = new(concurrency, concurrency);
 
-        /// <summary>Open: failing fast. Once the open period has passed, deliveries try again (half-open): one more failure re-opens it.</summary>
-        public bool IsOpen(DateTimeOffset now)
-        {
-            lock (_lock)
-            {
-                return now < _openUntil;
-            }
-        }
+        public ResiliencePipeline<Attempt> Breaker { get; } = breaker.Pipeline;
 
-        public void Succeeded()
-        {
-            lock (_lock)
-            {
-                _failures = 0;
-                _openUntil = default;
-            }
-        }
+        /// <summary>Open: failing fast (a new delivery fails at once, before it is queued).</summary>
+        public bool IsOpen => BreakerState.CircuitState is CircuitState.Open or CircuitState.Isolated;
 
-        /// <summary>Counts a failed delivery; true when this failure opened the breaker.</summary>
-        public bool Failed(DateTimeOffset now, int threshold, TimeSpan open)
-        {
-            lock (_lock)
-            {
-                if (++_failures < threshold || now < _openUntil)
-                {
-                    return false;
-                }
-
-                _openUntil = now + open;
-                return true;
-            }
-        }
+        public CircuitBreakerStateProvider BreakerState { get; } = breaker.State;
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "http action: circuit opened for {Endpoint}; deliveries to it fail at once for {Open}")]

@@ -14,12 +14,12 @@ public sealed class RulesOptions
     [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(1);
 
-    /// <summary>http action: deliveries in a row to one endpoint that may fail before its circuit opens.</summary>
-    [Range(1, 1000)]
+    /// <summary>http action: deliveries in a row to one endpoint that may fail before its circuit opens (Polly: at least 2).</summary>
+    [Range(2, 1000)]
     public int HttpBreakerFailures { get; set; } = 5;
 
     /// <summary>http action: how long an open circuit fails deliveries at once before one tries again.</summary>
-    [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
+    [Range(typeof(TimeSpan), "00:00:00.500", "01:00:00")]
     public TimeSpan HttpBreakerOpen { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>http action: deliveries that may wait per endpoint; beyond, the action fails at once.</summary>
