@@ -3,6 +3,7 @@ using OrleansIot.Grains.Abstractions.Policies;
 namespace OrleansIot.Tests.Policies;
 
 /// <summary>AWS IoT policy evaluation, table-driven: wildcards, variables, deny precedence, conditions, malformed documents.</summary>
+[Trait("Category", "Unit")]
 public sealed class PolicyEvaluationTests
 {
     private const string Allow = "Allow";

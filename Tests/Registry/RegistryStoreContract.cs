@@ -140,6 +140,7 @@ public abstract class RegistryStoreContract
     }
 }
 
+[Trait("Category", "Unit")]
 public sealed class RegistryIndexTests : RegistryStoreContract
 {
     protected override Task<IRegistryStore> StoreAsync() => Task.FromResult<IRegistryStore>(new RegistryIndex());

@@ -14,6 +14,7 @@ namespace OrleansIot.Tests.Routing;
 /// it after it was stopped (the publish matched the node's routes just before they were removed): nothing acknowledged
 /// falls between the router's table and the dead node's replay.
 /// </summary>
+[Trait("Category", "Unit")]
 public sealed class NodeForwarderTests
 {
     /// <summary>A node that died: every call fails.</summary>

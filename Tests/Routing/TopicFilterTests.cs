@@ -2,6 +2,7 @@ using OrleansIot.Grains.Abstractions.Routing;
 
 namespace OrleansIot.Tests.Routing;
 
+[Trait("Category", "Unit")]
 public sealed class TopicFilterTests
 {
     [Theory]

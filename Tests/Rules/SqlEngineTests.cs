@@ -9,6 +9,7 @@ namespace OrleansIot.Tests.Rules;
 /// functions with the examples of AWS's SQL reference, SELECT shapes, WHERE, nested SELECT, non-JSON payloads and
 /// parse errors with positions.
 /// </summary>
+[Trait("Category", "Unit")]
 public sealed class SqlEngineTests
 {
     private const string Payload = """

@@ -6,6 +6,7 @@ using OrleansIot.Grains.Abstractions.Policies;
 namespace OrleansIot.Tests.Security;
 
 /// <summary>A connection's decisions: cached, except those that depend on the time of the request.</summary>
+[Trait("Category", "Unit")]
 public sealed class ConnectionAccessTests
 {
     private const string Prefix = "arn:aws:iot:local:000000000000:";

@@ -5,6 +5,7 @@ using OrleansIot.Grains.Shadows;
 namespace OrleansIot.Tests.Shadows;
 
 /// <summary>The shadow engine alone: AWS's validation errors, merge, delta, metadata and documents, including the examples of AWS's shadow documentation.</summary>
+[Trait("Category", "Unit")]
 public sealed class ShadowMergeTests
 {
     private const long T0 = 1_700_000_000;

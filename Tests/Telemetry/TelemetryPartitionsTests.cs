@@ -2,6 +2,7 @@ using OrleansIot.Grains.Abstractions.Telemetry;
 
 namespace OrleansIot.Tests.Telemetry;
 
+[Trait("Category", "Unit")]
 public sealed class TelemetryPartitionsTests
 {
     [Theory]
