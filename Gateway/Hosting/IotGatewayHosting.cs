@@ -316,22 +316,22 @@ public static partial class IotGatewayHosting
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-        [LoggerMessage(Level = LogLevel.Information, Message = "Node {Node} listening: MQTT 3.1.1/5.0 on {Mqtt}, MQTT over WebSockets on {WebSocket}, HTTP API on {Http}")]
+        [LoggerMessage(EventId = 1001, Level = LogLevel.Information, Message = "Node {Node} listening: MQTT 3.1.1/5.0 on {Mqtt}, MQTT over WebSockets on {WebSocket}, HTTP API on {Http}")]
         private static partial void LogListening(ILogger logger, string node, string mqtt, string webSocket, string http);
 
-        [LoggerMessage(Level = LogLevel.Information, Message = "TLS listening: MQTT on {Mqtts}, MQTT over secure WebSockets on {Wss}, HTTPS API on {Https}")]
+        [LoggerMessage(EventId = 1002, Level = LogLevel.Information, Message = "TLS listening: MQTT on {Mqtts}, MQTT over secure WebSockets on {Wss}, HTTPS API on {Https}")]
         private static partial void LogListeningTls(ILogger logger, string mqtts, string wss, string https);
 
-        [LoggerMessage(Level = LogLevel.Information, Message = "TLS listening on {Host}:{Port} for MQTT (ALPN x-amzn-mqtt-ca or mqtt) and HTTPS (any other ALPN, or none), as AWS's port 443")]
+        [LoggerMessage(EventId = 1003, Level = LogLevel.Information, Message = "TLS listening on {Host}:{Port} for MQTT (ALPN x-amzn-mqtt-ca or mqtt) and HTTPS (any other ALPN, or none), as AWS's port 443")]
         private static partial void LogListeningMultiplexed(ILogger logger, string host, int port);
 
-        [LoggerMessage(Level = LogLevel.Warning, Message = "Iot:Tls:Enabled is false: the TLS listeners (MQTT 8883, HTTPS 8443) are closed, so no device can authenticate with a certificate")]
+        [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Iot:Tls:Enabled is false: the TLS listeners (MQTT 8883, HTTPS 8443) are closed, so no device can authenticate with a certificate")]
         private static partial void LogNoTls(ILogger logger);
 
-        [LoggerMessage(Level = LogLevel.Warning, Message = "DEVELOPMENT ACCESS: devices connect without credentials on {Mqtt} and {WebSocket} under development access ({GovernedBy}). Set Iot:Auth:AllowAnonymous=false for a real deployment")]
+        [LoggerMessage(EventId = 1005, Level = LogLevel.Warning, Message = "DEVELOPMENT ACCESS: devices connect without credentials on {Mqtt} and {WebSocket} under development access ({GovernedBy}). Set Iot:Auth:AllowAnonymous=false for a real deployment")]
         private static partial void LogDevelopmentAccess(ILogger logger, string mqtt, string webSocket, string governedBy);
 
-        [LoggerMessage(Level = LogLevel.Warning, Message = "DEVELOPMENT USERS: {Count} user name(s) from Iot:Auth:Users connect on {Mqtt} under development access ({GovernedBy})")]
+        [LoggerMessage(EventId = 1006, Level = LogLevel.Warning, Message = "DEVELOPMENT USERS: {Count} user name(s) from Iot:Auth:Users connect on {Mqtt} under development access ({GovernedBy})")]
         private static partial void LogDevelopmentUsers(ILogger logger, int count, string mqtt, string governedBy);
     }
 }

@@ -76,6 +76,6 @@ internal sealed partial class ClientConnectedHandler(
         await lifecycle.ConnectedAsync(meter, meter.Principal, Security.DeviceAuthenticator.IpOf(e.RemoteEndPoint));
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the connection of {ClientId} on its thing")]
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Warning, Message = "Could not record the connection of {ClientId} on its thing")]
     private static partial void LogThingUpdateFailed(ILogger logger, Exception exception, string clientId);
 }

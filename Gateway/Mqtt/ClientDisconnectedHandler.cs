@@ -78,9 +78,9 @@ internal sealed partial class ClientDisconnectedHandler(
         await lifecycle.DisconnectedAsync(meter, meter.Principal, clientInitiated, reason);
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the end of the session of {ClientId} in the cluster")]
+    [LoggerMessage(EventId = 1008, Level = LogLevel.Warning, Message = "Could not record the end of the session of {ClientId} in the cluster")]
     private static partial void LogSessionDetachFailed(ILogger logger, Exception exception, string clientId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not record the disconnect of {ClientId} on its thing")]
+    [LoggerMessage(EventId = 1009, Level = LogLevel.Warning, Message = "Could not record the disconnect of {ClientId} on its thing")]
     private static partial void LogThingUpdateFailed(ILogger logger, Exception exception, string clientId);
 }

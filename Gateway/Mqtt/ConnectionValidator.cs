@@ -98,7 +98,7 @@ internal sealed partial class ConnectionValidator(
         return true;
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Assigned client id {ClientId} to the connection from {Endpoint}, which sent none")]
+    [LoggerMessage(EventId = 1010, Level = LogLevel.Information, Message = "Assigned client id {ClientId} to the connection from {Endpoint}, which sent none")]
     private static partial void LogAssigned(ILogger logger, string clientId, System.Net.EndPoint? endpoint);
 
     private void Refuse(ValidatingConnectionEventArgs e, MqttConnectReasonCode code, string why)
@@ -109,6 +109,6 @@ internal sealed partial class ConnectionValidator(
         LogRefused(logger, clientId, e.RemoteEndPoint, code, why);
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Refused MQTT connection of '{ClientId}' from {Endpoint}: {ReasonCode} ({Why})")]
+    [LoggerMessage(EventId = 1011, Level = LogLevel.Information, Message = "Refused MQTT connection of '{ClientId}' from {Endpoint}: {ReasonCode} ({Why})")]
     private static partial void LogRefused(ILogger logger, string clientId, System.Net.EndPoint? endpoint, MqttConnectReasonCode reasonCode, string why);
 }

@@ -98,6 +98,6 @@ internal sealed partial class LifecycleEvents(MqttServer mqtt, BrokerPublisher b
         return Task.CompletedTask;
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not publish the {Kind} lifecycle event of {ClientId}")]
+    [LoggerMessage(EventId = 1012, Level = LogLevel.Warning, Message = "Could not publish the {Kind} lifecycle event of {ClientId}")]
     private static partial void LogPublishFailed(ILogger logger, Exception exception, string kind, string clientId);
 }

@@ -124,6 +124,6 @@ internal sealed partial class Limits(IOptions<LimitsOptions> options, IMeterFact
 
     private static string Shorten(string value) => value.Length <= 80 ? value : value[..80] + "...";
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Client {ClientId} exceeded the {Limit} limit: {Detail}")]
+    [LoggerMessage(EventId = 1013, Level = LogLevel.Warning, Message = "Client {ClientId} exceeded the {Limit} limit: {Detail}")]
     private static partial void LogExceeded(ILogger logger, string clientId, string limit, string detail);
 }

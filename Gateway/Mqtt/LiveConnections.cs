@@ -83,6 +83,6 @@ internal sealed partial class LiveConnections(IGrainFactory grains, IOptions<Usa
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not flush usage of {ClientId}; it is kept for the next flush")]
+    [LoggerMessage(EventId = 1014, Level = LogLevel.Warning, Message = "Could not flush usage of {ClientId}; it is kept for the next flush")]
     private static partial void LogFlushFailed(ILogger logger, Exception exception, string clientId);
 }

@@ -70,9 +70,9 @@ internal sealed partial class ProvisioningTopicHandler(IGrainFactory grains, Loc
         return document.RootElement.TryGetProperty("statusCode", out var status) && status.TryGetInt32(out var code) ? code : 400;
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Fleet provisioning request of {ClientId} on {Topic} failed")]
+    [LoggerMessage(EventId = 1015, Level = LogLevel.Warning, Message = "Fleet provisioning request of {ClientId} on {Topic} failed")]
     private static partial void LogFailed(ILogger logger, Exception exception, string clientId, string topic);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "The fleet provisioning answer for {ClientId} was not delivered: it is not subscribed to {Topic}")]
+    [LoggerMessage(EventId = 1016, Level = LogLevel.Information, Message = "The fleet provisioning answer for {ClientId} was not delivered: it is not subscribed to {Topic}")]
     private static partial void LogNotSubscribed(ILogger logger, string clientId, string topic);
 }

@@ -303,9 +303,9 @@ internal sealed partial class PublishInterceptor(
         return false;
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Publish of {ClientId} to {Topic} denied by the policies of {Principal}")]
+    [LoggerMessage(EventId = 1017, Level = LogLevel.Information, Message = "Publish of {ClientId} to {Topic} denied by the policies of {Principal}")]
     private static partial void LogDenied(ILogger logger, string clientId, string topic, string principal);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Publish of {ClientId} to {Topic} was not accepted")]
+    [LoggerMessage(EventId = 1018, Level = LogLevel.Warning, Message = "Publish of {ClientId} to {Topic} was not accepted")]
     private static partial void LogNotAccepted(ILogger logger, Exception exception, string clientId, string topic);
 }

@@ -62,6 +62,6 @@ internal sealed partial class ShadowTopicHandler(IGrainFactory grains, BrokerPub
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Shadow request of {ClientId} for thing {ThingName} failed")]
+    [LoggerMessage(EventId = 1019, Level = LogLevel.Warning, Message = "Shadow request of {ClientId} for thing {ThingName} failed")]
     private static partial void LogShadowFailed(ILogger logger, Exception exception, string clientId, string thingName);
 }

@@ -104,6 +104,6 @@ internal sealed partial class RetainedMessages(MqttServer mqtt, IRetainedMessage
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Loaded {Count} retained messages from the store")]
+    [LoggerMessage(EventId = 1020, Level = LogLevel.Information, Message = "Loaded {Count} retained messages from the store")]
     private static partial void LogLoaded(ILogger logger, int count);
 }

@@ -847,24 +847,24 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
         public int BehindSince { get; set; }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Routing: met node {NodeId}")]
+    [LoggerMessage(EventId = 1021, Level = LogLevel.Information, Message = "Routing: met node {NodeId}")]
     private static partial void LogNodeMet(ILogger logger, string nodeId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Routing: missed a route change of node {NodeId}; reading its routes again")]
+    [LoggerMessage(EventId = 1022, Level = LogLevel.Warning, Message = "Routing: missed a route change of node {NodeId}; reading its routes again")]
     private static partial void LogNodeBehind(ILogger logger, string nodeId);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Routing: node {NodeId} is gone; its routes are dropped")]
+    [LoggerMessage(EventId = 1023, Level = LogLevel.Information, Message = "Routing: node {NodeId} is gone; its routes are dropped")]
     private static partial void LogNodeGone(ILogger logger, string nodeId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Routing: could not send a route change to node {NodeId}")]
+    [LoggerMessage(EventId = 1024, Level = LogLevel.Warning, Message = "Routing: could not send a route change to node {NodeId}")]
     private static partial void LogBroadcastFailed(ILogger logger, Exception exception, string nodeId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Routing: could not read the routes of node {NodeId}")]
+    [LoggerMessage(EventId = 1025, Level = LogLevel.Warning, Message = "Routing: could not read the routes of node {NodeId}")]
     private static partial void LogSnapshotFailed(ILogger logger, Exception exception, string nodeId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Routing: could not renew this node's lease in the node directory")]
+    [LoggerMessage(EventId = 1026, Level = LogLevel.Warning, Message = "Routing: could not renew this node's lease in the node directory")]
     private static partial void LogRefreshFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Routing: could not leave the node directory cleanly")]
+    [LoggerMessage(EventId = 1027, Level = LogLevel.Warning, Message = "Routing: could not leave the node directory cleanly")]
     private static partial void LogLeaveFailed(ILogger logger, Exception exception);
 }

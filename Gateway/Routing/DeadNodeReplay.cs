@@ -229,18 +229,18 @@ internal sealed partial class DeadNodeReplay(IGrainFactory grains, Func<string, 
         public int Settled { get; set; }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Node {NodeId} is gone: replaying what it may not have delivered to its persistent sessions, and matching its {Filters} filters until they are adopted")]
+    [LoggerMessage(EventId = 1028, Level = LogLevel.Warning, Message = "Node {NodeId} is gone: replaying what it may not have delivered to its persistent sessions, and matching its {Filters} filters until they are adopted")]
     private static partial void LogBegin(ILogger logger, string nodeId, int filters);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Dropped {Count} messages for gone node {NodeId}: they reached its forwarder after its sessions were adopted")]
+    [LoggerMessage(EventId = 1029, Level = LogLevel.Warning, Message = "Dropped {Count} messages for gone node {NodeId}: they reached its forwarder after its sessions were adopted")]
     private static partial void LogTooLate(ILogger logger, int count, string nodeId);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Replay for gone node {NodeId} finished: its sessions are adopted")]
+    [LoggerMessage(EventId = 1030, Level = LogLevel.Information, Message = "Replay for gone node {NodeId} finished: its sessions are adopted")]
     private static partial void LogDone(ILogger logger, string nodeId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The host list of gone node {NodeId} cannot be read yet (attempt {Attempt}); its messages wait")]
+    [LoggerMessage(EventId = 1031, Level = LogLevel.Warning, Message = "The host list of gone node {NodeId} cannot be read yet (attempt {Attempt}); its messages wait")]
     private static partial void LogListUnreadable(ILogger logger, Exception exception, string nodeId, int attempt);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Lost {Count} messages for {ClientId} replayed from gone node {NodeId}: its session could not take them")]
+    [LoggerMessage(EventId = 1032, Level = LogLevel.Error, Message = "Lost {Count} messages for {ClientId} replayed from gone node {NodeId}: its session could not take them")]
     private static partial void LogReplayFailed(ILogger logger, Exception exception, int count, string clientId, string nodeId);
 }

@@ -195,12 +195,12 @@ internal sealed partial class NodeForwarder : IAsyncDisposable
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Forward queue to node {NodeId} is full: dropped a message on {Topic}")]
+    [LoggerMessage(EventId = 1033, Level = LogLevel.Warning, Message = "Forward queue to node {NodeId} is full: dropped a message on {Topic}")]
     private static partial void LogQueueFull(ILogger logger, string nodeId, string topic);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not forward {Count} messages to node {NodeId} (attempt {Attempt}); kept, trying again until it answers or is declared gone")]
+    [LoggerMessage(EventId = 1034, Level = LogLevel.Warning, Message = "Could not forward {Count} messages to node {NodeId} (attempt {Attempt}); kept, trying again until it answers or is declared gone")]
     private static partial void LogForwardFailing(ILogger logger, Exception exception, int count, string nodeId, int attempt);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Forwarding to node {NodeId} works again after {Failures} failed attempts")]
+    [LoggerMessage(EventId = 1035, Level = LogLevel.Information, Message = "Forwarding to node {NodeId} works again after {Failures} failed attempts")]
     private static partial void LogForwardRecovered(ILogger logger, string nodeId, int failures);
 }

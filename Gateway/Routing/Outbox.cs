@@ -368,12 +368,12 @@ internal sealed partial class Outbox
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Dropped {Count} messages for client {ClientId}: its queue was full ({Capacity} messages; it reads slower than its publishers publish); {Total} since it connected")]
+    [LoggerMessage(EventId = 1036, Level = LogLevel.Warning, Message = "Dropped {Count} messages for client {ClientId}: its queue was full ({Capacity} messages; it reads slower than its publishers publish); {Total} since it connected")]
     private static partial void LogDropped(ILogger logger, string clientId, long count, int capacity, long total);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Not sent to {ClientId}: a message on {Topic} larger than its Maximum Packet Size ({Maximum} bytes)")]
+    [LoggerMessage(EventId = 1037, Level = LogLevel.Debug, Message = "Not sent to {ClientId}: a message on {Topic} larger than its Maximum Packet Size ({Maximum} bytes)")]
     private static partial void LogTooLarge(ILogger logger, string clientId, string topic, uint maximum);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Client {ClientId} holds {Queued} queued messages and did not catch up within {Limit}: publishers no longer wait for it until it does")]
+    [LoggerMessage(EventId = 1038, Level = LogLevel.Information, Message = "Client {ClientId} holds {Queued} queued messages and did not catch up within {Limit}: publishers no longer wait for it until it does")]
     private static partial void LogStalled(ILogger logger, string clientId, int queued, TimeSpan limit);
 }

@@ -112,9 +112,9 @@ internal sealed partial class AccessChanges : IAccessChangeNotifier
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Closing the connection of {ClientId}: its certificate {Principal} no longer authenticates")]
+    [LoggerMessage(EventId = 1039, Level = LogLevel.Information, Message = "Closing the connection of {ClientId}: its certificate {Principal} no longer authenticates")]
     private static partial void LogClosing(ILogger logger, string clientId, string principal);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not read the policies of {ClientId} again after an access change")]
+    [LoggerMessage(EventId = 1040, Level = LogLevel.Warning, Message = "Could not read the policies of {ClientId} again after an access change")]
     private static partial void LogRefreshFailed(ILogger logger, Exception exception, string clientId);
 }

@@ -104,9 +104,9 @@ internal sealed partial class ApiKeyAuthenticator(
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "First start: made the admin API key {Key} (shown this once; use it as 'Authorization: Bearer <key>', make your own keys with POST /api/apikeys, then delete this one)")]
+    [LoggerMessage(EventId = 1041, Level = LogLevel.Warning, Message = "First start: made the admin API key {Key} (shown this once; use it as 'Authorization: Bearer <key>', make your own keys with POST /api/apikeys, then delete this one)")]
     private static partial void LogBootstrapKey(ILogger logger, string key);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Could not make the first-start admin API key; set Iot:Auth:BootstrapAdminKey")]
+    [LoggerMessage(EventId = 1042, Level = LogLevel.Error, Message = "Could not make the first-start admin API key; set Iot:Auth:BootstrapAdminKey")]
     private static partial void LogBootstrapFailed(ILogger logger, Exception exception);
 }

@@ -25,6 +25,6 @@ public sealed partial class AuditTrail(IGrainFactory grains, TimeProvider time, 
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Could not write the audit record of {Operation} on {Target}")]
+    [LoggerMessage(EventId = 1043, Level = LogLevel.Error, Message = "Could not write the audit record of {Operation} on {Target}")]
     private static partial void LogAuditFailed(ILogger logger, Exception exception, string operation, string target);
 }

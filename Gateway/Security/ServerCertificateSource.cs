@@ -168,12 +168,12 @@ internal sealed partial class ServerCertificateSource(
         };
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "The TLS listeners use the configured server certificate {Subject} (thumbprint {Thumbprint}) from {Path}, valid until {NotAfter:u}")]
+    [LoggerMessage(EventId = 1044, Level = LogLevel.Information, Message = "The TLS listeners use the configured server certificate {Subject} (thumbprint {Thumbprint}) from {Path}, valid until {NotAfter:u}")]
     private static partial void LogConfigured(ILogger logger, string subject, string thumbprint, string path, DateTime notAfter);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "The platform CA issued this node's server certificate {Subject} for {Names}, valid until {NotAfter:u}")]
+    [LoggerMessage(EventId = 1045, Level = LogLevel.Information, Message = "The platform CA issued this node's server certificate {Subject} for {Names}, valid until {NotAfter:u}")]
     private static partial void LogIssued(ILogger logger, string subject, IReadOnlyList<string> names, DateTime notAfter);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not get a server certificate from the platform CA (attempt {Attempt}); the TLS listeners wait")]
+    [LoggerMessage(EventId = 1046, Level = LogLevel.Warning, Message = "Could not get a server certificate from the platform CA (attempt {Attempt}); the TLS listeners wait")]
     private static partial void LogIssueFailed(ILogger logger, Exception exception, int attempt);
 }

@@ -55,6 +55,6 @@ internal sealed partial class HostList(IGrainFactory grains, ILogger<HostList> l
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not write the list of client ids this node hosts; it is kept for the next write")]
+    [LoggerMessage(EventId = 1047, Level = LogLevel.Warning, Message = "Sessions: could not write the list of client ids this node hosts; it is kept for the next write")]
     private static partial void LogListFailed(ILogger logger, Exception exception);
 }

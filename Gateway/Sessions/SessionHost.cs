@@ -457,34 +457,34 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         base.Dispose();
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not attach the connection of {ClientId} to its session")]
+    [LoggerMessage(EventId = 1048, Level = LogLevel.Warning, Message = "Sessions: could not attach the connection of {ClientId} to its session")]
     private static partial void LogAttachFailed(ILogger logger, Exception exception, string clientId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not confirm the resumed queue of {ClientId}; it may be delivered again")]
+    [LoggerMessage(EventId = 1049, Level = LogLevel.Warning, Message = "Sessions: could not confirm the resumed queue of {ClientId}; it may be delivered again")]
     private static partial void LogResumeFailed(ILogger logger, Exception exception, string clientId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: {Dropped} queued messages of {ClientId} were dropped while it was offline (limit Iot:Sessions:MaxQueuedMessages = {Limit})")]
+    [LoggerMessage(EventId = 1050, Level = LogLevel.Warning, Message = "Sessions: {Dropped} queued messages of {ClientId} were dropped while it was offline (limit Iot:Sessions:MaxQueuedMessages = {Limit})")]
     private static partial void LogDroppedWhileOffline(ILogger logger, string clientId, long dropped, int limit);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not release the session of {ClientId} on node {NodeId}")]
+    [LoggerMessage(EventId = 1051, Level = LogLevel.Warning, Message = "Sessions: could not release the session of {ClientId} on node {NodeId}")]
     private static partial void LogReleaseFailed(ILogger logger, Exception exception, string clientId, string nodeId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not publish the delayed will of {ClientId}")]
+    [LoggerMessage(EventId = 1052, Level = LogLevel.Warning, Message = "Sessions: could not publish the delayed will of {ClientId}")]
     private static partial void LogWillFailed(ILogger logger, Exception exception, string clientId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not queue messages for the offline session of {ClientId} (attempt {Attempt}); retrying")]
+    [LoggerMessage(EventId = 1053, Level = LogLevel.Warning, Message = "Sessions: could not queue messages for the offline session of {ClientId} (attempt {Attempt}); retrying")]
     private static partial void LogEnqueueFailed(ILogger logger, Exception exception, string clientId, int attempt);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not adopt {ClientId} from node {NodeId}; the node will be adopted again")]
+    [LoggerMessage(EventId = 1054, Level = LogLevel.Warning, Message = "Sessions: could not adopt {ClientId} from node {NodeId}; the node will be adopted again")]
     private static partial void LogAdoptClientFailed(ILogger logger, Exception exception, string clientId, string nodeId);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Sessions: adopted node {NodeId} ({Count} client ids)")]
+    [LoggerMessage(EventId = 1055, Level = LogLevel.Information, Message = "Sessions: adopted node {NodeId} ({Count} client ids)")]
     private static partial void LogAdopted(ILogger logger, string nodeId, int count);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: {Count} messages for {ClientId} found no connection here and could not be handed back to its session; dropped")]
+    [LoggerMessage(EventId = 1056, Level = LogLevel.Warning, Message = "Sessions: {Count} messages for {ClientId} found no connection here and could not be handed back to its session; dropped")]
     private static partial void LogReturnFailed(ILogger logger, Exception exception, int count, string clientId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Sessions: could not adopt the sessions of node {NodeId}")]
+    [LoggerMessage(EventId = 1057, Level = LogLevel.Warning, Message = "Sessions: could not adopt the sessions of node {NodeId}")]
     private static partial void LogAdoptFailed(ILogger logger, Exception exception, string nodeId);
 
 }

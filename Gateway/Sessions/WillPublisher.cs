@@ -37,12 +37,12 @@ internal sealed partial class WillPublisher(MqttServer mqtt, GatewayMetrics metr
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Published the will of {ClientId} to {Topic}")]
+    [LoggerMessage(EventId = 1058, Level = LogLevel.Information, Message = "Published the will of {ClientId} to {Topic}")]
     private static partial void LogPublished(ILogger logger, string clientId, string topic);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not publish the will of {ClientId} to {Topic}")]
+    [LoggerMessage(EventId = 1059, Level = LogLevel.Warning, Message = "Could not publish the will of {ClientId} to {Topic}")]
     private static partial void LogFailed(ILogger logger, Exception exception, string clientId, string topic);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The will of {ClientId} is not published: the MQTT server is not running")]
+    [LoggerMessage(EventId = 1060, Level = LogLevel.Warning, Message = "The will of {ClientId} is not published: the MQTT server is not running")]
     private static partial void LogNotStarted(ILogger logger, string clientId);
 }

@@ -79,6 +79,6 @@ internal sealed partial class PlatformTopicRules(IGrainFactory grains, TimeProvi
         }
     }
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Could not read the rule catalog for platform-topic rules")]
+    [LoggerMessage(EventId = 1061, Level = LogLevel.Debug, Message = "Could not read the rule catalog for platform-topic rules")]
     private static partial void LogRefreshFailed(ILogger logger, Exception exception);
 }

@@ -180,9 +180,9 @@ internal sealed partial class TelemetryPublisher : IHostedService, IDisposable
 
     private readonly record struct Pending(TelemetryMessage Message, TaskCompletionSource? Accepted);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Telemetry queue full: dropped a QoS 0 message of {ClientId} on {Topic}")]
+    [LoggerMessage(EventId = 1062, Level = LogLevel.Warning, Message = "Telemetry queue full: dropped a QoS 0 message of {ClientId} on {Topic}")]
     private static partial void LogDropped(ILogger logger, string clientId, string topic);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Could not write {Count} messages to telemetry partition {Partition}")]
+    [LoggerMessage(EventId = 1063, Level = LogLevel.Error, Message = "Could not write {Count} messages to telemetry partition {Partition}")]
     private static partial void LogWriteFailed(ILogger logger, Exception exception, int partition, int count);
 }

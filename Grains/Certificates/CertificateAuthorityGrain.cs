@@ -146,10 +146,10 @@ internal sealed partial class CertificateAuthorityGrain(
         _key.ImportFromEncryptedPem(state.State.EncryptedKeyPem, password);
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Created the platform CA {CertificateId}")]
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Information, Message = "Created the platform CA {CertificateId}")]
     private static partial void LogCreated(ILogger logger, string certificateId);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "The platform CA's private key is stored encrypted with the development password; set Iot:Auth:CaKeyPassword for a real deployment")]
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Warning, Message = "The platform CA's private key is stored encrypted with the development password; set Iot:Auth:CaKeyPassword for a real deployment")]
     private static partial void LogDevelopmentKey(ILogger logger);
 }
 

@@ -63,12 +63,12 @@ internal sealed partial class ActionFailureLog(ILogger<ActionFailureLog> logger,
 
     private sealed record Window(DateTimeOffset Since, long Suppressed);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Rule {RuleName}: action {Action} failed: {Reason} ({Suppressed} more failures of it in the minute before)")]
+    [LoggerMessage(EventId = 2003, Level = LogLevel.Warning, Message = "Rule {RuleName}: action {Action} failed: {Reason} ({Suppressed} more failures of it in the minute before)")]
     private static partial void LogDestinationFailed(ILogger logger, string ruleName, string action, string reason, long suppressed);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Rule {RuleName}: action {Action} failed")]
+    [LoggerMessage(EventId = 2004, Level = LogLevel.Debug, Message = "Rule {RuleName}: action {Action} failed")]
     private static partial void LogDestinationFailedDetail(ILogger logger, Exception exception, string ruleName, string action);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Rule {RuleName}: action {Action} failed")]
+    [LoggerMessage(EventId = 2005, Level = LogLevel.Warning, Message = "Rule {RuleName}: action {Action} failed")]
     private static partial void LogActionFailed(ILogger logger, Exception exception, string ruleName, string action);
 }

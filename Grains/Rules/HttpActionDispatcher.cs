@@ -359,9 +359,9 @@ internal sealed partial class HttpActionDispatcher : IAsyncDisposable
         public CircuitBreakerStateProvider BreakerState { get; } = breaker.State;
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "http action: circuit opened for {Endpoint}; deliveries to it fail at once for {Open}")]
+    [LoggerMessage(EventId = 2006, Level = LogLevel.Warning, Message = "http action: circuit opened for {Endpoint}; deliveries to it fail at once for {Open}")]
     private static partial void LogBreakerOpened(ILogger logger, string endpoint, TimeSpan open);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Rule {RuleName}: the error action of a failed http delivery failed")]
+    [LoggerMessage(EventId = 2007, Level = LogLevel.Warning, Message = "Rule {RuleName}: the error action of a failed http delivery failed")]
     private static partial void LogErrorActionFailed(ILogger logger, Exception exception, string ruleName);
 }

@@ -260,9 +260,9 @@ internal sealed partial class RuleEvaluatorGrain(
 
     private sealed record CompiledRule(string Name, SqlStatement Statement, IReadOnlyList<CompiledAction> Actions, CompiledAction? ErrorAction);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Rule {RuleName} could not evaluate a message on {Topic}")]
+    [LoggerMessage(EventId = 2008, Level = LogLevel.Warning, Message = "Rule {RuleName} could not evaluate a message on {Topic}")]
     private static partial void LogEvaluationFailed(ILogger logger, Exception exception, string ruleName, string topic);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Rule {RuleName} does not compile and is skipped")]
+    [LoggerMessage(EventId = 2009, Level = LogLevel.Error, Message = "Rule {RuleName} does not compile and is skipped")]
     private static partial void LogRuleSkipped(ILogger logger, Exception exception, string ruleName);
 }

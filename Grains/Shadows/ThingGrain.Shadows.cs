@@ -429,13 +429,13 @@ internal sealed partial class ThingGrain
 
     private sealed record ShadowWaiter(string Key, long AfterVersion, TaskCompletionSource<ShadowDocument> Changed);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Shadow {Operation} of {ThingName}/{ShadowName} failed with an internal error")]
+    [LoggerMessage(EventId = 2010, Level = LogLevel.Error, Message = "Shadow {Operation} of {ThingName}/{ShadowName} failed with an internal error")]
     private static partial void LogShadowFailed(ILogger logger, string thingName, string shadowName, string operation);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Could not store shadow {ShadowName} of {ThingName}; the request is rejected with 500")]
+    [LoggerMessage(EventId = 2011, Level = LogLevel.Error, Message = "Could not store shadow {ShadowName} of {ThingName}; the request is rejected with 500")]
     private static partial void LogShadowStoreFailed(ILogger logger, Exception exception, string thingName, string shadowName);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not publish the shadow {Suffix} message of {ThingName}")]
+    [LoggerMessage(EventId = 2012, Level = LogLevel.Warning, Message = "Could not publish the shadow {Suffix} message of {ThingName}")]
     private static partial void LogShadowPublishFailed(ILogger logger, Exception exception, string thingName, string suffix);
 }
 

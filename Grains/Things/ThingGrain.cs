@@ -148,6 +148,6 @@ internal sealed partial class ThingGrain(
         usage.MessagesDropped += delta.MessagesDropped;
     }
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not persist the state of thing {ThingName}; will retry")]
+    [LoggerMessage(EventId = 2013, Level = LogLevel.Warning, Message = "Could not persist the state of thing {ThingName}; will retry")]
     private static partial void LogPersistFailed(ILogger logger, Exception exception, string thingName);
 }

@@ -289,7 +289,7 @@ public static partial class IotSiloHost
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
 
-        [LoggerMessage(Level = LogLevel.Warning, Message = "EMBEDDED MODE: NOTHING IS DURABLE. Things, sessions, reminders and streams live in this process's memory and are lost when it stops. For a durable node set Iot:Storage=Postgres and ConnectionStrings:Iot.")]
+        [LoggerMessage(EventId = 3001, Level = LogLevel.Warning, Message = "EMBEDDED MODE: NOTHING IS DURABLE. Things, sessions, reminders and streams live in this process's memory and are lost when it stops. For a durable node set Iot:Storage=Postgres and ConnectionStrings:Iot.")]
         private static partial void LogNotDurable(ILogger logger);
     }
 

@@ -111,9 +111,9 @@ public sealed partial class PostgresSchema(NpgsqlDataSource dataSource, ILogger<
         await command.ExecuteNonQueryAsync(cancellationToken);
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Applied schema script {Name}")]
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Applied schema script {Name}")]
     private static partial void LogApplied(ILogger logger, string name);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Schema script {Name} differs from the version this database applied; scripts are append-only, add a new one instead")]
+    [LoggerMessage(EventId = 3003, Level = LogLevel.Warning, Message = "Schema script {Name} differs from the version this database applied; scripts are append-only, add a new one instead")]
     private static partial void LogChecksumMismatch(ILogger logger, string name);
 }

@@ -226,9 +226,9 @@ internal sealed partial class PostgresTelemetryStore : ITelemetryStore, IHostedS
         await transaction.CommitAsync();
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "Analytics retention ({Retention}): dropped {Count} day partitions")]
+    [LoggerMessage(EventId = 3004, Level = LogLevel.Information, Message = "Analytics retention ({Retention}): dropped {Count} day partitions")]
     private static partial void LogDropped(ILogger logger, int count, TimeSpan retention);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Analytics retention failed; it runs again within the hour")]
+    [LoggerMessage(EventId = 3005, Level = LogLevel.Warning, Message = "Analytics retention failed; it runs again within the hour")]
     private static partial void LogRetentionFailed(ILogger logger, Exception exception);
 }
