@@ -43,97 +43,14 @@ public static partial class IotGatewayHosting
         var certificate = tls.Enabled && tls.HasFile ? ServerCertificate.Load(tls, TimeProvider.System.GetUtcNow()) : null;   // composition: no clock service yet
         var services = builder.Services;
 
-        services.AddValidatedOptions<AuthOptions>(AuthOptions.SectionName);
-        services.AddValidatedOptions<UsageOptions>(UsageOptions.SectionName);
-        services.AddValidatedOptions<TelemetryOptions>(TelemetryOptions.SectionName);
-        services.AddSingleton(Options.Create(mqtt));
-        services.AddSingleton(Options.Create(http));
-        services.AddSingleton(Options.Create(https));
-        services.AddSingleton(Options.Create(tls));
-        services.AddSingleton(Options.Create(node));
-        services.AddSingleton(new NodeIdentity(node.NodeName ?? $"{Environment.MachineName}:{http.Port}"));
-        services.TryAddSingleton(TimeProvider.System);
-        services.AddSingleton<GatewayMetrics>();
-
-        // Order matters (see above): these stop after the MQTT server, so in-flight publishes and the
-        // disconnects of the shutdown are still written.
-        services.AddSingleton<TelemetryPublisher>();
-        services.AddHostedService(sp => sp.GetRequiredService<TelemetryPublisher>());
-        services.AddSingleton<PlatformTopicRules>();
-        services.AddHostedService(sp => sp.GetRequiredService<PlatformTopicRules>());
-        services.AddSingleton<LiveConnections>();
-        services.AddHostedService(sp => sp.GetRequiredService<LiveConnections>());
-        services.AddValidatedOptions<RoutingOptions>(RoutingOptions.SectionName);
-        services.AddSingleton<LocalSubscribers>();
-        services.AddSingleton<ClusterRouter>();
-        services.AddSingleton<BrokerPublisher>();
-        services.AddSingleton<Grains.Abstractions.Routing.IBrokerPublisher>(sp => sp.GetRequiredService<BrokerPublisher>());
-        services.AddHostedService(sp => sp.GetRequiredService<ClusterRouter>());
-        services.AddValidatedOptions<Sessions.SessionOptions>(Sessions.SessionOptions.SectionName);
-        services.AddSingleton<Sessions.WillPublisher>();
-        services.AddSingleton<Sessions.HostList>();
-        services.AddSingleton<Sessions.SessionHost>();
-        services.AddSingleton<IOfflineSessions>(sp => sp.GetRequiredService<Sessions.SessionHost>());
-        services.AddSingleton<RouteNodeEndpoint>();
-        services.AddHostedService(sp => sp.GetRequiredService<Sessions.SessionHost>());
-        services.AddSingleton<SubscriptionTracker>();
-        services.AddSingleton<LifecycleEvents>();
-        services.AddSingleton<ShadowTopicHandler>();
-        services.AddSingleton<ProvisioningTopicHandler>();
-        services.AddSingleton<Retained.RetainedMessages>();
-        services.TryAddSingleton<Retained.IRetainedMessageStore, Retained.InMemoryRetainedMessageStore>();
-
-        services.AddValidatedOptions<LimitsOptions>(LimitsOptions.SectionName);
-        services.AddSingleton<Limits>();
-        services.AddSingleton<SubscriptionInterceptor>();
-        services.AddSingleton<InboundPackets>();
-        services.AddSingleton<Security.AuditTrail>();
-        services.AddSingleton<Security.DeviceAuthenticator>();
-        services.AddSingleton<Security.ApiKeyAuthenticator>();
-        services.AddSingleton<Security.SigV4Authenticator>();
-        Http.ApiAccess.AddApiAccess(services);
-        Http.ApiReference.AddApiReference(services);
-        services.AddHostedService(sp => sp.GetRequiredService<Security.ApiKeyAuthenticator>());
-        services.AddSingleton<Security.AccessChanges>();
-        services.AddSingleton<Grains.Abstractions.Policies.IAccessChangeNotifier>(sp => sp.GetRequiredService<Security.AccessChanges>());
-        services.AddSingleton(sp => new Security.ServerCertificateSource(
-            sp.GetRequiredService<IOptions<TlsOptions>>(), certificate, sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<Security.ServerCertificateSource>>()));
-        services.AddHostedService(sp => sp.GetRequiredService<Security.ServerCertificateSource>());
-        services.AddSingleton<ConnectionValidator>();
-        services.AddSingleton<ClientConnectedHandler>();
-        services.AddSingleton<ClientDisconnectedHandler>();
-        services.AddSingleton<PublishInterceptor>();
-        services.AddSingleton<RetainedOnSubscribe>();
-
-        services.AddSingleton<IMqttNetLogger, MqttLogBridge>();
-        var serverOptions = new MqttServerOptionsBuilder()
-            .WithoutDefaultEndpoint()   // Kestrel owns the sockets: TCP, TLS and WebSockets share one host
-            .WithMaxPendingMessagesPerClient(mqtt.MaxQueuedMessagesPerClient)   // MQTTnet's queue now carries acknowledgements only
-            .Build();
-        // Each connection keeps one encode buffer of this size (MQTTnet's default: 4 KiB); it grows for larger
-        // packets and is cut back above WriterBufferSizeMax. Small, because most connections are idle devices.
-        serverOptions.WriterBufferSize = mqtt.WriterBufferBytes;
-        services.AddHostedMqttServer(serverOptions);
-        // Our transport instead of MQTTnet.AspNetCore's MqttConnectionHandler: the same Kestrel pipes, plus the
-        // batched writes of the connections' outboxes.
-        services.AddSingleton<Mqtt.Transport.MqttTransportHandler>();
-        services.AddSingleton<IMqttServerAdapter>(sp => sp.GetRequiredService<Mqtt.Transport.MqttTransportHandler>());
-        services.AddConnections();
-        // Binding failures are thrown (not answered with a bare 400), so ApiErrors answers them as AWS does.
-        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
-        // JSON as people and AWS write it: quotes, '+' and '<' as themselves (a policy document is JSON inside a string).
-        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
-        // Every error carries AWS's exception name where AWS's SDKs read it first, next to the problem document's code.
-        services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
-        {
-            if (c.ProblemDetails.Extensions.TryGetValue("code", out var code) && code is string name)
-            {
-                c.HttpContext.Response.Headers["x-amzn-ErrorType"] = name;
-            }
-        });
-        services.AddExceptionHandler<ApiErrors>();
-        services.AddValidatedOptions<Grains.Abstractions.Registry.RegistryOptions>(Grains.Abstractions.Registry.RegistryOptions.SectionName);
+        // The start order is the registration order (hosted services start in it and stop in reverse), so it is
+        // spelled out here, by concern, and tested (GatewayCompositionTests):
+        AddNodeBasics(services, node, mqtt, http, https, tls);
+        AddTelemetryAndPresence(services);            // stop after the MQTT server: the shutdown's publishes and disconnects are written
+        AddClusterRouting(services);                  // the router, then the sessions it routes to
+        AddDeviceSecurity(services, certificate);     // authenticators, access changes, the server certificate
+        AddHttpApi(services);                         // one convention, access from endpoint metadata, OpenAPI
+        AddMqttBroker(services, mqtt);                // last: devices connect once everything above is up
         services.AddHostedService<ListenerBanner>();
 
         builder.WebHost.ConfigureKestrel(kestrel =>
@@ -180,6 +97,116 @@ public static partial class IotGatewayHosting
             }
         });
         return builder;
+    }
+
+    private static void AddNodeBasics(IServiceCollection services, NodeOptions node, MqttOptions mqtt, HttpOptions http, HttpsOptions https, TlsOptions tls)
+    {
+        services.AddValidatedOptions<AuthOptions>(AuthOptions.SectionName);
+        services.AddValidatedOptions<UsageOptions>(UsageOptions.SectionName);
+        services.AddValidatedOptions<TelemetryOptions>(TelemetryOptions.SectionName);
+        services.AddValidatedOptions<LimitsOptions>(LimitsOptions.SectionName);
+        services.AddValidatedOptions<Grains.Abstractions.Registry.RegistryOptions>(Grains.Abstractions.Registry.RegistryOptions.SectionName);
+        services.AddSingleton(Options.Create(mqtt));
+        services.AddSingleton(Options.Create(http));
+        services.AddSingleton(Options.Create(https));
+        services.AddSingleton(Options.Create(tls));
+        services.AddSingleton(Options.Create(node));
+        services.AddSingleton(new NodeIdentity(node.NodeName ?? $"{Environment.MachineName}:{http.Port}"));
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<GatewayMetrics>();
+        services.AddSingleton<Limits>();
+    }
+
+    private static void AddTelemetryAndPresence(IServiceCollection services)
+    {
+        services.AddSingleton<TelemetryPublisher>();
+        services.AddHostedService(sp => sp.GetRequiredService<TelemetryPublisher>());
+        services.AddSingleton<PlatformTopicRules>();
+        services.AddHostedService(sp => sp.GetRequiredService<PlatformTopicRules>());
+        services.AddSingleton<LiveConnections>();
+        services.AddHostedService(sp => sp.GetRequiredService<LiveConnections>());
+        services.AddSingleton<LifecycleEvents>();
+    }
+
+    private static void AddClusterRouting(IServiceCollection services)
+    {
+        services.AddValidatedOptions<RoutingOptions>(RoutingOptions.SectionName);
+        services.AddSingleton<LocalSubscribers>();
+        services.AddSingleton<ClusterRouter>();
+        services.AddSingleton<BrokerPublisher>();
+        services.AddSingleton<Grains.Abstractions.Routing.IBrokerPublisher>(sp => sp.GetRequiredService<BrokerPublisher>());
+        services.AddHostedService(sp => sp.GetRequiredService<ClusterRouter>());
+        services.AddValidatedOptions<Sessions.SessionOptions>(Sessions.SessionOptions.SectionName);
+        services.AddSingleton<Sessions.WillPublisher>();
+        services.AddSingleton<Sessions.HostList>();
+        services.AddSingleton<Sessions.SessionHost>();
+        services.AddSingleton<IOfflineSessions>(sp => sp.GetRequiredService<Sessions.SessionHost>());
+        services.AddSingleton<RouteNodeEndpoint>();
+        services.AddHostedService(sp => sp.GetRequiredService<Sessions.SessionHost>());
+        services.AddSingleton<Retained.RetainedMessages>();
+        services.TryAddSingleton<Retained.IRetainedMessageStore, Retained.InMemoryRetainedMessageStore>();
+    }
+
+    private static void AddDeviceSecurity(IServiceCollection services, System.Security.Cryptography.X509Certificates.X509Certificate2? certificate)
+    {
+        services.AddSingleton<Security.AuditTrail>();
+        services.AddSingleton<Security.DeviceAuthenticator>();
+        services.AddSingleton<Security.ApiKeyAuthenticator>();
+        services.AddSingleton<Security.SigV4Authenticator>();
+        services.AddHostedService(sp => sp.GetRequiredService<Security.ApiKeyAuthenticator>());
+        services.AddSingleton<Security.AccessChanges>();
+        services.AddSingleton<Grains.Abstractions.Policies.IAccessChangeNotifier>(sp => sp.GetRequiredService<Security.AccessChanges>());
+        services.AddSingleton(sp => new Security.ServerCertificateSource(
+            sp.GetRequiredService<IOptions<TlsOptions>>(), certificate, sp.GetRequiredService<IGrainFactory>(), sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<Security.ServerCertificateSource>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<Security.ServerCertificateSource>());
+    }
+
+    private static void AddHttpApi(IServiceCollection services)
+    {
+        Http.ApiAccess.AddApiAccess(services);
+        Http.ApiReference.AddApiReference(services);
+        // Binding failures are thrown (not answered with a bare 400), so ApiErrors answers them as AWS does.
+        services.Configure<Microsoft.AspNetCore.Routing.RouteHandlerOptions>(o => o.ThrowOnBadRequest = true);
+        // JSON as people and AWS write it: quotes, '+' and '<' as themselves (a policy document is JSON inside a string).
+        services.ConfigureHttpJsonOptions(o => o.SerializerOptions.Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping);
+        // Every error carries AWS's exception name where AWS's SDKs read it first, next to the problem document's code.
+        services.AddProblemDetails(o => o.CustomizeProblemDetails = c =>
+        {
+            if (c.ProblemDetails.Extensions.TryGetValue("code", out var code) && code is string name)
+            {
+                c.HttpContext.Response.Headers["x-amzn-ErrorType"] = name;
+            }
+        });
+        services.AddExceptionHandler<ApiErrors>();
+    }
+
+    private static void AddMqttBroker(IServiceCollection services, MqttOptions mqtt)
+    {
+        services.AddSingleton<SubscriptionTracker>();
+        services.AddSingleton<ShadowTopicHandler>();
+        services.AddSingleton<ProvisioningTopicHandler>();
+        services.AddSingleton<SubscriptionInterceptor>();
+        services.AddSingleton<InboundPackets>();
+        services.AddSingleton<ConnectionValidator>();
+        services.AddSingleton<ClientConnectedHandler>();
+        services.AddSingleton<ClientDisconnectedHandler>();
+        services.AddSingleton<PublishInterceptor>();
+        services.AddSingleton<RetainedOnSubscribe>();
+        services.AddSingleton<IMqttNetLogger, MqttLogBridge>();
+        var serverOptions = new MqttServerOptionsBuilder()
+            .WithoutDefaultEndpoint()   // Kestrel owns the sockets: TCP, TLS and WebSockets share one host
+            .WithMaxPendingMessagesPerClient(mqtt.MaxQueuedMessagesPerClient)   // MQTTnet's queue now carries acknowledgements only
+            .Build();
+        // Each connection keeps one encode buffer of this size (MQTTnet's default: 4 KiB); it grows for larger
+        // packets and is cut back above WriterBufferSizeMax. Small, because most connections are idle devices.
+        serverOptions.WriterBufferSize = mqtt.WriterBufferBytes;
+        services.AddHostedMqttServer(serverOptions);
+        // Our transport instead of MQTTnet.AspNetCore's MqttConnectionHandler: the same Kestrel pipes, plus the
+        // batched writes of the connections' outboxes.
+        services.AddSingleton<Mqtt.Transport.MqttTransportHandler>();
+        services.AddSingleton<IMqttServerAdapter>(sp => sp.GetRequiredService<Mqtt.Transport.MqttTransportHandler>());
+        services.AddConnections();
     }
 
     /// <summary>Maps the HTTP surface and attaches the MQTT event handlers.</summary>
