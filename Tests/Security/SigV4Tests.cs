@@ -112,6 +112,26 @@ public sealed class SigV4Tests(NodeFixture node)
             File.Delete(payloadFile);
         }
 
+        // Types, groups, identity and rules, as the CLI sends them (an admin key: identity is the admin's).
+        var admin = await CreateKeyAsync("admin");
+        await AwsAsync(admin, Api, "iot", "create-thing-type", "--thing-type-name", $"{thing}-type", "--thing-type-properties", "thingTypeDescription=pumps,searchableAttributes=room");
+        Assert.Equal("pumps", (string)(await AwsAsync(admin, Api, "iot", "describe-thing-type", "--thing-type-name", $"{thing}-type"))["thingTypeProperties"]!["thingTypeDescription"]!);
+        await AwsAsync(admin, Api, "iot", "create-thing-group", "--thing-group-name", $"{thing}-group");
+        await AwsAsync(admin, Api, "iot", "add-thing-to-thing-group", "--thing-group-name", $"{thing}-group", "--thing-name", thing);
+        Assert.Contains(thing, (await AwsAsync(admin, Api, "iot", "list-things-in-thing-group", "--thing-group-name", $"{thing}-group"))["things"]!.AsArray().Select(t => (string?)t));
+        await AwsAsync(admin, Api, "iot", "create-policy", "--policy-name", $"{thing}-policy",
+            "--policy-document", "{\"Version\":\"2012-10-17\",\"Statement\":[{\"Effect\":\"Allow\",\"Action\":\"iot:Connect\",\"Resource\":\"*\"}]}");
+        var certificateArn = (string)(await AwsAsync(admin, Api, "iot", "create-keys-and-certificate", "--set-as-active"))["certificateArn"]!;
+        await AwsAsync(admin, Api, "iot", "attach-policy", "--policy-name", $"{thing}-policy", "--target", certificateArn);
+        await AwsAsync(admin, Api, "iot", "attach-thing-principal", "--thing-name", thing, "--principal", certificateArn);
+        Assert.Equal([certificateArn], (await AwsAsync(admin, Api, "iot", "list-thing-principals", "--thing-name", thing))["principals"]!.AsArray().Select(p => (string?)p));
+        var rule = thing.Replace('-', '_');
+        await AwsAsync(admin, Api, "iot", "create-topic-rule", "--rule-name", rule, "--topic-rule-payload",
+            $"{{\"sql\":\"SELECT * FROM 'cli/{thing}/#'\",\"actions\":[{{\"republish\":{{\"topic\":\"cli-out/{thing}\",\"roleArn\":\"arn:aws:iam::000000000000:role/r\"}}}}]}}");
+        Assert.Equal($"SELECT * FROM 'cli/{thing}/#'", (string)(await AwsAsync(admin, Api, "iot", "get-topic-rule", "--rule-name", rule))["rule"]!["sql"]!);
+        Assert.Contains(rule, (await AwsAsync(admin, Api, "iot", "list-topic-rules"))["rules"]!.AsArray().Select(r => (string?)r!["ruleName"]));
+        await AwsAsync(admin, Api, "iot", "detach-thing-principal", "--thing-name", thing, "--principal", certificateArn);
+
         await AwsAsync(key, Api, "iot", "delete-thing", "--thing-name", thing);
         Assert.Contains("ResourceNotFoundException", await AwsFailsAsync(key, Api, "iot", "describe-thing", "--thing-name", thing));
 
