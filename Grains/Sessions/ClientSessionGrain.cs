@@ -14,7 +14,31 @@ internal sealed class ClientSessionGrain(
     [PersistentState("session", StorageNames.Default)] IPersistentState<SessionState> state,
     TimeProvider time) : Grain, IClientSessionGrain
 {
+    /// <summary>How long ids of messages handed over from the queue are remembered (longer than a node's replay window).</summary>
+    private static readonly TimeSpan HandedOverMemory = TimeSpan.FromMinutes(2);
+
+    // Ids of queued messages handed to a connection lately (in memory only): a dead node's replay of the same publish
+    // (a copy from the forwarder's window) is then not delivered a second time. Lost with the activation: at least once.
+    private readonly Queue<(Guid Id, DateTimeOffset At)> _handedOver = new();
+    private readonly HashSet<Guid> _handedOverIds = [];
+
     private SessionState S => state.State;
+
+    private void RememberHandedOver(IEnumerable<QueuedMessage> messages, DateTimeOffset now)
+    {
+        while (_handedOver.TryPeek(out var oldest) && now - oldest.At > HandedOverMemory)
+        {
+            _handedOverIds.Remove(_handedOver.Dequeue().Id);
+        }
+
+        foreach (var id in messages.Select(m => m.Message.MessageId).Where(id => id != Guid.Empty))
+        {
+            if (_handedOverIds.Add(id))
+            {
+                _handedOver.Enqueue((id, now));
+            }
+        }
+    }
 
     public async Task<SessionAttached> Attach(ClientConnection connection, SessionRequest request)
     {
@@ -51,6 +75,7 @@ internal sealed class ClientSessionGrain(
         s.WillSessionId = connection.SessionId;
         s.WillDueAt = null;
         await SaveAsync();
+        RememberHandedOver(s.Queue, now);
         return new SessionAttached(previous, previousHost, present, [.. s.Subscriptions], [.. s.Queue], dropped, previousWill);
     }
 
@@ -217,6 +242,7 @@ internal sealed class ClientSessionGrain(
 
         var clientId = this.GetPrimaryKeyString();
         var shaped = messages
+            .Where(m => m.MessageId == Guid.Empty || !_handedOverIds.Contains(m.MessageId))   // handed over from the queue already
             .Select(m => SessionMatch.Shape(clientId, s.Subscriptions, m, retain: false))
             .OfType<QueuedMessage>()
             .ToList();
@@ -227,6 +253,9 @@ internal sealed class ClientSessionGrain(
 
         if (s.Connected && s.NodeId != deadNodeId)
         {
+            var queued = s.Queue.Select(q => q.Message.MessageId).Where(id => id != Guid.Empty).ToHashSet();
+            shaped.RemoveAll(m => queued.Contains(m.Message.MessageId));   // in the queue: it goes out with it
+            RememberHandedOver(shaped, now);
             return new ReplayResult(shaped.Count, s.NodeId, shaped);   // back on a live node: handed to its connection there
         }
 

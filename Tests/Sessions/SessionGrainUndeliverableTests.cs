@@ -52,4 +52,24 @@ public sealed class SessionGrainUndeliverableTests(ClusterFixture fixture)
 
         Assert.Equal((false, (string?)null), await grain.Undeliverable("node-a", [Message($"cmd/{clientId}")]));
     }
+
+    [Fact]
+    public async Task ADeadNodesReplayOfAMessageTheQueueHandedOver_IsNotDeliveredAgain_ButANewOneIs()
+    {
+        var clientId = Ids.NewId("handed-over");
+        var topic = $"cmd/{clientId}";
+        var grain = fixture.Grains.GetGrain<IClientSessionGrain>(clientId);
+        await grain.Attach(new ClientConnection("s1", "node-a", DateTimeOffset.UtcNow), Persistent);
+        await grain.Subscribed("s1", [new SessionSubscription("cmd/#", 1, false, false, 0)]);
+        var queued = Message(topic);
+        await grain.Undeliverable("node-a", [queued]);
+        var resumed = await grain.Attach(new ClientConnection("s2", "node-b", DateTimeOffset.UtcNow), Persistent);
+        Assert.Single(resumed.Queued);   // handed to the connection on node-b
+
+        var fresh = Message(topic);
+        var replay = await grain.Replay("node-dead", [queued.Message, fresh.Message]);
+
+        Assert.Equal("node-b", replay.OnlineNodeId);
+        Assert.Equal([fresh.Message.MessageId], replay.ForOnline.Select(m => m.Message.MessageId));
+    }
 }
