@@ -65,6 +65,9 @@ internal sealed class ClientSessionGrain(
         s.SessionId = connection.SessionId;
         s.NodeId = connection.NodeId;
         s.Connected = true;
+        // A connection made after an adoption supersedes it: an adoption of the gone node retried later (its first
+        // try failed part-way) must not take this live connection for the one that died with that node.
+        s.AdoptedFrom = null;
         s.ConnectedSince = connection.Since;
         s.DisconnectedAt = null;
         s.ExpirySeconds = request.ExpirySeconds;

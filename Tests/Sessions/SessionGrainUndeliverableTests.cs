@@ -72,4 +72,21 @@ public sealed class SessionGrainUndeliverableTests(ClusterFixture fixture)
         Assert.Equal("node-b", replay.OnlineNodeId);
         Assert.Equal([fresh.Message.MessageId], replay.ForOnline.Select(m => m.Message.MessageId));
     }
+
+    [Fact]
+    public async Task AnAdoptionRetriedAfterTheClientReconnectedToTheAdopter_LeavesTheLiveConnectionAlone()
+    {
+        var clientId = Ids.NewId("readopted");
+        var grain = fixture.Grains.GetGrain<IClientSessionGrain>(clientId);
+        await grain.Attach(new ClientConnection("s1", "node-dead", DateTimeOffset.UtcNow), Persistent);
+        Assert.NotNull(await grain.Adopt("node-dead", "node-b"));   // first try (it then failed part-way, on another grain)
+
+        await grain.Attach(new ClientConnection("s2", "node-b", DateTimeOffset.UtcNow), Persistent);   // the device is back, on node-b
+        Assert.Null(await grain.Adopt("node-dead", "node-b"));      // the retry
+
+        Assert.Equal(new ClientConnection("s2", "node-b", default), (await grain.GetConnection())! with { Since = default });
+        await grain.Subscribed("s2", [new SessionSubscription("cmd/#", 1, false, false, 0)]);
+        var replay = await grain.Replay("node-dead", [Message($"cmd/{clientId}").Message]);
+        Assert.Equal(("node-b", 1), (replay.OnlineNodeId, replay.ForOnline.Count));   // for the live connection, not queued behind it
+    }
 }
