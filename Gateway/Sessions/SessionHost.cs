@@ -198,6 +198,12 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
             await _wills.PublishAsync(clientId, previousWill);
         }
 
+        if (attached.DroppedWhileOffline > 0)
+        {
+            // Said before the queue goes out, so whoever watches the log and the client sees it first.
+            LogDroppedWhileOffline(_logger, clientId, attached.DroppedWhileOffline, _options.MaxQueuedMessages);
+        }
+
         if (attached.Queued.Count > 0)
         {
             await DeliverLocalAsync(clientId, attached.Queued);
@@ -216,11 +222,6 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         if (state.Open() is { Count: > 0 } early)
         {
             await DeliverLocalAsync(clientId, early);
-        }
-
-        if (attached.DroppedWhileOffline > 0)
-        {
-            LogDroppedWhileOffline(_logger, clientId, attached.DroppedWhileOffline, _options.MaxQueuedMessages);
         }
     }
 
