@@ -1,6 +1,7 @@
 using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.DataProtection;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -34,6 +35,9 @@ public static class ApiAuthentication
 
     internal static IServiceCollection AddApiAuthentication(this IServiceCollection services)
     {
+        // ASP.NET Core's authentication brings data protection, which would make and store a key ring at start (and
+        // warn that it is unencrypted); nothing here protects data with it (no cookies, no tokens): keep it in memory.
+        services.AddDataProtection().UseEphemeralDataProtectionProvider();
         services.AddAuthentication(Scheme)
             .AddPolicyScheme(Scheme, "OrleansIot API", o => o.ForwardDefaultSelector = context =>
                 SigV4Authenticator.IsSigned(context.Request) ? SigV4Scheme
