@@ -2,6 +2,9 @@ using System.Security.Claims;
 using System.Text.Encodings.Web;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.DataProtection;
+using Microsoft.AspNetCore.DataProtection.KeyManagement;
+using Microsoft.AspNetCore.DataProtection.Repositories;
+using Microsoft.AspNetCore.DataProtection.XmlEncryption;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
@@ -35,9 +38,15 @@ public static class ApiAuthentication
 
     internal static IServiceCollection AddApiAuthentication(this IServiceCollection services)
     {
-        // ASP.NET Core's authentication brings data protection, which would make and store a key ring at start (and
-        // warn that it is unencrypted); nothing here protects data with it (no cookies, no tokens): keep it in memory.
-        services.AddDataProtection().UseEphemeralDataProtectionProvider();
+        // ASP.NET Core's authentication brings data protection, which would make and store a key ring on disk at start
+        // (and warn that it is unencrypted); nothing here protects data with it (no cookies, no tokens): keep its keys in
+        // memory, where there is nothing to encrypt them against.
+        services.AddDataProtection();
+        services.Configure<KeyManagementOptions>(o =>
+        {
+            o.XmlRepository = new MemoryXmlRepository();
+            o.XmlEncryptor = new NullXmlEncryptor();
+        });
         services.AddAuthentication(Scheme)
             .AddPolicyScheme(Scheme, "OrleansIot API", o => o.ForwardDefaultSelector = context =>
                 SigV4Authenticator.IsSigned(context.Request) ? SigV4Scheme
@@ -111,6 +120,28 @@ public static class ApiAuthentication
             return why is null
                 ? Caller(DeviceScheme, certificateId, role: null)
                 : Refuse(Context, ApiRefusal.Unauthorized(why));
+        }
+    }
+}
+
+/// <summary>Data protection keys kept in this process only (nothing is protected with them across restarts).</summary>
+internal sealed class MemoryXmlRepository : IXmlRepository
+{
+    private readonly List<System.Xml.Linq.XElement> _elements = [];
+
+    public IReadOnlyCollection<System.Xml.Linq.XElement> GetAllElements()
+    {
+        lock (_elements)
+        {
+            return [.. _elements.Select(e => new System.Xml.Linq.XElement(e))];
+        }
+    }
+
+    public void StoreElement(System.Xml.Linq.XElement element, string friendlyName)
+    {
+        lock (_elements)
+        {
+            _elements.Add(new System.Xml.Linq.XElement(element));
         }
     }
 }
