@@ -47,9 +47,3 @@ public static class ApiReference
         return endpoints;
     }
 }
-
-/// <summary>
-/// A body the handler reads itself (so that routing does not refuse a request for its content type: AWS lets the body
-/// be absent, or any bytes), described in OpenAPI as this type and content type.
-/// </summary>
-public sealed record OptionalBody(Type Type, string ContentType = "application/json", bool Required = false);

@@ -148,7 +148,7 @@ public static class CertificatesApi
     private static async Task<Ok<EmptyResponse>> UpdateCaAsync(
         string caCertificateId, string? newStatus, string? newAutoRegistrationStatus, HttpRequest request, IGrainFactory grains)
     {
-        var body = await OptionalBodyAsync<UpdateCaBody>(request);
+        var body = await OptionalBody.ReadAsync<UpdateCaBody>(request);
         bool? auto = newAutoRegistrationStatus switch
         {
             null => null,
@@ -247,10 +247,6 @@ public static class CertificatesApi
 
     private static string Principal(ThingPrincipalRequest request) =>
         request.Principal is { Length: > 0 } principal ? principal : throw ApiException.Invalid("The x-amzn-principal header is required (a certificate ARN).");
-
-    /// <summary>A body AWS allows to be absent (the CLI then sends none, and no content type).</summary>
-    internal static async Task<T?> OptionalBodyAsync<T>(HttpRequest request) where T : class =>
-        request.ContentLength is > 0 || request.Headers.TransferEncoding.Count > 0 ? await request.ReadFromJsonAsync<T>(request.HttpContext.RequestAborted) : null;
 
     private static string Required(string? value, string name, string what) =>
         value is { Length: > 0 } given ? given : throw ApiException.Invalid($"{name} is required ({what}).");

@@ -154,7 +154,7 @@ public static class PoliciesApi
 
     private static async Task<Ok<GetEffectivePoliciesResponse>> GetEffectivePoliciesAsync(string? thingName, HttpRequest request, IGrainFactory grains, IOptions<RegistryOptions> o)
     {
-        var principal = (await CertificatesApi.OptionalBodyAsync<EffectivePoliciesBody>(request))?.Principal;
+        var principal = (await OptionalBody.ReadAsync<EffectivePoliciesBody>(request))?.Principal;
         if (principal is null && thingName is null)
         {
             throw ApiException.Invalid("Give a principal (certificate ARN), a thingName, or both.");

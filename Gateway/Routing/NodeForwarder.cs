@@ -54,10 +54,15 @@ internal sealed partial class NodeForwarder : IAsyncDisposable
         {
             if (_late is { } late)
             {
-                // Stopped (its node is gone) while a publish that had matched its routes was on its way here.
+                // Stopped (its node is gone) while a publish that had matched its routes was on its way here: replayed
+                // with the rest, or (QoS 0, shared) counted as lost with the node, as those are not replayed.
                 if (Replayable(message))
                 {
                     late(message);
+                }
+                else
+                {
+                    _metrics.ForwardDropped.Add(1);
                 }
 
                 return;
