@@ -24,6 +24,9 @@ public static class IotGrainsHosting
         services.AddValidatedOptions<Provisioning.ProvisioningOptions>(Provisioning.ProvisioningOptions.SectionName);
         services.AddValidatedOptions<Certificates.CertificateAuthorityOptions>(Certificates.CertificateAuthorityOptions.SectionName);
         services.AddValidatedOptions<Analytics.AnalyticsOptions>(Analytics.AnalyticsOptions.SectionName);
+        services.AddValidatedOptions<Jobs.JobsOptions>(Jobs.JobsOptions.SectionName);
+        services.AddValidatedOptions<Abstractions.Artifacts.ArtifactOptions>(Abstractions.Artifacts.ArtifactOptions.SectionName);
+        services.TryAddSingleton<Abstractions.Artifacts.ArtifactUrls>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddIotRules();
         return silo;

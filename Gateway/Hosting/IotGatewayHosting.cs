@@ -50,6 +50,7 @@ public static partial class IotGatewayHosting
         AddClusterRouting(services);                  // the router, then the sessions it routes to
         AddDeviceSecurity(services, certificate);     // authenticators, access changes, the server certificate
         AddHttpApi(services);                         // one convention, access from endpoint metadata, OpenAPI
+        AddArtifacts(services, node, http);
         AddMqttBroker(services, mqtt);                // last: devices connect once everything above is up
         services.AddHostedService<ListenerBanner>();
 
@@ -162,6 +163,20 @@ public static partial class IotGatewayHosting
         services.AddHostedService(sp => sp.GetRequiredService<Security.ServerCertificateSource>());
     }
 
+    /// <summary>Artifact bytes in a directory unless the silo stores them elsewhere (PostgreSQL); download URLs point at this node's HTTP listener unless configured.</summary>
+    private static void AddArtifacts(IServiceCollection services, NodeOptions node, HttpOptions http)
+    {
+        services.TryAddSingleton<Grains.Abstractions.Artifacts.IArtifactBlobStore, Artifacts.FileArtifactStore>();
+        var host = node.BindAddress switch
+        {
+            "localhost" => "localhost",
+            "*" => Environment.MachineName,
+            var address when IPAddress.TryParse(address, out var ip) && ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 => $"[{address}]",
+            var address => address,
+        };
+        services.PostConfigure<Grains.Abstractions.Artifacts.ArtifactOptions>(o => o.BaseUrl ??= $"http://{host}:{http.Port}");
+    }
+
     private static void AddHttpApi(IServiceCollection services)
     {
         Http.ApiAccess.AddApiAccess(services);
@@ -186,6 +201,8 @@ public static partial class IotGatewayHosting
         services.AddSingleton<SubscriptionTracker>();
         services.AddSingleton<ShadowTopicHandler>();
         services.AddSingleton<ProvisioningTopicHandler>();
+        services.AddSingleton<JobsTopicHandler>();
+        services.AddSingleton<Jobs.DeviceJobs>();
         services.AddSingleton<SubscriptionInterceptor>();
         services.AddSingleton<InboundPackets>();
         services.AddSingleton<ConnectionValidator>();
@@ -236,6 +253,8 @@ public static partial class IotGatewayHosting
         // The data plane at the root, as AWS's (devices may call it with their certificates) ...
         app.MapShadowApi();
         app.MapPublishApi();
+        app.MapJobsDataApi();
+        app.MapArtifactDownloads();
 
         // ... and the control plane under one root group.
         var api = app.MapGroup("/api");
@@ -251,6 +270,8 @@ public static partial class IotGatewayHosting
         api.MapProvisioningApi();
         api.MapConnectionsApi();
         api.MapRetainedApi();
+        api.MapJobsApi();
+        api.MapArtifactsApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));
 
         app.UseMqttServer(server =>

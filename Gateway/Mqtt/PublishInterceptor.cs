@@ -24,6 +24,7 @@ internal sealed partial class PublishInterceptor(
     MqttServer mqtt,
     ShadowTopicHandler shadows,
     ProvisioningTopicHandler provisioning,
+    JobsTopicHandler jobs,
     PlatformTopicRules platformRules,
     NodeIdentity node,
     TimeProvider time,
@@ -125,6 +126,19 @@ internal sealed partial class PublishInterceptor(
 
         var payload = message.Payload;
         var bytes = payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload);
+        if (JobsTopicHandler.TryParse(message.Topic, out var jobsTopic))
+        {
+            if (!jobsTopic.IsRequest)
+            {
+                shadows.Refuse(e, meter);   // notify and answer topics are the platform's, as the shadow's
+                return Task.CompletedTask;
+            }
+
+            // Answered to the requester alone and not routed (AWS: jobs answers do not pass through the broker).
+            e.ProcessPublish = false;
+            return jobs.HandleAsync(meter, message.Topic, jobsTopic, bytes);
+        }
+
         if (ProvisioningTopicHandler.IsRequest(message.Topic))
         {
             // Answered to the requester alone, never routed: other subscribers must not see its private key.

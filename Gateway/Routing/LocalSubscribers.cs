@@ -178,13 +178,47 @@ internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, Gateway
     }
 
     /// <summary>
+    /// An answer to a request of the client (AWS's jobs API): delivered to that connection whether or not it subscribed
+    /// to the answer's topic, as AWS does, at the QoS of its matching subscription or else QoS 1.
+    /// </summary>
+    public bool DeliverReply(string clientId, MqttApplicationMessage message)
+    {
+        MqttSession? session;
+        _lock.EnterReadLock();
+        try
+        {
+            _sessions.TryGetValue(clientId, out session);
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+
+        MqttTopicHash.Calculate(message.Topic, out var topicHash, out _, out _);
+        var packet = MqttPublishPacketFactory.Create(message);
+        if (session is not null && session.TryCheckSubscriptions(message.Topic, topicHash, message.QualityOfServiceLevel, "", out var check) && check.IsSubscribed)
+        {
+            packet.QualityOfServiceLevel = check.QualityOfServiceLevel;
+            packet.SubscriptionIdentifiers = check.SubscriptionIdentifiers;
+        }
+
+        if (!Send(clientId, packet, congested: null))
+        {
+            return false;
+        }
+
+        metrics.PublishesOut.Add(1);
+        return true;
+    }
+
+    /// <summary>Whether this node has a connection of the client that takes messages (registered, with its outbox).</summary>
+    public bool Hosts(string clientId) => connections.Find(clientId) is { Outbox: not null };
+
+    /// <summary>
     /// Hands a packet to the client's connection here, if it may receive it (<c>iot:Receive</c> is checked on every
     /// delivery, as AWS: revoking it stops existing subscriptions). False when it is not connected here, not allowed,
     /// or its queue was full (the drop is counted there).
     /// </summary>
-    /// <summary>Whether this node has a connection of the client that takes messages (registered, with its outbox).</summary>
-    public bool Hosts(string clientId) => connections.Find(clientId) is { Outbox: not null };
-
     public bool Send(string clientId, MqttPublishPacket packet, List<Outbox>? congested)
     {
         if (connections.Find(clientId) is not { Outbox: { } outbox } meter)

@@ -123,6 +123,11 @@ internal sealed partial class ThingGrain
 
         Events.Membership("ADDED", group, thing);
         await AccessChangedAsync();   // its groups' policies apply to it
+        var jobs = await GrainFactory.GetGrain<Abstractions.Jobs.IJobCatalogGrain>(0).Following([.. group.Ancestors, thingGroupName]);
+        foreach (var job in jobs)
+        {
+            await GrainFactory.GetGrain<Abstractions.Jobs.IJobGrain>(job).ThingJoined(ThingName);   // continuous jobs reach new members
+        }
     }
 
     public async Task RemoveFromThingGroup(string thingGroupName)
@@ -137,6 +142,33 @@ internal sealed partial class ThingGrain
         await registry.RemoveMemberAsync(thingGroupName, ThingName);
         Events.Membership("REMOVED", group, thing);
         await AccessChangedAsync();
+        await LeaveJobsAsync(group);
+    }
+
+    /// <summary>Continuous jobs that reached the thing only through the group it left remove its queued execution (AWS: REMOVED).</summary>
+    private async Task LeaveJobsAsync(ThingGroupRecord left)
+    {
+        var catalog = GrainFactory.GetGrain<Abstractions.Jobs.IJobCatalogGrain>(0);
+        var before = await catalog.Following([.. left.Ancestors, left.ThingGroupName]);
+        if (before.Count == 0)
+        {
+            return;
+        }
+
+        var remaining = new List<string>();
+        foreach (var name in await registry.GroupsOfAsync(ThingName))
+        {
+            if (await registry.GetThingGroupAsync(name) is { } other)
+            {
+                remaining.AddRange([.. other.Ancestors, other.ThingGroupName]);
+            }
+        }
+
+        var still = remaining.Count == 0 ? [] : await catalog.Following(remaining);
+        foreach (var job in before.Except(still, StringComparer.Ordinal))
+        {
+            await GrainFactory.GetGrain<Abstractions.Jobs.IJobGrain>(job).ThingLeft(ThingName);
+        }
     }
 
     private Task AccessChangedAsync() =>

@@ -124,6 +124,7 @@ public static partial class IotSiloHost
             builder.Services.AddSingleton<Grains.Registry.IRegistryStore, PostgresRegistryStore>();
             builder.Services.AddSingleton<Grains.Queues.IQueueStore, PostgresQueueStore>();
             builder.Services.AddSingleton<Grains.Audit.IAuditStore, PostgresAuditStore>();
+            builder.Services.AddSingleton<Grains.Abstractions.Artifacts.IArtifactBlobStore, PostgresArtifactStore>();
             builder.Services.AddSingleton<PostgresTelemetryStore>();
             builder.Services.AddSingleton<Grains.Analytics.ITelemetryStore>(sp => sp.GetRequiredService<PostgresTelemetryStore>());
             builder.Services.AddHostedService(sp => sp.GetRequiredService<PostgresTelemetryStore>());

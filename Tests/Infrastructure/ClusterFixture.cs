@@ -41,7 +41,8 @@ public sealed class ClusterFixture : IAsyncLifetime
             silo.AddIotGrains()
                 .AddMemoryGrainStorage(StorageNames.Default)
                 .AddMemoryGrainStorage(StorageNames.PubSub)
-                .AddMemoryStreams(StreamNames.Provider);
+                .AddMemoryStreams(StreamNames.Provider)
+                .UseInMemoryReminderService();
             silo.Services.AddIotEmbeddedStores();
             silo.Services.AddSingleton<IBrokerPublisher>(RecordingBroker.Shared);
             silo.Services.AddSingleton<OrleansIot.Grains.Abstractions.Policies.IAccessChangeNotifier>(RecordingAccessChanges.Shared);

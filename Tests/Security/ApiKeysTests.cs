@@ -94,7 +94,7 @@ public sealed partial class ApiKeysTests(NodeFixture node)
         Assert.Empty(endpoints.Where(e => e.Metadata.GetOrderedMetadata<IAuthorizeData>().Count == 0).Select(e => e.DisplayName));
         var deviceCalls = endpoints.Where(e => e.Metadata.GetMetadata<OrleansIot.Gateway.Http.DeviceAccess>() is not null)
             .Select(e => e.Metadata.GetMetadata<IEndpointNameMetadata>()!.EndpointName).Order(StringComparer.Ordinal);
-        Assert.Equal(["DeleteThingShadow", "GetThingShadow", "Publish", "UpdateThingShadow"], deviceCalls);   // devices: the data plane only
+        Assert.Equal(["DeleteThingShadow", "DeviceDescribeJobExecution", "GetPendingJobExecutions", "GetThingShadow", "Publish", "StartNextPendingJobExecution", "UpdateJobExecution", "UpdateThingShadow"], deviceCalls);   // devices: the data plane only
     }
 
     [Fact]

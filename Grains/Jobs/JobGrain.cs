@@ -1,0 +1,694 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using OrleansIot.Grains.Abstractions;
+using OrleansIot.Grains.Abstractions.Artifacts;
+using OrleansIot.Grains.Abstractions.Jobs;
+using OrleansIot.Grains.Abstractions.Registry;
+using OrleansIot.Grains.Abstractions.Routing;
+using OrleansIot.Grains.Abstractions.Things;
+
+namespace OrleansIot.Grains.Jobs;
+
+/// <summary>
+/// A job: resolves its targets to things, rolls executions out to them at its rate (a token bucket refilled on the
+/// node's clock, stepped by a grain timer and kept alive across restarts by a reminder), keeps the newest state of
+/// each thing's execution for the counts and the abort criteria, and cancels or deletes executions on request.
+/// Things report their changes through <see cref="ExecutionChanged"/>, which interleaves with the job's own calls to
+/// them; every write goes through one group commit so interleaved turns never write at the same time.
+/// </summary>
+[GrainType("job")]
+internal sealed partial class JobGrain(
+    [PersistentState("job", StorageNames.Default)] IPersistentState<JobState> state,
+    IOptions<JobsOptions> options,
+    IOptions<RegistryOptions> registry,
+    IBrokerPublisher broker,
+    TimeProvider time,
+    ILogger<JobGrain> logger) : Grain, IJobGrain, IRemindable
+{
+    private const string RolloutReminder = "job-rollout";
+    private const int ListPageSize = 250;
+
+    private readonly JobEvents _events = new(registry.Value, broker, time);
+    private IGrainTimer? _timer;
+    private long _changes;
+    private long _written;
+    private Task? _writing;
+
+    private string JobId => this.GetPrimaryKeyString();
+
+    public override Task OnActivateAsync(CancellationToken cancellationToken) => KeepRollingAsync();
+
+    public async Task<JobRecord> Create(JobSpec spec)
+    {
+        JobRules.CheckJobId(JobId);
+        if (state.State.Exists)
+        {
+            throw ApiException.AlreadyExists($"Job {JobId} already exists.");
+        }
+
+        var (document, artifacts, groups, things) = await CheckAsync(spec);
+        var now = time.GetUtcNow();
+        var s = state.State;
+        s.Exists = true;
+        s.Status = JobStatus.InProgress;
+        s.TargetSelection = spec.TargetSelection ?? "SNAPSHOT";
+        s.Targets = [.. spec.Targets];
+        s.Description = spec.Description;
+        s.Document = document;
+        s.CreatedAt = s.LastUpdatedAt = now;
+        s.Rollout = spec.Rollout;
+        s.Abort = [.. spec.Abort ?? []];
+        s.InProgressTimeoutMinutes = spec.InProgressTimeoutInMinutes;
+        s.Retry = [.. spec.Retry ?? []];
+        s.UrlLifetimeSeconds = spec.PresignedUrlExpiresInSec;
+        s.JobTemplateId = spec.JobTemplateId;
+        s.Pending = things;
+        s.Tokens = 1;
+        s.RefilledAt = now;
+        await PersistAsync();
+        await GrainFactory.GetGrain<IJobCatalogGrain>(0).Add(JobId, groups, artifacts, s.TargetSelection == "CONTINUOUS");
+        await KeepRollingAsync();
+        this.AsReference<IJobGrain>().Pump().Ignore();
+        return Record();
+    }
+
+    public Task<JobRecord?> Describe() => Task.FromResult(state.State.Exists ? Record() : null);
+
+    public async Task<JobRecord> Update(JobChange change)
+    {
+        RequireJob();
+        if (state.State.Status != JobStatus.InProgress)
+        {
+            throw new ApiException(409, "InvalidStateTransitionException", $"Job {JobId} is {state.State.Status}; only a job in progress can be updated.");
+        }
+
+        if (change.Description is { Length: > JobRules.MaxDescription })
+        {
+            throw ApiException.Invalid($"description is longer than {JobRules.MaxDescription} characters.");
+        }
+
+        JobRules.CheckRollout(change.Rollout);
+        JobRules.CheckAbort(change.Abort);
+        JobRules.CheckTimeout(change.InProgressTimeoutInMinutes, "inProgressTimeoutInMinutes");
+        JobRules.CheckUrlLifetime(change.PresignedUrlExpiresInSec);
+        var s = state.State;
+        s.Description = change.Description ?? s.Description;
+        s.Rollout = change.Rollout ?? s.Rollout;
+        s.Abort = change.Abort is null ? s.Abort : [.. change.Abort];
+        s.InProgressTimeoutMinutes = change.InProgressTimeoutInMinutes ?? s.InProgressTimeoutMinutes;
+        s.UrlLifetimeSeconds = change.PresignedUrlExpiresInSec ?? s.UrlLifetimeSeconds;
+        s.LastUpdatedAt = time.GetUtcNow();
+        await PersistAsync();
+        return Record();
+    }
+
+    public async Task<JobRecord> Cancel(string? reasonCode, string? comment, bool force)
+    {
+        RequireJob();
+        var s = state.State;
+        if (s.Status == JobStatus.Completed || (s.Status == JobStatus.Canceled && (!force || s.ForceCanceled)))
+        {
+            throw new ApiException(409, "InvalidStateTransitionException", $"Job {JobId} is already {s.Status}{(s.Status == JobStatus.Canceled ? "; cancel it again with force to cancel executions in progress" : "")}.");
+        }
+
+        if (reasonCode is { Length: > 128 } || comment is { Length: > JobRules.MaxDescription })
+        {
+            throw ApiException.Invalid($"reasonCode is at most 128 characters and comment at most {JobRules.MaxDescription}.");
+        }
+
+        await CancelAsync(reasonCode, comment, force);
+        return Record();
+    }
+
+    public async Task Delete(bool force)
+    {
+        RequireJob();
+        if (state.State.Status == JobStatus.InProgress && !force)
+        {
+            throw new ApiException(409, "InvalidStateTransitionException", $"Job {JobId} is in progress; delete it with force, or cancel it first.");
+        }
+
+        var record = Record();
+        state.State.Pending.Clear();
+        foreach (var batch in state.State.Things.Keys.ToList().Chunk(options.Value.RolloutBatch))
+        {
+            await Task.WhenAll(batch.Select(async thing =>
+            {
+                try
+                {
+                    await GrainFactory.GetGrain<IThingJobsGrain>(thing).Delete(JobId, null, force: true);
+                }
+                catch (ApiException ex) when (ex.Status == 404)
+                {
+                    // already deleted (DeleteJobExecution) or a retried delete
+                }
+            }));
+        }
+
+        await GrainFactory.GetGrain<IJobCatalogGrain>(0).Remove(JobId);
+        await StopRollingAsync();
+        while (_writing is not null)
+        {
+            await _writing;
+        }
+
+        await state.ClearStateAsync();
+        state.State = new JobState();
+        _events.Job("deleted", record);
+    }
+
+    public Task<JobPage<JobThingStatus>> ListExecutions(string? status, string? nextToken, int maxResults)
+    {
+        RequireJob();
+        var page = state.State.Things
+            .Where(t => (status is null || t.Value.Status == status) && (nextToken is null || string.CompareOrdinal(t.Key, nextToken) > 0))
+            .OrderBy(t => t.Key, StringComparer.Ordinal)
+            .Take(maxResults + 1)
+            .Select(t => new JobThingStatus(t.Key, t.Value.Status, t.Value.ExecutionNumber, t.Value.QueuedAt, t.Value.LastUpdatedAt))
+            .ToList();
+        return Task.FromResult(page.Count > maxResults
+            ? new JobPage<JobThingStatus>(page[..maxResults], page[maxResults - 1].ThingName)
+            : new JobPage<JobThingStatus>(page, null));
+    }
+
+    public async Task ExecutionChanged(JobExecutionChange change)
+    {
+        if (!state.State.Exists || !Merge(change.ThingName, change.ExecutionNumber, change.VersionNumber, change.Status, null, change.At))
+        {
+            return;
+        }
+
+        await PersistAsync();
+        if (JobStatus.IsTerminal(change.Status))
+        {
+            // Abort criteria and completion are decided in a turn of their own (they call things, which may be
+            // the caller of this interleaved call).
+            this.AsReference<IJobGrain>().Pump().Ignore();
+        }
+    }
+
+    public async Task ThingJoined(string thingName)
+    {
+        var s = state.State;
+        if (!s.Exists || s.Status != JobStatus.InProgress || s.TargetSelection != "CONTINUOUS" || s.Things.ContainsKey(thingName) || s.Pending.Contains(thingName))
+        {
+            return;
+        }
+
+        s.Pending.Add(thingName);
+        await PersistAsync();
+        await KeepRollingAsync();
+        this.AsReference<IJobGrain>().Pump().Ignore();
+    }
+
+    public async Task ThingLeft(string thingName)
+    {
+        var s = state.State;
+        if (!s.Exists || s.TargetSelection != "CONTINUOUS")
+        {
+            return;
+        }
+
+        var changed = s.Pending.Remove(thingName);
+        if (s.Things.TryGetValue(thingName, out var entry) && entry.Status == JobStatus.Queued
+            && await GrainFactory.GetGrain<IThingJobsGrain>(thingName).Remove(JobId) is { } removed)
+        {
+            changed |= Merge(thingName, removed.ExecutionNumber, removed.VersionNumber, removed.Status, removed.QueuedAt, removed.LastUpdatedAt);
+        }
+
+        if (changed)
+        {
+            await PersistAsync();
+        }
+    }
+
+    public async Task Pump()
+    {
+        if (!state.State.Exists)
+        {
+            return;
+        }
+
+        await CheckAbortAsync();
+        await CancelExecutionsAsync();
+        var more = await RollOutAsync();
+        await CheckCompletedAsync();
+        await KeepRollingAsync();
+        if (more)
+        {
+            this.AsReference<IJobGrain>().Pump().Ignore();
+        }
+    }
+
+    public Task ReceiveReminder(string reminderName, TickStatus status) =>
+        reminderName == RolloutReminder ? Pump() : Task.CompletedTask;
+
+    /// <summary>Checks a spec and resolves its targets to things (in target order, each once).</summary>
+    private async Task<(string Document, List<string> Artifacts, List<string> Groups, List<string> Things)> CheckAsync(JobSpec spec)
+    {
+        if (spec.Targets is not { Count: > 0 } || spec.Targets.Count > JobRules.MaxTargets)
+        {
+            throw ApiException.Invalid($"targets must name 1 to {JobRules.MaxTargets} things or thing groups.");
+        }
+
+        if (spec.DocumentSource is not null)
+        {
+            throw ApiException.Invalid("documentSource (a document in S3) is not supported: give the document itself, with ${iot:artifact-url:<artifactId>} where a device downloads a stored artifact.");
+        }
+
+        var document = spec.Document ?? throw ApiException.Invalid("document is required.");
+        JobRules.CheckDocument(document);
+        if (spec.Description is { Length: > JobRules.MaxDescription })
+        {
+            throw ApiException.Invalid($"description is longer than {JobRules.MaxDescription} characters.");
+        }
+
+        if (spec.TargetSelection is not (null or "SNAPSHOT" or "CONTINUOUS"))
+        {
+            throw ApiException.Invalid("targetSelection must be SNAPSHOT or CONTINUOUS.");
+        }
+
+        JobRules.CheckRollout(spec.Rollout);
+        JobRules.CheckAbort(spec.Abort);
+        JobRules.CheckTimeout(spec.InProgressTimeoutInMinutes, "inProgressTimeoutInMinutes");
+        JobRules.CheckRetry(spec.Retry);
+        JobRules.CheckUrlLifetime(spec.PresignedUrlExpiresInSec);
+
+        var artifacts = ArtifactUrls.Referenced(document).Distinct(StringComparer.Ordinal).ToList();
+        foreach (var artifact in artifacts)
+        {
+            if (await GrainFactory.GetGrain<IArtifactGrain>(artifact).Describe() is null)
+            {
+                throw ApiException.Invalid($"The job document refers to artifact {artifact}, which does not exist.");
+            }
+        }
+
+        var groups = new List<string>();
+        var things = new List<string>();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var target in spec.Targets)
+        {
+            var (kind, name) = ParseTarget(target);
+            if (kind == "thing")
+            {
+                if (await GrainFactory.GetGrain<IThingGrain>(name).DescribeThing() is null)
+                {
+                    throw ApiException.NotFound($"Target {target}: thing {name} cannot be found.");
+                }
+
+                if (seen.Add(name))
+                {
+                    things.Add(name);
+                }
+
+                continue;
+            }
+
+            if (await GrainFactory.GetGrain<IThingGroupGrain>(name).Describe() is null)
+            {
+                throw ApiException.NotFound($"Target {target}: thing group {name} cannot be found.");
+            }
+
+            groups.Add(name);
+            string? token = null;
+            do
+            {
+                var page = await GrainFactory.GetGrain<IRegistryQueryGrain>(0).ListThingsInThingGroup(name, recursive: true, token, ListPageSize);
+                things.AddRange(page.Items.Where(seen.Add));
+                token = page.NextToken;
+            }
+            while (token is not null);
+        }
+
+        return (document, artifacts, groups, things);
+    }
+
+    /// <summary>A target ARN: <c>arn:aws:iot:{region}:{account}:thing/{name}</c> or <c>…:thinggroup/{name}</c>.</summary>
+    private static (string Kind, string Name) ParseTarget(string arn)
+    {
+        var parts = arn.Split(':', 6);
+        if (parts is ["arn", _, "iot", _, _, var resource] && resource.IndexOf('/', StringComparison.Ordinal) is > 0 and var slash
+            && resource[..slash] is "thing" or "thinggroup" && slash < resource.Length - 1)
+        {
+            return (resource[..slash], resource[(slash + 1)..]);
+        }
+
+        throw ApiException.Invalid($"Target '{arn}' is not a thing or thing group ARN (arn:aws:iot:<region>:<account>:thing/<name> or thinggroup/<name>).");
+    }
+
+    /// <summary>Queues the next executions the rate allows; true when more could go at once.</summary>
+    private async Task<bool> RollOutAsync()
+    {
+        var s = state.State;
+        if (s.Status != JobStatus.InProgress || s.Pending.Count == 0)
+        {
+            return false;
+        }
+
+        var now = time.GetUtcNow();
+        var rate = CurrentRate();
+        int allowed;
+        if (rate is null)
+        {
+            allowed = s.Pending.Count;
+        }
+        else
+        {
+            var elapsed = now - (s.RefilledAt ?? now);
+            s.Tokens = Math.Min(Math.Max(rate.Value, 1), s.Tokens + (rate.Value * Math.Max(0, elapsed.TotalMinutes)));
+            s.RefilledAt = now;
+            allowed = (int)Math.Floor(s.Tokens);
+        }
+
+        var batch = s.Pending.Take(Math.Min(allowed, options.Value.RolloutBatch)).ToList();
+        if (batch.Count == 0)
+        {
+            return false;
+        }
+
+        var order = new JobExecutionOrder(JobId, s.Document, s.InProgressTimeoutMinutes, s.Retry, s.UrlLifetimeSeconds);
+        var results = await Task.WhenAll(batch.Select(async thing =>
+        {
+            try
+            {
+                return (thing, await GrainFactory.GetGrain<IThingJobsGrain>(thing).Queue(order));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogQueueFailed(logger, ex, JobId, thing);
+                return (thing, (JobExecutionRecord?)null);
+            }
+        }));
+        foreach (var (thing, execution) in results)
+        {
+            if (execution is null)
+            {
+                continue;   // stays pending: the next step tries it again
+            }
+
+            s.Pending.Remove(thing);
+            s.Notified++;
+            if (rate is not null)
+            {
+                s.Tokens -= 1;
+            }
+
+            Merge(thing, execution.ExecutionNumber, execution.VersionNumber, execution.Status, execution.QueuedAt, execution.LastUpdatedAt);
+        }
+
+        await PersistAsync();
+        return s.Pending.Count > 0 && (rate is null || s.Tokens >= 1) && results.Any(r => r.Item2 is not null);
+    }
+
+    /// <summary>AWS's rate: maximumPerMinute, or an exponential rate multiplied per threshold reached (capped at maximumPerMinute or 1,000); null: no limit.</summary>
+    private double? CurrentRate()
+    {
+        var rollout = state.State.Rollout;
+        if (rollout?.ExponentialRate is { } e)
+        {
+            var count = e.NumberOfNotifiedThings is { } notified
+                ? state.State.Notified / notified
+                : state.State.Things.Values.Count(t => t.Status == JobStatus.Succeeded) / e.NumberOfSucceededThings!.Value;
+            return Math.Min(rollout.MaximumPerMinute ?? JobRules.MaxRatePerMinute, e.BaseRatePerMinute * Math.Pow(e.IncrementFactor, count));
+        }
+
+        return rollout?.MaximumPerMinute;
+    }
+
+    /// <summary>
+    /// Cancels the job when an abort criterion is met: of the things whose execution ended (succeeded, failed, rejected,
+    /// timed out), at least <c>minNumberOfExecutedThings</c>, and the failures of the criterion's type reached its
+    /// percentage. Executions in progress continue (AWS).
+    /// </summary>
+    private async Task CheckAbortAsync()
+    {
+        var s = state.State;
+        if (s.Status != JobStatus.InProgress || s.Abort.Count == 0)
+        {
+            return;
+        }
+
+        var ended = s.Things.Values.Where(t => t.Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Rejected or JobStatus.TimedOut).ToList();
+        foreach (var c in s.Abort)
+        {
+            var failures = ended.Count(t => c.FailureType == "ALL" ? t.Status != JobStatus.Succeeded : t.Status == c.FailureType);
+            if (ended.Count >= c.MinNumberOfExecutedThings && failures * 100.0 >= c.ThresholdPercentage * ended.Count)
+            {
+                LogAborted(logger, JobId, failures, ended.Count, c.FailureType);
+                await CancelAsync("ABORTED", $"Canceled by its abort criteria: {failures} of {ended.Count} executed things ended {c.FailureType} (threshold {c.ThresholdPercentage} %).", force: false);
+                return;
+            }
+        }
+    }
+
+    private async Task CancelAsync(string? reasonCode, string? comment, bool force)
+    {
+        var s = state.State;
+        var wasInProgress = s.Status == JobStatus.InProgress;
+        s.Status = JobStatus.Canceled;
+        s.ReasonCode = reasonCode ?? s.ReasonCode;
+        s.Comment = comment ?? s.Comment;
+        s.ForceCanceled |= force;
+        s.LastUpdatedAt = time.GetUtcNow();
+        s.Pending.Clear();
+        s.CancelPending = true;
+        await PersistAsync();
+        if (wasInProgress)
+        {
+            await GrainFactory.GetGrain<IJobCatalogGrain>(0).Finished(JobId);
+        }
+
+        _events.Job("canceled", Record());
+        await KeepRollingAsync();
+        this.AsReference<IJobGrain>().Pump().Ignore();
+    }
+
+    /// <summary>Cancels the queued executions (and with force the ones in progress) of a canceled job.</summary>
+    private async Task CancelExecutionsAsync()
+    {
+        var s = state.State;
+        if (!s.CancelPending)
+        {
+            return;
+        }
+
+        var targets = s.Things.Where(t => t.Value.Status == JobStatus.Queued || (s.ForceCanceled && t.Value.Status == JobStatus.InProgress)).Select(t => t.Key).ToList();
+        var failed = false;
+        foreach (var batch in targets.Chunk(options.Value.RolloutBatch))
+        {
+            var results = await Task.WhenAll(batch.Select(async thing =>
+            {
+                try
+                {
+                    return (thing, await GrainFactory.GetGrain<IThingJobsGrain>(thing).Cancel(JobId, s.ForceCanceled, null, null), true);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogCancelFailed(logger, ex, JobId, thing);
+                    return (thing, (JobExecutionRecord?)null, false);
+                }
+            }));
+            foreach (var (thing, execution, ok) in results)
+            {
+                failed |= !ok;
+                if (execution is not null)
+                {
+                    Merge(thing, execution.ExecutionNumber, execution.VersionNumber, execution.Status, execution.QueuedAt, execution.LastUpdatedAt);
+                }
+            }
+        }
+
+        s.CancelPending = failed;   // a thing that could not be reached is tried again on the next tick
+        await PersistAsync();
+    }
+
+    /// <summary>A snapshot job whose things were all notified and whose executions all ended is COMPLETED.</summary>
+    private async Task CheckCompletedAsync()
+    {
+        var s = state.State;
+        if (s.Status != JobStatus.InProgress || s.TargetSelection != "SNAPSHOT" || s.Pending.Count > 0 || s.Things.Values.Any(t => !JobStatus.IsTerminal(t.Status)))
+        {
+            return;
+        }
+
+        s.Status = JobStatus.Completed;
+        s.CompletedAt = s.LastUpdatedAt = time.GetUtcNow();
+        await PersistAsync();
+        await GrainFactory.GetGrain<IJobCatalogGrain>(0).Finished(JobId);
+        _events.Job("completed", Record());
+    }
+
+    /// <summary>Keeps the newest state of a thing's execution (a higher execution number, or the same with a higher version).</summary>
+    private bool Merge(string thing, long executionNumber, long version, string status, DateTimeOffset? queuedAt, DateTimeOffset at)
+    {
+        if (state.State.Things.TryGetValue(thing, out var entry)
+            && (entry.ExecutionNumber > executionNumber || (entry.ExecutionNumber == executionNumber && entry.VersionNumber >= version)))
+        {
+            return false;
+        }
+
+        entry ??= state.State.Things[thing] = new JobThingEntry();
+        if (entry.ExecutionNumber != executionNumber)
+        {
+            entry.QueuedAt = queuedAt ?? at;
+        }
+
+        entry.ExecutionNumber = executionNumber;
+        entry.VersionNumber = version;
+        entry.Status = status;
+        entry.LastUpdatedAt = at;
+        return true;
+    }
+
+    /// <summary>While there is rollout or cancellation work: a timer steps it, and a reminder brings the job back after a restart.</summary>
+    private async Task KeepRollingAsync()
+    {
+        var s = state.State;
+        var busy = s.Exists && ((s.Status == JobStatus.InProgress && s.Pending.Count > 0) || s.CancelPending);
+        if (!busy)
+        {
+            await StopRollingAsync();
+            return;
+        }
+
+        _timer ??= this.RegisterGrainTimer(static (grain, _) => grain.Pump(), this, new GrainTimerCreationOptions(options.Value.RolloutTick, options.Value.RolloutTick) { KeepAlive = true });
+        if (!s.HasReminder)
+        {
+            await this.RegisterOrUpdateReminder(RolloutReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+            s.HasReminder = true;
+            await PersistAsync();
+        }
+    }
+
+    private async Task StopRollingAsync()
+    {
+        _timer?.Dispose();
+        _timer = null;
+        if (state.State.HasReminder)
+        {
+            if (await this.GetReminder(RolloutReminder) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
+
+            state.State.HasReminder = false;
+            if (state.State.Exists)
+            {
+                await PersistAsync();
+            }
+        }
+    }
+
+    /// <summary>
+    /// Writes the state, sharing writes between interleaved turns: a change made while a write is in flight is
+    /// covered by the next one, which starts when that one ends; each caller returns once a write that includes its
+    /// change is stored.
+    /// </summary>
+    private async Task PersistAsync()
+    {
+        var mine = ++_changes;
+        while (_written < mine)
+        {
+            if (_writing is { } inFlight)
+            {
+                try
+                {
+                    await inFlight;
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // that write's caller sees its failure; this change is written next
+                }
+
+                continue;
+            }
+
+            var upTo = _changes;
+            _writing = state.WriteStateAsync();
+            try
+            {
+                await _writing;
+                _written = Math.Max(_written, upTo);
+            }
+            finally
+            {
+                _writing = null;
+            }
+        }
+    }
+
+    private void RequireJob()
+    {
+        if (!state.State.Exists)
+        {
+            throw ApiException.NotFound($"Job {JobId} cannot be found.");
+        }
+    }
+
+    private JobRecord Record()
+    {
+        var s = state.State;
+        int Count(string status) => s.Things.Values.Count(t => t.Status == status);
+        var details = new JobProcessDetails(
+            Count(JobStatus.Queued), Count(JobStatus.InProgress), Count(JobStatus.Succeeded), Count(JobStatus.Failed), Count(JobStatus.TimedOut),
+            Count(JobStatus.Rejected), Count(JobStatus.Removed), Count(JobStatus.Canceled), s.Pending.Count,
+            s.Status == JobStatus.InProgress && s.Pending.Count > 0 ? CurrentRate() ?? -1 : 0);
+        return new JobRecord(
+            JobId, s.Status, s.TargetSelection, s.Targets, s.Description, s.Document, s.CreatedAt, s.LastUpdatedAt, s.CompletedAt, s.ReasonCode,
+            s.Comment, s.ForceCanceled, details, s.Rollout, s.Abort, s.InProgressTimeoutMinutes, s.Retry, s.UrlLifetimeSeconds, s.JobTemplateId, null);
+    }
+
+    [LoggerMessage(EventId = 2041, Level = LogLevel.Warning, Message = "Job {JobId} could not queue its execution on thing {ThingName}; the rollout tries again")]
+    private static partial void LogQueueFailed(ILogger logger, Exception exception, string jobId, string thingName);
+
+    [LoggerMessage(EventId = 2042, Level = LogLevel.Warning, Message = "Job {JobId} could not cancel its execution on thing {ThingName}; it tries again")]
+    private static partial void LogCancelFailed(ILogger logger, Exception exception, string jobId, string thingName);
+
+    [LoggerMessage(EventId = 2043, Level = LogLevel.Warning, Message = "Job {JobId} is canceled by its abort criteria: {Failures} of {Ended} executed things ended {FailureType}")]
+    private static partial void LogAborted(ILogger logger, string jobId, int failures, int ended, string failureType);
+}
+
+[GenerateSerializer, Alias("OrleansIot.JobState")]
+public sealed class JobState
+{
+    [Id(0)] public bool Exists { get; set; }
+    [Id(1)] public string Status { get; set; } = JobStatus.InProgress;
+    [Id(2)] public string TargetSelection { get; set; } = "SNAPSHOT";
+    [Id(3)] public List<string> Targets { get; set; } = [];
+    [Id(4)] public string? Description { get; set; }
+    [Id(5)] public string Document { get; set; } = "{}";
+    [Id(6)] public DateTimeOffset CreatedAt { get; set; }
+    [Id(7)] public DateTimeOffset LastUpdatedAt { get; set; }
+    [Id(8)] public DateTimeOffset? CompletedAt { get; set; }
+    [Id(9)] public string? ReasonCode { get; set; }
+    [Id(10)] public string? Comment { get; set; }
+    [Id(11)] public bool ForceCanceled { get; set; }
+    [Id(12)] public JobRollout? Rollout { get; set; }
+    [Id(13)] public List<JobAbortCriteria> Abort { get; set; } = [];
+    [Id(14)] public long? InProgressTimeoutMinutes { get; set; }
+    [Id(15)] public List<JobRetryCriteria> Retry { get; set; } = [];
+    [Id(16)] public int? UrlLifetimeSeconds { get; set; }
+    [Id(17)] public string? JobTemplateId { get; set; }
+
+    /// <summary>Things still to get an execution, in rollout order.</summary>
+    [Id(18)] public List<string> Pending { get; set; } = [];
+
+    /// <summary>The newest known state of each thing's execution.</summary>
+    [Id(19)] public Dictionary<string, JobThingEntry> Things { get; set; } = new(StringComparer.Ordinal);
+
+    [Id(20)] public double Tokens { get; set; }
+    [Id(21)] public DateTimeOffset? RefilledAt { get; set; }
+    [Id(22)] public int Notified { get; set; }
+    [Id(23)] public bool CancelPending { get; set; }
+    [Id(24)] public bool HasReminder { get; set; }
+}
+
+[GenerateSerializer, Alias("OrleansIot.JobThingEntry")]
+public sealed class JobThingEntry
+{
+    [Id(0)] public string Status { get; set; } = JobStatus.Queued;
+    [Id(1)] public long ExecutionNumber { get; set; }
+    [Id(2)] public long VersionNumber { get; set; }
+    [Id(3)] public DateTimeOffset QueuedAt { get; set; }
+    [Id(4)] public DateTimeOffset LastUpdatedAt { get; set; }
+}
