@@ -86,8 +86,11 @@ public sealed class ArtifactOptions
     [Range(1L, 64L * 1024 * 1024 * 1024)]
     public long MaxBytes { get; set; } = 1024L * 1024 * 1024;
 
-    /// <summary>Where the embedded default keeps artifacts' bytes (PostgreSQL mode stores them in the database).</summary>
-    public string Directory { get; set; } = "data/artifacts";
+    /// <summary>
+    /// Where the embedded default keeps artifacts' bytes (PostgreSQL mode stores them in the database). Default: a
+    /// directory under the system's temporary directory, since the embedded default keeps no metadata across restarts.
+    /// </summary>
+    public string Directory { get; set; } = Path.Combine(Path.GetTempPath(), "orleansiot", "artifacts");
 
     /// <summary>
     /// The base of the download URLs handed to devices (scheme, host, port), e.g. <c>https://iot.example.com:8443</c>:

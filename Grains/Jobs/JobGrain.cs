@@ -357,7 +357,7 @@ internal sealed partial class JobGrain(
             var elapsed = now - (s.RefilledAt ?? now);
             s.Tokens = Math.Min(Math.Max(rate.Value, 1), s.Tokens + (rate.Value * Math.Max(0, elapsed.TotalMinutes)));
             s.RefilledAt = now;
-            allowed = (int)Math.Floor(s.Tokens);
+            allowed = (int)Math.Floor(s.Tokens + 1e-9);   // sixths of a token add up to 0.999…: count them as whole
         }
 
         var batch = s.Pending.Take(Math.Min(allowed, options.Value.RolloutBatch)).ToList();
@@ -397,7 +397,7 @@ internal sealed partial class JobGrain(
         }
 
         await PersistAsync();
-        return s.Pending.Count > 0 && (rate is null || s.Tokens >= 1) && results.Any(r => r.Item2 is not null);
+        return s.Pending.Count > 0 && (rate is null || s.Tokens + 1e-9 >= 1) && results.Any(r => r.Item2 is not null);
     }
 
     /// <summary>AWS's rate: maximumPerMinute, or an exponential rate multiplied per threshold reached (capped at maximumPerMinute or 1,000); null: no limit.</summary>

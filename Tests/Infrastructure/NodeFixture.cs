@@ -27,6 +27,9 @@ public class NodeFixture : IAsyncLifetime
     public int TlsPort { get; } = FreePorts.Next();
     public int HttpsPort { get; } = FreePorts.Next();
     public LogCollector Logs { get; } = new();
+
+    /// <summary>Where this node keeps artifacts' bytes (removed with the fixture).</summary>
+    public string ArtifactDirectory { get; } = Path.Combine(Path.GetTempPath(), $"oiot-artifacts-{Guid.NewGuid():N}");
     public WebApplication App { get; private set; } = null!;
     public HttpClient Http { get; private set; } = null!;
     public IClusterClient Cluster => App.Services.GetRequiredService<IClusterClient>();
@@ -57,6 +60,7 @@ public class NodeFixture : IAsyncLifetime
             $"--Orleans:Endpoints:SiloPort={FreePorts.Next()}",
             $"--Orleans:Endpoints:GatewayPort={FreePorts.Next()}",
             $"--Orleans:ClusterId=node-{Guid.NewGuid():N}",
+            $"--Iot:Artifacts:Directory={ArtifactDirectory}",
             "--Logging:LogLevel:Default=Warning",
             .. Settings.Select(s => "--" + s),
         ];
@@ -77,6 +81,10 @@ public class NodeFixture : IAsyncLifetime
         Http.Dispose();
         await App.StopAsync();
         await App.DisposeAsync();
+        if (Directory.Exists(ArtifactDirectory))
+        {
+            Directory.Delete(ArtifactDirectory, recursive: true);
+        }
     }
 
     public MqttClientOptionsBuilder Options(string clientId, MqttProtocolVersion version = MqttProtocolVersion.V500) =>
