@@ -65,6 +65,90 @@ public sealed class AwsDeviceSdkTests(MultiplexNodeFixture node) : IClassFixture
         NodeClients.AssertPassed(result, "connect", "subscribe", "update accepted", "get accepted", "delta", "stale version rejected", "delete accepted", "disconnect");
     }
 
+    /// <summary>AWS's jobs policy for a thing: its own jobs topics, nothing else.</summary>
+    private const string JobsPolicy = """
+        {"Version":"2012-10-17","Statement":[
+          {"Effect":"Allow","Action":"iot:Connect","Resource":"arn:aws:iot:*:*:client/${iot:Connection.Thing.ThingName}"},
+          {"Effect":"Allow","Action":["iot:Publish","iot:Receive"],"Resource":"arn:aws:iot:*:*:topic/$aws/things/${iot:Connection.Thing.ThingName}/jobs/*"},
+          {"Effect":"Allow","Action":"iot:Subscribe","Resource":"arn:aws:iot:*:*:topicfilter/$aws/things/${iot:Connection.Thing.ThingName}/jobs/*"},
+          {"Effect":"Allow","Action":["iot:GetPendingJobExecutions","iot:StartNextPendingJobExecution","iot:DescribeJobExecution","iot:UpdateJobExecution"],
+           "Resource":"arn:aws:iot:*:*:thing/${iot:Connection.Thing.ThingName}"}
+        ]}
+        """;
+
+    private async Task<(string Thing, DeviceCredentials Device, string JobId, byte[] Firmware)> FirmwareJobAsync()
+    {
+        await Devices.CreatePolicyAsync(node.Http, "jobs-per-thing", JobsPolicy);
+        var thing = "sdkjob-" + Guid.NewGuid().ToString("N")[..8];
+        var device = await Devices.CreateAsync(node.Http, thing, "jobs-per-thing");
+        var firmware = RandomNumberGenerator.GetBytes(200_001);
+        var artifact = await Jobs.JobsOverMqttTests.UploadAsync(node.Http, firmware, "fw.bin");
+        var jobId = "fw-" + Guid.NewGuid().ToString("N")[..8];
+        await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/jobs/{jobId}", Jobs.JobsOverMqttTests.Json(new JsonObject
+        {
+            ["targets"] = new JsonArray(Jobs.JobsOverMqttTests.ThingArn(thing)),
+            ["document"] = $$"""{"version":"3.1","url":"${iot:artifact-url:{{artifact["artifactId"]}}}","sha256":"{{artifact["sha256"]}}"}""",
+        }.ToJsonString())));
+        await Eventually.True(async () => (await node.Http.GetStringAsync($"/api/things/{thing}/jobs")).Contains(jobId, StringComparison.Ordinal), "the execution queued");
+        return (thing, device, jobId, firmware);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task JobsSample_TakesTheFirmwareJob_DownloadsItResumingOnce_AndSucceeds(bool mqtt5)
+    {
+        var (thing, device, jobId, firmware) = await FirmwareJobAsync();
+        var arguments = await ConnectionAsync(device.Certificate, thing, mqtt5, multiplexed: false);
+        arguments["thingName"] = thing;
+        arguments["jobId"] = jobId;
+
+        var result = await NodeClients.RunAsync("sdkv2-jobs.js", arguments);
+
+        NodeClients.AssertPassed(result, "connect", "subscribe", "start next", "download", "update", "queue empty", "disconnect");
+        Assert.Equal(firmware.Length, (int)result["values"]!["bytes"]!);
+        var job = await Eventually.Get(async () => (await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/jobs/{jobId}")))["job"]!, j => (string?)j["status"] == "COMPLETED", "the job completed");
+        Assert.Equal(1, (int)job["jobProcessDetails"]!["numberOfSucceededThings"]!);
+    }
+
+    /// <summary>
+    /// The HTTPS device API with the device's certificate: its own thing's jobs only, as its policy says. An HTTPS
+    /// request has no MQTT connection, so no <c>iot:Connection.Thing</c> variables: the policy names the thing, as AWS's
+    /// HTTPS jobs example does.
+    /// </summary>
+    [Fact]
+    public async Task JobsOverHttps_WithTheDeviceCertificate_WorkForItsThing_AndAreRefusedForAnother()
+    {
+        var (thing, device, jobId, _) = await FirmwareJobAsync();
+        var policy = "jobs-https-" + thing;
+        await Devices.CreatePolicyAsync(node.Http, policy, $$"""
+            {"Version":"2012-10-17","Statement":[{"Effect":"Allow",
+              "Action":["iot:GetPendingJobExecutions","iot:StartNextPendingJobExecution","iot:DescribeJobExecution","iot:UpdateJobExecution"],
+              "Resource":"arn:aws:iot:*:*:thing/{{thing}}"}]}
+            """);
+        await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/target-policies/{policy}", Jobs.JobsOverMqttTests.Json($$"""{"target":"{{device.CertificateArn}}"}""")));
+        var ca = await Devices.PlatformCaAsync(node.Http);
+        using var handler = new HttpClientHandler { ClientCertificateOptions = ClientCertificateOption.Manual };
+        handler.ClientCertificates.Add(device.Certificate);
+        handler.ServerCertificateCustomValidationCallback = (_, certificate, _, _) => Devices.ChainsTo(certificate, ca);
+        using var https = new HttpClient(handler) { BaseAddress = new Uri($"https://127.0.0.1:{node.HttpsPort}") };
+
+        var pending = await ApiAssert.OkAsync(await https.GetAsync($"/things/{thing}/jobs"));
+        Assert.Equal(jobId, (string)pending["queuedJobs"]![0]!["jobId"]!);
+        var started = await ApiAssert.OkAsync(await https.PutAsync($"/things/{thing}/jobs/$next", Jobs.JobsOverMqttTests.Json("""{"statusDetails":{"via":"https"}}""")));
+        Assert.Equal("IN_PROGRESS", (string)started["execution"]!["status"]!);
+        var update = await ApiAssert.OkAsync(await https.PostAsync($"/things/{thing}/jobs/{jobId}",
+            Jobs.JobsOverMqttTests.Json("""{"status":"FAILED","expectedVersion":2,"includeJobExecutionState":true}""")));
+        Assert.Equal("FAILED", (string)update["executionState"]!["status"]!);
+        await ApiAssert.ProblemAsync(await https.GetAsync($"/things/{thing}/jobs/{jobId}"), System.Net.HttpStatusCode.Gone, "TerminalStateException");
+        await ApiAssert.ProblemAsync(await https.PostAsync($"/things/{thing}/jobs/{jobId}", Jobs.JobsOverMqttTests.Json("""{"status":"SUCCEEDED"}""")),
+            System.Net.HttpStatusCode.Conflict, "InvalidStateTransitionException");
+
+        var other = "someone-else-" + Guid.NewGuid().ToString("N")[..6];
+        await ApiAssert.ProblemAsync(await https.GetAsync($"/things/{other}/jobs"), System.Net.HttpStatusCode.Forbidden, "AccessDeniedException");
+        await ApiAssert.ProblemAsync(await https.GetAsync($"/api/jobs/{jobId}"), System.Net.HttpStatusCode.Unauthorized, "UnauthorizedException");
+    }
+
     [Theory]
     [InlineData(false, false)]
     [InlineData(true, true)]
