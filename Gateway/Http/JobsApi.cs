@@ -31,6 +31,12 @@ public static class JobsApi
         jobs.MapGet("/{jobId}/job-document", DocumentAsync).WithName("GetJobDocument");
         jobs.MapGet("/{jobId}/things", ListForJobAsync).WithName("ListJobExecutionsForJob");
 
+        var templates = endpoints.MapGroup("/job-templates").WithTags("Jobs").ChangedBy(ApiKeyRoles.Operator);
+        templates.MapPut("/{jobTemplateId}", CreateTemplateAsync).WithName("CreateJobTemplate");
+        templates.MapGet("/{jobTemplateId}", DescribeTemplateAsync).WithName("DescribeJobTemplate");
+        templates.MapGet("", ListTemplatesAsync).WithName("ListJobTemplates");
+        templates.MapDelete("/{jobTemplateId}", DeleteTemplateAsync).WithName("DeleteJobTemplate");
+
         var things = endpoints.MapGroup("/things/{thingName}/jobs").WithTags("Jobs").ChangedBy(ApiKeyRoles.Operator);
         things.MapGet("", ListForThingAsync).WithName("ListJobExecutionsForThing");
         things.MapGet("/{jobId}", DescribeExecutionAsync).WithName("DescribeJobExecution");
@@ -115,18 +121,100 @@ public static class JobsApi
 
     private static async Task<Ok<CreateJobResponse>> CreateAsync(string jobId, CreateJobBody body, IGrainFactory grains, IOptions<RegistryOptions> options)
     {
-        if (body.JobTemplateArn is not null)
-        {
-            throw ApiException.Invalid("jobTemplateArn: job templates are not supported yet; give the document itself.");
-        }
-
         var spec = new JobSpec(
             body.Targets ?? [], body.Document, body.DocumentSource, body.Description, body.TargetSelection, Rollout(body.JobExecutionsRolloutConfig),
             Abort(body.AbortConfig), body.TimeoutConfig?.InProgressTimeoutInMinutes,
             [.. body.JobExecutionsRetryConfig?.CriteriaList.Select(c => new JobRetryCriteria(c.FailureType, c.NumberOfRetries)) ?? []],
-            body.PresignedUrlConfig?.ExpiresInSec, null, body.DocumentParameters);
+            body.PresignedUrlConfig?.ExpiresInSec, TemplateId(body.JobTemplateArn), body.DocumentParameters);
         var job = await grains.GetGrain<IJobGrain>(jobId).Create(spec);
         return TypedResults.Ok(new CreateJobResponse(options.Value.Arn($"job/{job.JobId}"), job.JobId, job.Description));
+    }
+
+    public sealed record CreateJobTemplateBody(
+        string? Document, string? DocumentSource, string? JobArn, string? Description, PresignedUrlConfig? PresignedUrlConfig, RolloutConfig? JobExecutionsRolloutConfig,
+        AbortConfig? AbortConfig, TimeoutConfig? TimeoutConfig, RetryConfig? JobExecutionsRetryConfig);
+
+    public sealed record CreateJobTemplateResponse(string JobTemplateArn, string JobTemplateId);
+
+    public sealed record DescribeJobTemplateResponse(
+        string JobTemplateArn, string JobTemplateId, string? Description, string Document, long CreatedAt, PresignedUrlConfig? PresignedUrlConfig,
+        RolloutConfig? JobExecutionsRolloutConfig, AbortConfig? AbortConfig, TimeoutConfig? TimeoutConfig, RetryConfig? JobExecutionsRetryConfig);
+
+    public sealed record JobTemplateSummary(string JobTemplateArn, string JobTemplateId, string? Description, long CreatedAt);
+
+    public sealed record ListJobTemplatesResponse(IReadOnlyList<JobTemplateSummary> JobTemplates, [property: JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] string? NextToken);
+
+    public sealed record ListJobTemplatesRequest(string? NextToken, int? MaxResults);
+
+    /// <summary>A template's id from its ARN (<c>arn:aws:iot:…:jobtemplate/{id}</c>) or the bare id.</summary>
+    private static string? TemplateId(string? arn) =>
+        arn is null ? null
+        : arn.LastIndexOf(":jobtemplate/", StringComparison.Ordinal) is var at and >= 0 ? arn[(at + ":jobtemplate/".Length)..]
+        : arn.StartsWith("arn:", StringComparison.Ordinal) ? throw ApiException.Invalid($"jobTemplateArn '{arn}' is not a job template ARN.")
+        : arn;
+
+    private static async Task<Ok<CreateJobTemplateResponse>> CreateTemplateAsync(string jobTemplateId, CreateJobTemplateBody body, IGrainFactory grains, IOptions<RegistryOptions> options)
+    {
+        var document = body.Document;
+        if (body.DocumentSource is not null)
+        {
+            throw ApiException.Invalid("documentSource (a document in S3) is not supported: give the document itself.");
+        }
+
+        if (body.JobArn is { } jobArn)
+        {
+            // AWS: a template made from an existing job copies its document and settings.
+            var jobId = jobArn[(jobArn.LastIndexOf('/') + 1)..];
+            var job = await DescribeOrThrowAsync(jobId, grains);
+            document ??= job.Document;
+            body = body with
+            {
+                JobExecutionsRolloutConfig = body.JobExecutionsRolloutConfig ?? Body(job, options.Value).JobExecutionsRolloutConfig,
+                AbortConfig = body.AbortConfig ?? Body(job, options.Value).AbortConfig,
+                TimeoutConfig = body.TimeoutConfig ?? Body(job, options.Value).TimeoutConfig,
+                JobExecutionsRetryConfig = body.JobExecutionsRetryConfig ?? Body(job, options.Value).JobExecutionsRetryConfig,
+            };
+        }
+
+        var template = await grains.GetGrain<IJobTemplateGrain>(jobTemplateId).Create(new JobTemplateRecord(
+            jobTemplateId, body.Description, document ?? throw ApiException.Invalid("document (or jobArn) is required."), default,
+            Rollout(body.JobExecutionsRolloutConfig), Abort(body.AbortConfig) ?? [], body.TimeoutConfig?.InProgressTimeoutInMinutes,
+            [.. body.JobExecutionsRetryConfig?.CriteriaList.Select(c => new JobRetryCriteria(c.FailureType, c.NumberOfRetries)) ?? []],
+            body.PresignedUrlConfig?.ExpiresInSec));
+        return TypedResults.Ok(new CreateJobTemplateResponse(options.Value.Arn($"jobtemplate/{template.JobTemplateId}"), template.JobTemplateId));
+    }
+
+    private static async Task<Ok<DescribeJobTemplateResponse>> DescribeTemplateAsync(string jobTemplateId, IGrainFactory grains, IOptions<RegistryOptions> options)
+    {
+        var t = await grains.GetGrain<IJobTemplateGrain>(jobTemplateId).Describe() ?? throw ApiException.NotFound($"Job template {jobTemplateId} cannot be found.");
+        return TypedResults.Ok(new DescribeJobTemplateResponse(
+            options.Value.Arn($"jobtemplate/{t.JobTemplateId}"), t.JobTemplateId, t.Description, t.Document, t.CreatedAt.ToUnixTimeSeconds(),
+            t.PresignedUrlExpiresInSec is { } seconds ? new PresignedUrlConfig(null, seconds) : null,
+            Rollout(t.Rollout),
+            t.Abort.Count > 0 ? new AbortConfig([.. t.Abort.Select(c => new AbortCriteriaBody(c.FailureType, c.Action, c.ThresholdPercentage, c.MinNumberOfExecutedThings))]) : null,
+            t.InProgressTimeoutInMinutes is { } minutes ? new TimeoutConfig(minutes) : null,
+            t.Retry.Count > 0 ? new RetryConfig([.. t.Retry.Select(c => new RetryCriteriaBody(c.FailureType, c.NumberOfRetries))]) : null));
+    }
+
+    private static async Task<Ok<ListJobTemplatesResponse>> ListTemplatesAsync([AsParameters] ListJobTemplatesRequest request, IGrainFactory grains, IOptions<RegistryOptions> options)
+    {
+        var (ids, next) = await grains.GetGrain<IJobTemplateListGrain>(0).Page(QueryValues.Optional(request.NextToken), QueryValues.Range(request.MaxResults, "maxResults", 50, 1, 250));
+        var templates = new List<JobTemplateSummary>();
+        foreach (var id in ids)
+        {
+            if (await grains.GetGrain<IJobTemplateGrain>(id).Describe() is { } t)
+            {
+                templates.Add(new JobTemplateSummary(options.Value.Arn($"jobtemplate/{t.JobTemplateId}"), t.JobTemplateId, t.Description, t.CreatedAt.ToUnixTimeSeconds()));
+            }
+        }
+
+        return TypedResults.Ok(new ListJobTemplatesResponse(templates, next));
+    }
+
+    private static async Task<Ok<EmptyResponse>> DeleteTemplateAsync(string jobTemplateId, IGrainFactory grains)
+    {
+        await grains.GetGrain<IJobTemplateGrain>(jobTemplateId).Delete();
+        return EmptyResponse.Ok;
     }
 
     private static async Task<Ok<DescribeJobResponse>> DescribeAsync(string jobId, IGrainFactory grains, IOptions<RegistryOptions> options) =>
@@ -258,6 +346,10 @@ public static class JobsApi
             ? new ExponentialRollout(e.BaseRatePerMinute, e.IncrementFactor, e.RateIncreaseCriteria?.NumberOfNotifiedThings, e.RateIncreaseCriteria?.NumberOfSucceededThings)
             : null);
 
+    private static RolloutConfig? Rollout(JobRollout? rollout) => rollout is null ? null : new RolloutConfig(rollout.MaximumPerMinute, rollout.ExponentialRate is { } e
+        ? new ExponentialRateBody(e.BaseRatePerMinute, e.IncrementFactor, new RateIncreaseCriteria(e.NumberOfNotifiedThings, e.NumberOfSucceededThings))
+        : null);
+
     private static List<JobAbortCriteria>? Abort(AbortConfig? config) =>
         config is null ? null : [.. config.CriteriaList.Select(c => new JobAbortCriteria(c.FailureType, c.Action, c.ThresholdPercentage, c.MinNumberOfExecutedThings))];
 
@@ -267,9 +359,7 @@ public static class JobsApi
         return new JobBody(
             options.Arn($"job/{job.JobId}"), job.JobId, job.TargetSelection, job.Status, job.ForceCanceled, job.ReasonCode, job.Comment, job.Targets, job.Description,
             job.PresignedUrlExpiresInSec is { } seconds ? new PresignedUrlConfig(null, seconds) : null,
-            job.Rollout is { } r ? new RolloutConfig(r.MaximumPerMinute, r.ExponentialRate is { } e
-                ? new ExponentialRateBody(e.BaseRatePerMinute, e.IncrementFactor, new RateIncreaseCriteria(e.NumberOfNotifiedThings, e.NumberOfSucceededThings))
-                : null) : null,
+            Rollout(job.Rollout),
             job.Abort.Count > 0 ? new AbortConfig([.. job.Abort.Select(c => new AbortCriteriaBody(c.FailureType, c.Action, c.ThresholdPercentage, c.MinNumberOfExecutedThings))]) : null,
             job.CreatedAt.ToUnixTimeSeconds(), job.LastUpdatedAt.ToUnixTimeSeconds(), job.CompletedAt?.ToUnixTimeSeconds(),
             new ProcessDetails(
@@ -278,7 +368,7 @@ public static class JobsApi
                 d.NumberOfInProgressThings, d.NumberOfRemovedThings, d.NumberOfTimedOutThings),
             job.InProgressTimeoutInMinutes is { } minutes ? new TimeoutConfig(minutes) : null,
             job.Retry.Count > 0 ? new RetryConfig([.. job.Retry.Select(c => new RetryCriteriaBody(c.FailureType, c.NumberOfRetries))]) : null,
-            null,
+            job.JobTemplateId is { } template ? options.Arn($"jobtemplate/{template}") : null,
             new RolloutProgress(d.NumberOfPendingRollout, d.CurrentRatePerMinute));
     }
 }

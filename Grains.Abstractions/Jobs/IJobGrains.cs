@@ -129,3 +129,29 @@ public interface IJobCatalogGrain : IGrainWithIntegerKey
     [Alias("Referencing"), Orleans.Concurrency.ReadOnly]
     Task<IReadOnlyList<string>> Referencing(string artifactId);
 }
+
+/// <summary>A job template, keyed by its id (AWS <c>CreateJobTemplate</c>, <c>DescribeJobTemplate</c>, <c>DeleteJobTemplate</c>).</summary>
+[Alias("OrleansIot.IJobTemplateGrain")]
+public interface IJobTemplateGrain : IGrainWithStringKey
+{
+    /// <summary>Creates the template (checked as a job's settings are); <c>ConflictException</c> if the id is taken.</summary>
+    [Alias("Create")]
+    Task<JobTemplateRecord> Create(JobTemplateRecord template);
+
+    /// <summary>The template, or <c>null</c>.</summary>
+    [Alias("Describe"), Orleans.Concurrency.ReadOnly]
+    Task<JobTemplateRecord?> Describe();
+
+    /// <summary>Deletes the template (jobs made from it keep their copy); a missing one is <c>ResourceNotFoundException</c>.</summary>
+    [Alias("Delete")]
+    Task Delete();
+}
+
+/// <summary>Job template ids in order (<c>ListJobTemplates</c>); stateless, any silo answers.</summary>
+[Alias("OrleansIot.IJobTemplateListGrain")]
+public interface IJobTemplateListGrain : IGrainWithIntegerKey
+{
+    /// <summary>Template ids after <paramref name="marker"/>, at most <paramref name="pageSize"/>, and the marker of the next page.</summary>
+    [Alias("Page")]
+    Task<(IReadOnlyList<string> Ids, string? NextMarker)> Page(string? marker, int pageSize);
+}

@@ -195,3 +195,16 @@ public sealed record JobThingStatus(
 public sealed record JobPage<T>(
     [property: Id(0)] IReadOnlyList<T> Items,
     [property: Id(1)] string? NextToken);
+
+/// <summary>A job template (AWS <c>CreateJobTemplate</c>): a document and the job settings jobs made from it start with.</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.JobTemplateRecord")]
+public sealed record JobTemplateRecord(
+    [property: Id(0)] string JobTemplateId,
+    [property: Id(1)] string? Description,
+    [property: Id(2)] string Document,
+    [property: Id(3)] DateTimeOffset CreatedAt,
+    [property: Id(4)] JobRollout? Rollout,
+    [property: Id(5)] IReadOnlyList<JobAbortCriteria> Abort,
+    [property: Id(6)] long? InProgressTimeoutInMinutes,
+    [property: Id(7)] IReadOnlyList<JobRetryCriteria> Retry,
+    [property: Id(8)] int? PresignedUrlExpiresInSec);

@@ -46,6 +46,7 @@ internal sealed partial class JobGrain(
             throw ApiException.AlreadyExists($"Job {JobId} already exists.");
         }
 
+        spec = await FromTemplateAsync(spec);
         var (document, artifacts, groups, things) = await CheckAsync(spec);
         var now = time.GetUtcNow();
         var s = state.State;
@@ -242,6 +243,35 @@ internal sealed partial class JobGrain(
 
     public Task ReceiveReminder(string reminderName, TickStatus status) =>
         reminderName == RolloutReminder ? Pump() : Task.CompletedTask;
+
+    /// <summary>A job made from a template takes the template's document (its parameters filled in) and every setting the request does not give.</summary>
+    private async Task<JobSpec> FromTemplateAsync(JobSpec spec)
+    {
+        if (spec.JobTemplateId is not { } templateId)
+        {
+            return spec.DocumentParameters is { Count: > 0 }
+                ? throw ApiException.Invalid("documentParameters are for jobs made from a template (jobTemplateArn).")
+                : spec;
+        }
+
+        if (spec.Document is not null || spec.DocumentSource is not null)
+        {
+            throw ApiException.Invalid("A job made from a template takes the template's document: give jobTemplateArn or a document, not both.");
+        }
+
+        var template = await GrainFactory.GetGrain<IJobTemplateGrain>(templateId).Describe()
+            ?? throw ApiException.NotFound($"Job template {templateId} cannot be found.");
+        return spec with
+        {
+            Document = JobTemplateGrain.Substitute(template.Document, spec.DocumentParameters),
+            Description = spec.Description ?? template.Description,
+            Rollout = spec.Rollout ?? template.Rollout,
+            Abort = spec.Abort ?? template.Abort,
+            InProgressTimeoutInMinutes = spec.InProgressTimeoutInMinutes ?? template.InProgressTimeoutInMinutes,
+            Retry = spec.Retry is { Count: > 0 } ? spec.Retry : template.Retry,
+            PresignedUrlExpiresInSec = spec.PresignedUrlExpiresInSec ?? template.PresignedUrlExpiresInSec,
+        };
+    }
 
     /// <summary>Checks a spec and resolves its targets to things (in target order, each once).</summary>
     private async Task<(string Document, List<string> Artifacts, List<string> Groups, List<string> Things)> CheckAsync(JobSpec spec)

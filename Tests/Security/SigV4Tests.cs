@@ -77,6 +77,30 @@ public sealed class SigV4Tests(NodeFixture node)
     }
 
     [Fact]
+    public async Task AwsSdkV3_ManagesJobTemplatesAndJobs()
+    {
+        var thing = NewId("sdkjobs");
+        await ApiAssert.OkAsync(await node.Http.PostAsync($"/api/things/{thing}", new StringContent("{}", Encoding.UTF8, "application/json")));
+        var artifact = await Jobs.JobsOverMqttTests.UploadAsync(node.Http, [1, 2, 3], "fw.bin");
+        var arguments = new JsonObject
+        {
+            ["api"] = Api,
+            ["admin"] = Credentials(await CreateKeyAsync("operator")),
+            ["thingName"] = thing,
+            ["artifactId"] = (string)artifact["artifactId"]!,
+        };
+
+        var result = await NodeClients.RunAsync("sdkv3-jobs.js", arguments);
+
+        NodeClients.AssertPassed(result,
+            "CreateJobTemplate", "DescribeJobTemplate", "ListJobTemplates", "CreateJob", "CreateJob again: ResourceAlreadyExistsException", "GetJobDocument",
+            "DescribeJob", "ListJobs", "UpdateJob", "ListJobExecutionsForJob", "ListJobExecutionsForThing", "DescribeJobExecution",
+            "DeleteJob in progress: InvalidStateTransitionException", "CancelJob", "canceled", "DeleteJob", "DeleteJobTemplate");
+        var execution = await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/things/{thing}/jobs"));
+        Assert.Empty(execution["executionSummaries"]!.AsArray());   // the job's deletion took its execution along
+    }
+
+    [Fact]
     public async Task AwsCli_ManagesThingsShadowsAndPublishes_AndStopsWorkingWhenItsKeyIsDeleted()
     {
         var key = await CreateKeyAsync("operator");
