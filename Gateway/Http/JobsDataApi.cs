@@ -86,5 +86,5 @@ public static class JobsDataApi
         }
     }
 
-    private static ContentHttpResult Json(JsonObject body) => TypedResults.Content(body.ToJsonString(), "application/json");
+    private static ContentHttpResult Json(JsonObject body) => TypedResults.Content(body.ToJsonString(Grains.Abstractions.Jobs.JobJson.Options), "application/json");
 }

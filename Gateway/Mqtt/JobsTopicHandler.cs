@@ -102,7 +102,7 @@ internal sealed partial class JobsTopicHandler(DeviceJobs jobs, LocalSubscribers
 
         var message = new MqttApplicationMessageBuilder()
             .WithTopic(topic + (accepted ? "/accepted" : "/rejected"))
-            .WithPayload(Encoding.UTF8.GetBytes(answer.ToJsonString()))
+            .WithPayload(Grains.Abstractions.Jobs.JobJson.Utf8(answer))
             .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce)
             .Build();
         if (!local.DeliverReply(meter.ClientId, message))

@@ -50,7 +50,7 @@ public sealed partial class ArtifactUrls(IGrainFactory grains, IOptions<Artifact
         foreach (Match match in matches)
         {
             var (url, _) = await SignAsync(match.Groups[1].Value, lifetimeSeconds ?? options.Value.DefaultUrlLifetimeSeconds);
-            text.Append(document, at, match.Index - at).Append(System.Text.Json.JsonEncodedText.Encode(url).Value);
+            text.Append(document, at, match.Index - at).Append(System.Text.Json.JsonEncodedText.Encode(url, System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping).Value);
             at = match.Index + match.Length;
         }
 

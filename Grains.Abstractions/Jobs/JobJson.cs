@@ -8,6 +8,12 @@ namespace OrleansIot.Grains.Abstractions.Jobs;
 /// </summary>
 public static class JobJson
 {
+    /// <summary>How the documents are written: URLs' <c>&amp;</c> and quotes as themselves (valid JSON either way; AWS writes them so).</summary>
+    public static readonly System.Text.Json.JsonSerializerOptions Options = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
+    /// <summary>The document as UTF-8 JSON.</summary>
+    public static byte[] Utf8(JsonNode document) => System.Text.Encoding.UTF8.GetBytes(document.ToJsonString(Options));
+
     /// <summary>AWS <c>JobExecution</c>; <paramref name="document"/> is the expanded job document (omitted when <c>null</c>).</summary>
     public static JsonObject Execution(JobExecutionRecord e, string? document, DateTimeOffset now)
     {

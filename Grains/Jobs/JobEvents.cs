@@ -42,7 +42,7 @@ internal sealed class JobEvents(RegistryOptions options, IBrokerPublisher broker
             ["numberOfSucceededThings"] = d.NumberOfSucceededThings,
             ["numberOfTimedOutThings"] = d.NumberOfTimedOutThings,
         };
-        broker.Publish($"$aws/events/job/{job.JobId}/{operation}", Encoding.UTF8.GetBytes(body.ToJsonString()), 1);
+        broker.Publish($"$aws/events/job/{job.JobId}/{operation}", JobJson.Utf8(body), 1);
     }
 
     public void Execution(string operation, JobExecutionRecord execution)
@@ -65,7 +65,7 @@ internal sealed class JobEvents(RegistryOptions options, IBrokerPublisher broker
         }
 
         body["statusDetails"] = details;
-        broker.Publish($"$aws/events/jobExecution/{execution.JobId}/{operation}", Encoding.UTF8.GetBytes(body.ToJsonString()), 1);
+        broker.Publish($"$aws/events/jobExecution/{execution.JobId}/{operation}", JobJson.Utf8(body), 1);
     }
 
     private JsonObject Event(string type, string operation) => new()

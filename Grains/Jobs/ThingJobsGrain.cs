@@ -442,7 +442,7 @@ internal sealed partial class ThingJobsGrain(
     }
 
     private void Publish(string topic, JsonObject body) =>
-        broker.Publish($"$aws/things/{ThingName}/jobs/{topic}", Encoding.UTF8.GetBytes(body.ToJsonString()), 1);
+        broker.Publish($"$aws/things/{ThingName}/jobs/{topic}", JobJson.Utf8(body), 1);
 
     /// <summary>Keeps one reminder at the earliest deadline; none when nothing can time out.</summary>
     private async Task ScheduleTimeoutsAsync()

@@ -209,6 +209,38 @@ public sealed class JobsOverMqttTests(NodeFixture node)
         Assert.Equal(jobId, (string)listed["jobs"]![0]!["jobId"]!);
     }
 
+    /// <summary>docs/ota.md's shadow-driven recipe: the desired firmware and a signed URL in a named shadow; the device downloads and reports.</summary>
+    [Fact]
+    public async Task ShadowDrivenUpdate_DeltaCarriesTheSignedUrl_TheDeviceReports_AndTheDeltaIsGone()
+    {
+        var thing = Ids.NewId("shadowota");
+        var prefix = $"$aws/things/{thing}/shadow/name/firmware";
+        var firmware = RandomNumberGenerator.GetBytes(5000);
+        var artifact = await UploadAsync(node.Http, firmware, "fw-3.0.bin");
+        var url = (string)(await ApiAssert.OkAsync(await node.Http.PostAsync($"/api/artifacts/{artifact["artifactId"]}/url?expiresInSec=600", null)))["url"]!;
+        var device = await node.ConnectAsync(thing);
+        var inbox = Inbox.Of(device);
+        await device.SubscribeAsync($"{prefix}/update/delta", MqttQualityOfServiceLevel.AtLeastOnce);
+
+        var desired = new JsonObject { ["version"] = "3.0", ["url"] = url, ["sha256"] = (string)artifact["sha256"]! };
+        await ApiAssert.OkAsync(await node.Http.PostAsync($"/things/{thing}/shadow?name=firmware",
+            Json(new JsonObject { ["state"] = new JsonObject { ["desired"] = new JsonObject { ["firmware"] = desired } } }.ToJsonString())));
+        var delta = JsonNode.Parse((await inbox.WaitAsync($"{prefix}/update/delta", 1, "the firmware delta"))[0])!["state"]!["firmware"]!;
+
+        using var http = new HttpClient();
+        var downloaded = await http.GetByteArrayAsync((string)delta["url"]!);
+        Assert.Equal((string)delta["sha256"]!, Convert.ToHexStringLower(SHA256.HashData(downloaded)));
+        await device.PublishStringAsync($"{prefix}/update",
+            new JsonObject { ["state"] = new JsonObject { ["reported"] = new JsonObject { ["firmware"] = desired.DeepClone() } } }.ToJsonString(), MqttQualityOfServiceLevel.AtLeastOnce);
+
+        var shadow = await Eventually.Get(
+            async () => await ApiAssert.OkAsync(await node.Http.GetAsync($"/things/{thing}/shadow?name=firmware")),
+            s => s["state"]!["reported"] is not null,
+            "the reported firmware");
+        Assert.Null(shadow["state"]!["delta"]);
+        Assert.Equal("3.0", (string)shadow["state"]!["reported"]!["firmware"]!["version"]!);
+    }
+
     private async Task<string?> StatusOfAsync(string thing, string jobId)
     {
         var response = await node.Http.GetAsync($"/api/things/{thing}/jobs/{jobId}");
