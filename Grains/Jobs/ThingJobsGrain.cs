@@ -67,6 +67,7 @@ internal sealed partial class ThingJobsGrain(
         };
         state.State.Executions[order.JobId] = execution;
         await state.WriteStateAsync();
+        JobMetrics.Entered(order.JobId, JobStatus.Queued);
         await AnnounceAsync();
         return Record(execution);
     }
@@ -92,7 +93,7 @@ internal sealed partial class ThingJobsGrain(
         }
 
         Start(next, details, stepTimeoutInMinutes);
-        await CommitAsync(next);
+        await CommitAsync(next, before: JobStatus.Queued);
         return Record(next);
     }
 
@@ -133,6 +134,7 @@ internal sealed partial class ThingJobsGrain(
         }
 
         var now = time.GetUtcNow();
+        var before = e.Status;
         if (status == JobStatus.InProgress)
         {
             if (e.Status == JobStatus.Queued)
@@ -152,7 +154,7 @@ internal sealed partial class ThingJobsGrain(
             Finish(e, status, details, now);
         }
 
-        await CommitAsync(e);
+        await CommitAsync(e, before: before);
         return Record(e);
     }
 
@@ -181,8 +183,9 @@ internal sealed partial class ThingJobsGrain(
         }
 
         e.ForceCanceled = e.Status == JobStatus.InProgress;
+        var before = e.Status;
         Finish(e, JobStatus.Canceled, details, time.GetUtcNow(), retry: false);
-        await CommitAsync(e, reportToJob: false);
+        await CommitAsync(e, reportToJob: false, before: before);
         return Record(e);
     }
 
@@ -195,7 +198,7 @@ internal sealed partial class ThingJobsGrain(
         }
 
         Finish(e, JobStatus.Removed, null, time.GetUtcNow(), retry: false);
-        await CommitAsync(e, reportToJob: false);
+        await CommitAsync(e, reportToJob: false, before: JobStatus.Queued);
         return Record(e);
     }
 
@@ -258,6 +261,11 @@ internal sealed partial class ThingJobsGrain(
             foreach (var record in ended)
             {
                 _events.Execution("timed_out", record);
+                JobMetrics.Entered(record.JobId, JobStatus.TimedOut);
+                if (record.ExecutionNumber != state.State.Executions[record.JobId].ExecutionNumber)
+                {
+                    JobMetrics.Entered(record.JobId, JobStatus.Queued);   // retried
+                }
             }
 
             await AnnounceAsync();
@@ -329,7 +337,7 @@ internal sealed partial class ThingJobsGrain(
     }
 
     /// <summary>Stores the change, then tells the job (device- and timer-made changes), the device and the event topics.</summary>
-    private async Task CommitAsync(ExecutionState e, bool reportToJob = true)
+    private async Task CommitAsync(ExecutionState e, bool reportToJob = true, string? before = null)
     {
         if (!reportToJob)
         {
@@ -346,6 +354,12 @@ internal sealed partial class ThingJobsGrain(
         if (retried is not null)
         {
             _events.Execution(retried.Status.ToLowerInvariant(), retried);
+            JobMetrics.Entered(e.JobId, retried.Status);
+            JobMetrics.Entered(e.JobId, JobStatus.Queued);
+        }
+        else if (e.Status != before)
+        {
+            JobMetrics.Entered(e.JobId, e.Status);
         }
 
         if (JobStatus.IsTerminal(e.Status))
@@ -418,6 +432,7 @@ internal sealed partial class ThingJobsGrain(
             }
 
             Publish("notify", new JsonObject { ["timestamp"] = now.ToUnixTimeSeconds(), ["jobs"] = jobs });
+            JobMetrics.Notified("notify");
             state.State.LastNotify = signature;
         }
 
@@ -437,6 +452,7 @@ internal sealed partial class ThingJobsGrain(
             }
 
             Publish("notify-next", body);
+            JobMetrics.Notified("notify-next");
             state.State.LastNext = next;
         }
     }

@@ -9,12 +9,12 @@ using OrleansIot.Tests.Infrastructure;
 
 namespace OrleansIot.Tests.Jobs;
 
-/// <summary>A node whose artifacts may be at most 200,000 bytes.</summary>
+/// <summary>A node whose artifacts may be at most 200,000 bytes and which publishes AWS's registry and jobs events.</summary>
 public sealed class SmallArtifactsNodeFixture : NodeFixture
 {
     public const int MaxBytes = 200_000;
 
-    protected override IEnumerable<string> Settings => [$"Iot:Artifacts:MaxBytes={MaxBytes}"];
+    protected override IEnumerable<string> Settings => [$"Iot:Artifacts:MaxBytes={MaxBytes}", "Iot:Registry:PublishEvents=true"];
 }
 
 /// <summary>The artifact API and signed downloads on a node: limits, tampering, conditional and range requests, deletion while in use.</summary>
@@ -130,6 +130,39 @@ public sealed class ArtifactsTests(SmallArtifactsNodeFixture node) : IClassFixtu
         await ApiAssert.OkAsync(await node.Http.DeleteAsync($"/api/artifacts/{id}"));
         await ApiAssert.ProblemAsync(await device.GetAsync(url), HttpStatusCode.NotFound, "ResourceNotFoundException");
         await ApiAssert.ProblemAsync(await node.Http.GetAsync($"/api/artifacts/{id}"), HttpStatusCode.NotFound, "ResourceNotFoundException");
+    }
+}
+
+/// <summary>Jobs events reach subscribers and rules, as AWS's do once enabled.</summary>
+public sealed class JobEventsTests(SmallArtifactsNodeFixture node) : IClassFixture<SmallArtifactsNodeFixture>
+{
+    [Fact]
+    public async Task ARule_SelectsJobExecutionEvents_AndTheJobsCompletedEventReachesSubscribers()
+    {
+        var thing = Ids.NewId("ev");
+        var jobId = Ids.NewId("evjob");
+        var queue = Ids.NewId("jobevents");
+        await ApiAssert.OkAsync(await node.Http.PostAsync($"/api/things/{thing}", JobsOverMqttTests.Json("{}")));
+        await Rules.RuleActionsTests.CreateRuleAsync(node.Http, "job_events_" + Guid.NewGuid().ToString("N")[..8],
+            $"SELECT jobId, status, topic(5) AS operation FROM '$aws/events/jobExecution/{jobId}/+'",
+            [Rules.RuleActionsTests.Action("queue", new JsonObject { ["queueName"] = queue })]);
+        var watcher = await node.ConnectAsync(Ids.NewId("watch"));
+        var inbox = Sessions.Inbox.Of(watcher);
+        await Sessions.SessionClients.SubscribeAsync(watcher, $"$aws/events/job/{jobId}/#", MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce);
+        await Task.Delay(1500);   // nodes read new rules within a second
+
+        await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/jobs/{jobId}",
+            JobsOverMqttTests.Json(new JsonObject { ["targets"] = new JsonArray(JobsOverMqttTests.ThingArn(thing)), ["document"] = "{}" }.ToJsonString())));
+        var device = await node.ConnectAsync(thing);
+        var deviceInbox = Sessions.Inbox.Of(device);
+        await Eventually.True(async () => (await node.Http.GetStringAsync($"/api/things/{thing}/jobs")).Contains(jobId, StringComparison.Ordinal), "the execution queued");
+        var answer = await JobsOverMqttTests.RequestAsync(device, deviceInbox, $"$aws/things/{thing}/jobs/{jobId}/update", """{"status":"FAILED","statusDetails":{"why":"battery"}}""");
+        Assert.Equal("accepted", (string)answer["$topic"]!);
+
+        var events = await Rules.RuleActionsTests.DrainQueueAsync(node.Http, queue, 1, "the rule's copy of the failed event");
+        Assert.Equal(("FAILED", "failed", jobId), ((string)events[0]["status"]!, (string)events[0]["operation"]!, (string)events[0]["jobId"]!));
+        var completed = JsonNode.Parse((await inbox.WaitAsync($"$aws/events/job/{jobId}/completed", 1, "the job's completed event"))[0])!;
+        Assert.Equal(("JOB", "COMPLETED", 1), ((string)completed["eventType"]!, (string)completed["status"]!, (int)completed["jobProcessDetails"]!["numberOfFailedThings"]!));
     }
 }
 

@@ -165,6 +165,46 @@ public sealed class JobGrainTests(FakeClockClusterFixture fixture)
         Assert.DoesNotContain(jobId, (await Grains.GetGrain<IJobCatalogGrain>(0).Page(null, null, 1000)).Items);
     }
 
+    [Fact]
+    public async Task Metrics_CountExecutionsEnteringEachState_PerJob()
+    {
+        var jobId = Ids.NewId("metered");
+        var seen = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "OrleansIot.Jobs" && instrument.Name == "iot.jobs.executions")
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+        {
+            string? job = null, status = null;
+            foreach (var tag in tags)
+            {
+                (job, status) = tag.Key switch { "job" => ((string?)tag.Value, status), "status" => (job, (string?)tag.Value), _ => (job, status) };
+            }
+
+            if (job == jobId)
+            {
+                seen.Enqueue($"{status}:{value}");
+            }
+        });
+        listener.Start();
+        var thing = (await ThingsAsync("meter", 1))[0];
+        var device = Grains.GetGrain<IThingJobsGrain>(thing);
+        await Grains.GetGrain<IJobGrain>(jobId).Create(Spec([thing], retry: [new JobRetryCriteria(JobStatus.Failed, 1)]));
+        await Eventually.True(async () => await device.Describe(jobId, null) is not null, "the execution queued");
+        await device.StartNext(null, null);
+        await device.Update(jobId, new JobExecutionUpdate(JobStatus.InProgress, new Dictionary<string, string> { ["p"] = "50" }, null, null, null));
+        await device.Update(jobId, new JobExecutionUpdate(JobStatus.Failed, null, null, null, null));
+        await device.Update(jobId, new JobExecutionUpdate(JobStatus.Succeeded, null, null, null, null));
+
+        // Queued, started (a second IN_PROGRESS update is not a new state), failed and retried, succeeded.
+        Assert.Equal(["QUEUED:1", "IN_PROGRESS:1", "FAILED:1", "QUEUED:1", "SUCCEEDED:1"], seen);
+    }
+
     public static TheoryData<string, string, string> IllegalUpdates => new()
     {
         { JobStatus.Succeeded, JobStatus.InProgress, "InvalidStateTransitionException" },
