@@ -190,12 +190,24 @@ public static partial class ArtifactsApi
             return;
         }
 
-        if (offset == 0)
+        try
         {
-            await artifact.CountDownload();   // a download that starts at the beginning; resumed ranges are the same download
+            await store.ReadAsync(artifactId, offset, length, response.Body, http.RequestAborted);
+            if (offset == 0)
+            {
+                await artifact.CountDownload();   // a download that started at the beginning; resumed ranges are the same download
+            }
         }
-
-        await store.ReadAsync(artifactId, offset, length, response.Body, http.RequestAborted);
+        catch (FileNotFoundException) when (!response.HasStarted)
+        {
+            // Described but not here: the embedded store is this machine's directory (a cluster on several machines
+            // needs PostgreSQL mode, or Iot:Artifacts:Directory on a shared file system).
+            response.Headers.ETag = default;
+            response.Headers.ContentRange = default;
+            response.ContentLength = null;
+            await Problems.Create(StatusCodes.Status503ServiceUnavailable, "ServiceUnavailableException",
+                $"Artifact {artifactId}'s bytes are not in this node's store (Iot:Artifacts:Directory); in a cluster of several machines, use PostgreSQL mode or a shared directory.").ExecuteAsync(http);
+        }
     }
 
     /// <summary>One range: <c>bytes=a-b</c>, <c>bytes=a-</c> or <c>bytes=-n</c> (RFC 9110), clipped to the size.</summary>

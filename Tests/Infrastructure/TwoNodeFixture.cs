@@ -11,6 +11,9 @@ public class TwoNodeFixture : IAsyncLifetime
     private readonly string _clusterId = $"two-{Guid.NewGuid():N}";
     private readonly int _primarySiloPort = FreePorts.Next();
 
+    // One directory for both nodes' artifacts, as two embedded nodes on one machine share the default one.
+    private readonly string _artifacts = Path.Combine(Path.GetTempPath(), $"oiot-two-artifacts-{Guid.NewGuid():N}");
+
     public NodeFixture A { get; private set; } = null!;
     public NodeFixture B { get; private set; } = null!;
 
@@ -22,9 +25,9 @@ public class TwoNodeFixture : IAsyncLifetime
 
     public virtual async Task InitializeAsync()
     {
-        A = new ClusterNode(_clusterId, _primarySiloPort, primary: null, Tls, NodeSettings("A"));
+        A = new ClusterNode(_clusterId, _primarySiloPort, primary: null, Tls, [$"Iot:Artifacts:Directory={_artifacts}", .. NodeSettings("A")]);
         await A.InitializeAsync();
-        B = new ClusterNode(_clusterId, FreePorts.Next(), primary: $"127.0.0.1:{_primarySiloPort}", Tls, NodeSettings("B"));
+        B = new ClusterNode(_clusterId, FreePorts.Next(), primary: $"127.0.0.1:{_primarySiloPort}", Tls, [$"Iot:Artifacts:Directory={_artifacts}", .. NodeSettings("B")]);
         await B.InitializeAsync();
         // Both routers know each other once each has seen the other in the node directory.
         await Eventually.True(async () => (await A.Http.GetStringAsync("/health")).Contains("\"ok\"", StringComparison.Ordinal), "node A");
@@ -34,6 +37,10 @@ public class TwoNodeFixture : IAsyncLifetime
     {
         await B.DisposeAsync();
         await A.DisposeAsync();
+        if (Directory.Exists(_artifacts))
+        {
+            Directory.Delete(_artifacts, recursive: true);
+        }
     }
 
     private sealed class ClusterNode(string clusterId, int siloPort, string? primary, bool tls, IEnumerable<string> extra) : NodeFixture

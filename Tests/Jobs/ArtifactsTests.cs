@@ -108,6 +108,19 @@ public sealed class ArtifactsTests(SmallArtifactsNodeFixture node) : IClassFixtu
     }
 
     [Fact]
+    public async Task BytesMissingFromThisNodesStore_Are503_NotAServerError_AndNotCountedAsADownload()
+    {
+        var artifact = await JobsOverMqttTests.UploadAsync(node.Http, [9, 9, 9], "lost.bin");
+        var id = (string)artifact["artifactId"]!;
+        var url = (string)(await ApiAssert.OkAsync(await node.Http.PostAsync($"/api/artifacts/{id}/url", null)))["url"]!;
+        File.Delete(Path.Combine(node.ArtifactDirectory, id + ".bin"));   // as on a node of another machine
+
+        using var device = new HttpClient();
+        await ApiAssert.ProblemAsync(await device.GetAsync(url), HttpStatusCode.ServiceUnavailable, "ServiceUnavailableException");
+        Assert.Equal(0, (long)(await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/artifacts/{id}")))["downloads"]!);
+    }
+
+    [Fact]
     public async Task AnArtifactAJobInProgressNeeds_CannotBeDeleted_UntilTheJobIsCanceled()
     {
         var thing = Ids.NewId("keeper");
