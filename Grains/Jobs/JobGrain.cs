@@ -33,6 +33,7 @@ internal sealed partial class JobGrain(
     private long _changes;
     private long _written;
     private Task? _writing;
+    private long _lastWrite;
 
     private string JobId => this.GetPrimaryKeyString();
 
@@ -179,7 +180,7 @@ internal sealed partial class JobGrain(
             return;
         }
 
-        await PersistAsync();
+        await PersistSoonAsync();
         if (JobStatus.IsTerminal(change.Status))
         {
             // Abort criteria and completion are decided in a turn of their own (they call things, which may be
@@ -610,6 +611,22 @@ internal sealed partial class JobGrain(
     }
 
     /// <summary>
+    /// Writes the state once <see cref="JobsOptions.ReportWriteInterval"/> has passed since the last write: the reports
+    /// of many things arriving together share one write (the state holds every thing's entry, so a write per report
+    /// would cost the job's size each time). Real time, not the node's clock: this paces writes, it decides nothing.
+    /// </summary>
+    private async Task PersistSoonAsync()
+    {
+        var wait = options.Value.ReportWriteInterval - System.Diagnostics.Stopwatch.GetElapsedTime(_lastWrite);
+        if (wait > TimeSpan.Zero)
+        {
+            await Task.Delay(wait);
+        }
+
+        await PersistAsync();
+    }
+
+    /// <summary>
     /// Writes the state, sharing writes between interleaved turns: a change made while a write is in flight is
     /// covered by the next one, which starts when that one ends; each caller returns once a write that includes its
     /// change is stored.
@@ -639,6 +656,7 @@ internal sealed partial class JobGrain(
             {
                 await _writing;
                 _written = Math.Max(_written, upTo);
+                _lastWrite = System.Diagnostics.Stopwatch.GetTimestamp();
             }
             finally
             {

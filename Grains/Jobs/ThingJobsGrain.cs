@@ -24,15 +24,17 @@ internal sealed partial class ThingJobsGrain(
     ArtifactUrls urls,
     IOptions<RegistryOptions> registry,
     TimeProvider time,
-    ILogger<ThingJobsGrain> logger) : Grain, IThingJobsGrain, IRemindable
+    ILogger<ThingJobsGrain> logger) : Grain, IThingJobsGrain, IThingJobsReports, IRemindable
 {
     private const string TimeoutReminder = "job-timeouts";
+    private const string ReportReminder = "job-reports";
 
     /// <summary>AWS's notify lists hold at most 10 entries.</summary>
     private const int NotifyLimit = 10;
 
     private readonly JobEvents _events = new(registry.Value, broker, time);
     private DateTimeOffset? _reminderDue;
+    private bool _reporting;
 
     private string ThingName => this.GetPrimaryKeyString();
 
@@ -240,6 +242,84 @@ internal sealed partial class ThingJobsGrain(
             _reminderDue = null;
             await SettleAsync();
         }
+        else if (reminderName == ReportReminder)
+        {
+            await ReportPending();
+        }
+    }
+
+    /// <summary>
+    /// Reports changed executions to their jobs, after the turn that changed them (so a device's answer never waits for
+    /// its job), interleaved with the thing's other calls. A report the job took is forgotten in memory only: if the
+    /// thing stops before its next write, it reports again after activation, and the job ignores what it already has.
+    /// A job that cannot be reached is tried again by a reminder until it takes the report.
+    /// </summary>
+    public async Task ReportPending()
+    {
+        if (_reporting)
+        {
+            return;
+        }
+
+        _reporting = true;
+        var failed = false;
+        try
+        {
+            while (!failed && state.State.Unreported.Count > 0)
+            {
+                var sent = 0;
+                foreach (var jobId in state.State.Unreported.ToList())
+                {
+                    if (!state.State.Executions.TryGetValue(jobId, out var e))
+                    {
+                        state.State.Unreported.Remove(jobId);
+                        continue;
+                    }
+
+                    var change = new JobExecutionChange(ThingName, e.ExecutionNumber, e.VersionNumber, e.Status, e.LastUpdatedAt);
+                    try
+                    {
+                        await GrainFactory.GetGrain<IJobGrain>(jobId).ExecutionChanged(change);
+                        sent++;
+                        if (state.State.Executions.TryGetValue(jobId, out var now) && now.ExecutionNumber == change.ExecutionNumber && now.VersionNumber == change.VersionNumber)
+                        {
+                            state.State.Unreported.Remove(jobId);   // not changed again while the report was on its way
+                        }
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        LogReportFailed(logger, ex, ThingName, jobId);
+                        failed = true;
+                    }
+                }
+
+                if (sent == 0)
+                {
+                    break;
+                }
+            }
+
+            if (failed)
+            {
+                await this.RegisterOrUpdateReminder(ReportReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+            }
+            else if (await this.GetReminder(ReportReminder) is { } reminder)
+            {
+                await this.UnregisterReminder(reminder);
+            }
+        }
+        finally
+        {
+            _reporting = false;
+        }
+    }
+
+    private void RequestReport()
+    {
+        if (state.State.Unreported.Count > 0 && !_reporting)
+        {
+            this.AsReference<IThingJobsReports>().ReportPending().Ignore();
+        }
     }
 
     /// <summary>Times out what is past its deadline and sends the reports the job has not had yet.</summary>
@@ -271,7 +351,7 @@ internal sealed partial class ThingJobsGrain(
             await AnnounceAsync();
         }
 
-        await ReportAsync();
+        RequestReport();
         await ScheduleTimeoutsAsync();
     }
 
@@ -368,43 +448,8 @@ internal sealed partial class ThingJobsGrain(
         }
 
         await AnnounceAsync();
-        await ReportAsync();
+        RequestReport();
         await ScheduleTimeoutsAsync();
-    }
-
-    /// <summary>Reports changed executions to their jobs; one that cannot be reached is tried again on the next call or reminder.</summary>
-    private async Task ReportAsync()
-    {
-        if (state.State.Unreported.Count == 0)
-        {
-            return;
-        }
-
-        var reported = new List<string>();
-        foreach (var jobId in state.State.Unreported)
-        {
-            if (!state.State.Executions.TryGetValue(jobId, out var e))
-            {
-                reported.Add(jobId);
-                continue;
-            }
-
-            try
-            {
-                await GrainFactory.GetGrain<IJobGrain>(jobId).ExecutionChanged(new JobExecutionChange(ThingName, e.ExecutionNumber, e.VersionNumber, e.Status, e.LastUpdatedAt));
-                reported.Add(jobId);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                LogReportFailed(logger, ex, ThingName, jobId);
-            }
-        }
-
-        if (reported.Count > 0)
-        {
-            state.State.Unreported.ExceptWith(reported);
-            await state.WriteStateAsync();
-        }
     }
 
     /// <summary>
@@ -558,4 +603,12 @@ public sealed class ExecutionState
 
     /// <summary>The attempt that just ended before a retry queued a new one (not stored past the commit).</summary>
     [Id(17)] public JobExecutionRecord? Retried { get; set; }
+}
+
+/// <summary>The thing-jobs grain's call to itself that reports changes to jobs after the turn that made them.</summary>
+[Alias("OrleansIot.IThingJobsReports")]
+internal interface IThingJobsReports : IGrainWithStringKey
+{
+    [Alias("ReportPending"), Orleans.Concurrency.OneWay, Orleans.Concurrency.AlwaysInterleave]
+    Task ReportPending();
 }

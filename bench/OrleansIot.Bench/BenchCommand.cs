@@ -59,9 +59,20 @@ internal static class BenchCommand
             return await RulesRun.RunAsync(args[1..], rulesStop.Token);
         }
 
+        if (args[0] is "jobs" or "download")
+        {
+            using var jobsStop = new CancellationTokenSource();
+            Console.CancelKeyPress += (_, e) =>
+            {
+                e.Cancel = true;
+                jobsStop.Cancel();
+            };
+            return args[0] == "jobs" ? await JobsRun.RunAsync(args[1..], jobsStop.Token) : await DownloadRun.RunAsync(args[1..], jobsStop.Token);
+        }
+
         if (args[0] != "pubsub")
         {
-            Console.Error.WriteLine($"unknown command '{args[0]}'\n{BenchOptions.Usage}\n{IdleRun.Usage}\n{ShadowRun.Usage}\n{RulesRun.Usage}\n{PolicyRun.Usage}\n{MtlsRun.Usage}");
+            Console.Error.WriteLine($"unknown command '{args[0]}'\n{BenchOptions.Usage}\n{IdleRun.Usage}\n{ShadowRun.Usage}\n{RulesRun.Usage}\n{PolicyRun.Usage}\n{MtlsRun.Usage}\n{JobsRun.Usage}\n{DownloadRun.Usage}");
             return 2;
         }
 
