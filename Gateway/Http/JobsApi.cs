@@ -326,6 +326,7 @@ public static class JobsApi
     private static async Task<Ok<EmptyResponse>> DeleteExecutionAsync(string thingName, string jobId, long executionNumber, bool? force, IGrainFactory grains)
     {
         await grains.GetGrain<IThingJobsGrain>(thingName).Delete(jobId, executionNumber, force ?? false);
+        await grains.GetGrain<IJobGrain>(jobId).ExecutionDeleted(thingName, executionNumber);
         return EmptyResponse.Ok;
     }
 

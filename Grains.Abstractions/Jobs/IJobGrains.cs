@@ -39,6 +39,10 @@ public interface IJobGrain : IGrainWithStringKey
     [Alias("ExecutionChanged"), Orleans.Concurrency.AlwaysInterleave]
     Task ExecutionChanged(JobExecutionChange change);
 
+    /// <summary>A thing's execution was deleted (AWS <c>DeleteJobExecution</c>): it leaves the job's counts and lists.</summary>
+    [Alias("ExecutionDeleted"), Orleans.Concurrency.AlwaysInterleave]
+    Task ExecutionDeleted(string thingName, long executionNumber);
+
     /// <summary>A thing joined one of the job's target groups (continuous jobs queue an execution for it).</summary>
     [Alias("ThingJoined")]
     Task ThingJoined(string thingName);

@@ -12,7 +12,8 @@ namespace OrleansIot.Grains.Jobs;
 /// <summary>
 /// A job: resolves its targets to things, rolls executions out to them at its rate (a token bucket refilled on the
 /// node's clock, stepped by a grain timer and kept alive across restarts by a reminder), keeps the newest state of
-/// each thing's execution for the counts and the abort criteria, and cancels or deletes executions on request.
+/// each thing's execution in its slices (<see cref="IJobShardGrain"/>) and their counts in memory for DescribeJob and
+/// the abort criteria, and cancels or deletes executions on request.
 /// Things report their changes through <see cref="ExecutionChanged"/>, which interleaves with the job's own calls to
 /// them; every write goes through one group commit so interleaved turns never write at the same time.
 /// </summary>
@@ -33,11 +34,63 @@ internal sealed partial class JobGrain(
     private long _changes;
     private long _written;
     private Task? _writing;
-    private long _lastWrite;
+
+    // The number of things in each state: the sum of the job's slices (IJobShardGrain), rebuilt at activation and
+    // kept by the deltas the slices return; not stored with the job.
+    private readonly Dictionary<string, int> _counts = new(StringComparer.Ordinal);
 
     private string JobId => this.GetPrimaryKeyString();
 
-    public override Task OnActivateAsync(CancellationToken cancellationToken) => KeepRollingAsync();
+    public override async Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        if (state.State.Exists)
+        {
+            foreach (var counts in await Task.WhenAll(AllShards().Select(shard => shard.Counts())))
+            {
+                foreach (var (status, count) in counts)
+                {
+                    _counts[status] = _counts.GetValueOrDefault(status) + count;
+                }
+            }
+        }
+
+        await KeepRollingAsync();
+    }
+
+    private IEnumerable<IJobShardGrain> AllShards() =>
+        Enumerable.Range(0, IJobShardGrain.Shards).Select(i => GrainFactory.GetGrain<IJobShardGrain>($"{JobId}/{i}"));
+
+    private IJobShardGrain ShardOf(string thingName) => GrainFactory.GetGrain<IJobShardGrain>(IJobShardGrain.KeyOf(JobId, thingName));
+
+    private int Count(string status) => _counts.GetValueOrDefault(status);
+
+    private void Apply(IEnumerable<JobCountDelta> deltas)
+    {
+        foreach (var d in deltas)
+        {
+            if (d.From is { } from)
+            {
+                _counts[from] = Count(from) - 1;
+            }
+
+            if (d.To is { } to)
+            {
+                _counts[to] = Count(to) + 1;
+            }
+        }
+    }
+
+    /// <summary>Records what the job learned of some things' executions in their slices, and counts it.</summary>
+    private async Task MergeAsync(IEnumerable<JobThingChange> changes)
+    {
+        var byShard = changes.GroupBy(c => IJobShardGrain.KeyOf(JobId, c.ThingName));
+        foreach (var deltas in await Task.WhenAll(byShard.Select(g => GrainFactory.GetGrain<IJobShardGrain>(g.Key).Merge([.. g]))))
+        {
+            Apply(deltas);
+        }
+    }
+
+    private static JobThingChange Change(string thing, JobExecutionRecord e) => new(thing, e.ExecutionNumber, e.VersionNumber, e.Status, e.QueuedAt, e.LastUpdatedAt);
 
     public async Task<JobRecord> Create(JobSpec spec)
     {
@@ -132,7 +185,8 @@ internal sealed partial class JobGrain(
 
         var record = Record();
         state.State.Pending.Clear();
-        foreach (var batch in state.State.Things.Keys.ToList().Chunk(options.Value.RolloutBatch))
+        var things = (await Task.WhenAll(AllShards().Select(shard => shard.All()))).SelectMany(t => t).ToList();
+        foreach (var batch in things.Chunk(options.Value.RolloutBatch))
         {
             await Task.WhenAll(batch.Select(async thing =>
             {
@@ -147,6 +201,8 @@ internal sealed partial class JobGrain(
             }));
         }
 
+        await Task.WhenAll(AllShards().Select(shard => shard.Clear()));
+        _counts.Clear();
         await GrainFactory.GetGrain<IJobCatalogGrain>(0).Remove(JobId);
         await StopRollingAsync();
         while (_writing is not null)
@@ -159,29 +215,31 @@ internal sealed partial class JobGrain(
         _events.Job("deleted", record);
     }
 
-    public Task<JobPage<JobThingStatus>> ListExecutions(string? status, string? nextToken, int maxResults)
+    public async Task<JobPage<JobThingStatus>> ListExecutions(string? status, string? nextToken, int maxResults)
     {
         RequireJob();
-        var page = state.State.Things
-            .Where(t => (status is null || t.Value.Status == status) && (nextToken is null || string.CompareOrdinal(t.Key, nextToken) > 0))
-            .OrderBy(t => t.Key, StringComparer.Ordinal)
+        var page = (await Task.WhenAll(AllShards().Select(shard => shard.Page(status, nextToken, maxResults + 1))))
+            .SelectMany(p => p)
+            .OrderBy(t => t.ThingName, StringComparer.Ordinal)
             .Take(maxResults + 1)
-            .Select(t => new JobThingStatus(t.Key, t.Value.Status, t.Value.ExecutionNumber, t.Value.QueuedAt, t.Value.LastUpdatedAt))
             .ToList();
-        return Task.FromResult(page.Count > maxResults
+        return page.Count > maxResults
             ? new JobPage<JobThingStatus>(page[..maxResults], page[maxResults - 1].ThingName)
-            : new JobPage<JobThingStatus>(page, null));
+            : new JobPage<JobThingStatus>(page, null);
     }
 
     public async Task ExecutionChanged(JobExecutionChange change)
     {
-        if (!state.State.Exists || !Merge(change.ThingName, change.ExecutionNumber, change.VersionNumber, change.Status, null, change.At))
+        if (!state.State.Exists)
         {
             return;
         }
 
-        await PersistSoonAsync();
-        if (JobStatus.IsTerminal(change.Status))
+        // Stored in the thing's slice before this returns (the thing then forgets the report); the job's own state
+        // holds no per-thing entry, so nothing of the job is written here.
+        var deltas = await ShardOf(change.ThingName).Merge([new JobThingChange(change.ThingName, change.ExecutionNumber, change.VersionNumber, change.Status, null, change.At)]);
+        Apply(deltas);
+        if (deltas.Count > 0 && JobStatus.IsTerminal(change.Status))
         {
             // Abort criteria and completion are decided in a turn of their own (they call things, which may be
             // the caller of this interleaved call).
@@ -189,10 +247,19 @@ internal sealed partial class JobGrain(
         }
     }
 
+    public async Task ExecutionDeleted(string thingName, long executionNumber)
+    {
+        if (state.State.Exists && await ShardOf(thingName).Remove(thingName, executionNumber) is { } delta)
+        {
+            Apply([delta]);
+        }
+    }
+
     public async Task ThingJoined(string thingName)
     {
         var s = state.State;
-        if (!s.Exists || s.Status != JobStatus.InProgress || s.TargetSelection != "CONTINUOUS" || s.Things.ContainsKey(thingName) || s.Pending.Contains(thingName))
+        if (!s.Exists || s.Status != JobStatus.InProgress || s.TargetSelection != "CONTINUOUS" || s.Pending.Contains(thingName)
+            || await ShardOf(thingName).Get(thingName) is not null)
         {
             return;
         }
@@ -211,16 +278,15 @@ internal sealed partial class JobGrain(
             return;
         }
 
-        var changed = s.Pending.Remove(thingName);
-        if (s.Things.TryGetValue(thingName, out var entry) && entry.Status == JobStatus.Queued
-            && await GrainFactory.GetGrain<IThingJobsGrain>(thingName).Remove(JobId) is { } removed)
-        {
-            changed |= Merge(thingName, removed.ExecutionNumber, removed.VersionNumber, removed.Status, removed.QueuedAt, removed.LastUpdatedAt);
-        }
-
-        if (changed)
+        if (s.Pending.Remove(thingName))
         {
             await PersistAsync();
+        }
+
+        if (await ShardOf(thingName).Get(thingName) is { Status: JobStatus.Queued }
+            && await GrainFactory.GetGrain<IThingJobsGrain>(thingName).Remove(JobId) is { } removed)
+        {
+            await MergeAsync([Change(thingName, removed)]);
         }
     }
 
@@ -410,21 +476,14 @@ internal sealed partial class JobGrain(
                 return (thing, (JobExecutionRecord?)null);
             }
         }));
-        foreach (var (thing, execution) in results)
+        var queued = results.Where(r => r.Item2 is not null).Select(r => (Thing: r.thing, Execution: r.Item2!)).ToList();
+        await MergeAsync(queued.Select(q => Change(q.Thing, q.Execution)));
+        var done = queued.Select(q => q.Thing).ToHashSet(StringComparer.Ordinal);
+        s.Pending.RemoveAll(done.Contains);   // the others stay pending: the next step tries them again
+        s.Notified += done.Count;
+        if (rate is not null)
         {
-            if (execution is null)
-            {
-                continue;   // stays pending: the next step tries it again
-            }
-
-            s.Pending.Remove(thing);
-            s.Notified++;
-            if (rate is not null)
-            {
-                s.Tokens -= 1;
-            }
-
-            Merge(thing, execution.ExecutionNumber, execution.VersionNumber, execution.Status, execution.QueuedAt, execution.LastUpdatedAt);
+            s.Tokens -= done.Count;
         }
 
         await PersistAsync();
@@ -439,7 +498,7 @@ internal sealed partial class JobGrain(
         {
             var count = e.NumberOfNotifiedThings is { } notified
                 ? state.State.Notified / notified
-                : state.State.Things.Values.Count(t => t.Status == JobStatus.Succeeded) / e.NumberOfSucceededThings!.Value;
+                : Count(JobStatus.Succeeded) / e.NumberOfSucceededThings!.Value;
             return Math.Min(rollout.MaximumPerMinute ?? JobRules.MaxRatePerMinute, e.BaseRatePerMinute * Math.Pow(e.IncrementFactor, count));
         }
 
@@ -459,14 +518,15 @@ internal sealed partial class JobGrain(
             return;
         }
 
-        var ended = s.Things.Values.Where(t => t.Status is JobStatus.Succeeded or JobStatus.Failed or JobStatus.Rejected or JobStatus.TimedOut).ToList();
+        var failed = Count(JobStatus.Failed) + Count(JobStatus.Rejected) + Count(JobStatus.TimedOut);
+        var ended = Count(JobStatus.Succeeded) + failed;
         foreach (var c in s.Abort)
         {
-            var failures = ended.Count(t => c.FailureType == "ALL" ? t.Status != JobStatus.Succeeded : t.Status == c.FailureType);
-            if (ended.Count >= c.MinNumberOfExecutedThings && failures * 100.0 >= c.ThresholdPercentage * ended.Count)
+            var failures = c.FailureType == "ALL" ? failed : Count(c.FailureType);
+            if (ended >= c.MinNumberOfExecutedThings && failures * 100.0 >= c.ThresholdPercentage * ended)
             {
-                LogAborted(logger, JobId, failures, ended.Count, c.FailureType);
-                await CancelAsync("ABORTED", $"Canceled by its abort criteria: {failures} of {ended.Count} executed things ended {c.FailureType} (threshold {c.ThresholdPercentage} %).", force: false);
+                LogAborted(logger, JobId, failures, ended, c.FailureType);
+                await CancelAsync("ABORTED", $"Canceled by its abort criteria: {failures} of {ended} executed things ended {c.FailureType} (threshold {c.ThresholdPercentage} %).", force: false);
                 return;
             }
         }
@@ -503,7 +563,8 @@ internal sealed partial class JobGrain(
             return;
         }
 
-        var targets = s.Things.Where(t => t.Value.Status == JobStatus.Queued || (s.ForceCanceled && t.Value.Status == JobStatus.InProgress)).Select(t => t.Key).ToList();
+        string[] statuses = s.ForceCanceled ? [JobStatus.Queued, JobStatus.InProgress] : [JobStatus.Queued];
+        var targets = (await Task.WhenAll(AllShards().Select(shard => shard.ThingsIn(statuses)))).SelectMany(t => t).ToList();
         var failed = false;
         foreach (var batch in targets.Chunk(options.Value.RolloutBatch))
         {
@@ -519,14 +580,8 @@ internal sealed partial class JobGrain(
                     return (thing, (JobExecutionRecord?)null, false);
                 }
             }));
-            foreach (var (thing, execution, ok) in results)
-            {
-                failed |= !ok;
-                if (execution is not null)
-                {
-                    Merge(thing, execution.ExecutionNumber, execution.VersionNumber, execution.Status, execution.QueuedAt, execution.LastUpdatedAt);
-                }
-            }
+            failed |= results.Any(r => !r.Item3);
+            await MergeAsync(results.Where(r => r.Item2 is not null).Select(r => Change(r.thing, r.Item2!)));
         }
 
         s.CancelPending = failed;   // a thing that could not be reached is tried again on the next tick
@@ -537,7 +592,7 @@ internal sealed partial class JobGrain(
     private async Task CheckCompletedAsync()
     {
         var s = state.State;
-        if (s.Status != JobStatus.InProgress || s.TargetSelection != "SNAPSHOT" || s.Pending.Count > 0 || s.Things.Values.Any(t => !JobStatus.IsTerminal(t.Status)))
+        if (s.Status != JobStatus.InProgress || s.TargetSelection != "SNAPSHOT" || s.Pending.Count > 0 || Count(JobStatus.Queued) + Count(JobStatus.InProgress) > 0)
         {
             return;
         }
@@ -547,28 +602,6 @@ internal sealed partial class JobGrain(
         await PersistAsync();
         await GrainFactory.GetGrain<IJobCatalogGrain>(0).Finished(JobId);
         _events.Job("completed", Record());
-    }
-
-    /// <summary>Keeps the newest state of a thing's execution (a higher execution number, or the same with a higher version).</summary>
-    private bool Merge(string thing, long executionNumber, long version, string status, DateTimeOffset? queuedAt, DateTimeOffset at)
-    {
-        if (state.State.Things.TryGetValue(thing, out var entry)
-            && (entry.ExecutionNumber > executionNumber || (entry.ExecutionNumber == executionNumber && entry.VersionNumber >= version)))
-        {
-            return false;
-        }
-
-        entry ??= state.State.Things[thing] = new JobThingEntry();
-        if (entry.ExecutionNumber != executionNumber)
-        {
-            entry.QueuedAt = queuedAt ?? at;
-        }
-
-        entry.ExecutionNumber = executionNumber;
-        entry.VersionNumber = version;
-        entry.Status = status;
-        entry.LastUpdatedAt = at;
-        return true;
     }
 
     /// <summary>While there is rollout or cancellation work: a timer steps it, and a reminder brings the job back after a restart.</summary>
@@ -611,22 +644,6 @@ internal sealed partial class JobGrain(
     }
 
     /// <summary>
-    /// Writes the state once <see cref="JobsOptions.ReportWriteInterval"/> has passed since the last write: the reports
-    /// of many things arriving together share one write (the state holds every thing's entry, so a write per report
-    /// would cost the job's size each time). Real time, not the node's clock: this paces writes, it decides nothing.
-    /// </summary>
-    private async Task PersistSoonAsync()
-    {
-        var wait = options.Value.ReportWriteInterval - System.Diagnostics.Stopwatch.GetElapsedTime(_lastWrite);
-        if (wait > TimeSpan.Zero)
-        {
-            await Task.Delay(wait);
-        }
-
-        await PersistAsync();
-    }
-
-    /// <summary>
     /// Writes the state, sharing writes between interleaved turns: a change made while a write is in flight is
     /// covered by the next one, which starts when that one ends; each caller returns once a write that includes its
     /// change is stored.
@@ -656,7 +673,6 @@ internal sealed partial class JobGrain(
             {
                 await _writing;
                 _written = Math.Max(_written, upTo);
-                _lastWrite = System.Diagnostics.Stopwatch.GetTimestamp();
             }
             finally
             {
@@ -676,7 +692,6 @@ internal sealed partial class JobGrain(
     private JobRecord Record()
     {
         var s = state.State;
-        int Count(string status) => s.Things.Values.Count(t => t.Status == status);
         var details = new JobProcessDetails(
             Count(JobStatus.Queued), Count(JobStatus.InProgress), Count(JobStatus.Succeeded), Count(JobStatus.Failed), Count(JobStatus.TimedOut),
             Count(JobStatus.Rejected), Count(JobStatus.Removed), Count(JobStatus.Canceled), s.Pending.Count,
@@ -721,8 +736,6 @@ public sealed class JobState
     /// <summary>Things still to get an execution, in rollout order.</summary>
     [Id(18)] public List<string> Pending { get; set; } = [];
 
-    /// <summary>The newest known state of each thing's execution.</summary>
-    [Id(19)] public Dictionary<string, JobThingEntry> Things { get; set; } = new(StringComparer.Ordinal);
 
     [Id(20)] public double Tokens { get; set; }
     [Id(21)] public DateTimeOffset? RefilledAt { get; set; }

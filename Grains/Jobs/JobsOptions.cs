@@ -15,10 +15,4 @@ public sealed class JobsOptions
     [Range(1, 1000)]
     public int RolloutBatch { get; set; } = 100;
 
-    /// <summary>
-    /// At most one write of a job's state per this interval for the reports of its things (each thing waits until its
-    /// report is written): a job's state holds an entry per thing, so writing it per report costs its size each time.
-    /// </summary>
-    [Range(typeof(TimeSpan), "00:00:00", "00:00:05")]
-    public TimeSpan ReportWriteInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 }

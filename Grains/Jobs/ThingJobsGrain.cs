@@ -244,6 +244,7 @@ internal sealed partial class ThingJobsGrain(
         }
         else if (reminderName == ReportReminder)
         {
+            state.State.HasReportReminder = true;   // it is registered, whatever the stored flag says
             await ReportPending();
         }
     }
@@ -299,13 +300,20 @@ internal sealed partial class ThingJobsGrain(
                 }
             }
 
-            if (failed)
+            // The reminder table is touched only when a report failed, or after one had failed.
+            if (failed && !state.State.HasReportReminder)
             {
                 await this.RegisterOrUpdateReminder(ReportReminder, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+                state.State.HasReportReminder = true;
             }
-            else if (await this.GetReminder(ReportReminder) is { } reminder)
+            else if (!failed && state.State.HasReportReminder)
             {
-                await this.UnregisterReminder(reminder);
+                if (await this.GetReminder(ReportReminder) is { } reminder)
+                {
+                    await this.UnregisterReminder(reminder);
+                }
+
+                state.State.HasReportReminder = false;
             }
         }
         finally
@@ -576,6 +584,9 @@ public sealed class ThingJobsState
     [Id(3)] public string LastNotify { get; set; } = "";
     [Id(4)] public string LastNext { get; set; } = "";
     [Id(5)] public bool HasReminder { get; set; }
+
+    /// <summary>Whether the report reminder is registered (a report failed); written with the next change.</summary>
+    [Id(6)] public bool HasReportReminder { get; set; }
 }
 
 [GenerateSerializer, Alias("OrleansIot.ExecutionState")]

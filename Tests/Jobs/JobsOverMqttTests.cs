@@ -241,6 +241,34 @@ public sealed class JobsOverMqttTests(NodeFixture node)
         Assert.Equal("3.0", (string)shadow["state"]!["reported"]!["firmware"]!["version"]!);
     }
 
+    [Fact]
+    public async Task DeleteJobExecution_NeedsForceUnlessItEnded_AndTheJobForgetsIt()
+    {
+        var (done, busy) = (Ids.NewId("del-done"), Ids.NewId("del-busy"));
+        var jobId = Ids.NewId("deljob");
+        foreach (var thing in new[] { done, busy })
+        {
+            await ApiAssert.OkAsync(await node.Http.PostAsync($"/api/things/{thing}", Json("{}")));
+        }
+
+        await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/jobs/{jobId}",
+            Json(new JsonObject { ["targets"] = new JsonArray(ThingArn(done), ThingArn(busy)), ["document"] = "{}" }.ToJsonString())));
+        await Eventually.True(async () => await StatusOfAsync(busy, jobId) == "QUEUED", "both queued");
+        await ApiAssert.OkAsync(await node.Http.PostAsync($"/things/{done}/jobs/{jobId}", Json("""{"status":"SUCCEEDED"}""")));
+
+        await ApiAssert.ProblemAsync(await node.Http.DeleteAsync($"/api/things/{busy}/jobs/{jobId}/executionNumber/1"), HttpStatusCode.Conflict, "InvalidStateTransitionException");
+        await ApiAssert.ProblemAsync(await node.Http.DeleteAsync($"/api/things/{done}/jobs/{jobId}/executionNumber/2"), HttpStatusCode.NotFound, "ResourceNotFoundException");
+        await ApiAssert.OkAsync(await node.Http.DeleteAsync($"/api/things/{done}/jobs/{jobId}/executionNumber/1"));
+        await ApiAssert.OkAsync(await node.Http.DeleteAsync($"/api/things/{busy}/jobs/{jobId}/executionNumber/1?force=true"));
+
+        Assert.Null(await StatusOfAsync(done, jobId));
+        var listed = await Eventually.Get(
+            async () => (await ApiAssert.OkAsync(await node.Http.GetAsync($"/api/jobs/{jobId}/things")))["executionSummaries"]!.AsArray(),
+            a => a.Count == 0,
+            "the job forgot both executions");
+        Assert.Empty(listed);
+    }
+
     private async Task<string?> StatusOfAsync(string thing, string jobId)
     {
         var response = await node.Http.GetAsync($"/api/things/{thing}/jobs/{jobId}");

@@ -21,10 +21,11 @@ internal static class JobsRun
 {
     public const string Usage = """
         jobs --port P --http H --key API_KEY [--host 127.0.0.1] [--things 10000] [--rate 0] [--respond false]
-             [--concurrency 64] [--pid PID] [--label L]
+             [--concurrency 64] [--idle 30] [--pid PID] [--label L]
           makes --things things in a new group, connects each (MQTT 3.1.1) subscribed to its notify-next, creates a
           job over the group (--rate: maximumPerMinute, 0 = no limit), and prints the time to notify every device, the
-          rate the rollout held and the node's CPU per execution (the node found by its MQTT port, or --pid)
+          rate the rollout held and the node's CPU per execution, also above the fleet's idle cost measured for --idle
+          seconds before the job (the node found by its MQTT port, or --pid)
         """;
 
     public static async Task<int> RunAsync(string[] args, CancellationToken stop)
@@ -88,6 +89,11 @@ internal static class JobsRun
         });
         await Console.Error.WriteLineAsync($"{count} devices connected; creating job {jobId}" + (rate > 0 ? $" at {rate}/min" : " (no rate limit)"));
 
+        // The fleet's own cost while nothing happens (keep-alives, usage counters): measured first, subtracted below.
+        var idleWindow = TimeSpan.FromSeconds(a.Int("idle", 30));
+        var idle0 = server?.CpuSeconds();
+        await Task.Delay(idleWindow, stop);
+        var idlePerSecond = (server?.CpuSeconds() - idle0) / idleWindow.TotalSeconds;
         var cpu0 = server?.CpuSeconds();
         var job = new JsonObject
         {
@@ -153,9 +159,12 @@ internal static class JobsRun
             report.AppendLine(inv, $"  devices reported SUCCEEDED: {Interlocked.Read(ref succeeded)}; job COMPLETED after {completed:0.000}s");
         }
 
-        if (cpu is { } seconds)
+        if (cpu is { } seconds && idlePerSecond is { } idleRate)
         {
-            report.AppendLine(inv, $"  node CPU during the job: {seconds:0.00}s = {seconds * 1000 / Math.Max(1, times.Count):0.000} ms per execution ({server!.Name()} pid {server.Pid}; {(lastHeard - created):0.0}s wall)");
+            var wall = clock.Elapsed.TotalSeconds - created;
+            var net = seconds - (idleRate * wall);
+            report.AppendLine(inv, $"  node CPU during the job: {seconds:0.00}s in {wall:0.0}s = {seconds * 1000 / Math.Max(1, times.Count):0.000} ms per execution ({server!.Name()} pid {server.Pid})");
+            report.AppendLine(inv, $"  the connected fleet at idle: {idleRate * 100:0.0} % of a core; above idle: {net:0.00}s = {net * 1000 / Math.Max(1, times.Count):0.000} ms per execution");
         }
 
         if (server?.Memory() is { } memory)
