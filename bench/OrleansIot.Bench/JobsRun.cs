@@ -150,7 +150,7 @@ internal static class JobsRun
                 busiest = Math.Max(busiest, i - j + 1);
             }
 
-            var versus = rate > 0 ? string.Create(inv, $" ({(overall / rate - 1) * 100:+0.0;-0.0} % vs maximumPerMinute)") : "";
+            var versus = rate > 0 ? string.Create(inv, $" ({(overall / rate - 1) * 100:+0.0;-0.0;+0.0} % vs maximumPerMinute)") : "";
             report.AppendLine(inv, $"  rate held: {overall:0.0}/min overall (first to last notification), busiest 60 s window {busiest}{versus}");
         }
 
