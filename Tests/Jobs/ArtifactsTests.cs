@@ -162,7 +162,8 @@ public sealed class JobEventsTests(SmallArtifactsNodeFixture node) : IClassFixtu
         var watcher = await node.ConnectAsync(Ids.NewId("watch"));
         var inbox = Sessions.Inbox.Of(watcher);
         await Sessions.SessionClients.SubscribeAsync(watcher, $"$aws/events/job/{jobId}/#", MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce);
-        await Task.Delay(1500);   // nodes read new rules within a second
+        var platformRules = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<OrleansIot.Gateway.Telemetry.PlatformTopicRules>(node.App.Services);
+        await Eventually.True(() => Task.FromResult(platformRules.Wants($"$aws/events/jobExecution/{jobId}/failed")), "the node reads the rule");
 
         await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/jobs/{jobId}",
             JobsOverMqttTests.Json(new JsonObject { ["targets"] = new JsonArray(JobsOverMqttTests.ThingArn(thing)), ["document"] = "{}" }.ToJsonString())));

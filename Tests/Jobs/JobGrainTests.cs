@@ -31,13 +31,16 @@ public sealed class JobGrainTests(FakeClockClusterFixture fixture)
 
     private async Task<JobRecord> DescribeAsync(string jobId) => (await Grains.GetGrain<IJobGrain>(jobId).Describe())!;
 
-    /// <summary>Moves the clock in one-second steps, letting the rollout's timer run at each.</summary>
-    private async Task AdvanceAsync(TimeSpan by)
+    /// <summary>
+    /// Moves the clock in one-second steps; after each, a call to the job waits behind the rollout step the timer
+    /// queued (a timer's turn does not interleave with calls).
+    /// </summary>
+    private async Task AdvanceAsync(string jobId, TimeSpan by)
     {
         for (var passed = TimeSpan.Zero; passed < by; passed += TimeSpan.FromSeconds(1))
         {
             fixture.Clock.Advance(TimeSpan.FromSeconds(1));
-            await Task.Delay(15);
+            await DescribeAsync(jobId);
         }
     }
 
@@ -52,15 +55,15 @@ public sealed class JobGrainTests(FakeClockClusterFixture fixture)
         Assert.Equal(24, first.ProcessDetails.NumberOfPendingRollout);
         Assert.Equal(10, first.ProcessDetails.CurrentRatePerMinute);
 
-        await AdvanceAsync(TimeSpan.FromSeconds(30));
+        await AdvanceAsync(jobId, TimeSpan.FromSeconds(30));
         var half = await DescribeAsync(jobId);
         Assert.InRange(half.ProcessDetails.NumberOfQueuedThings, 5, 6);   // one at the start, then one every 6 s
 
-        await AdvanceAsync(TimeSpan.FromSeconds(30));
+        await AdvanceAsync(jobId, TimeSpan.FromSeconds(30));
         var minute = await Eventually.Get(() => DescribeAsync(jobId), j => j.ProcessDetails.NumberOfQueuedThings >= 11, "a minute's executions");
         Assert.Equal(11, minute.ProcessDetails.NumberOfQueuedThings);
 
-        await AdvanceAsync(TimeSpan.FromMinutes(2));
+        await AdvanceAsync(jobId, TimeSpan.FromMinutes(2));
         var all = await Eventually.Get(() => DescribeAsync(jobId), j => j.ProcessDetails.NumberOfPendingRollout == 0, "every thing notified");
         Assert.Equal(25, all.ProcessDetails.NumberOfQueuedThings);
         foreach (var thing in things)
