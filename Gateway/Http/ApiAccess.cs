@@ -164,4 +164,8 @@ public static class ApiAccess
 public sealed class DeviceAccess(Func<HttpContext, IEnumerable<(string Action, string Resource)>> checks)
 {
     public IEnumerable<(string Action, string Resource)> Checks(HttpContext context) => checks(context);
+
+    /// <summary>A device may make this call on <c>thing/{thingName}</c> (the route's thing) when its policies allow the action.</summary>
+    public static DeviceAccess OnThing(string action) =>
+        new(context => [(action, $"thing/{context.Request.RouteValues["thingName"] as string ?? ""}")]);
 }

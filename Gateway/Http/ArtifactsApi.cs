@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
@@ -19,7 +18,7 @@ namespace OrleansIot.Gateway.Http;
 /// Devices download only through signed URLs (<c>GET /artifacts/{id}?expires=…&amp;signature=…</c>), served by every
 /// node with <c>ETag</c> and single <c>Range</c> requests so an interrupted download resumes.
 /// </summary>
-public static partial class ArtifactsApi
+public static class ArtifactsApi
 {
     public static IEndpointRouteBuilder MapArtifactsApi(this IEndpointRouteBuilder endpoints)
     {
@@ -62,7 +61,7 @@ public static partial class ArtifactsApi
         }
 
         var id = QueryValues.Optional(request.ArtifactId) ?? Guid.NewGuid().ToString("N");
-        if (!Id().IsMatch(id))
+        if (!ArtifactUrls.IsArtifactId(id))
         {
             throw ApiException.Invalid("artifactId must be 1-64 characters of [a-zA-Z0-9_-].");
         }
@@ -247,7 +246,4 @@ public static partial class ArtifactsApi
     private static ApiException NotFound(string artifactId) => ApiException.NotFound($"Artifact {artifactId} cannot be found.");
 
     private static ApiException TooLarge(long max) => new(413, "RequestEntityTooLargeException", $"The artifact is larger than the limit of {max} bytes (Iot:Artifacts:MaxBytes).");
-
-    [GeneratedRegex("^[a-zA-Z0-9_-]{1,64}$", RegexOptions.CultureInvariant)]
-    private static partial Regex Id();
 }

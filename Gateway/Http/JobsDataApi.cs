@@ -24,19 +24,17 @@ public static class JobsDataApi
     public static IEndpointRouteBuilder MapJobsDataApi(this IEndpointRouteBuilder endpoints)
     {
         var jobs = endpoints.MapGroup("/things/{thingName}/jobs").WithTags("Jobs (device)").ChangedBy(ApiKeyRoles.Operator);
-        jobs.MapGet("", GetPendingAsync).WithName("GetPendingJobExecutions").WithMetadata(DeviceMay("iot:GetPendingJobExecutions"))
+        jobs.MapGet("", GetPendingAsync).WithName("GetPendingJobExecutions").WithMetadata(DeviceAccess.OnThing("iot:GetPendingJobExecutions"))
             .Produces<JsonObject>(contentType: "application/json");
-        jobs.MapPut("/{jobId}", StartNextAsync).WithName("StartNextPendingJobExecution").WithMetadata(DeviceMay("iot:StartNextPendingJobExecution"))
+        jobs.MapPut("/{jobId}", StartNextAsync).WithName("StartNextPendingJobExecution").WithMetadata(DeviceAccess.OnThing("iot:StartNextPendingJobExecution"))
             .WithMetadata(new OptionalBody(typeof(JsonObject))).Produces<JsonObject>(contentType: "application/json");
-        jobs.MapGet("/{jobId}", DescribeAsync).WithName("DeviceDescribeJobExecution").WithMetadata(DeviceMay("iot:DescribeJobExecution"))
+        jobs.MapGet("/{jobId}", DescribeAsync).WithName("DeviceDescribeJobExecution").WithMetadata(DeviceAccess.OnThing("iot:DescribeJobExecution"))
             .Produces<JsonObject>(contentType: "application/json");
-        jobs.MapPost("/{jobId}", UpdateAsync).WithName("UpdateJobExecution").WithMetadata(DeviceMay("iot:UpdateJobExecution"))
+        jobs.MapPost("/{jobId}", UpdateAsync).WithName("UpdateJobExecution").WithMetadata(DeviceAccess.OnThing("iot:UpdateJobExecution"))
             .WithMetadata(new OptionalBody(typeof(JsonObject), Required: true)).Produces<JsonObject>(contentType: "application/json");
         return endpoints;
     }
 
-    private static DeviceAccess DeviceMay(string action) =>
-        new(context => [(action, $"thing/{context.Request.RouteValues["thingName"] as string ?? ""}")]);
 
     private static async Task<ContentHttpResult> GetPendingAsync(string thingName, DeviceJobs jobs) => Json(await jobs.GetPendingAsync(thingName));
 

@@ -24,10 +24,10 @@ public static class ShadowApi
     public static IEndpointRouteBuilder MapShadowApi(this IEndpointRouteBuilder endpoints)
     {
         var shadows = endpoints.MapGroup("/things/{thingName}/shadow").WithTags("Shadows").ChangedBy(ApiKeyRoles.Operator);
-        shadows.MapGet("", GetAsync).WithName("GetThingShadow").WithMetadata(DeviceMay("iot:GetThingShadow")).Produces<JsonObject>(contentType: "application/json");
-        shadows.MapPost("", UpdateAsync).WithName("UpdateThingShadow").WithMetadata(DeviceMay("iot:UpdateThingShadow"))
+        shadows.MapGet("", GetAsync).WithName("GetThingShadow").WithMetadata(DeviceAccess.OnThing("iot:GetThingShadow")).Produces<JsonObject>(contentType: "application/json");
+        shadows.MapPost("", UpdateAsync).WithName("UpdateThingShadow").WithMetadata(DeviceAccess.OnThing("iot:UpdateThingShadow"))
             .WithMetadata(new OptionalBody(typeof(JsonObject), Required: true)).Produces<JsonObject>(contentType: "application/json");
-        shadows.MapDelete("", DeleteAsync).WithName("DeleteThingShadow").WithMetadata(DeviceMay("iot:DeleteThingShadow")).Produces<JsonObject>(contentType: "application/json");
+        shadows.MapDelete("", DeleteAsync).WithName("DeleteThingShadow").WithMetadata(DeviceAccess.OnThing("iot:DeleteThingShadow")).Produces<JsonObject>(contentType: "application/json");
         return endpoints;
     }
 
@@ -38,9 +38,6 @@ public static class ShadowApi
         return api;
     }
 
-    /// <summary>A device may make this call on <c>thing/{thingName}</c> when its policies allow the action.</summary>
-    private static DeviceAccess DeviceMay(string action) =>
-        new(context => [(action, $"thing/{context.Request.RouteValues["thingName"] as string ?? ""}")]);
 
     /// <summary>AWS's ListNamedShadowsForThing answer: the names, a page token when more follow, the time.</summary>
     public sealed record ListNamedShadowsResponse(

@@ -22,6 +22,9 @@ public sealed partial class ArtifactUrls(IGrainFactory grains, IOptions<Artifact
 
     private byte[]? _key;
 
+    /// <summary>Whether the text is an artifact id: 1-64 of <c>[a-zA-Z0-9_-]</c>, as a job id.</summary>
+    public static bool IsArtifactId(string text) => ArtifactId().IsMatch(text);
+
     /// <summary>The artifact ids a document's placeholders name, in order (duplicates kept).</summary>
     public static IReadOnlyList<string> Referenced(string document) =>
         [.. Placeholder().Matches(document).Select(m => m.Groups[1].Value)];
@@ -83,7 +86,10 @@ public sealed partial class ArtifactUrls(IGrainFactory grains, IOptions<Artifact
 
     private async Task<byte[]> KeyAsync() => _key ??= await grains.GetGrain<IArtifactKeyGrain>(0).SigningKey();
 
-    /// <summary>An artifact id is 1-64 of <c>[a-zA-Z0-9_-]</c>, as job ids.</summary>
+    [GeneratedRegex("^[a-zA-Z0-9_-]{1,64}$", RegexOptions.CultureInvariant)]
+    private static partial Regex ArtifactId();
+
+    /// <summary>The placeholder, naming an artifact id.</summary>
     [GeneratedRegex(@"\$\{iot:artifact-url:([a-zA-Z0-9_-]{1,64})\}", RegexOptions.CultureInvariant)]
     private static partial Regex Placeholder();
 }

@@ -15,7 +15,7 @@ namespace OrleansIot.Grains.Jobs;
 /// each thing's execution in its slices (<see cref="IJobShardGrain"/>) and their counts in memory for DescribeJob and
 /// the abort criteria, and cancels or deletes executions on request.
 /// Things report their changes through <see cref="ExecutionChanged"/>, which interleaves with the job's own calls to
-/// them; every write goes through one group commit so interleaved turns never write at the same time.
+/// them and writes only the thing's slice, so interleaved turns never write the job's state.
 /// </summary>
 [GrainType("job")]
 internal sealed partial class JobGrain(
@@ -31,9 +31,6 @@ internal sealed partial class JobGrain(
 
     private readonly JobEvents _events = new(registry.Value, broker, time);
     private IGrainTimer? _timer;
-    private long _changes;
-    private long _written;
-    private Task? _writing;
 
     // The number of things in each state: the sum of the job's slices (IJobShardGrain), rebuilt at activation and
     // kept by the deltas the slices return; not stored with the job.
@@ -205,11 +202,6 @@ internal sealed partial class JobGrain(
         _counts.Clear();
         await GrainFactory.GetGrain<IJobCatalogGrain>(0).Remove(JobId);
         await StopRollingAsync();
-        while (_writing is not null)
-        {
-            await _writing;
-        }
-
         await state.ClearStateAsync();
         state.State = new JobState();
         _events.Job("deleted", record);
@@ -644,42 +636,10 @@ internal sealed partial class JobGrain(
     }
 
     /// <summary>
-    /// Writes the state, sharing writes between interleaved turns: a change made while a write is in flight is
-    /// covered by the next one, which starts when that one ends; each caller returns once a write that includes its
-    /// change is stored.
+    /// Writes the job's state. Only the job's own turns write it (calls, the rollout timer, Pump); the interleaving
+    /// reports of things (<see cref="ExecutionChanged"/>) write their slices, never this state.
     /// </summary>
-    private async Task PersistAsync()
-    {
-        var mine = ++_changes;
-        while (_written < mine)
-        {
-            if (_writing is { } inFlight)
-            {
-                try
-                {
-                    await inFlight;
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    // that write's caller sees its failure; this change is written next
-                }
-
-                continue;
-            }
-
-            var upTo = _changes;
-            _writing = state.WriteStateAsync();
-            try
-            {
-                await _writing;
-                _written = Math.Max(_written, upTo);
-            }
-            finally
-            {
-                _writing = null;
-            }
-        }
-    }
+    private Task PersistAsync() => state.WriteStateAsync();
 
     private void RequireJob()
     {
