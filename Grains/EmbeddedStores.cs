@@ -17,6 +17,7 @@ public static class EmbeddedStores
         services.AddSingleton<Analytics.ITelemetryStore, Analytics.RingTelemetryStore>();
         services.AddSingleton<Queues.IQueueStore, Queues.MemoryQueueStore>();
         services.AddSingleton<Audit.IAuditStore, Audit.MemoryAuditStore>();
+        services.AddSingleton<FleetIndex.IFleetIndexStore, FleetIndex.EmbeddedFleetIndexStore>();
         services.AddSingleton<IRegistryStore>(sp => sp.GetRequiredService<IGrainFactory>().GetGrain<IEmbeddedRegistryGrain>("registry"));
         return services;
     }

@@ -27,6 +27,8 @@ public static class IotGrainsHosting
         services.AddValidatedOptions<Jobs.JobsOptions>(Jobs.JobsOptions.SectionName);
         services.AddValidatedOptions<Abstractions.Artifacts.ArtifactOptions>(Abstractions.Artifacts.ArtifactOptions.SectionName);
         services.TryAddSingleton<Abstractions.Artifacts.ArtifactUrls>();
+        services.AddValidatedOptions<FleetIndex.FleetIndexOptions>(FleetIndex.FleetIndexOptions.SectionName);
+        services.TryAddSingleton<FleetIndex.FleetIndexView>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddIotRules();
         return silo;

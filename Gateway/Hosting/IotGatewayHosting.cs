@@ -272,6 +272,7 @@ public static partial class IotGatewayHosting
         api.MapRetainedApi();
         api.MapJobsApi();
         api.MapArtifactsApi();
+        api.MapFleetIndexApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));
 
         app.UseMqttServer(server =>

@@ -194,8 +194,18 @@ public static class RegistryApi
 
     public sealed record ThingGroupMetadata(string? ParentGroupName, IReadOnlyList<GroupNameAndArn> RootToParentThingGroups, long CreationDate);
 
+    /// <summary>AWS <c>DescribeThingGroup</c>; a dynamic group also has its index, query and status.</summary>
     public sealed record DescribeThingGroupResponse(
-        string ThingGroupName, string ThingGroupId, string ThingGroupArn, long Version, ThingGroupProperties ThingGroupProperties, ThingGroupMetadata ThingGroupMetadata);
+        string ThingGroupName,
+        string ThingGroupId,
+        string ThingGroupArn,
+        long Version,
+        ThingGroupProperties ThingGroupProperties,
+        ThingGroupMetadata ThingGroupMetadata,
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? IndexName = null,
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? QueryString = null,
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? QueryVersion = null,
+        [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] string? Status = null);
 
     public sealed record UpdateThingGroupResponse(long Version);
 
@@ -220,7 +230,11 @@ public static class RegistryApi
             o.Arn($"thinggroup/{group.ThingGroupName}"),
             group.Version,
             new ThingGroupProperties(group.Description, new ThingGroupAttributes(group.Attributes)),
-            new ThingGroupMetadata(group.ParentGroupName, [.. group.Ancestors.Select(a => GroupName(a, o))], group.CreationDate.ToUnixTimeSeconds())));
+            new ThingGroupMetadata(group.ParentGroupName, [.. group.Ancestors.Select(a => GroupName(a, o))], group.CreationDate.ToUnixTimeSeconds()),
+            group.IsDynamic ? "AWS_Things" : null,
+            group.QueryString,
+            group.IsDynamic ? "2017-09-30" : null,
+            group.IsDynamic ? "ACTIVE" : null));
     }
 
     private static async Task<Ok<UpdateThingGroupResponse>> UpdateThingGroupAsync(string thingGroupName, UpdateThingGroupBody body, IGrainFactory grains)

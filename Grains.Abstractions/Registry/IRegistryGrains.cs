@@ -40,6 +40,17 @@ public interface IThingGroupGrain : IGrainWithStringKey
     /// <summary>Deletes the group (not while it has child groups) and its memberships; a missing group is fine (AWS).</summary>
     [Alias("Delete")]
     Task Delete(long? expectedVersion);
+
+    /// <summary>
+    /// AWS <c>CreateDynamicThingGroup</c>: a group whose members are the things the fleet-index query matches, kept
+    /// so as things change. Returns once the things matching now are members.
+    /// </summary>
+    [Alias("CreateDynamic")]
+    Task<ThingGroupRecord> CreateDynamic(string queryString, string? description, IReadOnlyDictionary<string, string>? attributes);
+
+    /// <summary>AWS <c>UpdateDynamicThingGroup</c>: a new query (members follow it), description or attributes.</summary>
+    [Alias("UpdateDynamic")]
+    Task<ThingGroupRecord> UpdateDynamic(string? queryString, string? description, AttributePayload? attributes, long? expectedVersion);
 }
 
 /// <summary>AWS's list operations over the registry store (stateless: any silo answers).</summary>

@@ -21,7 +21,7 @@ public sealed record ThingTypeRecord(
     [property: Id(6)] DateTimeOffset CreationDate);
 
 /// <summary>
-/// A static thing group (AWS <c>DescribeThingGroup</c>). <c>Ancestors</c>: root first, down to the direct parent;
+/// A thing group (AWS <c>DescribeThingGroup</c>), static or dynamic. <c>Ancestors</c>: root first, down to the direct parent;
 /// empty for a root group; fixed at creation (AWS: a parent cannot change).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.ThingGroupRecord")]
@@ -32,8 +32,12 @@ public sealed record ThingGroupRecord(
     [property: Id(3)] string? Description,
     [property: Id(4)] IReadOnlyDictionary<string, string> Attributes,
     [property: Id(5)] long Version,
-    [property: Id(6)] DateTimeOffset CreationDate)
+    [property: Id(6)] DateTimeOffset CreationDate,
+    [property: Id(7)] string? QueryString = null)
 {
+    /// <summary>A dynamic group (AWS <c>CreateDynamicThingGroup</c>): its members are the things its fleet-index query matches.</summary>
+    public bool IsDynamic => QueryString is not null;
+
     /// <summary>The direct parent, if any.</summary>
     public string? ParentGroupName => Ancestors.Count == 0 ? null : Ancestors[^1];
 

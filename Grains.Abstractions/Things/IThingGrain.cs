@@ -108,4 +108,19 @@ public interface IThingGrain : IGrainWithStringKey
     /// <summary>AWS <c>ListThingGroupsForThing</c>: the groups the thing is directly in.</summary>
     [Alias("ListThingGroups")]
     Task<IReadOnlyList<ThingGroupRecord>> ListThingGroups();
+
+    /// <summary>
+    /// Writes the thing's fleet-index entry again from its sources of truth (registry, shadows, connectivity) with the
+    /// current indexing configuration, or removes it when the thing is not registered. Rebuilds call it.
+    /// </summary>
+    [Alias("Reindex")]
+    Task Reindex();
+
+    /// <summary>Joins or leaves the dynamic group as its query matches the thing now (the group's creation and changes call it).</summary>
+    [Alias("SyncDynamicGroup")]
+    Task SyncDynamicGroup(FleetIndex.DynamicGroupQuery group);
+
+    /// <summary>A group the thing was in was deleted: its index entry, access and continuous jobs follow.</summary>
+    [Alias("GroupDeleted")]
+    Task GroupDeleted(ThingGroupRecord group);
 }

@@ -1,4 +1,5 @@
 using OrleansIot.Grains.Abstractions;
+using OrleansIot.Grains.Abstractions.FleetIndex;
 using OrleansIot.Grains.Abstractions.Registry;
 using OrleansIot.Grains.Registry;
 
@@ -38,6 +39,15 @@ internal sealed partial class ThingGrain
         }
 
         Events.Thing("CREATED", thing);
+        _record = thing;
+        _groups = [];
+        if (!state.State.Registered)
+        {
+            state.State.Registered = true;
+            await PersistAsync();
+        }
+
+        await IndexAsync(AllParts);   // its shadows and connectivity may predate the registration
         return thing;
     }
 
@@ -72,6 +82,8 @@ internal sealed partial class ThingGrain
         }
 
         Events.Thing("UPDATED", thing);
+        RegistryChanged(thing, groupsChanged: false);
+        await IndexAsync(IndexPart.Registry);
         await AccessChangedAsync();   // its type and attributes are policy variables
         return thing;
     }
@@ -90,6 +102,23 @@ internal sealed partial class ThingGrain
 
         await registry.DeleteThingAsync(ThingName);
         Events.Thing("DELETED", existing);
+        RegistryChanged(null, groupsChanged: true);
+        if (state.State.Registered)
+        {
+            state.State.Registered = false;
+            await PersistAsync();
+        }
+
+        try
+        {
+            await index.RemoveAsync(ThingName);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // The entry would still be found: counted, logged and removed by the reindex that follows.
+            IndexFailed(ex);
+        }
+
         await AccessChangedAsync();
     }
 
@@ -97,6 +126,7 @@ internal sealed partial class ThingGrain
     {
         var thing = await registry.GetThingAsync(ThingName) ?? throw ApiException.NotFound($"Thing {ThingName} cannot be found.");
         var group = await registry.GetThingGroupAsync(thingGroupName) ?? throw ApiException.NotFound($"Thing group {thingGroupName} cannot be found.");
+        StaticOnly(group);
         var current = await registry.GroupsOfAsync(ThingName);
         if (current.Contains(thingGroupName))
         {
@@ -110,7 +140,7 @@ internal sealed partial class ThingGrain
 
         foreach (var name in current)
         {
-            if (await registry.GetThingGroupAsync(name) is { } other && other.RootGroupName == group.RootGroupName)
+            if (await registry.GetThingGroupAsync(name) is { IsDynamic: false } other && other.RootGroupName == group.RootGroupName)
             {
                 throw ApiException.Invalid($"Thing {ThingName} is already in {name}, in the same hierarchy as {thingGroupName}; a thing can be in one group of a hierarchy.");
             }
@@ -121,12 +151,35 @@ internal sealed partial class ThingGrain
             throw ApiException.NotFound($"Thing group {thingGroupName} cannot be found.");
         }
 
+        _groups = null;
+        await JoinedAsync(group, thing);
+        await IndexAsync(IndexPart.Registry);
+    }
+
+    /// <summary>What follows a thing into a group (static or dynamic): the event, the group's policies, continuous jobs.</summary>
+    private async Task JoinedAsync(ThingGroupRecord group, ThingRecord thing)
+    {
         Events.Membership("ADDED", group, thing);
         await AccessChangedAsync();   // its groups' policies apply to it
-        var jobs = await GrainFactory.GetGrain<Abstractions.Jobs.IJobCatalogGrain>(0).Following([.. group.Ancestors, thingGroupName]);
+        var jobs = await GrainFactory.GetGrain<Abstractions.Jobs.IJobCatalogGrain>(0).Following([.. group.Ancestors, group.ThingGroupName]);
         foreach (var job in jobs)
         {
             await GrainFactory.GetGrain<Abstractions.Jobs.IJobGrain>(job).ThingJoined(ThingName);   // continuous jobs reach new members
+        }
+    }
+
+    private async Task LeftAsync(ThingGroupRecord group, ThingRecord thing)
+    {
+        Events.Membership("REMOVED", group, thing);
+        await AccessChangedAsync();
+        await LeaveJobsAsync(group);
+    }
+
+    private static void StaticOnly(ThingGroupRecord group)
+    {
+        if (group.IsDynamic)
+        {
+            throw ApiException.Invalid($"Thing group {group.ThingGroupName} is dynamic: its members are the things its query matches.");
         }
     }
 
@@ -134,15 +187,16 @@ internal sealed partial class ThingGrain
     {
         var thing = await registry.GetThingAsync(ThingName) ?? throw ApiException.NotFound($"Thing {ThingName} cannot be found.");
         var group = await registry.GetThingGroupAsync(thingGroupName) ?? throw ApiException.NotFound($"Thing group {thingGroupName} cannot be found.");
+        StaticOnly(group);
         if (!(await registry.GroupsOfAsync(ThingName)).Contains(thingGroupName))
         {
             return;
         }
 
         await registry.RemoveMemberAsync(thingGroupName, ThingName);
-        Events.Membership("REMOVED", group, thing);
-        await AccessChangedAsync();
-        await LeaveJobsAsync(group);
+        _groups = null;
+        await LeftAsync(group, thing);
+        await IndexAsync(IndexPart.Registry);
     }
 
     /// <summary>Continuous jobs that reached the thing only through the group it left remove its queued execution (AWS: REMOVED).</summary>

@@ -145,6 +145,7 @@ internal sealed partial class ThingGrain
             if (written == true)
             {
                 shadows[key] = next;
+                await IndexShadowAsync(key);   // before the answer: a search after it sees the change
                 var answer = change.Announce!();
                 Signal(key, next);
                 return answer;

@@ -15,6 +15,8 @@ internal sealed partial class ThingGrain(
     Registry.IRegistryStore registry,
     IOptions<OrleansIot.Grains.Abstractions.Registry.RegistryOptions> registryOptions,
     OrleansIot.Grains.Abstractions.Policies.IAccessChangeNotifier access,
+    FleetIndex.IFleetIndexStore index,
+    FleetIndex.FleetIndexView indexView,
     TimeProvider time,
     ILogger<ThingGrain> logger) : Grain, IThingGrain
 {
@@ -39,6 +41,7 @@ internal sealed partial class ThingGrain(
         c.Node = connection.Node;
         c.ProtocolVersion = connection.ProtocolVersion;
         await PersistAsync();
+        await IndexAsync(Abstractions.FleetIndex.IndexPart.Connectivity);
         return s.ConnectionVersion;
     }
 
@@ -58,6 +61,7 @@ internal sealed partial class ThingGrain(
 
         s.FirstSeenAt ??= connection.At;
         await PersistAsync();
+        await IndexAsync(Abstractions.FleetIndex.IndexPart.Connectivity);
     }
 
     public Task RecordUsage(UsageDelta delta)

@@ -8,6 +8,9 @@ public sealed class ThingState
     [Id(1)] public ConnectivityState Connectivity { get; set; } = new();
     [Id(2)] public UsageState Usage { get; set; } = new();
     [Id(3)] public long ConnectionVersion { get; set; }
+
+    /// <summary>Whether the thing is in the registry (only registered things are in the fleet index).</summary>
+    [Id(4)] public bool Registered { get; set; }
 }
 
 [GenerateSerializer, Alias("OrleansIot.ThingState.Connectivity")]

@@ -122,6 +122,7 @@ public static partial class IotSiloHost
             builder.Services.AddSingleton<Gateway.Retained.IRetainedMessageStore, PostgresRetainedMessageStore>();
             builder.Services.AddSingleton<IShadowStore, PostgresShadowStore>();
             builder.Services.AddSingleton<Grains.Registry.IRegistryStore, PostgresRegistryStore>();
+            builder.Services.AddSingleton<Grains.FleetIndex.IFleetIndexStore, PostgresFleetIndexStore>();
             builder.Services.AddSingleton<Grains.Queues.IQueueStore, PostgresQueueStore>();
             builder.Services.AddSingleton<Grains.Audit.IAuditStore, PostgresAuditStore>();
             builder.Services.AddSingleton<Grains.Abstractions.Artifacts.IArtifactBlobStore, PostgresArtifactStore>();

@@ -15,7 +15,7 @@ internal sealed class PostgresRegistryStore(NpgsqlDataSource dataSource) : IRegi
 {
     private const string ThingColumns = "thing_name, thing_id, thing_type_name, attributes::text, version";
     private const string TypeColumns = "thing_type_name, thing_type_id, description, searchable_attributes, deprecated, deprecated_at, created_at";
-    private const string GroupColumns = "thing_group_name, thing_group_id, ancestors, description, attributes::text, version, created_at";
+    private const string GroupColumns = "thing_group_name, thing_group_id, ancestors, description, attributes::text, version, created_at, query_string";
 
     public async Task<ThingRecord?> GetThingAsync(string thingName) =>
         (await QueryAsync($"SELECT {ThingColumns} FROM iot_things WHERE thing_name = @name", ReadThing, ("name", thingName))).SingleOrDefault();
@@ -85,13 +85,13 @@ internal sealed class PostgresRegistryStore(NpgsqlDataSource dataSource) : IRegi
     {
         var sql = previousVersion == 0
             ? """
-              INSERT INTO iot_thing_groups (thing_group_name, thing_group_id, ancestors, parent_group_name, description, attributes, version, created_at)
-              VALUES (@name, @id, @ancestors, @parent, @description, @attributes::jsonb, @version, @created_at) ON CONFLICT DO NOTHING
+              INSERT INTO iot_thing_groups (thing_group_name, thing_group_id, ancestors, parent_group_name, description, attributes, version, created_at, query_string)
+              VALUES (@name, @id, @ancestors, @parent, @description, @attributes::jsonb, @version, @created_at, @query) ON CONFLICT DO NOTHING
               """
-            : "UPDATE iot_thing_groups SET description = @description, attributes = @attributes::jsonb, version = @version WHERE thing_group_name = @name AND version = @previous";
+            : "UPDATE iot_thing_groups SET description = @description, attributes = @attributes::jsonb, version = @version, query_string = @query WHERE thing_group_name = @name AND version = @previous";
         return await ExecuteAsync(sql, ("name", group.ThingGroupName), ("id", group.ThingGroupId), ("ancestors", group.Ancestors.ToArray()),
             ("parent", group.ParentGroupName), ("description", group.Description), ("attributes", Json(group.Attributes)), ("version", group.Version),
-            ("created_at", group.CreationDate), ("previous", previousVersion)) == 1;
+            ("created_at", group.CreationDate), ("previous", previousVersion), ("query", group.QueryString)) == 1;
     }
 
     public async Task DeleteThingGroupAsync(string groupName) => await ExecuteAsync("DELETE FROM iot_thing_groups WHERE thing_group_name = @name", ("name", groupName));
@@ -154,7 +154,7 @@ internal sealed class PostgresRegistryStore(NpgsqlDataSource dataSource) : IRegi
 
     private static ThingGroupRecord ReadGroup(NpgsqlDataReader r) => new(
         r.GetString(0), r.GetString(1), r.GetFieldValue<string[]>(2), r.IsDBNull(3) ? null : r.GetString(3), Attributes(r.GetString(4)), r.GetInt64(5),
-        r.GetFieldValue<DateTimeOffset>(6));
+        r.GetFieldValue<DateTimeOffset>(6), r.IsDBNull(7) ? null : r.GetString(7));
 
     private static Dictionary<string, string> Attributes(string json) =>
         JsonSerializer.Deserialize<Dictionary<string, string>>(json) ?? [];
