@@ -333,12 +333,12 @@ public sealed class FleetQuery
 
         if (word.LeadingWildcard)
         {
-            throw Error("A term cannot start with a wildcard");
+            throw ErrorAt(word.Start, "A term cannot start with a wildcard");
         }
 
         if (word.Stars > _limits.MaxStarsPerTerm || word.QuestionMarks > _limits.MaxQuestionMarksPerTerm)
         {
-            throw Error($"A term can have at most {_limits.MaxStarsPerTerm} '*' and {_limits.MaxQuestionMarksPerTerm} '?' wildcards");
+            throw ErrorAt(word.Start, $"A term can have at most {_limits.MaxStarsPerTerm} '*' and {_limits.MaxQuestionMarksPerTerm} '?' wildcards");
         }
 
         return new TermNode(field, TermKind.Wildcard, word.Like.ToLowerInvariant());
@@ -432,7 +432,7 @@ public sealed class FleetQuery
             throw Error(_pos < _text.Length ? $"Unexpected '{_text[_pos]}'" : "The query ends where a term was expected");
         }
 
-        return new Word(text.ToString(), like.ToString(), stars, marks, leading);
+        return new Word(text.ToString(), like.ToString(), stars, marks, leading, start);
     }
 
     private static void AppendLiteral(StringBuilder like, char c)
@@ -513,7 +513,7 @@ public sealed class FleetQuery
 
     internal static ApiException Invalid(string message) => new(400, "InvalidQueryException", message);
 
-    private readonly record struct Word(string Text, string Like, int Stars, int QuestionMarks, bool LeadingWildcard);
+    private readonly record struct Word(string Text, string Like, int Stars, int QuestionMarks, bool LeadingWildcard, int Start);
 }
 
 /// <summary>How values compare across both stores: numbers as doubles, numeric text as numbers, text in lower case.</summary>
