@@ -123,6 +123,18 @@ internal sealed partial class FleetIndexAdminGrain(
 
     private FleetIndexAdminState S => state.State;
 
+    public override Task OnActivateAsync(CancellationToken cancellationToken)
+    {
+        // The first time the cluster runs with an index (a new installation, or one that had things before the index
+        // existed), build it from the sources of truth.
+        if (S.LastRebuildAt is null)
+        {
+            StartRebuild(TimeSpan.Zero);
+        }
+
+        return base.OnActivateAsync(cancellationToken);
+    }
+
     public Task<IndexingConfiguration> GetConfiguration() => Task.FromResult(S.Configuration ?? IndexingConfiguration.Default);
 
     public async Task UpdateConfiguration(IndexingConfiguration configuration)

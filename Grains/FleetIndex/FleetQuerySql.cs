@@ -16,7 +16,7 @@ public enum SqlArgType
 public sealed record SqlArg(string Name, object Value, SqlArgType Type);
 
 /// <summary>
-/// Translates a query tree into a parameterised SQL condition over <c>iot_fleet_index</c>'s field columns: every
+/// Translates a query tree into a parameterised SQL condition over <c>iot_fleet_index i</c>'s field columns: every
 /// value and field name is a parameter, never text spliced into the statement. Containment (<c>@&gt;</c>) and key
 /// existence (<c>?</c>) use the GIN indexes; wildcards and ranges test the field's elements. The semantics are
 /// <see cref="MemoryFleetIndex.Matches"/>'s, and one test contract runs the same cases against both.
@@ -105,14 +105,14 @@ public sealed class FleetQuerySql
     {
         if (field is not null)
         {
-            leaf(IndexFieldNames.Column(IndexFieldNames.PartOf(field) ?? IndexPart.Registry), field);
+            leaf("i." + IndexFieldNames.Column(IndexFieldNames.PartOf(field) ?? IndexPart.Registry), field);
             return;
         }
 
         _sql.Append('(');
-        leaf(IndexFieldNames.Column(IndexPart.Registry), IndexFields.AllValues);
+        leaf("i." + IndexFieldNames.Column(IndexPart.Registry), IndexFields.AllValues);
         _sql.Append(" OR ");
-        leaf(IndexFieldNames.Column(IndexPart.Shadow), IndexFields.AllValues);
+        leaf("i." + IndexFieldNames.Column(IndexPart.Shadow), IndexFields.AllValues);
         _sql.Append(')');
     }
 
@@ -124,7 +124,7 @@ public sealed class FleetQuerySql
                 _sql.Append($"({column} ? {Arg(field, SqlArgType.Text)})");
                 return;
             case TermKind.Wildcard:
-                _sql.Append($"EXISTS (SELECT 1 FROM jsonb_array_elements_text({column} -> {Arg(field, SqlArgType.Text)}) v WHERE v LIKE {Arg(term.Text, SqlArgType.Text)})");
+                _sql.Append($"EXISTS (SELECT 1 FROM jsonb_array_elements_text({column} -> {Arg(field, SqlArgType.Text)}) AS qt(v) WHERE qt.v LIKE {Arg(term.Text, SqlArgType.Text)})");
                 return;
         }
 
@@ -145,10 +145,11 @@ public sealed class FleetQuerySql
 
     private void Range(RangeNode range, string column, string field)
     {
-        _sql.Append($"EXISTS (SELECT 1 FROM jsonb_array_elements({column} -> {Arg(field, SqlArgType.Text)}) e WHERE ");
+        // Qualified names only: a bare name inside the subquery could resolve to a column of the statement around it.
+        _sql.Append($"EXISTS (SELECT 1 FROM jsonb_array_elements({column} -> {Arg(field, SqlArgType.Text)}) AS qe(v) WHERE ");
         if (range.Numeric)
         {
-            var n = RangeNumberOf("e");
+            var n = RangeNumberOf("qe.v");
             _sql.Append($"{n} IS NOT NULL");
             if (range.Low is { } lo)
             {
@@ -162,15 +163,15 @@ public sealed class FleetQuerySql
         }
         else
         {
-            _sql.Append("jsonb_typeof(e) = 'string'");
+            _sql.Append("jsonb_typeof(qe.v) = 'string'");
             if (range.Low is { } lo)
             {
-                _sql.Append($" AND (e #>> '{{}}') COLLATE \"C\" {(lo.Inclusive ? ">=" : ">")} {Arg(lo.Text, SqlArgType.Text)}");
+                _sql.Append($" AND (qe.v #>> '{{}}') COLLATE \"C\" {(lo.Inclusive ? ">=" : ">")} {Arg(lo.Text, SqlArgType.Text)}");
             }
 
             if (range.High is { } hi)
             {
-                _sql.Append($" AND (e #>> '{{}}') COLLATE \"C\" {(hi.Inclusive ? "<=" : "<")} {Arg(hi.Text, SqlArgType.Text)}");
+                _sql.Append($" AND (qe.v #>> '{{}}') COLLATE \"C\" {(hi.Inclusive ? "<=" : "<")} {Arg(hi.Text, SqlArgType.Text)}");
             }
         }
 

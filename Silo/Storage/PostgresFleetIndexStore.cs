@@ -135,7 +135,7 @@ internal sealed class PostgresFleetIndexStore : IFleetIndexStore, IAsyncDisposab
         var column = IndexFieldNames.Column(IndexFieldNames.PartOf(field) ?? IndexPart.Registry);
         var name = sql.Arg(field, SqlArgType.Text);
         return (sql, $"""
-            FROM iot_fleet_index i CROSS JOIN LATERAL (SELECT e, {FleetQuerySql.NumberOf("e")} AS n FROM jsonb_array_elements(i.{column} -> {name}) e) x
+            FROM iot_fleet_index i CROSS JOIN LATERAL (SELECT ae.v AS e, {FleetQuerySql.NumberOf("ae.v")} AS n FROM jsonb_array_elements(i.{column} -> {name}) AS ae(v)) x
             WHERE {Visible} AND ({sql.Condition})
             """);
     }

@@ -330,6 +330,12 @@ public abstract class FleetQueryContract
         Assert.Equal(3, colors.Count);
         Assert.Null(colors.Average);
 
+        // Conditions with ranges and wildcards around an aggregation (their elements must not mix with the aggregated ones).
+        var warm = await store.StatisticsAsync(FleetQuery.Parse("shadow.reported.temp:[20 TO 30] AND thingName:s*"), "thingName");
+        Assert.Equal(2, warm.Count);   // Sensor-B, sensor_A
+        var lampTemps = await store.StatisticsAsync(FleetQuery.Parse("attributes.floor:[1 TO 2] AND thingName:lamp*"), "shadow.reported.temp");
+        Assert.Equal(46.5, lampTemps.Sum);   // lamp-1 and lamp-2
+
         var none = await store.StatisticsAsync(FleetQuery.Parse("thingName:nothing"), "shadow.reported.temp");
         Assert.Equal(0, none.Count);
     }
