@@ -77,6 +77,25 @@ public sealed class SigV4Tests(NodeFixture node)
     }
 
     [Fact]
+    public async Task AwsSdkV3_SearchesAndAggregatesTheFleet_AndMakesADynamicGroup()
+    {
+        var arguments = new JsonObject
+        {
+            ["api"] = Api,
+            ["data"] = DataPlane,
+            ["admin"] = Credentials(await CreateKeyAsync("operator")),
+            ["prefix"] = NewId("sdkfleet"),
+        };
+
+        var result = await NodeClients.RunAsync("sdkv3-fleet.js", arguments);
+
+        NodeClients.AssertPassed(result,
+            "SearchIndex", "SearchIndex pages", "GetStatistics", "GetCardinality", "GetPercentiles", "GetBucketsAggregation",
+            "GetIndexingConfiguration", "DescribeIndex", "ListIndices", "CreateDynamicThingGroup", "DescribeThingGroup (dynamic)",
+            "ListThingsInThingGroup (dynamic)", "DeleteDynamicThingGroup", "bad query: InvalidQueryException", "unknown index: ResourceNotFoundException");
+    }
+
+    [Fact]
     public async Task AwsSdkV3_ManagesJobTemplatesAndJobs()
     {
         var thing = NewId("sdkjobs");
