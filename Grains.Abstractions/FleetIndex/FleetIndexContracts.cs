@@ -22,6 +22,14 @@ public sealed record IndexSection(
     [property: Id(0)] string Document,
     [property: Id(1)] string Fields);
 
+/// <summary>A part of a thing's entry to write; a <c>null</c> section clears the part.</summary>
+/// <param name="Part">Which part.</param>
+/// <param name="Section">Its new content.</param>
+[GenerateSerializer, Immutable, Alias("OrleansIot.IndexPartWrite")]
+public sealed record IndexPartWrite(
+    [property: Id(0)] IndexPart Part,
+    [property: Id(1)] IndexSection? Section);
+
 /// <summary>A thing as the index holds it: its parts' documents (JSON), <c>null</c> for a part not indexed.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.IndexedThingDocument")]
 public sealed record IndexedThingDocument(

@@ -19,7 +19,10 @@ public interface IAuditStore
     Task<(IReadOnlyList<AuditRecord> Records, AuditCursor? Last)> QueryAsync(DateTimeOffset from, DateTimeOffset to, string? operation, string? principal, AuditCursor? before, int maxResults);
 }
 
-[GrainType("audit"), Orleans.Concurrency.StatelessWorker]
+// Reentrant: it holds no state, and the store group-commits whatever records wait together. Turn by turn, each of the
+// few workers a node has waited for its own commit, so a busy control plane (a few hundred calls per second) queued
+// its records for longer than the response timeout and lost them.
+[GrainType("audit"), Orleans.Concurrency.StatelessWorker, Orleans.Concurrency.Reentrant]
 internal sealed class AuditGrain(IAuditStore store) : Grain, IAuditGrain
 {
     public Task Record(IReadOnlyList<AuditRecord> records) => store.AppendAsync(records);

@@ -144,8 +144,12 @@ internal sealed partial class FleetIndexAdminGrain(
         await state.WriteStateAsync();
         view.Invalidate();
 
-        // Every node must hold the new configuration before things are reindexed with it.
-        StartRebuild(options.Value.SettingsRefresh * 2);
+        // Every node must hold the new configuration before things are reindexed with it. Off: nothing to write (the
+        // entries stay until the index is turned on again, which rebuilds it).
+        if (configuration.Registry)
+        {
+            StartRebuild(options.Value.SettingsRefresh * 2);
+        }
     }
 
     public Task<FleetIndexSnapshot> Snapshot() => Task.FromResult(new FleetIndexSnapshot(
@@ -364,7 +368,7 @@ public sealed class FleetIndexAdminState
 public interface IEmbeddedFleetIndexGrain : IGrainWithIntegerKey
 {
     [Alias("Write")]
-    Task Write(string thingName, IndexPart part, IndexSection? section);
+    Task Write(string thingName, IReadOnlyList<IndexPartWrite> parts);
 
     [Alias("Remove")]
     Task Remove(string thingName);
@@ -397,9 +401,13 @@ internal sealed class EmbeddedFleetIndexGrain : Grain, IEmbeddedFleetIndexGrain
 {
     private readonly MemoryFleetIndex _index = new();
 
-    public Task Write(string thingName, IndexPart part, IndexSection? section)
+    public Task Write(string thingName, IReadOnlyList<IndexPartWrite> parts)
     {
-        _index.Write(thingName, part, section);
+        foreach (var write in parts)
+        {
+            _index.Write(thingName, write.Part, write.Section);
+        }
+
         return Task.CompletedTask;
     }
 
@@ -428,7 +436,7 @@ public sealed class EmbeddedFleetIndexStore(IGrainFactory grains) : IFleetIndexS
 {
     private IEmbeddedFleetIndexGrain Index => grains.GetGrain<IEmbeddedFleetIndexGrain>(0);
 
-    public Task WriteAsync(string thingName, IndexPart part, IndexSection? section) => Index.Write(thingName, part, section);
+    public Task WriteAsync(string thingName, IReadOnlyList<IndexPartWrite> parts) => Index.Write(thingName, parts);
 
     public Task RemoveAsync(string thingName) => Index.Remove(thingName);
 

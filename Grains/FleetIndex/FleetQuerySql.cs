@@ -16,7 +16,7 @@ public enum SqlArgType
 public sealed record SqlArg(string Name, object Value, SqlArgType Type);
 
 /// <summary>
-/// Translates a query tree into a parameterised SQL condition over <c>iot_fleet_index i</c>'s field columns: every
+/// Translates a query tree into a parameterised SQL condition over the fleet index's field columns (<see cref="IndexFieldNames.Column"/>): every
 /// value and field name is a parameter, never text spliced into the statement. Containment (<c>@&gt;</c>) and key
 /// existence (<c>?</c>) use the GIN indexes; wildcards and ranges test the field's elements. The semantics are
 /// <see cref="MemoryFleetIndex.Matches"/>'s, and one test contract runs the same cases against both.
@@ -25,11 +25,11 @@ public sealed class FleetQuerySql
 {
     /// <summary>An element as a range compares it: a number, or numeric text, else NULL (the memory store's <see cref="FieldValue.TryNumeric"/>).</summary>
     public static string RangeNumberOf(string element) =>
-        $"(CASE jsonb_typeof({element}) WHEN 'number' THEN ({element} #>> '{{}}')::float8 WHEN 'string' THEN CASE WHEN ({element} #>> '{{}}') ~ '{FleetValue.NumericTextPattern}' THEN ({element} #>> '{{}}')::float8 END END)";
+        $"(CASE jsonb_typeof({element}) WHEN 'number' THEN ({element})::float8 WHEN 'string' THEN CASE WHEN ({element} #>> '{{}}') ~ '{FleetValue.NumericTextPattern}' THEN ({element} #>> '{{}}')::float8 END END)";
 
     /// <summary>An element as an aggregation counts it: as a range does, and booleans as 1 or 0 (<see cref="FleetAggregates.Numeric"/>).</summary>
     public static string NumberOf(string element) =>
-        $"(CASE jsonb_typeof({element}) WHEN 'boolean' THEN CASE WHEN {element} = 'true'::jsonb THEN 1.0::float8 ELSE 0.0::float8 END ELSE {RangeNumberOf(element)} END)";
+        $"(CASE jsonb_typeof({element}) WHEN 'number' THEN ({element})::float8 WHEN 'boolean' THEN CASE WHEN ({element})::boolean THEN 1.0::float8 ELSE 0.0::float8 END WHEN 'string' THEN CASE WHEN ({element} #>> '{{}}') ~ '{FleetValue.NumericTextPattern}' THEN ({element} #>> '{{}}')::float8 END END)";
 
     private readonly List<SqlArg> _args = [];
     private readonly StringBuilder _sql = new();
@@ -105,19 +105,27 @@ public sealed class FleetQuerySql
     {
         if (field is not null)
         {
-            leaf("i." + IndexFieldNames.Column(IndexFieldNames.PartOf(field) ?? IndexPart.Registry), field);
+            leaf(IndexFieldNames.Column(IndexFieldNames.PartOf(field) ?? IndexPart.Registry), field);
             return;
         }
 
         _sql.Append('(');
-        leaf("i." + IndexFieldNames.Column(IndexPart.Registry), IndexFields.AllValues);
+        leaf(IndexFieldNames.Column(IndexPart.Registry), IndexFields.AllValues);
         _sql.Append(" OR ");
-        leaf("i." + IndexFieldNames.Column(IndexPart.Shadow), IndexFields.AllValues);
+        leaf(IndexFieldNames.Column(IndexPart.Shadow), IndexFields.AllValues);
         _sql.Append(')');
     }
 
     private void Term(TermNode term, string column, string field)
     {
+        if (field == "thingName" && term.Kind == TermKind.Wildcard)
+        {
+            // Name prefixes are the most common wildcard: the row's own name (thing names are ASCII, so lower() is
+            // the index's lower case) with its pattern index, not a scan of every entry's fields.
+            _sql.Append($"(lower(r.thing_name) LIKE {Arg(term.Text, SqlArgType.Text)})");
+            return;
+        }
+
         switch (term.Kind)
         {
             case TermKind.Exists:

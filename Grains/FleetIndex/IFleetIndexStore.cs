@@ -12,8 +12,11 @@ namespace OrleansIot.Grains.FleetIndex;
 /// </summary>
 public interface IFleetIndexStore
 {
+    /// <summary>Writes parts of a thing's entry together (one statement in PostgreSQL); a <c>null</c> section clears its part.</summary>
+    Task WriteAsync(string thingName, IReadOnlyList<IndexPartWrite> parts);
+
     /// <summary>Writes one part of a thing's entry; <c>null</c> clears that part.</summary>
-    Task WriteAsync(string thingName, IndexPart part, IndexSection? section);
+    Task WriteAsync(string thingName, IndexPart part, IndexSection? section) => WriteAsync(thingName, [new IndexPartWrite(part, section)]);
 
     /// <summary>Removes the thing's entry.</summary>
     Task RemoveAsync(string thingName);
@@ -70,11 +73,12 @@ public static class IndexFieldNames
         return part;
     }
 
+    /// <summary>The part's fields in the SQL store's statements (<c>r</c>, <c>s</c>, <c>c</c>: the three part tables).</summary>
     public static string Column(IndexPart part) => part switch
     {
-        IndexPart.Registry => "registry_fields",
-        IndexPart.Shadow => "shadow_fields",
-        _ => "connectivity_fields",
+        IndexPart.Registry => "r.fields",
+        IndexPart.Shadow => "s.fields",
+        _ => "c.fields",
     };
 
     /// <summary>Opaque page tokens: the last thing name of the previous page.</summary>

@@ -85,12 +85,22 @@ internal sealed partial class ThingGrain
         {
             var current = await indexView.CurrentAsync();
             var configuration = current.Configuration;
+            if (!configuration.Registry)
+            {
+                return;   // the index is off: nothing to keep (turning it on rebuilds it)
+            }
+
+            var writes = new List<IndexPartWrite>(parts.Length);
             foreach (var part in parts)
             {
-                var section = await BuildAsync(part, configuration);
-                await index.WriteAsync(ThingName, part, section);
-                _sections[(int)part] = section;
-                _sectionKnown[(int)part] = true;
+                writes.Add(new IndexPartWrite(part, await BuildAsync(part, configuration)));
+            }
+
+            await index.WriteAsync(ThingName, writes);
+            foreach (var write in writes)
+            {
+                _sections[(int)write.Part] = write.Section;
+                _sectionKnown[(int)write.Part] = true;
             }
 
             if (current.DynamicGroups.Count > 0 && configuration.Registry)

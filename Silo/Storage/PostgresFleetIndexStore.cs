@@ -8,14 +8,18 @@ using OrleansIot.Grains.Registry;
 namespace OrleansIot.Silo.Storage;
 
 /// <summary>
-/// The thing index in <c>iot_fleet_index</c> (deploy/postgres/010). Writes are group-committed: the parts waiting
-/// while a writer is busy go out as one batch (one upsert per part kind), and each thing grain's write completes
+/// The thing index in three tables, one per part (deploy/postgres/010): a registered thing has a row in each, so a
+/// search joins them. Writes are group-committed: the parts waiting while a writer is busy go out as one batch (one
+/// upsert per part table), and each thing grain's write completes
 /// when its row is committed, so a search after an acknowledged change sees it. Queries are the translated tree
 /// (<see cref="FleetQuerySql"/>): only parameters carry the query's text.
 /// </summary>
 internal sealed class PostgresFleetIndexStore : IFleetIndexStore, IAsyncDisposable
 {
-    private const string Visible = "i.registry IS NOT NULL";
+    private const string Visible = "r.document IS NOT NULL";
+
+    /// <summary>The three parts of every entry (a registry write makes sure the other two rows exist).</summary>
+    private const string Entries = "iot_fleet_index r JOIN iot_fleet_index_shadow s USING (thing_name) JOIN iot_fleet_index_connectivity c USING (thing_name)";
     private readonly NpgsqlDataSource _dataSource;
     private readonly GroupCommit<IndexWrite> _writes;
 
@@ -25,7 +29,8 @@ internal sealed class PostgresFleetIndexStore : IFleetIndexStore, IAsyncDisposab
         _writes = new GroupCommit<IndexWrite>(WriteAsync, maxItems: 512, writers: 2);
     }
 
-    public Task WriteAsync(string thingName, IndexPart part, IndexSection? section) => _writes.AddAsync([new IndexWrite(thingName, part, section, Remove: false)]);
+    public Task WriteAsync(string thingName, IReadOnlyList<IndexPartWrite> parts) =>
+        _writes.AddAsync([.. parts.Select(p => new IndexWrite(thingName, p.Part, p.Section, Remove: false))]);
 
     public Task RemoveAsync(string thingName) => _writes.AddAsync([new IndexWrite(thingName, IndexPart.Registry, null, Remove: true)]);
 
@@ -35,9 +40,9 @@ internal sealed class PostgresFleetIndexStore : IFleetIndexStore, IAsyncDisposab
         var after = sql.Arg((object?)afterThingName ?? DBNull.Value, SqlArgType.Text);
         var limit = sql.Arg(maxResults + 1, SqlArgType.Whole);
         await using var command = Command(sql, $"""
-            SELECT i.thing_name, i.registry::text, i.shadow::text, i.connectivity::text FROM iot_fleet_index i
-             WHERE {Visible} AND ({sql.Condition}) AND ({after}::text IS NULL OR i.thing_name COLLATE "C" > {after}::text)
-             ORDER BY i.thing_name COLLATE "C" LIMIT {limit}::int
+            SELECT r.thing_name, r.document::text, s.document::text, c.document::text FROM {Entries}
+             WHERE {Visible} AND ({sql.Condition}) AND ({after}::text IS NULL OR r.thing_name COLLATE "C" > {after}::text)
+             ORDER BY r.thing_name COLLATE "C" LIMIT {limit}::int
             """);
         var things = new List<IndexedThingDocument>();
         await using (var reader = await command.ExecuteReaderAsync())
@@ -112,7 +117,8 @@ internal sealed class PostgresFleetIndexStore : IFleetIndexStore, IAsyncDisposab
     public async Task<RegistryPage<string>> NamesAsync(string? afterThingName, int maxResults)
     {
         await using var command = _dataSource.CreateCommand("""
-            SELECT thing_name FROM iot_fleet_index WHERE @after::text IS NULL OR thing_name COLLATE "C" > @after::text ORDER BY thing_name COLLATE "C" LIMIT @limit
+            SELECT thing_name FROM (SELECT thing_name FROM iot_fleet_index UNION SELECT thing_name FROM iot_fleet_index_shadow UNION SELECT thing_name FROM iot_fleet_index_connectivity) n
+             WHERE @after::text IS NULL OR thing_name COLLATE "C" > @after::text ORDER BY thing_name COLLATE "C" LIMIT @limit
             """);
         command.Parameters.Add(new NpgsqlParameter("after", NpgsqlDbType.Text) { Value = (object?)afterThingName ?? DBNull.Value });
         command.Parameters.AddWithValue("limit", maxResults + 1);
@@ -135,7 +141,7 @@ internal sealed class PostgresFleetIndexStore : IFleetIndexStore, IAsyncDisposab
         var column = IndexFieldNames.Column(IndexFieldNames.PartOf(field) ?? IndexPart.Registry);
         var name = sql.Arg(field, SqlArgType.Text);
         return (sql, $"""
-            FROM iot_fleet_index i CROSS JOIN LATERAL (SELECT ae.v AS e, {FleetQuerySql.NumberOf("ae.v")} AS n FROM jsonb_array_elements(i.{column} -> {name}) AS ae(v)) x
+            FROM {Entries} CROSS JOIN LATERAL (SELECT ae.v AS e, {FleetQuerySql.NumberOf("ae.v")} AS n FROM jsonb_array_elements({column} -> {name}) AS ae(v)) x
             WHERE {Visible} AND ({sql.Condition})
             """);
     }
@@ -164,29 +170,46 @@ internal sealed class PostgresFleetIndexStore : IFleetIndexStore, IAsyncDisposab
         var removed = writes.Where(w => w.Remove).Select(w => w.ThingName).Distinct(StringComparer.Ordinal).ToArray();
         if (removed.Length > 0)
         {
-            var remove = new NpgsqlBatchCommand("DELETE FROM iot_fleet_index WHERE thing_name = ANY(@names)");
-            remove.Parameters.Add(new NpgsqlParameter("names", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = removed });
-            batch.BatchCommands.Add(remove);
+            foreach (var table in Tables)
+            {
+                var remove = new NpgsqlBatchCommand($"DELETE FROM {table} WHERE thing_name = ANY(@names)");
+                remove.Parameters.Add(new NpgsqlParameter("names", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = removed });
+                batch.BatchCommands.Add(remove);
+            }
         }
 
         foreach (var part in writes.Where(w => !w.Remove).GroupBy(w => w.Part))
         {
             // One row per thing (the last write wins): an upsert cannot touch a row twice.
             var rows = part.GroupBy(w => w.ThingName, StringComparer.Ordinal).Select(g => g.Last()).ToList();
-            var column = part.Key switch { IndexPart.Registry => "registry", IndexPart.Shadow => "shadow", _ => "connectivity" };
+            var table = Tables[(int)part.Key];
+            var names = rows.Select(r => r.ThingName).ToArray();
             var upsert = new NpgsqlBatchCommand($"""
-                INSERT INTO iot_fleet_index AS i (thing_name, {column}, {column}_fields, updated_at)
+                INSERT INTO {table} AS t (thing_name, document, fields, updated_at)
                 SELECT v.n, v.d::jsonb, coalesce(v.f::jsonb, jsonb_build_object()), now() FROM unnest(@names, @docs, @fields) AS v(n, d, f)
-                ON CONFLICT (thing_name) DO UPDATE SET {column} = EXCLUDED.{column}, {column}_fields = EXCLUDED.{column}_fields, updated_at = now()
+                ON CONFLICT (thing_name) DO UPDATE SET document = EXCLUDED.document, fields = EXCLUDED.fields, updated_at = now()
                 """);
-            upsert.Parameters.Add(new NpgsqlParameter("names", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.ThingName).ToArray() });
+            upsert.Parameters.Add(new NpgsqlParameter("names", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = names });
             upsert.Parameters.Add(new NpgsqlParameter("docs", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.Section?.Document).ToArray() });
             upsert.Parameters.Add(new NpgsqlParameter("fields", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = rows.Select(r => r.Section?.Fields).ToArray() });
             batch.BatchCommands.Add(upsert);
+            if (part.Key == IndexPart.Registry)
+            {
+                // Every entry has all three rows, so searches join them without outer joins.
+                foreach (var other in Tables.Skip(1))
+                {
+                    var ensure = new NpgsqlBatchCommand($"INSERT INTO {other} (thing_name) SELECT unnest(@names) ON CONFLICT DO NOTHING");
+                    ensure.Parameters.Add(new NpgsqlParameter("names", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = names });
+                    batch.BatchCommands.Add(ensure);
+                }
+            }
         }
 
         await batch.ExecuteNonQueryAsync();
     }
+
+    /// <summary>The part tables, by <see cref="IndexPart"/>.</summary>
+    private static readonly string[] Tables = ["iot_fleet_index", "iot_fleet_index_shadow", "iot_fleet_index_connectivity"];
 
     private sealed record IndexWrite(string ThingName, IndexPart Part, IndexSection? Section, bool Remove);
 }

@@ -384,9 +384,13 @@ internal sealed class MemoryFleetIndexStore : IFleetIndexStore
 {
     private readonly MemoryFleetIndex _index = new();
 
-    public Task WriteAsync(string thingName, IndexPart part, IndexSection? section)
+    public Task WriteAsync(string thingName, IReadOnlyList<IndexPartWrite> parts)
     {
-        _index.Write(thingName, part, section);
+        foreach (var write in parts)
+        {
+            _index.Write(thingName, write.Part, write.Section);
+        }
+
         return Task.CompletedTask;
     }
 

@@ -64,7 +64,7 @@ public sealed class PostgresFleetIndexTests(PostgresServer postgres)
 
             await using (var dataSource = NpgsqlDataSource.Create(connectionString))
             {
-                await using var truncate = dataSource.CreateCommand("TRUNCATE iot_fleet_index");
+                await using var truncate = dataSource.CreateCommand("TRUNCATE iot_fleet_index, iot_fleet_index_shadow, iot_fleet_index_connectivity");
                 await truncate.ExecuteNonQueryAsync();
             }
 

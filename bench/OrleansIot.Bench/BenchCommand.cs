@@ -59,7 +59,7 @@ internal static class BenchCommand
             return await RulesRun.RunAsync(args[1..], rulesStop.Token);
         }
 
-        if (args[0] is "jobs" or "download")
+        if (args[0] is "jobs" or "download" or "fleet")
         {
             using var jobsStop = new CancellationTokenSource();
             Console.CancelKeyPress += (_, e) =>
@@ -67,12 +67,17 @@ internal static class BenchCommand
                 e.Cancel = true;
                 jobsStop.Cancel();
             };
-            return args[0] == "jobs" ? await JobsRun.RunAsync(args[1..], jobsStop.Token) : await DownloadRun.RunAsync(args[1..], jobsStop.Token);
+            return args[0] switch
+            {
+                "jobs" => await JobsRun.RunAsync(args[1..], jobsStop.Token),
+                "fleet" => await FleetRun.RunAsync(args[1..], jobsStop.Token),
+                _ => await DownloadRun.RunAsync(args[1..], jobsStop.Token),
+            };
         }
 
         if (args[0] != "pubsub")
         {
-            Console.Error.WriteLine($"unknown command '{args[0]}'\n{BenchOptions.Usage}\n{IdleRun.Usage}\n{ShadowRun.Usage}\n{RulesRun.Usage}\n{PolicyRun.Usage}\n{MtlsRun.Usage}\n{JobsRun.Usage}\n{DownloadRun.Usage}");
+            Console.Error.WriteLine($"unknown command '{args[0]}'\n{BenchOptions.Usage}\n{IdleRun.Usage}\n{ShadowRun.Usage}\n{RulesRun.Usage}\n{PolicyRun.Usage}\n{MtlsRun.Usage}\n{JobsRun.Usage}\n{DownloadRun.Usage}\n{FleetRun.Usage}");
             return 2;
         }
 

@@ -17,7 +17,9 @@ internal static class ShadowRun
 {
     public const string Usage = """
         shadow --port P [--host H] [--things 1000] [--duration 10] [--warmup 2] [--rate 0] [--concurrency 64] [--label L]
-          each thing: subscribe to its /update/accepted and /update/rejected, set a desired value, then report
+               [--http H --key API_KEY]
+          each thing (registered first through the HTTP API when --http is given, so it is in the fleet index):
+          subscribe to its /update/accepted and /update/rejected, set a desired value, then report
           (--rate updates/s per thing; 0 = next update as soon as the previous is answered); prints updates/s,
           rejections and p50/p95/p99 publish-to-accepted latency
         """;
@@ -43,11 +45,19 @@ internal static class ShadowRun
         var label = Get("label", $"{host}:{port}");
         var run = Guid.NewGuid().ToString("N")[..6];
 
+        using var http = values.TryGetValue("http", out var httpPort) ? new HttpClient { BaseAddress = new Uri($"http://{host}:{httpPort}") } : null;
+        http?.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Get("key", ""));
         var factory = new MqttClientFactory();
         var things = new Thing[count];
         await Parallel.ForAsync(0, count, new ParallelOptions { MaxDegreeOfParallelism = concurrency, CancellationToken = stop }, async (i, token) =>
         {
             var name = $"bench-{run}-{i}";
+            if (http is not null)
+            {
+                using var created = await http.PostAsync($"/api/things/{name}", new StringContent("{}", Encoding.UTF8, "application/json"), token);
+                created.EnsureSuccessStatusCode();
+            }
+
             var client = factory.CreateMqttClient();
             var thing = new Thing(name, client);
             client.ApplicationMessageReceivedAsync += e =>
