@@ -517,12 +517,30 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
         }
     }
 
-    // A failed route change is repaired by the target itself: it sees the version gap and asks for a snapshot,
-    // or it is dropped if it is gone.
-    private Task BroadcastAsync(RouteUpdate update) => SendToAllAsync(node => node.ApplyRoutes(update));
+    // A route change that did not reach a node is sent again as a whole snapshot, at once in the background: waiting
+    // for the target to notice the version gap took two refreshes (10 s and more), and every message published for
+    // the new subscriber meanwhile was acknowledged and not forwarded. A node that is gone is dropped by the refresh.
+    private Task BroadcastAsync(RouteUpdate update) => SendToAllAsync(node => node.ApplyRoutes(update), RepairRoutesAsync);
 
-    /// <summary>Calls every other node at once; completes when all answered or timed out (failures are logged).</summary>
-    private async Task SendToAllAsync(Func<IRouteNode, Task> call)
+    private async Task RepairRoutesAsync(RouteNodeEntry target)
+    {
+        for (var attempt = 1; attempt <= 3 && !_stopping.IsCancellationRequested; attempt++)
+        {
+            try
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(100 * attempt), _time, _stopping.Token);
+                await target.Reference.ApplyRoutes(LocalSnapshot()).WaitAsync(_options.BroadcastTimeout, _stopping.Token);
+                return;
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogBroadcastFailed(_logger, ex, target.NodeId);
+            }
+        }
+    }
+
+    /// <summary>Calls every other node at once; completes when all answered or timed out (failures are logged, and handed to <paramref name="failed"/>).</summary>
+    private async Task SendToAllAsync(Func<IRouteNode, Task> call, Func<RouteNodeEntry, Task>? failed = null)
     {
         RouteNodeEntry[] targets;
         _remoteLock.EnterReadLock();
@@ -544,6 +562,10 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 LogBroadcastFailed(_logger, ex, target.NodeId);
+                if (failed is not null)
+                {
+                    _ = failed(target);
+                }
             }
         }));
     }

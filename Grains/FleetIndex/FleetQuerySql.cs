@@ -32,6 +32,7 @@ public sealed class FleetQuerySql
         $"(CASE jsonb_typeof({element}) WHEN 'number' THEN ({element})::float8 WHEN 'boolean' THEN CASE WHEN ({element})::boolean THEN 1.0::float8 ELSE 0.0::float8 END WHEN 'string' THEN CASE WHEN ({element} #>> '{{}}') ~ '{FleetValue.NumericTextPattern}' THEN ({element} #>> '{{}}')::float8 END END)";
 
     private readonly List<SqlArg> _args = [];
+    private readonly bool[] _parts = new bool[3];
     private readonly StringBuilder _sql = new();
 
     private FleetQuerySql()
@@ -41,6 +42,9 @@ public sealed class FleetQuerySql
     public string Condition => _sql.ToString();
 
     public IReadOnlyList<SqlArg> Args => _args;
+
+    /// <summary>Whether the condition reads this part's fields (a statement joins only the parts it reads).</summary>
+    public bool Uses(IndexPart part) => _parts[(int)part];
 
     public static FleetQuerySql Translate(QueryNode root)
     {
@@ -105,10 +109,13 @@ public sealed class FleetQuerySql
     {
         if (field is not null)
         {
-            leaf(IndexFieldNames.Column(IndexFieldNames.PartOf(field) ?? IndexPart.Registry), field);
+            var part = IndexFieldNames.PartOf(field) ?? IndexPart.Registry;
+            _parts[(int)part] = true;
+            leaf(IndexFieldNames.Column(part), field);
             return;
         }
 
+        _parts[(int)IndexPart.Registry] = _parts[(int)IndexPart.Shadow] = true;
         _sql.Append('(');
         leaf(IndexFieldNames.Column(IndexPart.Registry), IndexFields.AllValues);
         _sql.Append(" OR ");

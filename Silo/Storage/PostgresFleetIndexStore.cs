@@ -20,6 +20,12 @@ internal sealed class PostgresFleetIndexStore : IFleetIndexStore, IAsyncDisposab
 
     /// <summary>The three parts of every entry (a registry write makes sure the other two rows exist).</summary>
     private const string Entries = "iot_fleet_index r JOIN iot_fleet_index_shadow s USING (thing_name) JOIN iot_fleet_index_connectivity c USING (thing_name)";
+
+    /// <summary>The registry part and the other parts the condition (or an aggregation) reads.</summary>
+    private static string EntriesFor(FleetQuerySql sql, IndexPart? also = null) =>
+        "iot_fleet_index r"
+        + (sql.Uses(IndexPart.Shadow) || also == IndexPart.Shadow ? " JOIN iot_fleet_index_shadow s USING (thing_name)" : "")
+        + (sql.Uses(IndexPart.Connectivity) || also == IndexPart.Connectivity ? " JOIN iot_fleet_index_connectivity c USING (thing_name)" : "");
     private readonly NpgsqlDataSource _dataSource;
     private readonly GroupCommit<IndexWrite> _writes;
 
@@ -40,9 +46,12 @@ internal sealed class PostgresFleetIndexStore : IFleetIndexStore, IAsyncDisposab
         var after = sql.Arg((object?)afterThingName ?? DBNull.Value, SqlArgType.Text);
         var limit = sql.Arg(maxResults + 1, SqlArgType.Whole);
         await using var command = Command(sql, $"""
-            SELECT r.thing_name, r.document::text, s.document::text, c.document::text FROM {Entries}
-             WHERE {Visible} AND ({sql.Condition}) AND ({after}::text IS NULL OR r.thing_name COLLATE "C" > {after}::text)
-             ORDER BY r.thing_name COLLATE "C" LIMIT {limit}::int
+            WITH page AS (
+                SELECT r.thing_name FROM {EntriesFor(sql)}
+                 WHERE {Visible} AND ({sql.Condition}) AND ({after}::text IS NULL OR r.thing_name > {after}::text)
+                 ORDER BY r.thing_name LIMIT {limit}::int)
+            SELECT r.thing_name, r.document::text, s.document::text, c.document::text FROM page JOIN {Entries} USING (thing_name)
+             ORDER BY r.thing_name
             """);
         var things = new List<IndexedThingDocument>();
         await using (var reader = await command.ExecuteReaderAsync())
@@ -118,7 +127,7 @@ internal sealed class PostgresFleetIndexStore : IFleetIndexStore, IAsyncDisposab
     {
         await using var command = _dataSource.CreateCommand("""
             SELECT thing_name FROM (SELECT thing_name FROM iot_fleet_index UNION SELECT thing_name FROM iot_fleet_index_shadow UNION SELECT thing_name FROM iot_fleet_index_connectivity) n
-             WHERE @after::text IS NULL OR thing_name COLLATE "C" > @after::text ORDER BY thing_name COLLATE "C" LIMIT @limit
+             WHERE @after::text IS NULL OR thing_name > @after::text ORDER BY thing_name LIMIT @limit
             """);
         command.Parameters.Add(new NpgsqlParameter("after", NpgsqlDbType.Text) { Value = (object?)afterThingName ?? DBNull.Value });
         command.Parameters.AddWithValue("limit", maxResults + 1);
@@ -138,10 +147,11 @@ internal sealed class PostgresFleetIndexStore : IFleetIndexStore, IAsyncDisposab
     private static (FleetQuerySql Sql, string From) Elements(FleetQuery query, string field)
     {
         var sql = FleetQuerySql.Translate(query.Root);
-        var column = IndexFieldNames.Column(IndexFieldNames.PartOf(field) ?? IndexPart.Registry);
+        var part = IndexFieldNames.PartOf(field) ?? IndexPart.Registry;
+        var column = IndexFieldNames.Column(part);
         var name = sql.Arg(field, SqlArgType.Text);
         return (sql, $"""
-            FROM {Entries} CROSS JOIN LATERAL (SELECT ae.v AS e, {FleetQuerySql.NumberOf("ae.v")} AS n FROM jsonb_array_elements({column} -> {name}) AS ae(v)) x
+            FROM {EntriesFor(sql, part)} CROSS JOIN LATERAL (SELECT ae.v AS e, {FleetQuerySql.NumberOf("ae.v")} AS n FROM jsonb_array_elements({column} -> {name}) AS ae(v)) x
             WHERE {Visible} AND ({sql.Condition})
             """);
     }

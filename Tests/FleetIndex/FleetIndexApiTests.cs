@@ -233,6 +233,28 @@ public sealed class FleetIndexApiTests(NodeFixture node)
         await ApiAssert.ProblemAsync(await node.Http.GetAsync($"/api/thing-groups/{group}"), HttpStatusCode.NotFound, "ResourceNotFoundException");
     }
 
+    [Fact]
+    public async Task APolicyOnADynamicGroup_AppliesToItsMembers_WhileTheyMatch()
+    {
+        var prefix = Ids.NewId("dynpol");
+        var (group, thing, policy) = (prefix + "-g", prefix + "-t", prefix + "-p");
+        await CreateThingAsync(thing);
+        await ApiAssert.OkAsync(await node.Http.PostAsync($"/api/policies/{policy}", Json(
+            """{"policyDocument":{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Publish","Resource":"*"}]}}""")));
+        await ApiAssert.OkAsync(await node.Http.PostAsync($"/api/dynamic-thing-groups/{group}", Json($$"""{"queryString":"thingName:{{prefix}}* AND shadow.reported.zone:lab"}""")));
+        await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/target-policies/{policy}", Json(new JsonObject { ["target"] = $"arn:aws:iot:local:000000000000:thinggroup/{group}" })));
+        Assert.Empty(await EffectiveAsync(thing));
+
+        await UpdateShadowAsync(thing, """{"reported":{"zone":"lab"}}""");
+        Assert.Equal([policy], await EffectiveAsync(thing));
+
+        await UpdateShadowAsync(thing, """{"reported":{"zone":"office"}}""");
+        Assert.Empty(await EffectiveAsync(thing));
+    }
+
+    private async Task<string[]> EffectiveAsync(string thing) =>
+        [.. (await ApiAssert.OkAsync(await node.Http.PostAsync($"/api/effective-policies?thingName={thing}", Json("{}"))))["effectivePolicies"]!.AsArray().Select(e => (string)e!["policyName"]!)];
+
     [Theory]
     [InlineData("""{"queryString":"thingName:*x"}""", "InvalidQueryException")]
     [InlineData("""{"queryString":"nope:1"}""", "InvalidQueryException")]
