@@ -28,7 +28,7 @@ public static class FleetIndexApi
         indices.MapPost("/cardinality", GetCardinalityAsync).WithName("GetCardinality").ReadOnly();
         indices.MapPost("/percentiles", GetPercentilesAsync).WithName("GetPercentiles").ReadOnly();
         indices.MapPost("/buckets", GetBucketsAggregationAsync).WithName("GetBucketsAggregation").ReadOnly();
-        indices.MapGet("", ListIndicesAsync).WithName("ListIndices");
+        indices.MapGet("", ListIndices).WithName("ListIndices");
         indices.MapGet("/{indexName}", DescribeIndexAsync).WithName("DescribeIndex");
         indices.MapPost("/{indexName}/rebuild", RebuildIndexAsync).WithName("RebuildIndex");
 
@@ -150,7 +150,7 @@ public static class FleetIndexApi
 
     public sealed record IndexingConfigurationBody(ThingIndexingConfiguration? ThingIndexingConfiguration, ThingGroupIndexingConfiguration? ThingGroupIndexingConfiguration);
 
-    private static Ok<ListIndicesResponse> ListIndicesAsync() => TypedResults.Ok(new ListIndicesResponse(["AWS_Things"], null));
+    private static Ok<ListIndicesResponse> ListIndices() => TypedResults.Ok(new ListIndicesResponse(["AWS_Things"], null));
 
     private static async Task<Ok<IndexDescription>> DescribeIndexAsync(string indexName, IGrainFactory grains)
     {

@@ -73,7 +73,23 @@ internal sealed partial class ThingGrain
 
     private async Task IndexShadowAsync(string shadowName)
     {
-        if (state.State.Registered && (await indexView.CurrentAsync()).Configuration.IndexesShadow(shadowName))
+        if (!state.State.Registered)
+        {
+            return;
+        }
+
+        bool indexed;
+        try
+        {
+            indexed = (await indexView.CurrentAsync()).Configuration.IndexesShadow(shadowName);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            IndexFailed(ex);   // the settings could not be read: the shadow is stored; the reindex repairs the entry
+            return;
+        }
+
+        if (indexed)
         {
             await WriteIndexAsync([IndexPart.Shadow], rethrow: false);
         }
