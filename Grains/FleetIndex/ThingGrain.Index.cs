@@ -56,7 +56,9 @@ internal sealed partial class ThingGrain
         if (MemoryFleetIndex.Matches(FleetIndexView.ParseStored(group.QueryString).Root, entry) != member)
         {
             await SetDynamicMembershipAsync(group.ThingGroupName, join: !member);
-            await WriteIndexAsync([IndexPart.Registry], rethrow: false);
+
+            // Not the other groups' check: this node's copy of the queries may still hold this group's old query.
+            await WriteIndexAsync([IndexPart.Registry], rethrow: false, followGroups: false);
         }
     }
 
@@ -95,7 +97,7 @@ internal sealed partial class ThingGrain
         }
     }
 
-    private async Task WriteIndexAsync(IndexPart[] parts, bool rethrow)
+    private async Task WriteIndexAsync(IndexPart[] parts, bool rethrow, bool followGroups = true)
     {
         try
         {
@@ -119,7 +121,7 @@ internal sealed partial class ThingGrain
                 _sectionKnown[(int)write.Part] = true;
             }
 
-            if (current.DynamicGroups.Count > 0 && configuration.Registry)
+            if (followGroups && current.DynamicGroups.Count > 0)
             {
                 await FollowDynamicGroupsAsync(current.DynamicGroups, configuration);
             }
