@@ -25,6 +25,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         builder.AddClientBuilderConfigurator<ClientConfigurator>();
         Cluster = builder.Build();
         await Cluster.DeployAsync();
+        await ReminderProbe.WaitUntilReadyAsync(Cluster.GrainFactory);
     }
 
     public async Task DisposeAsync()

@@ -31,6 +31,7 @@ public sealed class FakeClockClusterFixture : IAsyncLifetime
         builder.AddClientBuilderConfigurator<ClusterFixture.ClientConfigurator>();
         Cluster = builder.Build();
         await Cluster.DeployAsync();
+        await ReminderProbe.WaitUntilReadyAsync(Cluster.GrainFactory);
     }
 
     public async Task DisposeAsync()
