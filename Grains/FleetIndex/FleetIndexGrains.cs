@@ -25,7 +25,7 @@ internal sealed class FleetIndexGrain(IFleetIndexStore store, FleetIndexView vie
         }
 
         var query = await QueryAsync(indexName, queryString);
-        return await store.SearchAsync(query, IndexFieldNames.After(nextToken), max);
+        return await store.SearchAsync(query, RegistryPaging.After(nextToken), max);
     }
 
     public async Task<FleetStatistics> Statistics(string? indexName, string? queryString, string? aggregationField)
@@ -123,6 +123,8 @@ internal sealed partial class FleetIndexAdminGrain(
 
     private FleetIndexAdminState S => state.State;
 
+    private IndexingConfiguration Configuration => S.Configuration ?? IndexingConfiguration.Default;
+
     public override Task OnActivateAsync(CancellationToken cancellationToken)
     {
         // The first time the cluster runs with an index (a new installation, or one that had things before the index
@@ -135,10 +137,11 @@ internal sealed partial class FleetIndexAdminGrain(
         return base.OnActivateAsync(cancellationToken);
     }
 
-    public Task<IndexingConfiguration> GetConfiguration() => Task.FromResult(S.Configuration ?? IndexingConfiguration.Default);
+    public Task<IndexingConfiguration> GetConfiguration() => Task.FromResult(Configuration);
 
     public async Task UpdateConfiguration(IndexingConfiguration configuration)
     {
+        Check(configuration);
         S.Configuration = configuration;
         S.Version++;
         await state.WriteStateAsync();
@@ -153,16 +156,14 @@ internal sealed partial class FleetIndexAdminGrain(
     }
 
     public Task<FleetIndexSnapshot> Snapshot() => Task.FromResult(new FleetIndexSnapshot(
-        S.Configuration ?? IndexingConfiguration.Default,
+        Configuration,
         [.. S.DynamicGroups.OrderBy(g => g.Key, StringComparer.Ordinal).Select(g => new DynamicGroupQuery(g.Key, g.Value))],
         S.Version));
 
     public Task<IndexDescription> Describe() => Task.FromResult(new IndexDescription(
         FleetIndexGrain.ThingIndex,
         _rebuild is { IsCompleted: false } ? "REBUILDING" : "ACTIVE",
-        (S.Configuration ?? IndexingConfiguration.Default).ThingIndexingMode == "REGISTRY_AND_SHADOW"
-            ? ((S.Configuration ?? IndexingConfiguration.Default).Connectivity ? "REGISTRY_AND_SHADOW_AND_CONNECTIVITY_STATUS" : "REGISTRY_AND_SHADOW")
-            : (S.Configuration ?? IndexingConfiguration.Default).Connectivity ? "REGISTRY_AND_CONNECTIVITY_STATUS" : "REGISTRY",
+        (Configuration.Shadow ? "REGISTRY_AND_SHADOW" : "REGISTRY") + (Configuration.Connectivity ? "_AND_CONNECTIVITY_STATUS" : ""),
         S.LastRebuildCount,
         S.LastRebuildAt));
 
@@ -211,6 +212,31 @@ internal sealed partial class FleetIndexAdminGrain(
             S.Version++;
             await state.WriteStateAsync();
             view.Invalidate();
+        }
+    }
+
+    /// <summary>AWS's values for the modes, at most 10 valid named shadows, custom fields with a name and a type.</summary>
+    private static void Check(IndexingConfiguration c)
+    {
+        static void OneOf(string value, string name, params string[] allowed)
+        {
+            if (!allowed.Contains(value))
+            {
+                throw ApiException.Invalid($"{name} must be one of {string.Join(", ", allowed)}, not {value}.");
+            }
+        }
+
+        OneOf(c.ThingIndexingMode, "thingIndexingMode", "OFF", "REGISTRY", "REGISTRY_AND_SHADOW");
+        OneOf(c.ThingConnectivityIndexingMode, "thingConnectivityIndexingMode", "OFF", "STATUS");
+        OneOf(c.NamedShadowIndexingMode, "namedShadowIndexingMode", "OFF", "ON");
+        if (c.NamedShadowNames.Count > 10 || c.NamedShadowNames.Any(n => !Abstractions.Things.ThingNames.IsValidShadowName(n)))
+        {
+            throw ApiException.Invalid("filter.namedShadowNames holds at most 10 valid shadow names.");
+        }
+
+        if (c.CustomFields.Any(f => f.Type is not ("Number" or "String" or "Boolean") || string.IsNullOrEmpty(f.Name)))
+        {
+            throw ApiException.Invalid("A custom field needs a name and a type of Number, String or Boolean.");
         }
     }
 

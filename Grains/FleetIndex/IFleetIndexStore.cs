@@ -81,8 +81,5 @@ public static class IndexFieldNames
         _ => "c.fields",
     };
 
-    /// <summary>Opaque page tokens: the last thing name of the previous page.</summary>
-    public static string? After(string? nextToken) => RegistryPaging.After(nextToken);
-
     public static ApiException InvalidAggregation(string message) => new(400, "InvalidAggregationException", message);
 }
