@@ -1,5 +1,7 @@
+using System.Reflection;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
+using Orleans.Configuration;
 using Orleans.Reminders;
 using Orleans.Streams;
 using Orleans.TestingHost;
@@ -64,7 +66,43 @@ public sealed class FakeClockClusterFixture : IAsyncLifetime
             {
                 silo.Services.AddKeyedSingleton(area, TimeProvider.System);
             }
+
+            GiveOrleansServicesTheRealClock(silo.Services);
         }
+
+        /// <summary>
+        /// Orleans 10.4.2 also reads the unkeyed TimeProvider, which here is the fake clock, outside the keyed areas:
+        /// the distributed grain directory (its retry delays), the cluster manifest provider (peer probe timeouts) and
+        /// the grain-placement pipeline (Polly retries). A grain placed while the directory's first view was being
+        /// installed waited for a retry delay that never came: the reminder table's grain hung, so the reminder
+        /// service never started (in CI; about 1 run in 10 here) until a test happened to move the clock. These services are
+        /// given the real clock, and placement does not retry (a failure reaches the caller, which retries on the
+        /// real clock as the reminder probe does).
+        /// </summary>
+        private static void GiveOrleansServicesTheRealClock(IServiceCollection services)
+        {
+            var directory = typeof(SiloMessagingOptions).Assembly.GetType("Orleans.Runtime.GrainDirectory.DistributedGrainDirectory", throwOnError: true)!;
+            if (!services.Any(d => d.ServiceType == directory))
+            {
+                // The TestingHost adds the directory in its own configurator, which keeps a registration it finds.
+                services.AddSingleton(directory, directory);
+            }
+
+            for (var i = 0; i < services.Count; i++)
+            {
+                if (services[i] is { IsKeyedService: false, ImplementationType: { } type } descriptor
+                    && type.Assembly.GetName().Name!.StartsWith("Orleans", StringComparison.Ordinal)
+                    && type.GetConstructors().Any(c => c.GetParameters().Any(IsTheUnkeyedClock)))
+                {
+                    services[i] = new ServiceDescriptor(descriptor.ServiceType, sp => ActivatorUtilities.CreateInstance(sp, type, TimeProvider.System), descriptor.Lifetime);
+                }
+            }
+
+            services.Configure<SiloMessagingOptions>(options => options.PlacementMaxRetries = 0);
+        }
+
+        private static bool IsTheUnkeyedClock(ParameterInfo parameter) =>
+            parameter.ParameterType == typeof(TimeProvider) && !parameter.IsDefined(typeof(FromKeyedServicesAttribute));
     }
 }
 

@@ -27,15 +27,9 @@ public static class ReminderProbe
         Eventually.True(
             async () =>
             {
-                try
-                {
-                    await grains.GetGrain<IClusterReminderProbeGrain>("ready").Probe();
-                    return true;
-                }
-                catch (OrleansException)
-                {
-                    return false;
-                }
+                // A refusal propagates: Eventually keeps the last one, so a timeout says why the service never started.
+                await grains.GetGrain<IClusterReminderProbeGrain>("ready").Probe();
+                return true;
             },
             "the reminder service to start",
             TimeSpan.FromSeconds(120));
