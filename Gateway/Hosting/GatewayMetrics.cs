@@ -2,7 +2,11 @@ using System.Diagnostics.Metrics;
 
 namespace OrleansIot.Gateway.Hosting;
 
-/// <summary>The gateway's instruments (meter <c>OrleansIot.Gateway</c>); MQTTnet publishes none of its own.</summary>
+/// <summary>
+/// The gateway's instruments (meter <c>OrleansIot.Gateway</c>); MQTTnet publishes none of its own. The broker's carry
+/// AWS IoT's CloudWatch names where AWS has one (<c>Connect.Success</c>, <c>PublishIn.Success</c>, …), so dashboards and
+/// alarms written for AWS read the same series (Prometheus spells them <c>Connect_Success_total</c>).
+/// </summary>
 public sealed class GatewayMetrics : IDisposable
 {
     public const string MeterName = "OrleansIot.Gateway";
@@ -13,11 +17,17 @@ public sealed class GatewayMetrics : IDisposable
     {
         ArgumentNullException.ThrowIfNull(meterFactory);
         _meter = meterFactory.Create(MeterName);
-        Connects = _meter.CreateCounter<long>("iot.mqtt.connects", description: "MQTT connections accepted");
-        ConnectsRefused = _meter.CreateCounter<long>("iot.mqtt.connects.refused", description: "MQTT connections refused");
+        Connects = _meter.CreateCounter<long>("Connect.Success", description: "MQTT connections accepted");
+        ConnectClientErrors = _meter.CreateCounter<long>("Connect.ClientError", description: "MQTT connections refused for a malformed request (an invalid client id)");
+        ConnectServerErrors = _meter.CreateCounter<long>("Connect.ServerError", description: "MQTT connections refused because the node could not reach its session store");
+        ConnectsRefused = _meter.CreateCounter<long>("iot.mqtt.connects.refused", description: "MQTT connections refused, for any reason (tag reason_code: the CONNACK reason)");
         Disconnects = _meter.CreateCounter<long>("iot.mqtt.disconnects", description: "MQTT connections ended");
-        PublishesIn = _meter.CreateCounter<long>("iot.mqtt.publish.in", description: "PUBLISH packets accepted from clients");
-        PublishesOut = _meter.CreateCounter<long>("iot.mqtt.publish.out", description: "Messages routed to subscribers");
+        PublishesIn = _meter.CreateCounter<long>("PublishIn.Success", description: "PUBLISH packets accepted from clients (their policies allow them, within the limits)");
+        PublishInAuthErrors = _meter.CreateCounter<long>("PublishIn.AuthError", description: "PUBLISH packets a policy did not allow");
+        PublishesOut = _meter.CreateCounter<long>("PublishOut.Success", description: "Messages routed to subscribers");
+        PublishOutAuthErrors = _meter.CreateCounter<long>("PublishOut.AuthError", description: "Deliveries to subscribers a policy did not allow (iot:Receive)");
+        Subscribes = _meter.CreateCounter<long>("Subscribe.Success", description: "Topic filters subscribed (each filter of a SUBSCRIBE)");
+        SubscribeAuthErrors = _meter.CreateCounter<long>("Subscribe.AuthError", description: "Topic filters a policy did not allow (iot:Subscribe)");
         TelemetryMessages = _meter.CreateCounter<long>("iot.telemetry.messages", description: "Messages written to the telemetry stream");
         TelemetryBatches = _meter.CreateCounter<long>("iot.telemetry.batches", description: "Stream events written to the telemetry stream");
         TelemetryDropped = _meter.CreateCounter<long>("iot.telemetry.dropped", description: "QoS 0 messages dropped because the telemetry queue was full or the write failed");
@@ -30,16 +40,21 @@ public sealed class GatewayMetrics : IDisposable
         SessionMessagesQueued = _meter.CreateCounter<long>("iot.sessions.queued", description: "Messages queued for offline persistent sessions");
         SessionMessagesDropped = _meter.CreateCounter<long>("iot.sessions.dropped", description: "Messages of offline persistent sessions dropped (queue full, expired, or unreachable)");
         WillsPublished = _meter.CreateCounter<long>("iot.mqtt.wills", description: "Will messages published");
-        AuthFailures = _meter.CreateCounter<long>("iot.auth.failures", description: "Connections refused for their identity or policies (AWS AuthFailure)");
-        Denied = _meter.CreateCounter<long>("iot.auth.denied", description: "Publishes, subscriptions and deliveries a policy did not allow");
+        AuthFailures = _meter.CreateCounter<long>("Connect.AuthError", description: "MQTT connections refused for their identity or policies");
         DeliveryDropped = _meter.CreateCounter<long>("iot.delivery.dropped", description: "Messages not delivered to a subscriber whose queue was full (Iot:Mqtt:MaxQueuedMessagesPerClient), by QoS");
     }
 
     public Counter<long> Connects { get; }
+    public Counter<long> ConnectClientErrors { get; }
+    public Counter<long> ConnectServerErrors { get; }
     public Counter<long> ConnectsRefused { get; }
     public Counter<long> Disconnects { get; }
     public Counter<long> PublishesIn { get; }
+    public Counter<long> PublishInAuthErrors { get; }
     public Counter<long> PublishesOut { get; }
+    public Counter<long> PublishOutAuthErrors { get; }
+    public Counter<long> Subscribes { get; }
+    public Counter<long> SubscribeAuthErrors { get; }
     public Counter<long> TelemetryMessages { get; }
     public Counter<long> TelemetryBatches { get; }
     public Counter<long> TelemetryDropped { get; }
@@ -54,7 +69,6 @@ public sealed class GatewayMetrics : IDisposable
     public Counter<long> WillsPublished { get; }
     public Counter<long> DeliveryDropped { get; }
     public Counter<long> AuthFailures { get; }
-    public Counter<long> Denied { get; }
 
     public void Dispose() => _meter.Dispose();
 }

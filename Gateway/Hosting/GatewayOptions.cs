@@ -226,3 +226,18 @@ public sealed class TelemetryOptions
     [Range(typeof(TimeSpan), "00:00:01", "01:00:00")]
     public TimeSpan RedeliverAfter { get; set; } = TimeSpan.FromMinutes(1);
 }
+
+/// <summary>The Prometheus endpoint (section <c>Iot:Metrics</c>).</summary>
+public sealed class MetricsOptions
+{
+    public const string SectionName = "Iot:Metrics";
+
+    /// <summary>Whether <c>/metrics</c> is served (the instruments count either way; nothing collects them when off).</summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>
+    /// Whether <c>/metrics</c> answers without an API key. Off by default: a scraper sends a reader key
+    /// (Prometheus: <c>authorization: {type: Bearer, credentials: …}</c>); turn it on for a scraper on a trusted network.
+    /// </summary>
+    public bool AllowAnonymous { get; set; }
+}

@@ -40,6 +40,7 @@ public static partial class IotGatewayHosting
         var http = Settings.Bind<HttpOptions>(configuration, HttpOptions.SectionName);
         var https = Settings.Bind<HttpsOptions>(configuration, HttpsOptions.SectionName);
         var tls = Settings.Bind<TlsOptions>(configuration, TlsOptions.SectionName);
+        var metrics = Settings.Bind<MetricsOptions>(configuration, MetricsOptions.SectionName);
         var certificate = tls.Enabled && tls.HasFile ? ServerCertificate.Load(tls, TimeProvider.System.GetUtcNow()) : null;   // composition: no clock service yet
         var services = builder.Services;
 
@@ -50,6 +51,8 @@ public static partial class IotGatewayHosting
         AddClusterRouting(services);                  // the router, then the sessions it routes to
         AddDeviceSecurity(services, certificate);     // authenticators, access changes, the server certificate
         AddHttpApi(services);                         // one convention, access from endpoint metadata, OpenAPI
+        services.AddSingleton(Options.Create(metrics));
+        services.AddObservability(metrics);           // /metrics, /healthz, /readyz
         AddArtifacts(services, node, http);
         AddMqttBroker(services, mqtt);                // last: devices connect once everything above is up
         services.AddHostedService<ListenerBanner>();
@@ -248,6 +251,7 @@ public static partial class IotGatewayHosting
             webSocketOptions,
             connection => connection.UseTruncatedPacketGuard().UseConnectionHandler<Mqtt.Transport.MqttTransportHandler>());
         app.MapHealthApi();
+        app.MapObservability();
         app.MapApiReference();
 
         // The data plane at the root, as AWS's (devices may call it with their certificates) ...

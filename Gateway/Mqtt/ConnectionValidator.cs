@@ -104,7 +104,16 @@ internal sealed partial class ConnectionValidator(
     private void Refuse(ValidatingConnectionEventArgs e, MqttConnectReasonCode code, string why)
     {
         e.ReasonCode = code;
-        metrics.ConnectsRefused.Add(1);
+        metrics.ConnectsRefused.Add(1, new KeyValuePair<string, object?>("reason_code", code.ToString()));
+        if (code == MqttConnectReasonCode.ClientIdentifierNotValid)
+        {
+            metrics.ConnectClientErrors.Add(1);
+        }
+        else if (code == MqttConnectReasonCode.ServerUnavailable)
+        {
+            metrics.ConnectServerErrors.Add(1);
+        }
+
         var clientId = ClientIds.Of(e);
         LogRefused(logger, clientId, e.RemoteEndPoint, code, why);
     }

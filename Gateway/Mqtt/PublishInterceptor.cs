@@ -43,7 +43,6 @@ internal sealed partial class PublishInterceptor(
         var message = e.ApplicationMessage;
         var payload = message.Payload;
         meter.CountIn(payload.Length);
-        metrics.PublishesIn.Add(1);
         if (meter.Access is { } access && (!access.MayPublish(message.Topic) || (message.Retain && !access.MayRetain(message.Topic))))
         {
             Deny(e, meter);
@@ -72,7 +71,7 @@ internal sealed partial class PublishInterceptor(
     /// </summary>
     private void Deny(InterceptingPublishEventArgs e, LiveConnection meter)
     {
-        metrics.Denied.Add(1);
+        metrics.PublishInAuthErrors.Add(1);
         LogDenied(logger, meter.ClientId, e.ApplicationMessage.Topic, meter.Principal);
         e.ProcessPublish = false;
         e.Response.ReasonCode = MqttPubAckReasonCode.NotAuthorized;
@@ -117,6 +116,7 @@ internal sealed partial class PublishInterceptor(
 
     private Task Accept(InterceptingPublishEventArgs e, LiveConnection meter)
     {
+        metrics.PublishesIn.Add(1);
         var message = e.ApplicationMessage;
         if (ShadowTopicHandler.TryParse(message.Topic, out var shadow))
         {

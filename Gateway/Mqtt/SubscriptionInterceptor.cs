@@ -21,7 +21,7 @@ internal sealed class SubscriptionInterceptor(Limits limits, Hosting.GatewayMetr
         }
         else if (LiveConnection.From(e.SessionItems) is { Restoring: false, Access: { } access } denied && !access.MaySubscribe(filter))
         {
-            metrics.Denied.Add(1);
+            metrics.SubscribeAuthErrors.Add(1);
             e.ProcessSubscription = false;
             e.Response.ReasonCode = MqttSubscribeReasonCode.NotAuthorized;
             if (denied.ProtocolVersion < 5)
@@ -49,7 +49,14 @@ internal sealed class SubscriptionInterceptor(Limits limits, Hosting.GatewayMetr
         {
             // Counted here, not when MQTTnet reports the subscription: all filters of one SUBSCRIBE are checked
             // before any of them is reported.
-            LiveConnection.From(e.SessionItems)?.Subscriptions.Add(filter);
+            if (LiveConnection.From(e.SessionItems) is { } subscriber)
+            {
+                subscriber.Subscriptions.Add(filter);
+                if (!subscriber.Restoring)
+                {
+                    metrics.Subscribes.Add(1);
+                }
+            }
         }
 
         return Task.CompletedTask;

@@ -228,7 +228,7 @@ internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, Gateway
 
         if (meter.Access is { } access && !access.MayReceive(packet.Topic))
         {
-            metrics.Denied.Add(1);
+            metrics.PublishOutAuthErrors.Add(1);
             return false;
         }
 

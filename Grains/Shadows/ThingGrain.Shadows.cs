@@ -42,6 +42,7 @@ internal sealed partial class ThingGrain
             Publish(request.ShadowName, ShadowOperation.Get, "accepted", document);
         }
 
+        ShadowMetrics.Accepted(ShadowOperation.Get);
         return new ShadowResponse(200, document);
     }
 
@@ -147,6 +148,7 @@ internal sealed partial class ThingGrain
                 shadows[key] = next;
                 await IndexShadowAsync(key);   // before the answer: a search after it sees the change
                 var answer = change.Announce!();
+                ShadowMetrics.Accepted(operation);
                 Signal(key, next);
                 return answer;
             }
@@ -268,6 +270,7 @@ internal sealed partial class ThingGrain
     private ShadowResponse Reject(ShadowRequest request, ShadowOperation operation, ShadowError error, string? token, DateTimeOffset now)
     {
         var document = ShadowMerge.ErrorDocument(error, now.ToUnixTimeSeconds(), token);
+        ShadowMetrics.Rejected(operation, error.Code);
         if (request.Channel == ShadowChannel.Mqtt)
         {
             Publish(request.ShadowName, operation, "rejected", document);

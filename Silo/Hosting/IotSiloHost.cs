@@ -112,8 +112,11 @@ public static partial class IotSiloHost
         // Development access by default only where nothing is durable: a durable deployment must ask for it.
         builder.Services.PostConfigure<Gateway.Hosting.AuthOptions>(o => o.AllowAnonymous ??= storage.Storage == StorageMode.Memory);
 
+        var readiness = builder.Services.AddHealthChecks().AddCheck<ClusterMembershipCheck>("cluster", tags: [Gateway.Hosting.Observability.ReadyTag]);
         if (storage.Storage == StorageMode.Postgres)
         {
+            readiness.AddCheck<PostgresReachableCheck>("storage", tags: [Gateway.Hosting.Observability.ReadyTag]);
+
             // Registered before UseOrleans: hosted services start in order, and the Orleans providers read their
             // queries from the database when the silo starts.
             builder.Services.AddSingleton(_ => NpgsqlDataSource.Create(WithoutJit(connectionString!)));

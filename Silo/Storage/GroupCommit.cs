@@ -12,11 +12,14 @@ internal sealed class GroupCommit<T> : IAsyncDisposable
 {
     private readonly Channel<Pending> _pending = Channel.CreateUnbounded<Pending>();
     private readonly Func<List<T>, Task> _write;
+    private readonly string _store;
     private readonly int _maxItems;
     private readonly Task[] _writers;
 
-    public GroupCommit(Func<List<T>, Task> write, int maxItems, int writers)
+    /// <param name="store">The store's name in the storage metrics (<see cref="StorageMetrics"/>).</param>
+    public GroupCommit(string store, Func<List<T>, Task> write, int maxItems, int writers)
     {
+        _store = store;
         _write = write;
         _maxItems = maxItems;
         _writers = [.. Enumerable.Range(0, writers).Select(_ => Task.Run(WriteLoopAsync))];
@@ -63,7 +66,11 @@ internal sealed class GroupCommit<T> : IAsyncDisposable
 
             try
             {
-                await _write(items);
+                await StorageMetrics.TimeAsync(_store, items.Count, async () =>
+                {
+                    await _write(items);
+                    return true;
+                });
                 callers.ForEach(c => c.Done.TrySetResult());
             }
             catch (Exception ex)

@@ -14,7 +14,7 @@ internal sealed class PostgresAuditStore : IAuditStore, IAsyncDisposable
     public PostgresAuditStore(NpgsqlDataSource dataSource)
     {
         _dataSource = dataSource;
-        _commit = new GroupCommit<AuditRecord>(WriteAsync, maxItems: 1000, writers: 1);
+        _commit = new GroupCommit<AuditRecord>("audit", WriteAsync, maxItems: 1000, writers: 1);
     }
 
     public Task AppendAsync(IReadOnlyList<AuditRecord> records) => _commit.AddAsync(records);

@@ -32,7 +32,7 @@ internal sealed class PostgresFleetIndexStore : IFleetIndexStore, IAsyncDisposab
     public PostgresFleetIndexStore(NpgsqlDataSource dataSource)
     {
         _dataSource = dataSource;
-        _writes = new GroupCommit<IndexWrite>(WriteAsync, maxItems: 512, writers: 2);
+        _writes = new GroupCommit<IndexWrite>("fleet-index", WriteAsync, maxItems: 512, writers: 2);
     }
 
     public Task WriteAsync(string thingName, IReadOnlyList<IndexPartWrite> parts) =>

@@ -18,7 +18,7 @@ internal sealed class PostgresQueueStore : IQueueStore, IAsyncDisposable
     public PostgresQueueStore(NpgsqlDataSource dataSource)
     {
         _dataSource = dataSource;
-        _commit = new GroupCommit<QueueItem>(WriteAsync, maxItems: 2048, writers: 2);
+        _commit = new GroupCommit<QueueItem>("queues", WriteAsync, maxItems: 2048, writers: 2);
     }
 
     public Task SendAsync(IReadOnlyList<QueueItem> items) => _commit.AddAsync(items);

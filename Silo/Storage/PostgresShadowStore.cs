@@ -102,7 +102,7 @@ internal sealed class PostgresShadowStore : IShadowStore, IAsyncDisposable
 
             try
             {
-                var written = await WriteAsync(batch);
+                var written = await StorageMetrics.TimeAsync("shadows", batch.Count, () => WriteAsync(batch));
                 foreach (var write in batch)
                 {
                     write.Done.TrySetResult(written.Contains((write.Shadow.ThingName, write.Shadow.ShadowName)));

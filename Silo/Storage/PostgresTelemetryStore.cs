@@ -35,7 +35,7 @@ internal sealed partial class PostgresTelemetryStore : ITelemetryStore, IHostedS
         _options = options;
         _time = time;
         _logger = logger;
-        _commit = new GroupCommit<TelemetryRecord>(WriteAsync, maxItems: 4096, writers: 2);
+        _commit = new GroupCommit<TelemetryRecord>("telemetry", WriteAsync, maxItems: 4096, writers: 2);
     }
 
     public Task AppendAsync(IReadOnlyList<TelemetryRecord> records, CancellationToken cancellationToken) => _commit.AddAsync(records);
