@@ -31,6 +31,7 @@ command -v openssl >/dev/null 2>&1 || need+=(openssl)                      # ALP
 command -v jq >/dev/null 2>&1 || need+=(jq)                                # the README's commands
 command -v node >/dev/null 2>&1 || need+=(nodejs)                          # the AWS IoT Device SDK v2 and other JS clients
 command -v npm >/dev/null 2>&1 || need+=(npm)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)                    # the web console's browser tests (headless)
 command -v aws >/dev/null 2>&1 || need+=(awscli)                          # a backend signing with SigV4 (the AWS CLI)
 [[ -n $clock && ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ]] && need+=(faketime)
 if ((${#need[@]})); then

@@ -252,6 +252,7 @@ public static partial class IotGatewayHosting
             connection => connection.UseTruncatedPacketGuard().UseConnectionHandler<Mqtt.Transport.MqttTransportHandler>());
         app.MapHealthApi();
         app.MapObservability();
+        app.MapConsole();
         app.MapApiReference();
 
         // The data plane at the root, as AWS's (devices may call it with their certificates) ...

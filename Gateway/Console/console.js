@@ -1,0 +1,372 @@
+// The OrleansIot console: a page per concern, each a client of the HTTP API as the OpenAPI document describes it.
+// The API key lives in this tab's sessionStorage (never in a URL); every error the API answers is shown, never dropped.
+'use strict';
+
+const KEY = 'orleansiot.apiKey';
+const PAGE_SIZE = 50;
+let stopPage = () => {};   // what the current page must stop (timers) when the route changes
+let notice = null;         // an error to show on the next page (a redirect would otherwise clear it)
+
+// --- small helpers ----------------------------------------------------------------------------------------------------
+
+function el(tag, attributes = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? '' : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+function show(...nodes) {
+  const view = document.getElementById('view');
+  view.replaceChildren(...nodes);
+}
+
+function pretty(value) {
+  return value === undefined || value === null ? '—' : JSON.stringify(value, null, 2);
+}
+
+function time(value) {
+  if (value === undefined || value === null || value === '') return '—';
+  const date = typeof value === 'number' ? new Date(value < 1e12 ? value * 1000 : value) : new Date(value);
+  return isNaN(date) ? String(value) : date.toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+}
+
+function showError(error) {
+  const box = document.getElementById('error');
+  box.textContent = error instanceof Error ? error.message : String(error);
+  box.hidden = false;
+}
+
+function clearError() {
+  const box = document.getElementById('error');
+  box.hidden = true;
+  box.textContent = '';
+}
+
+// --- the API ------------------------------------------------------------------------------------------------------------
+
+class ApiError extends Error {
+  constructor(status, code, detail) {
+    super(`${status} ${code}: ${detail}`);
+    this.status = status;
+  }
+}
+
+async function api(method, path, body) {
+  const headers = { Accept: 'application/json' };
+  const key = sessionStorage.getItem(KEY);
+  if (key) headers.Authorization = `Bearer ${key}`;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+  } catch (e) {
+    throw new Error(`The node cannot be reached (${method} ${path}): ${e.message}`);
+  }
+  const text = await response.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch { json = null; }
+  if (!response.ok) {
+    const code = (json && (json.code || json.title)) || response.statusText;
+    const detail = (json && (json.detail || json.message)) || text || 'no details';
+    if (response.status === 401 && location.hash !== '#/signin') {
+      sessionStorage.removeItem(KEY);
+    }
+    throw new ApiError(response.status, code, detail);
+  }
+  return json;
+}
+
+// Runs a page's loader; what it throws is shown.
+async function guarded(action) {
+  try {
+    await action();
+  } catch (e) {
+    showError(e);
+  }
+}
+
+// --- pages ----------------------------------------------------------------------------------------------------------------
+
+function signInPage() {
+  document.getElementById('nav').hidden = true;
+  const input = el('input', { type: 'password', id: 'api-key', autocomplete: 'off', placeholder: 'oiot_…' });
+  const form = el('form', {
+    class: 'card signin', id: 'sign-in', onsubmit: async (event) => {
+      event.preventDefault();
+      clearError();
+      sessionStorage.setItem(KEY, input.value.trim());
+      try {
+        await api('GET', '/api/things?maxResults=1');   // any role may read: the key is good
+        if (location.hash === '#/fleet') route(); else location.hash = '#/fleet';
+      } catch (e) {
+        sessionStorage.removeItem(KEY);
+        showError(e.status === 401 ? `Sign-in refused: ${e.message}` : e);
+      }
+    },
+  },
+  el('h1', {}, 'Sign in'),
+  el('label', { for: 'api-key' }, 'API key'),
+  input,
+  el('button', { type: 'submit' }, 'Sign in'),
+  el('p', { class: 'muted' }, 'The key is kept in this browser tab only (session storage) and sent as a Bearer token.'));
+  show(form);
+  input.focus();
+}
+
+async function fleetPage(params) {
+  const query = params.get('q') || 'thingName:*';
+  const box = el('input', { type: 'text', id: 'query', value: query, 'aria-label': 'Fleet index query' });
+  const results = el('div', { id: 'results' }, el('p', { class: 'muted' }, 'Searching…'));
+  show(
+    el('h1', {}, 'Fleet'),
+    el('form', {
+      class: 'inline', id: 'search', onsubmit: (event) => {
+        event.preventDefault();
+        location.hash = `#/fleet?q=${encodeURIComponent(box.value)}`;
+      },
+    }, box, el('button', { type: 'submit' }, 'Search')),
+    el('p', { class: 'muted' }, 'AWS fleet-indexing syntax: thingName:lamp-*, attributes.room:hall, shadow.reported.on:true, connectivity.connected:false …'),
+    results);
+
+  const tokens = [null];   // the page tokens seen, for Previous
+  async function load(index) {
+    const page = await api('POST', '/api/indices/search', { queryString: query, maxResults: PAGE_SIZE, nextToken: tokens[index] ?? undefined });
+    if (page.nextToken) tokens[index + 1] = page.nextToken;
+    const rows = page.things.map((t) => el('tr', {},
+      el('td', {}, el('a', { href: `#/thing/${encodeURIComponent(t.thingName)}`, class: 'thing-link' }, t.thingName)),
+      el('td', {}, t.thingTypeName ?? '—'),
+      el('td', {}, t.connectivity ? el('span', { class: t.connectivity.connected ? 'ok' : 'muted' }, t.connectivity.connected ? 'connected' : 'disconnected') : '—'),
+      el('td', {}, Object.entries(t.attributes ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '—')));
+    results.replaceChildren(
+      el('table', { id: 'things' },
+        el('thead', {}, el('tr', {}, el('th', {}, 'Thing'), el('th', {}, 'Type'), el('th', {}, 'Connectivity'), el('th', {}, 'Attributes'))),
+        el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'No thing matches.')))),
+      el('div', { class: 'pager' },
+        el('button', { class: 'secondary', id: 'previous', disabled: index === 0, onclick: () => guarded(() => load(index - 1)) }, 'Previous'),
+        el('span', { class: 'muted' }, `page ${index + 1}`),
+        el('button', { class: 'secondary', id: 'next', disabled: !page.nextToken, onclick: () => guarded(() => load(index + 1)) }, 'Next')));
+  }
+
+  await load(0);
+}
+
+async function thingPage(name) {
+  const thing = await api('GET', `/api/things/${encodeURIComponent(name)}`);
+  const desired = el('pre', { id: 'desired' }, '…');
+  const reported = el('pre', { id: 'reported' }, '…');
+  const delta = el('pre', { id: 'delta' }, '…');
+  const version = el('span', { id: 'shadow-version', class: 'muted' });
+  const editor = el('textarea', { id: 'desired-editor', 'aria-label': 'Desired state (JSON)' });
+  const saved = el('span', { class: 'muted', id: 'saved' });
+  const jobs = el('div', { id: 'thing-jobs' });
+  let edited = false;
+  editor.addEventListener('input', () => { edited = true; });
+
+  async function refreshShadow() {
+    let shadow;
+    try {
+      shadow = await api('GET', `/things/${encodeURIComponent(name)}/shadow`);
+    } catch (e) {
+      if (e.status === 404) {
+        [desired, reported, delta].forEach((p) => { p.textContent = '—'; });
+        version.textContent = 'no shadow yet';
+        return;
+      }
+      throw e;
+    }
+    desired.textContent = pretty(shadow.state?.desired);
+    reported.textContent = pretty(shadow.state?.reported);
+    delta.textContent = pretty(shadow.state?.delta);
+    version.textContent = `version ${shadow.version}, ${time(shadow.timestamp)}`;
+    if (!edited) editor.value = JSON.stringify(shadow.state?.desired ?? {}, null, 2);
+  }
+
+  async function save(event) {
+    event.preventDefault();
+    clearError();
+    let value;
+    try {
+      value = JSON.parse(editor.value);
+    } catch (e) {
+      showError(`The desired state is not JSON: ${e.message}`);
+      return;
+    }
+    await guarded(async () => {
+      const answer = await api('POST', `/things/${encodeURIComponent(name)}/shadow`, { state: { desired: value } });
+      saved.textContent = `saved as version ${answer.version}`;
+      edited = false;
+      await refreshShadow();
+    });
+  }
+
+  show(
+    el('h1', {}, name),
+    el('div', { class: 'card' }, el('dl', {},
+      el('dt', {}, 'Type'), el('dd', {}, thing.thingTypeName ?? '—'),
+      el('dt', {}, 'Version'), el('dd', {}, thing.version),
+      el('dt', {}, 'Attributes'), el('dd', { id: 'attributes' }, Object.entries(thing.attributes ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '—'))),
+    el('h2', {}, 'Classic shadow ', version),
+    el('div', { class: 'grid3' },
+      el('div', {}, el('h2', {}, 'Desired'), desired),
+      el('div', {}, el('h2', {}, 'Reported'), reported),
+      el('div', {}, el('h2', {}, 'Delta'), delta)),
+    el('h2', {}, 'Change the desired state'),
+    el('form', { id: 'desired-form', onsubmit: save }, editor, el('div', { class: 'pager' }, el('button', { type: 'submit', id: 'save-desired' }, 'Update desired'), saved)),
+    el('h2', {}, 'Jobs'),
+    jobs);
+
+  await refreshShadow();
+  const executions = await api('GET', `/api/things/${encodeURIComponent(name)}/jobs`);
+  const list = executions.executionSummaries ?? [];
+  jobs.replaceChildren(list.length
+    ? el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Job'), el('th', {}, 'Status'), el('th', {}, 'Queued'))),
+      el('tbody', {}, list.map((x) => el('tr', {},
+        el('td', {}, x.jobId), el('td', {}, x.jobExecutionSummary?.status ?? '—'), el('td', {}, time(x.jobExecutionSummary?.queuedAt))))))
+    : el('p', { class: 'muted' }, 'No job executions.'));
+
+  // Live: the reported state arrives as the device sends it (the shadow is read again every second).
+  const timer = setInterval(() => guarded(refreshShadow), 1000);
+  stopPage = () => clearInterval(timer);
+}
+
+function progressOf(details) {
+  const d = details ?? {};
+  const done = ['numberOfSucceededThings', 'numberOfFailedThings', 'numberOfRejectedThings', 'numberOfCanceledThings', 'numberOfTimedOutThings', 'numberOfRemovedThings']
+    .reduce((sum, k) => sum + (d[k] ?? 0), 0);
+  const total = done + (d.numberOfQueuedThings ?? 0) + (d.numberOfInProgressThings ?? 0);
+  return { done, total, succeeded: d.numberOfSucceededThings ?? 0, failed: d.numberOfFailedThings ?? 0, inProgress: d.numberOfInProgressThings ?? 0 };
+}
+
+async function jobsPage() {
+  const table = el('div', { id: 'jobs' }, el('p', { class: 'muted' }, 'Loading…'));
+  show(el('h1', {}, 'Jobs'), el('p', { class: 'muted' }, 'Rollout progress of every job, refreshed every 2 seconds.'), table);
+  const tokens = [null];
+  let index = 0;
+
+  async function refresh() {
+    const token = tokens[index] ? `&nextToken=${encodeURIComponent(tokens[index])}` : '';
+    const list = await api('GET', `/api/jobs?maxResults=${PAGE_SIZE}${token}`);
+    if (list.nextToken) tokens[index + 1] = list.nextToken;
+    const described = await Promise.all((list.jobs ?? []).map((j) => api('GET', `/api/jobs/${encodeURIComponent(j.jobId)}`)));
+    const rows = described.map(({ job }) => {
+      const p = progressOf(job.jobProcessDetails);
+      return el('tr', { 'data-job': job.jobId },
+        el('td', {}, job.jobId),
+        el('td', {}, job.status),
+        el('td', {}, el('progress', { max: Math.max(p.total, 1), value: p.done }),
+          el('span', { class: 'progress-text' }, ` ${p.done} of ${p.total} done (${p.succeeded} succeeded, ${p.failed} failed, ${p.inProgress} in progress)`)),
+        el('td', {}, job.rolloutProgress ? `${job.rolloutProgress.pendingThings} pending rollout` : '—'));
+    });
+    const go = (to) => guarded(async () => { index = to; await refresh(); });
+    table.replaceChildren(
+      el('table', {},
+        el('thead', {}, el('tr', {}, el('th', {}, 'Job'), el('th', {}, 'Status'), el('th', {}, 'Progress'), el('th', {}, 'Rollout'))),
+        el('tbody', {}, rows.length ? rows : el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'No jobs.')))),
+      el('div', { class: 'pager' },
+        el('button', { class: 'secondary', id: 'jobs-previous', disabled: index === 0, onclick: () => go(index - 1) }, 'Previous'),
+        el('span', { class: 'muted' }, `page ${index + 1}`),
+        el('button', { class: 'secondary', id: 'jobs-next', disabled: !list.nextToken, onclick: () => go(index + 1) }, 'Next')));
+  }
+
+  await refresh();
+  const timer = setInterval(() => guarded(refresh), 2000);
+  stopPage = () => clearInterval(timer);
+}
+
+async function rulesPage() {
+  const list = await api('GET', '/api/rules');
+  const rules = list.rules ?? [];
+  show(el('h1', {}, 'Rules'), el('table', { id: 'rules' },
+    el('thead', {}, el('tr', {}, el('th', {}, 'Rule'), el('th', {}, 'Topic'), el('th', {}, 'State'), el('th', {}, 'Created'))),
+    el('tbody', {}, rules.length
+      ? rules.map((r) => el('tr', {}, el('td', {}, r.ruleName), el('td', {}, r.topicPattern ?? '—'),
+        el('td', {}, r.ruleDisabled ? 'disabled' : 'enabled'), el('td', {}, time(r.createdAt))))
+      : el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'No rules.')))));
+}
+
+async function auditPage() {
+  const table = el('div', { id: 'audit' });
+  show(el('h1', {}, 'Audit log'), el('p', { class: 'muted' }, 'Every change made through the API, newest first (the last 24 hours).'), table);
+  const tokens = [null];
+  async function load(index) {
+    const token = tokens[index] ? `&nextToken=${encodeURIComponent(tokens[index])}` : '';
+    const page = await api('GET', `/api/audit?maxResults=${PAGE_SIZE}${token}`);
+    if (page.nextToken) tokens[index + 1] = page.nextToken;
+    table.replaceChildren(
+      el('table', {},
+        el('thead', {}, el('tr', {}, el('th', {}, 'Time'), el('th', {}, 'Principal'), el('th', {}, 'Operation'), el('th', {}, 'Target'), el('th', {}, 'Status'))),
+        el('tbody', {}, page.events.length
+          ? page.events.map((e) => el('tr', {}, el('td', {}, time(e.eventTime)), el('td', {}, e.principal), el('td', {}, e.operation),
+            el('td', {}, e.target), el('td', { class: e.status < 400 ? 'ok' : 'bad' }, e.status)))
+          : el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'Nothing recorded.')))),
+      el('div', { class: 'pager' },
+        el('button', { class: 'secondary', disabled: index === 0, onclick: () => guarded(() => load(index - 1)) }, 'Previous'),
+        el('button', { class: 'secondary', disabled: !page.nextToken, onclick: () => guarded(() => load(index + 1)) }, 'Next')));
+  }
+  await load(0);
+}
+
+// --- routing --------------------------------------------------------------------------------------------------------------
+
+async function route() {
+  stopPage();
+  stopPage = () => {};
+  clearError();
+  if (notice) {
+    showError(notice);
+    notice = null;
+  }
+  const [path, search] = (location.hash.slice(1) || '/fleet').split('?');
+  const params = new URLSearchParams(search ?? '');
+  if (!sessionStorage.getItem(KEY) || path === '/signin') {
+    signInPage();
+    return;
+  }
+
+  document.getElementById('nav').hidden = false;
+  for (const link of document.querySelectorAll('#nav a')) {
+    link.classList.toggle('active', path.startsWith(link.getAttribute('href').slice(1)));
+  }
+
+  const pages = {
+    '/fleet': () => fleetPage(params),
+    '/jobs': jobsPage,
+    '/rules': rulesPage,
+    '/audit': auditPage,
+  };
+  const thing = path.match(/^\/thing\/(.+)$/);
+  const page = thing ? () => thingPage(decodeURIComponent(thing[1])) : pages[path];
+  if (!page) {
+    show(el('h1', {}, 'Not found'), el('p', {}, `No page ${path}.`));
+    return;
+  }
+
+  show(el('p', { class: 'muted' }, 'Loading…'));
+  try {
+    await page();
+  } catch (e) {
+    if (e.status === 401) {
+      notice = `Signed out: ${e.message}`;
+      location.hash = '#/signin';
+      return;
+    }
+    showError(e);
+  }
+}
+
+window.addEventListener('hashchange', route);
+window.addEventListener('DOMContentLoaded', () => {
+  document.getElementById('sign-out').addEventListener('click', () => {
+    sessionStorage.removeItem(KEY);
+    location.hash = '#/signin';
+  });
+  route();
+});

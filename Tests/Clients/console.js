@@ -1,0 +1,148 @@
+// The web console in real headless Chromium (Debian's, driven by playwright-core): a person signs in, finds a device,
+// changes its desired state and watches the reported state the device sends back, watches a job finish and reads
+// the rules and the audit log. Each step is a named check; screenshots of the main pages go to args.screenshots.
+//
+//   node console.js '{"base":"http://127.0.0.1:8080","key":"…","thing":"lamp-1","desired":"green-1","job":"job-1",
+//                     "rule":"r1","screenshots":"/path","chromium":"/usr/bin/chromium"}'
+'use strict';
+
+const { chromium } = require('playwright-core');
+const path = require('path');
+
+const args = JSON.parse(process.argv[2]);
+const checks = {};
+const errors = [];
+const consoleErrors = [];
+
+async function step(name, action) {
+  try {
+    await action();
+    checks[name] = true;
+  } catch (e) {
+    checks[name] = false;
+    errors.push(`${name}: ${e.message.split('\n')[0]}`);
+  }
+}
+
+async function shot(page, name) {
+  if (args.screenshots) {
+    await page.screenshot({ path: path.join(args.screenshots, `${name}.png`), fullPage: true });
+  }
+}
+
+(async () => {
+  const browser = await chromium.launch({
+    executablePath: args.chromium || process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--no-sandbox', '--disable-dev-shm-usage'],
+  });
+  try {
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    page.setDefaultTimeout(15000);
+    page.on('pageerror', (e) => consoleErrors.push(e.message));
+    page.on('console', (m) => { if (m.type() === 'error' && !/status of 40[014]/.test(m.text())) consoleErrors.push(m.text()); });
+
+    await step('signInRefusesABadKey', async () => {
+      await page.goto(`${args.base}/`);
+      await page.fill('#api-key', 'not-a-key-0123456789');
+      await page.click('#sign-in button[type=submit]');
+      await page.locator('#error', { hasText: 'Sign-in refused' }).waitFor();
+      await shot(page, 'sign-in');
+    });
+
+    await step('signsIn', async () => {
+      await page.fill('#api-key', args.key);
+      await page.click('#sign-in button[type=submit]');
+      await page.locator('#things').waitFor();
+      if (page.url().includes(args.key)) throw new Error('the key is in the URL');
+      const stored = await page.evaluate(() => sessionStorage.getItem('orleansiot.apiKey'));
+      if (stored !== args.key) throw new Error('the key is not in session storage');
+      if (await page.locator('#error').isVisible()) throw new Error(await page.locator('#error').textContent());
+    });
+
+    await step('aBadQueryShowsTheError', async () => {
+      await page.fill('#query', 'thingName:*bad');
+      await page.click('#search button');
+      await page.locator('#error', { hasText: 'InvalidQueryException' }).waitFor();
+    });
+
+    await step('findsTheDevice', async () => {
+      await page.fill('#query', `thingName:${args.thing}`);
+      await page.click('#search button');
+      await page.locator('#things a.thing-link', { hasText: args.thing }).waitFor();
+      const rows = await page.locator('#things tbody tr').count();
+      if (rows !== 1) throw new Error(`${rows} rows for one thing`);
+      await page.fill('#query', `attributes.room:${args.room}`);
+      await page.click('#search button');
+      await page.locator('#things a.thing-link', { hasText: args.thing }).waitFor();
+      await shot(page, 'fleet');
+    });
+
+    await step('devicePageShowsItsShadow', async () => {
+      await page.click(`#things a.thing-link:text-is("${args.thing}")`);
+      await page.locator('#reported', { hasText: '"on": true' }).waitFor();
+      const attributes = await page.locator('#attributes').textContent();
+      if (!attributes.includes(`room=${args.room}`)) throw new Error(`attributes: ${attributes}`);
+    });
+
+    await step('desiredChangeBringsTheReportedState', async () => {
+      await page.fill('#desired-editor', JSON.stringify({ color: args.desired }));
+      await page.click('#save-desired');
+      await page.locator('#saved', { hasText: 'saved as version' }).waitFor();
+      // The device answers the delta with its reported state; the page shows it without a reload.
+      await page.locator('#reported', { hasText: args.desired }).waitFor({ timeout: 20000 });
+      await page.locator('#delta', { hasText: '—' }).waitFor({ timeout: 20000 });
+      await shot(page, 'device');
+    });
+
+    await step('badDesiredJsonIsRefusedOnThePage', async () => {
+      await page.fill('#desired-editor', '{not json');
+      await page.click('#save-desired');
+      await page.locator('#error', { hasText: 'not JSON' }).waitFor();
+    });
+
+    await step('jobProgressReachesDone', async () => {
+      await page.click('#nav a[href="#/jobs"]');
+      const row = page.locator(`#jobs tr[data-job="${args.job}"]`);
+      await page.locator('#jobs table').waitFor();
+      // Other jobs may come first: page on until this one is listed.
+      for (let i = 0; i < 20 && !(await row.count()); i++) {
+        const next = page.locator('#jobs-next');
+        if (await next.isDisabled()) break;
+        const before = await page.locator('#jobs .pager span').textContent();
+        await next.click();
+        await page.locator('#jobs .pager span', { hasNotText: before }).waitFor();
+      }
+      await row.waitFor();
+      await row.locator('.progress-text', { hasText: '1 of 1 done (1 succeeded' }).waitFor({ timeout: 30000 });
+      await shot(page, 'jobs');
+    });
+
+    await step('rulesAreListed', async () => {
+      await page.click('#nav a[href="#/rules"]');
+      await page.locator('#rules td', { hasText: args.rule }).waitFor();
+      await shot(page, 'rules');
+    });
+
+    await step('auditLogShowsTheChanges', async () => {
+      await page.click('#nav a[href="#/audit"]');
+      await page.locator('#audit td', { hasText: 'CreateThing' }).first().waitFor();
+      await shot(page, 'audit');
+    });
+
+    await step('signOutForgetsTheKey', async () => {
+      await page.click('#sign-out');
+      await page.locator('#sign-in').waitFor();
+      const stored = await page.evaluate(() => sessionStorage.getItem('orleansiot.apiKey'));
+      if (stored !== null) throw new Error('the key is still stored');
+    });
+
+    checks.noScriptErrors = consoleErrors.length === 0;
+    if (consoleErrors.length) errors.push(...consoleErrors.map((e) => `page: ${e}`));
+  } finally {
+    await browser.close();
+  }
+
+  console.log(JSON.stringify({ checks, errors }));
+})().catch((e) => {
+  console.log(JSON.stringify({ checks, errors: [...errors, `fatal: ${e.message}`] }));
+});

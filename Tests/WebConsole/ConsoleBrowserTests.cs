@@ -1,0 +1,83 @@
+using System.Text;
+using System.Text.Json.Nodes;
+using MQTTnet;
+using MQTTnet.Formatter;
+using MQTTnet.Protocol;
+using OrleansIot.Tests.Infrastructure;
+using OrleansIot.Tests.Jobs;
+
+namespace OrleansIot.Tests.WebConsole;
+
+/// <summary>
+/// The web console in headless Chromium (Debian's <c>chromium</c>, driven by playwright-core from Tests/Clients): a
+/// person signs in, searches the fleet, opens a device, changes its desired state and sees the state the device
+/// (a real MQTT client here) reports back; watches a job reach done; reads the rules and the audit log. The pages'
+/// screenshots are written to docs/screenshots (the README shows them).
+/// </summary>
+[Collection(NodeCollection.Name)]
+public sealed class ConsoleBrowserTests(NodeFixture node)
+{
+    private static string Screenshots => Path.GetFullPath(Path.Combine(NodeClients.Folder, "..", "..", "docs", "screenshots"));
+
+    private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
+
+    [Fact]
+    public async Task APerson_FindsADevice_ChangesItsDesiredState_AndWatchesTheDeviceReport()
+    {
+        var thing = Ids.NewId("lamp", 6);
+        var room = Ids.NewId("hall", 6);
+        await node.Http.PostAsync("/api/thing-types/lamp", Json("{}"));   // there already when another test made it
+        var attributes = new JsonObject { ["room"] = room, ["model"] = "L2" };
+        await ApiAssert.OkAsync(await node.Http.PostAsync($"/api/things/{thing}",
+            Json(new JsonObject { ["thingTypeName"] = "lamp", ["attributePayload"] = new JsonObject { ["attributes"] = attributes } }.ToJsonString())));
+
+        // The device: answers every delta with the reported state it asks for, as a real lamp would.
+        using var device = await node.ConnectAsync(thing, MqttProtocolVersion.V311);
+        device.ApplicationMessageReceivedAsync += async e =>
+        {
+            var state = JsonNode.Parse(Encoding.UTF8.GetString(e.ApplicationMessage.Payload))!["state"]!.DeepClone();
+            await device.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"$aws/things/{thing}/shadow/update")
+                .WithPayload(new JsonObject { ["state"] = new JsonObject { ["reported"] = state } }.ToJsonString())
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        };
+        await device.SubscribeAsync($"$aws/things/{thing}/shadow/update/delta", MqttQualityOfServiceLevel.AtLeastOnce);
+        await device.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"$aws/things/{thing}/shadow/update")
+            .WithPayload("""{"state":{"reported":{"on":true}}}""").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+
+        var rule = Ids.NewId("console", 6).Replace('-', '_');
+        await ApiAssert.OkAsync(await node.Http.PostAsync($"/api/rules/{rule}", Json("""{"sql":"SELECT * FROM 'console/+/x'","actions":[{"republish":{"topic":"console/out"}}]}""")));
+
+        // A job the device finishes a few seconds after the page first shows it queued.
+        var job = Ids.NewId("console-job", 6);
+        await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/jobs/{job}",
+            Json(new JsonObject { ["targets"] = new JsonArray(JobsOverMqttTests.ThingArn(thing)), ["document"] = """{"operation":"blink"}""" }.ToJsonString())));
+        var finish = Task.Run(async () =>
+        {
+            await Task.Delay(TimeSpan.FromSeconds(8));
+            await ApiAssert.OkAsync(await node.Http.PostAsync($"/things/{thing}/jobs/{job}", Json("""{"status":"SUCCEEDED"}""")));
+        });
+
+        Directory.CreateDirectory(Screenshots);
+        var result = await NodeClients.RunAsync("console.js", new JsonObject
+        {
+            ["base"] = node.Http.BaseAddress!.ToString().TrimEnd('/'),
+            ["key"] = NodeFixture.AdminKey,
+            ["thing"] = thing,
+            ["room"] = room,
+            ["desired"] = Ids.NewId("green", 6),
+            ["job"] = job,
+            ["rule"] = rule,
+            ["screenshots"] = Screenshots,
+        }, TimeSpan.FromMinutes(3));
+        await finish;
+
+        NodeClients.AssertPassed(result,
+            "signInRefusesABadKey", "signsIn", "aBadQueryShowsTheError", "findsTheDevice", "devicePageShowsItsShadow",
+            "desiredChangeBringsTheReportedState", "badDesiredJsonIsRefusedOnThePage", "jobProgressReachesDone",
+            "rulesAreListed", "auditLogShowsTheChanges", "signOutForgetsTheKey", "noScriptErrors");
+        foreach (var page in new[] { "sign-in", "fleet", "device", "jobs", "rules", "audit" })
+        {
+            Assert.True(new FileInfo(Path.Combine(Screenshots, $"{page}.png")).Length > 5_000, $"{page}.png");
+        }
+    }
+}
