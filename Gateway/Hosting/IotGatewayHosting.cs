@@ -278,6 +278,7 @@ public static partial class IotGatewayHosting
         api.MapJobsApi();
         api.MapArtifactsApi();
         api.MapFleetIndexApi();
+        api.MapUsageApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));
 
         app.UseMqttServer(server =>

@@ -35,6 +35,14 @@ public interface IThingGrain : IGrainWithStringKey
     Task<ThingStatus?> GetStatus();
 
     /// <summary>
+    /// The thing's usage per UTC day from <paramref name="from"/> to <paramref name="to"/> (inclusive; days without
+    /// usage included as zeros), the connection still open counted up to now. Days older than
+    /// <c>Iot:Things:UsageRetentionDays</c> are gone.
+    /// </summary>
+    [Alias("GetDailyUsage"), Orleans.Concurrency.ReadOnly]
+    Task<IReadOnlyList<DailyUsage>> GetDailyUsage(DateOnly from, DateOnly to);
+
+    /// <summary>
     /// AWS <c>GetThingShadow</c> / <c>/get</c>: the full document (desired, reported, delta, metadata, version), or
     /// 404 <c>No shadow exists with name: …</c>. The payload may carry a <c>clientToken</c>.
     /// </summary>

@@ -79,6 +79,21 @@ public sealed record ThingUsage(
     [property: Id(3)] long BytesOut,
     [property: Id(4)] long MessagesDropped = 0);
 
+/// <summary>
+/// One UTC day of a thing's usage (<c>GET /api/usage</c>): its messages and bytes in and out, the messages for it that
+/// were dropped, the minutes it was connected and its shadow requests (accepted or refused).
+/// </summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.DailyUsage")]
+public sealed record DailyUsage(
+    [property: Id(0)] string Date,
+    [property: Id(1)] long MessagesIn,
+    [property: Id(2)] long BytesIn,
+    [property: Id(3)] long MessagesOut,
+    [property: Id(4)] long BytesOut,
+    [property: Id(5)] long MessagesDropped,
+    [property: Id(6)] double ConnectedMinutes,
+    [property: Id(7)] long ShadowOperations);
+
 /// <summary>AWS IoT <c>disconnectReason</c> values (lifecycle events and fleet indexing).</summary>
 public static class DisconnectReasons
 {

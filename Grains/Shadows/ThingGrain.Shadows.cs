@@ -43,6 +43,7 @@ internal sealed partial class ThingGrain
         }
 
         ShadowMetrics.Accepted(ShadowOperation.Get);
+        CountShadowOperation();
         return new ShadowResponse(200, document);
     }
 
@@ -149,6 +150,7 @@ internal sealed partial class ThingGrain
                 await IndexShadowAsync(key);   // before the answer: a search after it sees the change
                 var answer = change.Announce!();
                 ShadowMetrics.Accepted(operation);
+                CountShadowOperation();
                 Signal(key, next);
                 return answer;
             }
@@ -271,6 +273,7 @@ internal sealed partial class ThingGrain
     {
         var document = ShadowMerge.ErrorDocument(error, now.ToUnixTimeSeconds(), token);
         ShadowMetrics.Rejected(operation, error.Code);
+        CountShadowOperation();
         if (request.Channel == ShadowChannel.Mqtt)
         {
             Publish(request.ShadowName, operation, "rejected", document);

@@ -48,12 +48,17 @@ internal sealed partial class ThingGrain(
     public async Task Disconnected(ConnectionClosed connection)
     {
         var s = state.State;
-        Add(s.Usage, connection.FinalUsage);
+        CountUsage(connection.FinalUsage);
         var c = s.Connectivity;
         // A takeover can deliver the old session's disconnect after the new session's connect: only the
-        // current session's end changes the connected flag.
+        // current session's end changes the connected flag (and counts its minutes).
         if (c.SessionId == connection.SessionId)
         {
+            if (c.Connected && c.Since is { } since)
+            {
+                CountConnected(since, connection.At);
+            }
+
             c.Connected = false;
             c.DisconnectReason = connection.Reason;
             c.LastDisconnectAt = connection.At;
@@ -72,12 +77,8 @@ internal sealed partial class ThingGrain(
         }
 
         state.State.FirstSeenAt ??= time.GetUtcNow();
-        Add(state.State.Usage, delta);
-        _usageDirty = true;
-        _persistTimer ??= this.RegisterGrainTimer(
-            static (grain, _) => grain.PersistUsageAsync(),
-            this,
-            new GrainTimerCreationOptions(_usagePersistInterval, Timeout.InfiniteTimeSpan) { KeepAlive = false });
+        CountUsage(delta);
+        UsageChanged();
         return Task.CompletedTask;
     }
 

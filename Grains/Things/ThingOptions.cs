@@ -12,4 +12,8 @@ public sealed class ThingOptions
     /// </summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "01:00:00")]
     public TimeSpan UsagePersistInterval { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Days of per-day usage each thing keeps (<c>GET /api/usage</c>); older days are dropped as new ones start.</summary>
+    [Range(1, 3660)]
+    public int UsageRetentionDays { get; set; } = 90;
 }

@@ -11,6 +11,21 @@ public sealed class ThingState
 
     /// <summary>Whether the thing is in the registry (only registered things are in the fleet index).</summary>
     [Id(4)] public bool Registered { get; set; }
+
+    /// <summary>Usage per UTC day, by <see cref="DateOnly.DayNumber"/>; the last <c>UsageRetentionDays</c> are kept.</summary>
+    [Id(5)] public SortedDictionary<int, DayUsageState> Days { get; set; } = [];
+}
+
+[GenerateSerializer, Alias("OrleansIot.ThingState.DayUsage")]
+public sealed class DayUsageState
+{
+    [Id(0)] public long MessagesIn { get; set; }
+    [Id(1)] public long BytesIn { get; set; }
+    [Id(2)] public long MessagesOut { get; set; }
+    [Id(3)] public long BytesOut { get; set; }
+    [Id(4)] public long MessagesDropped { get; set; }
+    [Id(5)] public double ConnectedSeconds { get; set; }
+    [Id(6)] public long ShadowOperations { get; set; }
 }
 
 [GenerateSerializer, Alias("OrleansIot.ThingState.Connectivity")]
