@@ -170,23 +170,26 @@ async function thingPage(name) {
   let edited = false;
   editor.addEventListener('input', () => { edited = true; });
 
-  async function refreshShadow() {
-    let shadow;
-    try {
-      shadow = await api('GET', `/things/${encodeURIComponent(name)}/shadow`);
-    } catch (e) {
-      if (e.status === 404) {
-        [desired, reported, delta].forEach((p) => { p.textContent = '—'; });
-        version.textContent = 'no shadow yet';
-        return;
-      }
-      throw e;
-    }
+  function render(shadow) {
     desired.textContent = pretty(shadow.state?.desired);
     reported.textContent = pretty(shadow.state?.reported);
     delta.textContent = pretty(shadow.state?.delta);
     version.textContent = `version ${shadow.version}, ${time(shadow.timestamp)}`;
     if (!edited) editor.value = JSON.stringify(shadow.state?.desired ?? {}, null, 2);
+  }
+
+  function renderNone() {
+    [desired, reported, delta].forEach((p) => { p.textContent = '—'; });
+    version.textContent = 'no shadow yet';
+  }
+
+  async function refreshShadow() {
+    try {
+      render(await api('GET', `/things/${encodeURIComponent(name)}/shadow`));
+    } catch (e) {
+      if (e.status !== 404) throw e;
+      renderNone();
+    }
   }
 
   async function save(event) {
@@ -203,12 +206,11 @@ async function thingPage(name) {
       const answer = await api('POST', `/things/${encodeURIComponent(name)}/shadow`, { state: { desired: value } });
       saved.textContent = `saved as version ${answer.version}`;
       edited = false;
-      await refreshShadow();
     });
   }
 
   show(
-    el('h1', {}, name),
+    el('h1', {}, name, ' ', el('a', { href: `#/usage?thing=${encodeURIComponent(name)}`, id: 'thing-usage', class: 'muted' }, '(usage)')),
     el('div', { class: 'card' }, el('dl', {},
       el('dt', {}, 'Type'), el('dd', {}, thing.thingTypeName ?? '—'),
       el('dt', {}, 'Version'), el('dd', {}, thing.version),
@@ -232,9 +234,43 @@ async function thingPage(name) {
         el('td', {}, x.jobId), el('td', {}, x.jobExecutionSummary?.status ?? '—'), el('td', {}, time(x.jobExecutionSummary?.queuedAt))))))
     : el('p', { class: 'muted' }, 'No job executions.'));
 
-  // Live: the reported state arrives as the device sends it (the shadow is read again every second).
-  const timer = setInterval(() => guarded(refreshShadow), 1000);
-  stopPage = () => clearInterval(timer);
+  // Live: the node pushes every new version (server-sent events over fetch, so the key stays in a header).
+  const watch = new AbortController();
+  stopPage = () => watch.abort();
+  watchShadow(name, watch.signal, render, renderNone);
+}
+
+// Reads /api/things/{name}/shadow/changes until the signal aborts, reconnecting after a failure (shown) with a pause.
+async function watchShadow(name, signal, onShadow, onNone) {
+  while (!signal.aborted) {
+    try {
+      const response = await fetch(`/api/things/${encodeURIComponent(name)}/shadow/changes`, {
+        headers: { Authorization: `Bearer ${sessionStorage.getItem(KEY)}`, Accept: 'text/event-stream' },
+        signal,
+      });
+      if (!response.ok) throw new Error(`${response.status}: the live view of the shadow was refused`);
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value;
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const event = /^event: (.*)$/m.exec(block)?.[1];
+          const data = /^data: (.*)$/m.exec(block)?.[1];
+          if (event === 'shadow') onShadow(JSON.parse(data));
+          else if (event === 'none') onNone();
+        }
+      }
+    } catch (e) {
+      if (signal.aborted) return;
+      showError(`Live view: ${e.message}; reconnecting`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+  }
 }
 
 function progressOf(details) {
@@ -314,6 +350,69 @@ async function auditPage() {
   await load(0);
 }
 
+function barChart(days, series) {
+  // One group of bars per day (SVG, no library): each series its own colour, scaled to the largest value.
+  const width = 760, height = 180, pad = 28;
+  const max = Math.max(1, ...days.flatMap((d) => series.map((x) => d[x.key])));
+  const slot = (width - pad) / Math.max(days.length, 1);
+  const bar = Math.max(2, (slot - 6) / series.length);
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svg.setAttribute('viewBox', `0 0 ${width} ${height + 20}`);
+  svg.setAttribute('id', 'usage-chart');
+  svg.setAttribute('role', 'img');
+  const add = (tag, attributes, text) => {
+    const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
+    for (const [k, v] of Object.entries(attributes)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    svg.append(node);
+    return node;
+  };
+  add('text', { x: 0, y: 12, 'font-size': 11, fill: '#66707c' }, String(max));
+  days.forEach((d, i) => {
+    series.forEach((x, j) => {
+      const h = (d[x.key] / max) * (height - pad);
+      add('rect', { x: pad + i * slot + j * bar, y: height - h, width: bar - 1, height: h, fill: x.colour }).append(
+        Object.assign(document.createElementNS('http://www.w3.org/2000/svg', 'title'), { textContent: `${d.date} ${x.label}: ${d[x.key]}` }));
+    });
+    add('text', { x: pad + i * slot, y: height + 14, 'font-size': 10, fill: '#66707c' }, d.date.slice(5));
+  });
+  return svg;
+}
+
+async function usagePage(params) {
+  const thing = params.get('thing') || '';
+  const group = params.get('group') || '';
+  const name = el('input', { type: 'text', id: 'usage-name', value: thing || group, placeholder: 'thing or thing group name', 'aria-label': 'Name' });
+  const kind = el('select', { id: 'usage-kind', 'aria-label': 'Kind' },
+    el('option', { value: 'thing', selected: !group }, 'Thing'), el('option', { value: 'group', selected: !!group }, 'Thing group'));
+  const out = el('div', { id: 'usage' });
+  show(
+    el('h1', {}, 'Usage'),
+    el('form', {
+      class: 'inline', id: 'usage-form', onsubmit: (event) => {
+        event.preventDefault();
+        location.hash = `#/usage?${kind.value}=${encodeURIComponent(name.value.trim())}`;
+      },
+    }, kind, name, el('button', { type: 'submit' }, 'Show')),
+    el('p', { class: 'muted' }, 'Per UTC day, the last 7 days: messages and bytes in and out, connected minutes, shadow operations.'),
+    out);
+  if (!thing && !group) return;
+
+  const usage = await api('GET', `/api/usage?${thing ? `thingName=${encodeURIComponent(thing)}` : `thingGroupName=${encodeURIComponent(group)}`}`);
+  const t = usage.total;
+  out.replaceChildren(
+    el('p', {}, `${usage.thingName ?? usage.thingGroupName} (${usage.things} thing${usage.things === 1 ? '' : 's'}), ${usage.from} to ${usage.to}: `,
+      el('strong', { id: 'usage-total' }, `${t.messagesIn} messages in, ${t.messagesOut} out, ${t.connectedMinutes} connected minutes, ${t.shadowOperations} shadow operations`)),
+    barChart(usage.days, [
+      { key: 'messagesIn', label: 'messages in', colour: '#3a6fd8' },
+      { key: 'messagesOut', label: 'messages out', colour: '#36a36a' },
+      { key: 'shadowOperations', label: 'shadow operations', colour: '#d89a3a' },
+    ]),
+    el('table', {},
+      el('thead', {}, el('tr', {}, ['Day', 'Msgs in', 'Bytes in', 'Msgs out', 'Bytes out', 'Dropped', 'Connected min', 'Shadow ops'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, usage.days.map((d) => el('tr', {}, [d.date, d.messagesIn, d.bytesIn, d.messagesOut, d.bytesOut, d.messagesDropped, d.connectedMinutes, d.shadowOperations].map((v) => el('td', {}, v)))))));
+}
+
 // --- routing --------------------------------------------------------------------------------------------------------------
 
 async function route() {
@@ -341,6 +440,7 @@ async function route() {
     '/jobs': jobsPage,
     '/rules': rulesPage,
     '/audit': auditPage,
+    '/usage': () => usagePage(params),
   };
   const thing = path.match(/^\/thing\/(.+)$/);
   const page = thing ? () => thingPage(decodeURIComponent(thing[1])) : pages[path];

@@ -35,6 +35,8 @@ public static class ShadowApi
     public static IEndpointRouteBuilder MapNamedShadowsApi(this IEndpointRouteBuilder api)
     {
         api.MapGet("/things/shadow/ListNamedShadowsForThing/{thingName}", ListAsync).WithTags("Shadows").WithName("ListNamedShadowsForThing").ChangedBy(ApiKeyRoles.Operator);
+        api.MapGet("/things/{thingName}/shadow/changes", WatchAsync).WithTags("Shadows").WithName("WatchThingShadow").ChangedBy(ApiKeyRoles.Operator)
+            .Produces<string>(StatusCodes.Status200OK, "text/event-stream");
         return api;
     }
 
@@ -73,6 +75,60 @@ public static class ShadowApi
         }
 
         return await CallAsync(thingName, name, body.ToArray(), (thing, request) => thing.UpdateShadow(request), grains);
+    }
+
+    /// <summary>
+    /// A shadow's documents as they change, as server-sent events (not AWS's; the console's live view): an event
+    /// <c>shadow</c> with the full document (as GetThingShadow answers it) now and after every change, <c>none</c>
+    /// while there is no shadow, and a comment every 25 s that keeps proxies from closing the stream. Watching is
+    /// not a shadow operation: it is not metered.
+    /// </summary>
+    private static async Task WatchAsync(string thingName, string? name, HttpContext http, IGrainFactory grains)
+    {
+        if (!ThingNames.IsValidThingName(thingName) || (name is not null && !ThingNames.IsValidShadowName(name)))
+        {
+            throw Error(400, "Invalid thing or shadow name");
+        }
+
+        var response = http.Response;
+        response.ContentType = "text/event-stream";
+        response.Headers.CacheControl = "no-cache";
+        var thing = grains.GetGrain<IThingGrain>(thingName);
+        var cancel = http.RequestAborted;
+        long after = -1;
+        var announcedNone = false;
+        try
+        {
+            while (!cancel.IsCancellationRequested)
+            {
+                var answer = await thing.WaitForShadowChange(name, after, TimeSpan.FromSeconds(25)).WaitAsync(cancel);
+                if (answer.Code == 200)
+                {
+                    using (var document = System.Text.Json.JsonDocument.Parse(answer.Document))
+                    {
+                        after = document.RootElement.GetProperty("version").GetInt64();
+                    }
+
+                    announcedNone = false;
+                    await response.WriteAsync($"event: shadow\ndata: {answer.DocumentText}\n\n", cancel);
+                }
+                else if (answer.Code == 404 && !announcedNone)
+                {
+                    announcedNone = true;
+                    await response.WriteAsync("event: none\ndata: {}\n\n", cancel);
+                }
+                else
+                {
+                    await response.WriteAsync(": still watching\n\n", cancel);
+                }
+
+                await response.Body.FlushAsync(cancel);
+            }
+        }
+        catch (OperationCanceledException) when (cancel.IsCancellationRequested)
+        {
+            // The watcher went away.
+        }
     }
 
     private static async Task<Ok<ListNamedShadowsResponse>> ListAsync(string thingName, string? nextToken, int? pageSize, IGrainFactory grains, TimeProvider time)

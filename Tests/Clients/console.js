@@ -94,6 +94,17 @@ async function shot(page, name) {
       await shot(page, 'device');
     });
 
+    await step('usageShowsTheDevicesTraffic', async () => {
+      await page.click('#thing-usage');
+      // The device's two reported updates arrived as MQTT messages; the chart has a bar group per day.
+      await page.locator('#usage-total', { hasText: /[1-9]\d* messages in/ }).waitFor({ timeout: 20000 });
+      const bars = await page.locator('#usage-chart rect').count();
+      if (bars !== 7 * 3) throw new Error(`${bars} bars for 7 days of 3 series`);
+      await shot(page, 'usage');
+      await page.goBack();
+      await page.locator('#desired-editor').waitFor();
+    });
+
     await step('badDesiredJsonIsRefusedOnThePage', async () => {
       await page.fill('#desired-editor', '{not json');
       await page.click('#save-desired');

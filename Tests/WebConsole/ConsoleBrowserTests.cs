@@ -73,9 +73,9 @@ public sealed class ConsoleBrowserTests(NodeFixture node)
 
         NodeClients.AssertPassed(result,
             "signInRefusesABadKey", "signsIn", "aBadQueryShowsTheError", "findsTheDevice", "devicePageShowsItsShadow",
-            "desiredChangeBringsTheReportedState", "badDesiredJsonIsRefusedOnThePage", "jobProgressReachesDone",
+            "desiredChangeBringsTheReportedState", "usageShowsTheDevicesTraffic", "badDesiredJsonIsRefusedOnThePage", "jobProgressReachesDone",
             "rulesAreListed", "auditLogShowsTheChanges", "signOutForgetsTheKey", "noScriptErrors");
-        foreach (var page in new[] { "sign-in", "fleet", "device", "jobs", "rules", "audit" })
+        foreach (var page in new[] { "sign-in", "fleet", "device", "usage", "jobs", "rules", "audit" })
         {
             Assert.True(new FileInfo(Path.Combine(Screenshots, $"{page}.png")).Length > 5_000, $"{page}.png");
         }
