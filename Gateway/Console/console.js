@@ -413,6 +413,24 @@ async function usagePage(params) {
       el('tbody', {}, usage.days.map((d) => el('tr', {}, [d.date, d.messagesIn, d.bytesIn, d.messagesOut, d.bytesOut, d.messagesDropped, d.connectedMinutes, d.shadowOperations].map((v) => el('td', {}, v)))))));
 }
 
+async function clusterPage() {
+  const table = el('div', { id: 'nodes' }, el('p', { class: 'muted' }, 'Loading…'));
+  show(el('h1', {}, 'Cluster'), el('p', { class: 'muted' }, 'Each node as it last reported (every few seconds), refreshed every 2 seconds.'), table);
+  async function refresh() {
+    const { nodes } = await api('GET', '/api/nodes');
+    table.replaceChildren(el('table', {},
+      el('thead', {}, el('tr', {}, ['Node', 'Connections', 'Messages in/s', 'Messages out/s', 'Connects', 'Messages in', 'Messages out', 'Dropped', 'Up since', 'Reported'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, nodes.map((n) => el('tr', { 'data-node': n.nodeId },
+        el('td', {}, n.name), el('td', { class: 'connections' }, n.connections), el('td', {}, n.publishInPerSecond), el('td', {}, n.publishOutPerSecond),
+        el('td', {}, n.connects), el('td', {}, n.publishIn), el('td', {}, n.publishOut), el('td', { class: n.deliveryDropped ? 'bad' : '' }, n.deliveryDropped),
+        el('td', {}, time(n.startedAt)), el('td', {}, time(n.reportedAt)))))),
+    el('p', { class: 'muted', id: 'node-count' }, `${nodes.length} node${nodes.length === 1 ? '' : 's'}, ${nodes.reduce((sum, n) => sum + n.connections, 0)} connections`));
+  }
+  await refresh();
+  const timer = setInterval(() => guarded(refresh), 2000);
+  stopPage = () => clearInterval(timer);
+}
+
 // --- routing --------------------------------------------------------------------------------------------------------------
 
 async function route() {
@@ -441,6 +459,7 @@ async function route() {
     '/rules': rulesPage,
     '/audit': auditPage,
     '/usage': () => usagePage(params),
+    '/cluster': clusterPage,
   };
   const thing = path.match(/^\/thing\/(.+)$/);
   const page = thing ? () => thingPage(decodeURIComponent(thing[1])) : pages[path];

@@ -70,5 +70,8 @@ public sealed class GatewayMetrics : IDisposable
     public Counter<long> DeliveryDropped { get; }
     public Counter<long> AuthFailures { get; }
 
+    /// <summary>This node's meter (a process may host several nodes: tests): what <see cref="Routing.NodeStatsReporter"/> listens to.</summary>
+    internal Meter Meter => _meter;
+
     public void Dispose() => _meter.Dispose();
 }

@@ -140,6 +140,7 @@ public static partial class IotGatewayHosting
         services.AddSingleton<BrokerPublisher>();
         services.AddSingleton<Grains.Abstractions.Routing.IBrokerPublisher>(sp => sp.GetRequiredService<BrokerPublisher>());
         services.AddHostedService(sp => sp.GetRequiredService<ClusterRouter>());
+        services.AddHostedService<NodeStatsReporter>();
         services.AddValidatedOptions<Sessions.SessionOptions>(Sessions.SessionOptions.SectionName);
         services.AddSingleton<Sessions.WillPublisher>();
         services.AddSingleton<Sessions.HostList>();

@@ -22,9 +22,19 @@ public static class ConnectionsApi
         api.MapGet("/connections/{clientId}", GetConnectionAsync).WithName("GetConnection");
         api.MapDelete("/connections/{clientId}", DeleteConnectionAsync).WithName("DeleteConnection");
         api.MapGet("/sessions/{clientId}", GetSessionAsync).WithName("GetSession");
+        api.MapGet("/nodes", ListNodesAsync).WithName("ListNodes");
         api.MapGet("/nodes/{nodeId}/clients", GetNodeClientsAsync).WithName("GetNodeClients");
         return endpoints;
     }
+
+    public sealed record ListNodesResponse(IReadOnlyList<Grains.Abstractions.Routing.NodeStats> Nodes);
+
+    /// <summary>
+    /// The cluster's nodes as they last reported (every <c>Iot:Routing:StatsInterval</c>): connections, broker counters
+    /// and message rates. A node that missed three reports is not listed.
+    /// </summary>
+    private static async Task<Ok<ListNodesResponse>> ListNodesAsync(IGrainFactory grains, Microsoft.Extensions.Options.IOptions<Routing.RoutingOptions> options) =>
+        TypedResults.Ok(new ListNodesResponse(await grains.GetGrain<Grains.Abstractions.Routing.INodeStatsGrain>(0).List(options.Value.StatsInterval * 3)));
 
     /// <summary>
     /// The client ids a node has listed as hosted (written in batches, <c>Iot:Sessions:HostListFlushInterval</c>): what a

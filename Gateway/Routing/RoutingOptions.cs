@@ -11,6 +11,10 @@ public sealed class RoutingOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan RefreshInterval { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>How often a node reports its connections and message counts for the cluster view (<c>GET /api/nodes</c>).</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
+    public TimeSpan StatsInterval { get; set; } = TimeSpan.FromSeconds(5);
+
     /// <summary>How long a route change may take to reach the other nodes before SUBACK goes out anyway.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan BroadcastTimeout { get; set; } = TimeSpan.FromSeconds(5);

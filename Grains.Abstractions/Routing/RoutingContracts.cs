@@ -177,3 +177,39 @@ public sealed record RetainedChange(
     public bool IsNewerThan(DateTimeOffset at, string origin) =>
         ModifiedAt > at || (ModifiedAt == at && string.CompareOrdinal(OriginNodeId, origin) > 0);
 }
+
+/// <summary>
+/// What one node reports about itself every <c>Iot:Routing:StatsInterval</c> (the console's cluster page,
+/// <c>GET /api/nodes</c>): its live MQTT connections, its broker counters since it started, and their rates over the
+/// last interval.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.NodeStats")]
+public sealed record NodeStats(
+    [property: Id(0)] string NodeId,
+    [property: Id(1)] string Name,
+    [property: Id(2)] DateTimeOffset StartedAt,
+    [property: Id(3)] DateTimeOffset ReportedAt,
+    [property: Id(4)] int Connections,
+    [property: Id(5)] long Connects,
+    [property: Id(6)] long PublishIn,
+    [property: Id(7)] long PublishOut,
+    [property: Id(8)] long DeliveryDropped,
+    [property: Id(9)] double PublishInPerSecond,
+    [property: Id(10)] double PublishOutPerSecond);
+
+/// <summary>The nodes' latest reports (in memory: after the grain moves, every node reports again within one interval).</summary>
+[Alias("OrleansIot.INodeStatsGrain")]
+public interface INodeStatsGrain : IGrainWithIntegerKey
+{
+    /// <summary>A node's latest report replaces its previous one.</summary>
+    [Alias("Report")]
+    Task Report(NodeStats stats);
+
+    /// <summary>A node stopping gracefully: it is gone from the list at once.</summary>
+    [Alias("Leave")]
+    Task Leave(string nodeId);
+
+    /// <summary>The nodes that reported within <paramref name="fresh"/>, by name.</summary>
+    [Alias("List"), Orleans.Concurrency.ReadOnly]
+    Task<IReadOnlyList<NodeStats>> List(TimeSpan fresh);
+}

@@ -140,6 +140,14 @@ async function shot(page, name) {
       await shot(page, 'audit');
     });
 
+    await step('clusterShowsThisNode', async () => {
+      await page.click('#nav a[href="#/cluster"]');
+      await page.locator('#nodes tbody tr').first().waitFor();
+      const connections = Number(await page.locator('#nodes tbody tr td.connections').first().textContent());
+      if (!(connections >= 1)) throw new Error(`${connections} connections (the test's device is connected)`);
+      await shot(page, 'cluster');
+    });
+
     await step('signOutForgetsTheKey', async () => {
       await page.click('#sign-out');
       await page.locator('#sign-in').waitFor();

@@ -53,6 +53,7 @@ public class TwoNodeFixture : IAsyncLifetime
             $"Orleans:Endpoints:SiloPort={siloPort}",
             .. primary is null ? Array.Empty<string>() : [$"Orleans:PrimarySiloEndpoint={primary}"],
             "Iot:Routing:RefreshInterval=00:00:00.500",
+            "Iot:Routing:StatsInterval=00:00:00.500",
             // Routing tests publish bursts faster than AWS's 100 publishes/s per connection; limits have their own tests.
             "Iot:Limits:MaxPublishesPerSecond=0",
             .. extra,

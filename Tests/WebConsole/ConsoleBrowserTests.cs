@@ -74,8 +74,8 @@ public sealed class ConsoleBrowserTests(NodeFixture node)
         NodeClients.AssertPassed(result,
             "signInRefusesABadKey", "signsIn", "aBadQueryShowsTheError", "findsTheDevice", "devicePageShowsItsShadow",
             "desiredChangeBringsTheReportedState", "usageShowsTheDevicesTraffic", "badDesiredJsonIsRefusedOnThePage", "jobProgressReachesDone",
-            "rulesAreListed", "auditLogShowsTheChanges", "signOutForgetsTheKey", "noScriptErrors");
-        foreach (var page in new[] { "sign-in", "fleet", "device", "usage", "jobs", "rules", "audit" })
+            "rulesAreListed", "auditLogShowsTheChanges", "clusterShowsThisNode", "signOutForgetsTheKey", "noScriptErrors");
+        foreach (var page in new[] { "sign-in", "fleet", "device", "usage", "jobs", "rules", "audit", "cluster" })
         {
             Assert.True(new FileInfo(Path.Combine(Screenshots, $"{page}.png")).Length > 5_000, $"{page}.png");
         }
