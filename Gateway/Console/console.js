@@ -318,14 +318,115 @@ async function jobsPage() {
 }
 
 async function rulesPage() {
-  const list = await api('GET', '/api/rules');
-  const rules = list.rules ?? [];
-  show(el('h1', {}, 'Rules'), el('table', { id: 'rules' },
-    el('thead', {}, el('tr', {}, el('th', {}, 'Rule'), el('th', {}, 'Topic'), el('th', {}, 'State'), el('th', {}, 'Created'))),
-    el('tbody', {}, rules.length
-      ? rules.map((r) => el('tr', {}, el('td', {}, r.ruleName), el('td', {}, r.topicPattern ?? '—'),
-        el('td', {}, r.ruleDisabled ? 'disabled' : 'enabled'), el('td', {}, time(r.createdAt))))
-      : el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'No rules.')))));
+  const list = el('div', { id: 'rules' });
+  const name = el('input', { type: 'text', id: 'rule-name', placeholder: 'rule_name', 'aria-label': 'Rule name' });
+  const sql = el('textarea', { id: 'rule-sql', 'aria-label': 'Rule SQL' }, "SELECT * FROM 'dt/+/telemetry'");
+  const actions = el('textarea', { id: 'rule-actions', 'aria-label': 'Actions (JSON)' }, JSON.stringify([{ republish: { topic: 'out/${topic(2)}', qos: 1 } }], null, 2));
+  const topic = el('input', { type: 'text', id: 'try-topic', value: 'dt/device-1/telemetry', 'aria-label': 'Sample topic' });
+  const payload = el('textarea', { id: 'try-payload', 'aria-label': 'Sample payload (JSON)' }, '{"temp": 21}');
+  const output = el('pre', { id: 'try-output' }, '—');
+  const saved = el('span', { class: 'muted', id: 'rule-saved' });
+
+  async function refresh() {
+    const { rules } = await api('GET', '/api/rules');
+    list.replaceChildren(el('table', {},
+      el('thead', {}, el('tr', {}, el('th', {}, 'Rule'), el('th', {}, 'Topic'), el('th', {}, 'State'), el('th', {}, 'Created'))),
+      el('tbody', {}, rules.length
+        ? rules.map((r) => el('tr', {},
+          el('td', {}, el('a', { href: '#', class: 'rule-link', onclick: (e) => { e.preventDefault(); guarded(() => load(r.ruleName)); } }, r.ruleName)),
+          el('td', {}, r.topicPattern ?? '—'), el('td', {}, r.ruleDisabled ? 'disabled' : 'enabled'), el('td', {}, time(r.createdAt))))
+        : el('tr', {}, el('td', { colspan: 4, class: 'muted' }, 'No rules.')))));
+  }
+
+  async function load(ruleName) {
+    const { rule } = await api('GET', `/api/rules/${encodeURIComponent(ruleName)}`);
+    name.value = rule.ruleName;
+    sql.value = rule.sql;
+    actions.value = JSON.stringify(rule.actions ?? [], null, 2);
+  }
+
+  function parsed(text, what) {
+    try {
+      return JSON.parse(text);
+    } catch (e) {
+      throw new Error(`${what} is not JSON: ${e.message}`);
+    }
+  }
+
+  async function save(event) {
+    event.preventDefault();
+    clearError();
+    await guarded(async () => {
+      const body = { sql: sql.value, actions: parsed(actions.value, 'The actions') };
+      const ruleName = name.value.trim();
+      const exists = [...list.querySelectorAll('.rule-link')].some((a) => a.textContent === ruleName);
+      await api(exists ? 'PATCH' : 'POST', `/api/rules/${encodeURIComponent(ruleName)}`, body);
+      saved.textContent = exists ? `replaced ${ruleName}` : `created ${ruleName}`;
+      await refresh();
+    });
+  }
+
+  async function tryIt() {
+    clearError();
+    await guarded(async () => {
+      const result = await api('POST', '/api/rules/test', { sql: sql.value, topic: topic.value, payload: parsed(payload.value, 'The sample payload') });
+      output.textContent = !result.topicMatches ? 'The topic does not match the rule\'s FROM.'
+        : !result.selected ? 'The WHERE clause did not select this message.'
+          : result.output !== undefined ? pretty(result.output) : `(not JSON, base64) ${result.outputBase64}`;
+    });
+  }
+
+  show(
+    el('h1', {}, 'Rules'),
+    list,
+    el('h2', {}, 'Create or replace a rule'),
+    el('form', { id: 'rule-form', onsubmit: save },
+      el('div', { class: 'grid3' },
+        el('div', {}, el('label', { for: 'rule-name' }, 'Name'), name),
+        el('div', {}, el('label', { for: 'try-topic' }, 'Try it: sample topic'), topic),
+        el('div', {})),
+      el('div', { class: 'grid3' },
+        el('div', {}, el('h2', {}, 'SQL'), sql),
+        el('div', {}, el('h2', {}, 'Actions'), actions),
+        el('div', {}, el('h2', {}, 'Try it: sample payload'), payload)),
+      el('div', { class: 'pager' },
+        el('button', { type: 'submit', id: 'save-rule' }, 'Save rule'),
+        el('button', { type: 'button', class: 'secondary', id: 'try-rule', onclick: tryIt }, 'Try it'),
+        saved)),
+    el('h2', {}, 'What the rule makes of the sample'),
+    output);
+  await refresh();
+}
+
+async function securityPage() {
+  const [certificates, policies] = await Promise.all([api('GET', `/api/certificates?pageSize=${PAGE_SIZE}`), api('GET', `/api/policies?pageSize=${PAGE_SIZE}`)]);
+  const document = el('pre', { id: 'policy-document' }, 'Choose a policy to read its document.');
+  show(
+    el('h1', {}, 'Certificates and policies'),
+    el('h2', {}, 'Device certificates'),
+    el('table', { id: 'certificates' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'Certificate'), el('th', {}, 'Status'), el('th', {}, 'Created'))),
+      el('tbody', {}, certificates.certificates.length
+        ? certificates.certificates.map((c) => el('tr', {}, el('td', {}, c.certificateId), el('td', { class: c.status === 'ACTIVE' ? 'ok' : 'bad' }, c.status), el('td', {}, time(c.creationDate))))
+        : el('tr', {}, el('td', { colspan: 3, class: 'muted' }, 'No certificates.')))),
+    certificates.nextMarker ? el('p', { class: 'muted' }, `The first ${PAGE_SIZE} are shown.`) : null,
+    el('h2', {}, 'Policies'),
+    el('table', { id: 'policies' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'Policy'))),
+      el('tbody', {}, policies.policies.length
+        ? policies.policies.map((p) => el('tr', {}, el('td', {}, el('a', {
+          href: '#', class: 'policy-link', onclick: (e) => {
+            e.preventDefault();
+            guarded(async () => {
+              const policy = await api('GET', `/api/policies/${encodeURIComponent(p.policyName)}`);
+              document.textContent = pretty(JSON.parse(policy.policyDocument));
+            });
+          },
+        }, p.policyName))))
+        : el('tr', {}, el('td', { class: 'muted' }, 'No policies.')))),
+    policies.nextMarker ? el('p', { class: 'muted' }, `The first ${PAGE_SIZE} are shown.`) : null,
+    el('h2', {}, 'Policy document'),
+    document);
 }
 
 async function auditPage() {
@@ -460,6 +561,7 @@ async function route() {
     '/audit': auditPage,
     '/usage': () => usagePage(params),
     '/cluster': clusterPage,
+    '/security': securityPage,
   };
   const thing = path.match(/^\/thing\/(.+)$/);
   const page = thing ? () => thingPage(decodeURIComponent(thing[1])) : pages[path];

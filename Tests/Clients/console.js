@@ -131,7 +131,43 @@ async function shot(page, name) {
     await step('rulesAreListed', async () => {
       await page.click('#nav a[href="#/rules"]');
       await page.locator('#rules td', { hasText: args.rule }).waitFor();
+    });
+
+    await step('ruleTryItShowsTheOutput', async () => {
+      await page.fill('#rule-sql', "SELECT temp * 2 AS doubled, topic(2) AS device FROM 'console/+/x' WHERE temp > 20");
+      await page.fill('#try-topic', 'console/lamp-7/x');
+      await page.fill('#try-payload', '{"temp": 21}');
+      await page.click('#try-rule');
+      await page.locator('#try-output', { hasText: '"doubled": 42' }).waitFor();
+      await page.locator('#try-output', { hasText: '"device": "lamp-7"' }).waitFor();
+      await page.fill('#try-payload', '{"temp": 19}');
+      await page.click('#try-rule');
+      await page.locator('#try-output', { hasText: 'did not select' }).waitFor();
+      await page.fill('#try-payload', '{"temp": 21}');
+      await page.click('#try-rule');
+      await page.locator('#try-output', { hasText: '"doubled": 42' }).waitFor();
       await shot(page, 'rules');
+    });
+
+    await step('badSqlShowsTheError', async () => {
+      await page.fill('#rule-sql', 'SELECT FROM WHERE');
+      await page.click('#try-rule');
+      await page.locator('#error', { hasText: 'SqlParseException' }).waitFor();
+    });
+
+    await step('ruleCreatedFromThePage', async () => {
+      await page.fill('#rule-name', args.newRule);
+      await page.fill('#rule-sql', "SELECT * FROM 'console/+/made'");
+      await page.click('#save-rule');
+      await page.locator('#rule-saved', { hasText: `created ${args.newRule}` }).waitFor();
+      await page.locator('#rules a.rule-link', { hasText: args.newRule }).waitFor();
+    });
+
+    await step('policiesAreListedAndReadable', async () => {
+      await page.click('#nav a[href="#/security"]');
+      await page.locator('#policies a.policy-link', { hasText: args.policy }).click();
+      await page.locator('#policy-document', { hasText: 'iot:Connect' }).waitFor();
+      await shot(page, 'security');
     });
 
     await step('auditLogShowsTheChanges', async () => {

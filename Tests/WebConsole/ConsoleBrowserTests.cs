@@ -47,6 +47,13 @@ public sealed class ConsoleBrowserTests(NodeFixture node)
         var rule = Ids.NewId("console", 6).Replace('-', '_');
         await ApiAssert.OkAsync(await node.Http.PostAsync($"/api/rules/{rule}", Json("""{"sql":"SELECT * FROM 'console/+/x'","actions":[{"republish":{"topic":"console/out"}}]}""")));
 
+        var policy = Ids.NewId("console-policy", 6);
+        await ApiAssert.OkAsync(await node.Http.PostAsync($"/api/policies/{policy}", Json(new JsonObject
+        {
+            ["policyDocument"] = """{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iot:Connect","Resource":"*"}]}""",
+        }.ToJsonString())));
+        var newRule = Ids.NewId("made", 6).Replace('-', '_');
+
         // A job the device finishes a few seconds after the page first shows it queued.
         var job = Ids.NewId("console-job", 6);
         await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/jobs/{job}",
@@ -67,15 +74,18 @@ public sealed class ConsoleBrowserTests(NodeFixture node)
             ["desired"] = Ids.NewId("green", 6),
             ["job"] = job,
             ["rule"] = rule,
+            ["newRule"] = newRule,
+            ["policy"] = policy,
             ["screenshots"] = Screenshots,
         }, TimeSpan.FromMinutes(3));
         await finish;
+        Assert.True((await node.Http.GetAsync($"/api/rules/{newRule}")).IsSuccessStatusCode, "the rule made on the page exists");
 
         NodeClients.AssertPassed(result,
             "signInRefusesABadKey", "signsIn", "aBadQueryShowsTheError", "findsTheDevice", "devicePageShowsItsShadow",
             "desiredChangeBringsTheReportedState", "usageShowsTheDevicesTraffic", "badDesiredJsonIsRefusedOnThePage", "jobProgressReachesDone",
-            "rulesAreListed", "auditLogShowsTheChanges", "clusterShowsThisNode", "signOutForgetsTheKey", "noScriptErrors");
-        foreach (var page in new[] { "sign-in", "fleet", "device", "usage", "jobs", "rules", "audit", "cluster" })
+            "rulesAreListed", "ruleTryItShowsTheOutput", "badSqlShowsTheError", "ruleCreatedFromThePage", "policiesAreListedAndReadable", "auditLogShowsTheChanges", "clusterShowsThisNode", "signOutForgetsTheKey", "noScriptErrors");
+        foreach (var page in new[] { "sign-in", "fleet", "device", "usage", "jobs", "rules", "security", "audit", "cluster" })
         {
             Assert.True(new FileInfo(Path.Combine(Screenshots, $"{page}.png")).Length > 5_000, $"{page}.png");
         }
