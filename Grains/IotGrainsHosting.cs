@@ -28,6 +28,7 @@ public static class IotGrainsHosting
         services.AddValidatedOptions<Abstractions.Artifacts.ArtifactOptions>(Abstractions.Artifacts.ArtifactOptions.SectionName);
         services.TryAddSingleton<Abstractions.Artifacts.ArtifactUrls>();
         services.AddValidatedOptions<FleetIndex.FleetIndexOptions>(FleetIndex.FleetIndexOptions.SectionName);
+        services.AddValidatedOptions<Alarms.AlarmOptions>(Alarms.AlarmOptions.SectionName);
         services.TryAddSingleton<FleetIndex.FleetIndexView>();
         services.TryAddSingleton(TimeProvider.System);
         services.AddIotRules();

@@ -280,6 +280,7 @@ public static partial class IotGatewayHosting
         api.MapArtifactsApi();
         api.MapFleetIndexApi();
         api.MapUsageApi();
+        api.MapAlarmsApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));
 
         app.UseMqttServer(server =>
