@@ -532,6 +532,28 @@ async function clusterPage() {
   stopPage = () => clearInterval(timer);
 }
 
+async function alarmsPage() {
+  const table = el('div', { id: 'alarms' }, el('p', { class: 'muted' }, 'Loading…'));
+  show(el('h1', {}, 'Alarms'), el('p', { class: 'muted' }, 'Each alarm\'s state, refreshed every 2 seconds. Changes are published on $aws/events/alarms/{name}/state.'), table);
+  async function refresh() {
+    const { metricAlarms } = await api('GET', '/api/alarms');
+    const source = (d) => d.metricName ?? `${d.fleetStatistic} of ${d.fleetAggregationField ?? 'things'} where ${d.fleetQueryString}`;
+    table.replaceChildren(el('table', {},
+      el('thead', {}, el('tr', {}, ['Alarm', 'State', 'Watches', 'Condition', 'Reason', 'Since'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, metricAlarms.length
+        ? metricAlarms.map((a) => el('tr', { 'data-alarm': a.alarmName },
+          el('td', {}, a.alarmName),
+          el('td', { class: `alarm-state ${a.state === 'ALARM' ? 'bad' : a.state === 'OK' ? 'ok' : 'muted'}` }, a.state),
+          el('td', {}, source(a.definition)),
+          el('td', {}, `${a.definition.comparisonOperator} ${a.definition.threshold} for ${a.definition.evaluationPeriods} × ${a.definition.periodSeconds} s`),
+          el('td', {}, a.stateReason), el('td', {}, time(a.stateUpdatedAt))))
+        : el('tr', {}, el('td', { colspan: 6, class: 'muted' }, 'No alarms.')))));
+  }
+  await refresh();
+  const timer = setInterval(() => guarded(refresh), 2000);
+  stopPage = () => clearInterval(timer);
+}
+
 // --- routing --------------------------------------------------------------------------------------------------------------
 
 async function route() {
@@ -562,6 +584,7 @@ async function route() {
     '/usage': () => usagePage(params),
     '/cluster': clusterPage,
     '/security': securityPage,
+    '/alarms': alarmsPage,
   };
   const thing = path.match(/^\/thing\/(.+)$/);
   const page = thing ? () => thingPage(decodeURIComponent(thing[1])) : pages[path];

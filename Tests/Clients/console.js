@@ -176,6 +176,12 @@ async function shot(page, name) {
       await shot(page, 'audit');
     });
 
+    await step('alarmShowsItsState', async () => {
+      await page.click('#nav a[href="#/alarms"]');
+      await page.locator(`#alarms tr[data-alarm="${args.alarm}"] td.alarm-state`, { hasText: 'ALARM' }).waitFor({ timeout: 20000 });
+      await shot(page, 'alarms');
+    });
+
     await step('clusterShowsThisNode', async () => {
       await page.click('#nav a[href="#/cluster"]');
       await page.locator('#nodes tbody tr').first().waitFor();

@@ -12,12 +12,21 @@ namespace OrleansIot.Tests.WebConsole;
 /// The web console in headless Chromium (Debian's <c>chromium</c>, driven by playwright-core from Tests/Clients): a
 /// person signs in, searches the fleet, opens a device, changes its desired state and sees the state the device
 /// (a real MQTT client here) reports back; watches a job reach done; reads the rules and the audit log. The pages'
-/// screenshots are written to docs/screenshots (the README shows them).
+/// screenshots are taken on the way (<see cref="Screenshots"/>; the README shows those in docs/screenshots).
 /// </summary>
 [Collection(NodeCollection.Name)]
 public sealed class ConsoleBrowserTests(NodeFixture node)
 {
-    private static string Screenshots => Path.GetFullPath(Path.Combine(NodeClients.Folder, "..", "..", "docs", "screenshots"));
+    /// <summary>
+    /// Where the screenshots go: the README's (docs/screenshots) when <c>IOT_SCREENSHOTS=docs</c>, so that a test run does
+    /// not rewrite tracked files; otherwise a directory of its own under the temp path (or the one IOT_SCREENSHOTS names).
+    /// </summary>
+    private static string Screenshots => Environment.GetEnvironmentVariable("IOT_SCREENSHOTS") switch
+    {
+        "docs" => Path.GetFullPath(Path.Combine(NodeClients.Folder, "..", "..", "docs", "screenshots")),
+        { Length: > 0 } directory => Path.GetFullPath(directory),
+        _ => Path.Combine(Path.GetTempPath(), "orleansiot-console-screenshots"),
+    };
 
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 
@@ -54,6 +63,16 @@ public sealed class ConsoleBrowserTests(NodeFixture node)
         }.ToJsonString())));
         var newRule = Ids.NewId("made", 6).Replace('-', '_');
 
+        // An alarm that is in ALARM while this lamp is connected.
+        var alarm = Ids.NewId("lamp-connected", 6);
+        await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/alarms/{alarm}", Json(new JsonObject
+        {
+            ["fleetQuery"] = new JsonObject { ["queryString"] = $"thingName:{thing} AND connectivity.connected:true" },
+            ["comparisonOperator"] = "GreaterThanOrEqualToThreshold",
+            ["threshold"] = 1,
+            ["period"] = 1,
+        }.ToJsonString())));
+
         // A job the device finishes a few seconds after the page first shows it queued.
         var job = Ids.NewId("console-job", 6);
         await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/jobs/{job}",
@@ -76,16 +95,18 @@ public sealed class ConsoleBrowserTests(NodeFixture node)
             ["rule"] = rule,
             ["newRule"] = newRule,
             ["policy"] = policy,
+            ["alarm"] = alarm,
             ["screenshots"] = Screenshots,
         }, TimeSpan.FromMinutes(3));
         await finish;
         Assert.True((await node.Http.GetAsync($"/api/rules/{newRule}")).IsSuccessStatusCode, "the rule made on the page exists");
+        await node.Http.DeleteAsync($"/api/alarms/{alarm}");   // it evaluates every second for as long as it exists
 
         NodeClients.AssertPassed(result,
             "signInRefusesABadKey", "signsIn", "aBadQueryShowsTheError", "findsTheDevice", "devicePageShowsItsShadow",
             "desiredChangeBringsTheReportedState", "usageShowsTheDevicesTraffic", "badDesiredJsonIsRefusedOnThePage", "jobProgressReachesDone",
-            "rulesAreListed", "ruleTryItShowsTheOutput", "badSqlShowsTheError", "ruleCreatedFromThePage", "policiesAreListedAndReadable", "auditLogShowsTheChanges", "clusterShowsThisNode", "signOutForgetsTheKey", "noScriptErrors");
-        foreach (var page in new[] { "sign-in", "fleet", "device", "usage", "jobs", "rules", "security", "audit", "cluster" })
+            "rulesAreListed", "ruleTryItShowsTheOutput", "badSqlShowsTheError", "ruleCreatedFromThePage", "policiesAreListedAndReadable", "auditLogShowsTheChanges", "alarmShowsItsState", "clusterShowsThisNode", "signOutForgetsTheKey", "noScriptErrors");
+        foreach (var page in new[] { "sign-in", "fleet", "device", "usage", "jobs", "rules", "security", "audit", "alarms", "cluster" })
         {
             Assert.True(new FileInfo(Path.Combine(Screenshots, $"{page}.png")).Length > 5_000, $"{page}.png");
         }
