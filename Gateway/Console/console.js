@@ -167,6 +167,7 @@ async function thingPage(name) {
   const editor = el('textarea', { id: 'desired-editor', 'aria-label': 'Desired state (JSON)' });
   const saved = el('span', { class: 'muted', id: 'saved' });
   const jobs = el('div', { id: 'thing-jobs' });
+  const connectivity = el('dd', { id: 'connectivity' }, '…');
   let edited = false;
   editor.addEventListener('input', () => { edited = true; });
 
@@ -214,7 +215,8 @@ async function thingPage(name) {
     el('div', { class: 'card' }, el('dl', {},
       el('dt', {}, 'Type'), el('dd', {}, thing.thingTypeName ?? '—'),
       el('dt', {}, 'Version'), el('dd', {}, thing.version),
-      el('dt', {}, 'Attributes'), el('dd', { id: 'attributes' }, Object.entries(thing.attributes ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '—'))),
+      el('dt', {}, 'Attributes'), el('dd', { id: 'attributes' }, Object.entries(thing.attributes ?? {}).map(([k, v]) => `${k}=${v}`).join(', ') || '—'),
+      el('dt', {}, 'Connectivity'), connectivity)),
     el('h2', {}, 'Classic shadow ', version),
     el('div', { class: 'grid3' },
       el('div', {}, el('h2', {}, 'Desired'), desired),
@@ -226,6 +228,18 @@ async function thingPage(name) {
     jobs);
 
   await refreshShadow();
+  try {
+    const status = await api('GET', `/api/things/${encodeURIComponent(name)}/status`);
+    const c = status.connectivity;
+    connectivity.replaceChildren(c.connected
+      ? el('span', { class: 'ok' }, `connected since ${time(c.since)} to ${c.node ?? '—'} (MQTT ${c.protocolVersion === 5 ? '5' : '3.1.1'}, from ${c.remoteAddress ?? '—'})`)
+      : el('span', { class: 'muted' }, `disconnected${c.lastDisconnectAt ? ` at ${time(c.lastDisconnectAt)} (${c.disconnectReason ?? 'no reason'})` : ''}`),
+      el('span', { class: 'muted' }, ` · first seen ${time(status.firstSeenAt)}; ${status.usage.messagesIn} messages in, ${status.usage.messagesOut} out since`));
+  } catch (e) {
+    if (e.status !== 404) throw e;
+    connectivity.textContent = 'never connected';
+  }
+
   const executions = await api('GET', `/api/things/${encodeURIComponent(name)}/jobs`);
   const list = executions.executionSummaries ?? [];
   jobs.replaceChildren(list.length

@@ -82,6 +82,7 @@ async function shot(page, name) {
       await page.locator('#reported', { hasText: '"on": true' }).waitFor();
       const attributes = await page.locator('#attributes').textContent();
       if (!attributes.includes(`room=${args.room}`)) throw new Error(`attributes: ${attributes}`);
+      await page.locator('#connectivity', { hasText: 'connected since' }).waitFor();
     });
 
     await step('desiredChangeBringsTheReportedState', async () => {
