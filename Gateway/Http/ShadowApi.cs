@@ -83,7 +83,7 @@ public static class ShadowApi
     /// while there is no shadow, and a comment every 25 s that keeps proxies from closing the stream. Watching is
     /// not a shadow operation: it is not metered.
     /// </summary>
-    private static async Task WatchAsync(string thingName, string? name, HttpContext http, IGrainFactory grains)
+    private static async Task WatchAsync(string thingName, string? name, HttpContext http, IGrainFactory grains, TimeProvider time)
     {
         if (!ThingNames.IsValidThingName(thingName) || (name is not null && !ThingNames.IsValidShadowName(name)))
         {
@@ -112,10 +112,17 @@ public static class ShadowApi
                     announcedNone = false;
                     await response.WriteAsync($"event: shadow\ndata: {answer.DocumentText}\n\n", cancel);
                 }
-                else if (answer.Code == 404 && !announcedNone)
+                else if (answer.Code == 404)
                 {
-                    announcedNone = true;
-                    await response.WriteAsync("event: none\ndata: {}\n\n", cancel);
+                    if (!announcedNone)
+                    {
+                        announcedNone = true;
+                        await response.WriteAsync("event: none\ndata: {}\n\n", cancel);
+                    }
+
+                    // A deleted shadow answers at once (its version is not in the answer): look again a second later,
+                    // not in a loop.
+                    await Task.Delay(TimeSpan.FromSeconds(1), time, cancel);
                 }
                 else
                 {

@@ -76,7 +76,7 @@ public interface IAlarmGrain : IGrainWithStringKey
     Task Evaluate();
 }
 
-/// <summary>The alarms' names (key 0), so they can be listed and restarted after the cluster restarts.</summary>
+/// <summary>The alarms' names (key 0), so they can be listed.</summary>
 [Alias("OrleansIot.IAlarmCatalogGrain")]
 public interface IAlarmCatalogGrain : IGrainWithIntegerKey
 {

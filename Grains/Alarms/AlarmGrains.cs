@@ -336,22 +336,11 @@ internal sealed partial class AlarmGrain(
     private static partial void LogAuditFailed(ILogger logger, Exception exception, string alarmName);
 }
 
-/// <summary>The alarms' names, stored, so they can be listed and woken after a restart.</summary>
+/// <summary>The alarms' names, stored, so they can be listed (each alarm's own reminder wakes it after a restart).</summary>
 [GrainType("alarm-catalog")]
 internal sealed class AlarmCatalogGrain(
     [PersistentState("alarms", StorageNames.Default)] IPersistentState<SortedSet<string>> names) : Grain, IAlarmCatalogGrain
 {
-    public override async Task OnActivateAsync(CancellationToken cancellationToken)
-    {
-        // Wakes every alarm (each one's activation starts its timer) when the catalog is first used after a restart.
-        foreach (var name in names.State)
-        {
-            _ = GrainFactory.GetGrain<IAlarmGrain>(name).Describe();
-        }
-
-        await base.OnActivateAsync(cancellationToken);
-    }
-
     public async Task<bool> Add(string alarmName, int limit)
     {
         if (names.State.Contains(alarmName))
