@@ -43,12 +43,7 @@ internal sealed partial class ThingGrain
     private void CountUsage(UsageDelta delta)
     {
         Add(state.State.Usage, delta);
-        var day = Day(time.GetUtcNow());
-        day.MessagesIn += delta.MessagesIn;
-        day.BytesIn += delta.BytesIn;
-        day.MessagesOut += delta.MessagesOut;
-        day.BytesOut += delta.BytesOut;
-        day.MessagesDropped += delta.MessagesDropped;
+        Add(Day(time.GetUtcNow()), delta);
     }
 
     /// <summary>A connection's span, split at UTC midnights.</summary>

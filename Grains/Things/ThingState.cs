@@ -16,16 +16,12 @@ public sealed class ThingState
     [Id(5)] public SortedDictionary<int, DayUsageState> Days { get; set; } = [];
 }
 
+/// <summary>One day's usage: the running totals' counters, plus what only a day has.</summary>
 [GenerateSerializer, Alias("OrleansIot.ThingState.DayUsage")]
-public sealed class DayUsageState
+public sealed class DayUsageState : UsageState
 {
-    [Id(0)] public long MessagesIn { get; set; }
-    [Id(1)] public long BytesIn { get; set; }
-    [Id(2)] public long MessagesOut { get; set; }
-    [Id(3)] public long BytesOut { get; set; }
-    [Id(4)] public long MessagesDropped { get; set; }
-    [Id(5)] public double ConnectedSeconds { get; set; }
-    [Id(6)] public long ShadowOperations { get; set; }
+    [Id(0)] public double ConnectedSeconds { get; set; }
+    [Id(1)] public long ShadowOperations { get; set; }
 }
 
 [GenerateSerializer, Alias("OrleansIot.ThingState.Connectivity")]
@@ -42,7 +38,7 @@ public sealed class ConnectivityState
 }
 
 [GenerateSerializer, Alias("OrleansIot.ThingState.Usage")]
-public sealed class UsageState
+public class UsageState
 {
     [Id(0)] public long MessagesIn { get; set; }
     [Id(1)] public long BytesIn { get; set; }
