@@ -85,6 +85,16 @@ public sealed class SiloProcess : IAsyncDisposable
         return new SiloProcess(Process.Start(start)!, mqtt, http);
     }
 
+    /// <summary>An MQTT client connected to this node (MQTT 3.1.1 unless told), the CONNACK checked.</summary>
+    public async Task<MQTTnet.IMqttClient> ConnectAsync(string clientId, MQTTnet.Formatter.MqttProtocolVersion version = MQTTnet.Formatter.MqttProtocolVersion.V311)
+    {
+        var client = new MQTTnet.MqttClientFactory().CreateMqttClient();
+        var result = await client.ConnectAsync(new MQTTnet.MqttClientOptionsBuilder()
+            .WithTcpServer("127.0.0.1", MqttPort).WithClientId(clientId).WithProtocolVersion(version).WithTimeout(TimeSpan.FromSeconds(10)).Build());
+        Assert.Equal(MQTTnet.MqttClientConnectResultCode.Success, result.ResultCode);
+        return client;
+    }
+
     /// <summary>Waits until the node answers /health (or fails with its output if it exits first).</summary>
     public async Task WaitUntilReadyAsync(TimeSpan? timeout = null)
     {

@@ -31,23 +31,12 @@ public sealed class MetricsTrafficTests : IAsyncLifetime
         return new PrometheusText(await response.Content.ReadAsStringAsync());
     }
 
-    private MqttClientOptionsBuilder Options(string clientId, MqttProtocolVersion version = MqttProtocolVersion.V500) =>
-        new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", _node.MqttPort).WithClientId(clientId).WithProtocolVersion(version);
-
-    private async Task<IMqttClient> ConnectAsync(string clientId, MqttProtocolVersion version = MqttProtocolVersion.V500)
-    {
-        var client = new MqttClientFactory().CreateMqttClient();
-        var result = await client.ConnectAsync(Options(clientId, version).Build());
-        Assert.Equal(MqttClientConnectResultCode.Success, result.ResultCode);
-        return client;
-    }
-
     [Fact]
     public async Task TheBrokersTraffic_IsCountedUnderAwsNames_AndShadowRequestsByOutcome()
     {
         var before = await ScrapeAsync();
         var id = Ids.NewId("metrics");
-        using var subscriber = await ConnectAsync($"{id}-app");
+        using var subscriber = await _node.ConnectAsync($"{id}-app", MqttProtocolVersion.V500);
         var received = 0;
         subscriber.ApplicationMessageReceivedAsync += _ =>
         {
@@ -58,7 +47,7 @@ public sealed class MetricsTrafficTests : IAsyncLifetime
             .WithTopicFilter($"dt/{id}/+", MqttQualityOfServiceLevel.AtLeastOnce)
             .WithTopicFilter($"cmd/{id}/#", MqttQualityOfServiceLevel.AtLeastOnce)
             .Build());
-        using var device = await ConnectAsync(id, MqttProtocolVersion.V311);
+        using var device = await _node.ConnectAsync(id);
         for (var i = 0; i < 5; i++)
         {
             await device.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"dt/{id}/telemetry").WithPayload($"{{\"n\":{i}}}")
@@ -69,7 +58,7 @@ public sealed class MetricsTrafficTests : IAsyncLifetime
 
         // A client id over AWS's 128 bytes: refused as a client error.
         using var tooLong = new MqttClientFactory().CreateMqttClient();
-        var refused = await tooLong.ConnectAsync(Options(new string('x', 129)).Build());
+        var refused = await tooLong.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", _node.MqttPort).WithClientId(new string('x', 129)).WithProtocolVersion(MqttProtocolVersion.V500).Build());
         Assert.Equal(MqttClientConnectResultCode.ClientIdentifierNotValid, refused.ResultCode);
 
         // Shadows through the HTTP data plane: one accepted update, one refused (not JSON), one get of a missing shadow.

@@ -37,7 +37,7 @@ public sealed class RulesDeliveryTests(PostgresServer postgres)
             [RuleActionsTests.Action("timeseries", new JsonObject { ["thingName"] = "${topic(2)}" })]);
 
         // Wait until the rule runs (evaluators refresh within a second), so every later message meets it.
-        using var probe = await ConnectAsync(survivor.MqttPort, Ids.NewId("probe"));
+        using var probe = await survivor.ConnectAsync(Ids.NewId("probe"));
         await Eventually.True(async () =>
         {
             await probe.PublishStringAsync($"{root}/probe/t", "{\"seq\":0}", MqttQualityOfServiceLevel.AtLeastOnce);
@@ -51,7 +51,7 @@ public sealed class RulesDeliveryTests(PostgresServer postgres)
         using var kill = new CancellationTokenSource();
         var publishers = devices.Select(device => Task.Run(async () =>
         {
-            using var client = await ConnectAsync(survivor.MqttPort, device);
+            using var client = await survivor.ConnectAsync(device);
             for (var seq = 1; seq <= 60; seq++)
             {
                 try
@@ -97,13 +97,6 @@ public sealed class RulesDeliveryTests(PostgresServer postgres)
 
         Assert.True(missing.Count == 0,
             $"{missing.Count} of {acked.Count} acknowledged messages are not in the sink, e.g. {string.Join(", ", missing.Take(10))}\n{survivor.Output[^Math.Min(survivor.Output.Length, 6000)..]}");
-    }
-
-    private static async Task<IMqttClient> ConnectAsync(int port, string clientId)
-    {
-        var client = new MqttClientFactory().CreateMqttClient();
-        await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId(clientId).WithTimeout(TimeSpan.FromSeconds(10)).Build());
-        return client;
     }
 
     private static async Task<long> CountAsync(string connectionString, string thing)

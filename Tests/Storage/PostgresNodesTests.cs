@@ -19,14 +19,6 @@ public sealed class PostgresNodesTests(PostgresServer postgres)
         ["Iot__Things__UsagePersistInterval"] = "00:00:00.200",
     };
 
-    private static async Task<IMqttClient> ConnectAsync(int port, string clientId)
-    {
-        var client = new MqttClientFactory().CreateMqttClient();
-        var result = await client.ConnectAsync(new MqttClientOptionsBuilder().WithTcpServer("127.0.0.1", port).WithClientId(clientId).Build());
-        Assert.Equal(MqttClientConnectResultCode.Success, result.ResultCode);
-        return client;
-    }
-
     private static async Task<ThingStatus?> GetThingAsync(SiloProcess silo, string name)
     {
         var response = await silo.Http.GetAsync($"/api/things/{name}/status");
@@ -43,7 +35,7 @@ public sealed class PostgresNodesTests(PostgresServer postgres)
         await b.WaitUntilReadyAsync();
 
         var deviceId = "dev-" + Guid.NewGuid().ToString("N")[..8];
-        using var app = await ConnectAsync(b.MqttPort, "app-" + deviceId);
+        using var app = await b.ConnectAsync("app-" + deviceId);
         var received = new System.Collections.Concurrent.ConcurrentQueue<string>();
         app.ApplicationMessageReceivedAsync += e =>
         {
@@ -51,7 +43,7 @@ public sealed class PostgresNodesTests(PostgresServer postgres)
             return Task.CompletedTask;
         };
         await app.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter("dt/+/telemetry", MqttQualityOfServiceLevel.AtLeastOnce).Build());
-        using var device = await ConnectAsync(a.MqttPort, deviceId);
+        using var device = await a.ConnectAsync(deviceId);
         for (var i = 0; i < 3; i++)
         {
             await device.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"dt/{deviceId}/telemetry").WithPayload("{\"t\":1}").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
@@ -95,7 +87,7 @@ public sealed class PostgresNodesTests(PostgresServer postgres)
         await using (var first = SiloProcess.Start(settings, mqttPort, httpPort, siloPort, gatewayPort))
         {
             await first.WaitUntilReadyAsync();
-            using var device = await ConnectAsync(mqttPort, deviceId);
+            using var device = await first.ConnectAsync(deviceId);
             await device.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"dt/{deviceId}/t").WithPayload("12345").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
             var retained = await device.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"cfg/{deviceId}").WithPayload("v7").WithRetainFlag().WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
             Assert.True(retained.IsSuccess);   // PUBACK: the retained message is in PostgreSQL
@@ -119,7 +111,7 @@ public sealed class PostgresNodesTests(PostgresServer postgres)
         Assert.Equal(7, after.Usage.BytesIn);
 
         // The retained message survived the kill: a new subscriber gets it from the restarted node.
-        using var subscriber = await ConnectAsync(mqttPort, "late-" + deviceId);
+        using var subscriber = await second.ConnectAsync("late-" + deviceId);
         var received = new System.Collections.Concurrent.ConcurrentQueue<MqttApplicationMessage>();
         subscriber.ApplicationMessageReceivedAsync += e =>
         {
