@@ -30,7 +30,7 @@ public static class UsageApi
 
     public sealed record UsageRequest(string? ThingName, string? ThingGroupName, string? From, string? To);
 
-    public sealed record UsageTotals(long MessagesIn, long BytesIn, long MessagesOut, long BytesOut, long MessagesDropped, double ConnectedMinutes, long ShadowOperations);
+    public sealed record UsageTotals(long MessagesIn, long BytesIn, long MessagesOut, long BytesOut, long MessagesDropped, double ConnectedMinutes, long ShadowOperations, long RuleExecutions, long JobExecutions);
 
     public sealed record UsageResponse(string? ThingName, string? ThingGroupName, int Things, string From, string To, IReadOnlyList<DailyUsage> Days, UsageTotals Total);
 
@@ -70,12 +70,14 @@ public static class UsageApi
                         MessagesDropped = a.MessagesDropped + b.MessagesDropped,
                         ConnectedMinutes = Math.Round(a.ConnectedMinutes + b.ConnectedMinutes, 2),
                         ShadowOperations = a.ShadowOperations + b.ShadowOperations,
+                        RuleExecutions = a.RuleExecutions + b.RuleExecutions,
+                        JobExecutions = a.JobExecutions + b.JobExecutions,
                     };
                 }
             }
         }
 
-        if (thing is not null && days.All(d => d is { MessagesIn: 0, MessagesOut: 0, ShadowOperations: 0, ConnectedMinutes: 0 })
+        if (thing is not null && days.All(d => d is { MessagesIn: 0, MessagesOut: 0, ShadowOperations: 0, ConnectedMinutes: 0, RuleExecutions: 0, JobExecutions: 0 })
             && await grains.GetGrain<IThingGrain>(thing).GetStatus() is null && await grains.GetGrain<IThingGrain>(thing).DescribeThing() is null)
         {
             throw ApiException.NotFound($"Thing {thing} is not registered and has no usage.");
@@ -83,7 +85,8 @@ public static class UsageApi
 
         var total = new UsageTotals(
             days.Sum(d => d.MessagesIn), days.Sum(d => d.BytesIn), days.Sum(d => d.MessagesOut), days.Sum(d => d.BytesOut),
-            days.Sum(d => d.MessagesDropped), Math.Round(days.Sum(d => d.ConnectedMinutes), 2), days.Sum(d => d.ShadowOperations));
+            days.Sum(d => d.MessagesDropped), Math.Round(days.Sum(d => d.ConnectedMinutes), 2), days.Sum(d => d.ShadowOperations),
+            days.Sum(d => d.RuleExecutions), days.Sum(d => d.JobExecutions));
         return TypedResults.Ok(new UsageResponse(thing, group, things.Count, Text(from), Text(to), days, total));
     }
 

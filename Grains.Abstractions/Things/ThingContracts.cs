@@ -37,13 +37,15 @@ public sealed record UsageDelta(
     [property: Id(1)] long BytesIn,
     [property: Id(2)] long MessagesOut,
     [property: Id(3)] long BytesOut,
-    [property: Id(4)] long MessagesDropped = 0)
+    [property: Id(4)] long MessagesDropped = 0,
+    [property: Id(5)] long RuleExecutions = 0,
+    [property: Id(6)] long JobExecutions = 0)
 {
     /// <summary>No usage.</summary>
     public static readonly UsageDelta None = new(0, 0, 0, 0);
 
     /// <summary>True when nothing was counted.</summary>
-    public bool IsEmpty => MessagesIn == 0 && BytesIn == 0 && MessagesOut == 0 && BytesOut == 0 && MessagesDropped == 0;
+    public bool IsEmpty => MessagesIn == 0 && BytesIn == 0 && MessagesOut == 0 && BytesOut == 0 && MessagesDropped == 0 && RuleExecutions == 0 && JobExecutions == 0;
 }
 
 /// <summary>What <c>GET /api/things/{thingName}/status</c> returns.</summary>
@@ -52,7 +54,22 @@ public sealed record ThingStatus(
     [property: Id(0)] string ThingName,
     [property: Id(1)] ThingConnectivity Connectivity,
     [property: Id(2)] ThingUsage Usage,
-    [property: Id(3)] DateTimeOffset FirstSeenAt);
+    [property: Id(3)] DateTimeOffset FirstSeenAt,
+    [property: Id(4)] IReadOnlyList<PastConnection>? History = null);
+
+/// <summary>
+/// A connection of the thing that is over, newest first in <see cref="ThingStatus.History"/>. <see cref="EndedAt"/> is
+/// null while a connection that another one replaced (a takeover, or its node died) has not reported its end.
+/// </summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.PastConnection")]
+public sealed record PastConnection(
+    [property: Id(0)] string? SessionId,
+    [property: Id(1)] DateTimeOffset? ConnectedAt,
+    [property: Id(2)] DateTimeOffset? EndedAt,
+    [property: Id(3)] string? DisconnectReason,
+    [property: Id(4)] string? Node,
+    [property: Id(5)] string? RemoteAddress,
+    [property: Id(6)] int? ProtocolVersion);
 
 /// <summary>Connectivity, shaped like AWS fleet indexing's <c>connectivity</c> plus the session details.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.ThingConnectivity")]
@@ -81,7 +98,9 @@ public sealed record ThingUsage(
 
 /// <summary>
 /// One UTC day of a thing's usage (<c>GET /api/usage</c>): its messages and bytes in and out, the messages for it that
-/// were dropped, the minutes it was connected and its shadow requests (accepted or refused).
+/// were dropped, the minutes it was connected, its shadow requests (accepted or refused), the rules its messages
+/// triggered (each rule whose WHERE matched one message counts one) and its job executions that ended (succeeded,
+/// failed, rejected, timed out, canceled or removed).
 /// </summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.DailyUsage")]
 public sealed record DailyUsage(
@@ -92,7 +111,9 @@ public sealed record DailyUsage(
     [property: Id(4)] long BytesOut,
     [property: Id(5)] long MessagesDropped,
     [property: Id(6)] double ConnectedMinutes,
-    [property: Id(7)] long ShadowOperations);
+    [property: Id(7)] long ShadowOperations,
+    [property: Id(8)] long RuleExecutions = 0,
+    [property: Id(9)] long JobExecutions = 0);
 
 /// <summary>AWS IoT <c>disconnectReason</c> values (lifecycle events and fleet indexing).</summary>
 public static class DisconnectReasons

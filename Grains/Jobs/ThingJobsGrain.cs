@@ -7,6 +7,7 @@ using OrleansIot.Grains.Abstractions.Artifacts;
 using OrleansIot.Grains.Abstractions.Jobs;
 using OrleansIot.Grains.Abstractions.Registry;
 using OrleansIot.Grains.Abstractions.Routing;
+using OrleansIot.Grains.Abstractions.Things;
 
 namespace OrleansIot.Grains.Jobs;
 
@@ -322,6 +323,25 @@ internal sealed partial class ThingJobsGrain(
         }
     }
 
+    /// <summary>
+    /// Executions that ended count in the thing's usage (a failed call loses the count, logged; the execution is stored).
+    /// Not awaited: the thing grain may be waiting on a call that leads here (a dynamic group it left removes its
+    /// executions), and waiting for it would deadlock both until the call times out.
+    /// </summary>
+    private void CountEnded(int executions) => _ = CountEndedAsync(executions);
+
+    private async Task CountEndedAsync(int executions)
+    {
+        try
+        {
+            await GrainFactory.GetGrain<IThingGrain>(this.GetPrimaryKeyString()).RecordUsage(new UsageDelta(0, 0, 0, 0, JobExecutions: executions));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogUsageLost(logger, ex, executions, this.GetPrimaryKeyString());
+        }
+    }
+
     private void RequestReport()
     {
         if (state.State.Unreported.Count > 0 && !_reporting)
@@ -356,6 +376,7 @@ internal sealed partial class ThingJobsGrain(
                 }
             }
 
+            CountEnded(ended.Count);
             await AnnounceAsync();
         }
 
@@ -444,10 +465,15 @@ internal sealed partial class ThingJobsGrain(
             _events.Execution(retried.Status.ToLowerInvariant(), retried);
             JobMetrics.Entered(e.JobId, retried.Status);
             JobMetrics.Entered(e.JobId, JobStatus.Queued);
+            CountEnded(1);
         }
         else if (e.Status != before)
         {
             JobMetrics.Entered(e.JobId, e.Status);
+            if (JobStatus.IsTerminal(e.Status))
+            {
+                CountEnded(1);
+            }
         }
 
         if (JobStatus.IsTerminal(e.Status))
@@ -567,6 +593,9 @@ internal sealed partial class ThingJobsGrain(
     private JobExecutionRecord Record(ExecutionState e) => new(
         e.JobId, ThingName, e.Status, e.StatusDetails, e.QueuedAt, e.StartedAt, e.LastUpdatedAt, e.VersionNumber, e.ExecutionNumber,
         e.ForceCanceled, Deadline(e), e.Document, e.UrlLifetimeSeconds);
+
+    [LoggerMessage(EventId = 2045, Level = LogLevel.Warning, Message = "{Count} ended job executions of thing {ThingName} were not added to its usage")]
+    private static partial void LogUsageLost(ILogger logger, Exception exception, int count, string thingName);
 
     [LoggerMessage(EventId = 2040, Level = LogLevel.Warning, Message = "Thing {ThingName} could not report its execution of job {JobId} to the job; it tries again on its next call or reminder")]
     private static partial void LogReportFailed(ILogger logger, Exception exception, string thingName, string jobId);

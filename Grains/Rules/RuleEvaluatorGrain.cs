@@ -40,6 +40,8 @@ internal sealed partial class RuleEvaluatorGrain(
     private List<CompiledRule> _rules = [];
     private RuleServices _services = null!;
     private Func<string, string, Task<byte[]?>> _readShadow = null!;
+    private readonly Dictionary<string, long> _executions = new(StringComparer.Ordinal);
+    private IGrainTimer? _usageTimer;
 
     public override async Task OnActivateAsync(CancellationToken cancellationToken)
     {
@@ -128,6 +130,7 @@ internal sealed partial class RuleEvaluatorGrain(
             }
 
             RuleMetrics.Matched(rule.Name);
+            CountExecution(message.ClientId);
             await RunActionsAsync(rule, new ActionContext(rule.Name, context, message.MessageId, message.ReceivedAt, output.ToBytes(), output.IsJson, _services, batch), message);
         }
     }
@@ -258,10 +261,58 @@ internal sealed partial class RuleEvaluatorGrain(
         _version = set.Version;
     }
 
+    /// <summary>A rule ran on a message of this client: counted in its thing's usage at the next flush.</summary>
+    private void CountExecution(string clientId)
+    {
+        if (string.IsNullOrEmpty(clientId) || clientId[0] == '$')
+        {
+            return;   // not a device: the platform's own messages
+        }
+
+        System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrAddDefault(_executions, clientId, out _)++;
+        _usageTimer ??= this.RegisterGrainTimer(
+            static (grain, _) => grain.FlushUsageAsync(),
+            this,
+            new GrainTimerCreationOptions(options.Value.UsageFlushInterval, Timeout.InfiniteTimeSpan) { KeepAlive = false });
+    }
+
+    /// <summary>Adds the counted executions to the things' usage (a failed call loses its count, logged).</summary>
+    private async Task FlushUsageAsync()
+    {
+        _usageTimer?.Dispose();
+        _usageTimer = null;
+        if (_executions.Count == 0)
+        {
+            return;
+        }
+
+        var counts = _executions.ToArray();
+        _executions.Clear();
+        foreach (var chunk in counts.Chunk(64))
+        {
+            await Task.WhenAll(chunk.Select(async count =>
+            {
+                try
+                {
+                    await GrainFactory.GetGrain<IThingGrain>(count.Key).RecordUsage(new UsageDelta(0, 0, 0, 0, RuleExecutions: count.Value));
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogUsageLost(logger, ex, count.Value, count.Key);
+                }
+            }));
+        }
+    }
+
+    public override Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken) => FlushUsageAsync();
+
     private sealed record CompiledRule(string Name, SqlStatement Statement, IReadOnlyList<CompiledAction> Actions, CompiledAction? ErrorAction);
 
     [LoggerMessage(EventId = 2008, Level = LogLevel.Warning, Message = "Rule {RuleName} could not evaluate a message on {Topic}")]
     private static partial void LogEvaluationFailed(ILogger logger, Exception exception, string ruleName, string topic);
+
+    [LoggerMessage(EventId = 2044, Level = LogLevel.Warning, Message = "{Count} rule executions of {ClientId} were not added to its usage")]
+    private static partial void LogUsageLost(ILogger logger, Exception exception, long count, string clientId);
 
     [LoggerMessage(EventId = 2009, Level = LogLevel.Error, Message = "Rule {RuleName} does not compile and is skipped")]
     private static partial void LogRuleSkipped(ILogger logger, Exception exception, string ruleName);

@@ -29,4 +29,11 @@ public sealed class RulesOptions
     /// <summary>http action: requests in flight per endpoint.</summary>
     [Range(1, 64)]
     public int HttpConcurrency { get; set; } = 4;
+
+    /// <summary>
+    /// How long an evaluator keeps its count of rule executions per thing before adding it to the things' usage
+    /// (<c>GET /api/usage</c>): one call per thing per interval, not per message. A node's death loses at most this much.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:10:00")]
+    public TimeSpan UsageFlushInterval { get; set; } = TimeSpan.FromSeconds(5);
 }

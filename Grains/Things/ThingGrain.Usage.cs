@@ -3,8 +3,8 @@ using OrleansIot.Grains.Abstractions.Things;
 namespace OrleansIot.Grains.Things;
 
 // Usage per UTC day, next to the running totals: messages and bytes (from the gateways' flushes), minutes connected
-// (a connection's span, split at midnight, added when it ends; an open one is counted up to now when read) and shadow
-// requests. Written as usage is (a timer after the first change; at once with connectivity changes).
+// (a connection's span, split at midnight, added when it ends; an open one is counted up to now when read), shadow
+// requests, rule executions (from the rule evaluators' flushes) and ended job executions (from the thing's jobs). Written as usage is (a timer after the first change; at once with connectivity changes).
 internal sealed partial class ThingGrain
 {
     public Task<IReadOnlyList<DailyUsage>> GetDailyUsage(DateOnly from, DateOnly to)
@@ -33,7 +33,7 @@ internal sealed partial class ThingGrain
             days.Add(new DailyUsage(
                 DateOnly.FromDayNumber(day).ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture),
                 u?.MessagesIn ?? 0, u?.BytesIn ?? 0, u?.MessagesOut ?? 0, u?.BytesOut ?? 0, u?.MessagesDropped ?? 0,
-                Math.Round(seconds / 60, 2), u?.ShadowOperations ?? 0));
+                Math.Round(seconds / 60, 2), u?.ShadowOperations ?? 0, u?.RuleExecutions ?? 0, u?.JobExecutions ?? 0));
         }
 
         return Task.FromResult<IReadOnlyList<DailyUsage>>(days);

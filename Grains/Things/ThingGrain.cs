@@ -21,6 +21,7 @@ internal sealed partial class ThingGrain(
     ILogger<ThingGrain> logger) : Grain, IThingGrain
 {
     private readonly TimeSpan _usagePersistInterval = options.Value.UsagePersistInterval;
+    private readonly int _historyLength = options.Value.ConnectionHistory;
 
     // Usage arrives often (every gateway flush) and is cheap to lose a little of; connectivity is rare and must
     // not be lost. So usage only marks the state dirty and a one-shot timer persists it, while connectivity
@@ -34,6 +35,24 @@ internal sealed partial class ThingGrain(
         s.FirstSeenAt ??= connection.At;
         s.ConnectionVersion++;
         var c = s.Connectivity;
+        if (s.History.Find(h => h.SessionId == connection.SessionId) is { EndedAt: not null } over)
+        {
+            // Its end arrived first (a client that disconnects at once: the gateway reports both concurrently). It
+            // is not connected; the history gets what only the start knew.
+            over.ConnectedAt = connection.At;
+            over.Node = connection.Node;
+            over.RemoteAddress = connection.RemoteAddress;
+            over.ProtocolVersion = connection.ProtocolVersion;
+            await PersistAsync();
+            return s.ConnectionVersion;
+        }
+
+        if (c.Connected && c.SessionId != connection.SessionId)
+        {
+            // Replaced before its end was reported (a takeover's disconnect may come later; a dead node's never does).
+            Remember(c, endedAt: null, reason: null);
+        }
+
         c.Connected = true;
         c.Since = connection.At;
         c.SessionId = connection.SessionId;
@@ -54,19 +73,55 @@ internal sealed partial class ThingGrain(
         // current session's end changes the connected flag (and counts its minutes).
         if (c.SessionId == connection.SessionId)
         {
-            if (c.Connected && c.Since is { } since)
+            if (c.Connected)
             {
-                CountConnected(since, connection.At);
+                if (c.Since is { } since)
+                {
+                    CountConnected(since, connection.At);
+                }
+
+                Remember(c, connection.At, connection.Reason);
             }
 
             c.Connected = false;
             c.DisconnectReason = connection.Reason;
             c.LastDisconnectAt = connection.At;
         }
+        else if (s.History.Find(h => h.SessionId == connection.SessionId) is { } replaced)
+        {
+            replaced.EndedAt ??= connection.At;
+            replaced.DisconnectReason ??= connection.Reason;
+        }
+        else
+        {
+            // The end of a connection whose start has not arrived yet: kept, so the late start does not make the
+            // thing look connected.
+            Remember(new ConnectivityState { SessionId = connection.SessionId }, connection.At, connection.Reason);
+        }
 
         s.FirstSeenAt ??= connection.At;
         await PersistAsync();
         await IndexAsync(Abstractions.FleetIndex.IndexPart.Connectivity);
+    }
+
+    /// <summary>Puts the current connection at the front of the history, keeping the newest <c>ConnectionHistory</c>.</summary>
+    private void Remember(ConnectivityState c, DateTimeOffset? endedAt, string? reason)
+    {
+        var history = state.State.History;
+        history.Insert(0, new PastConnectionState
+        {
+            SessionId = c.SessionId,
+            ConnectedAt = c.Since,
+            EndedAt = endedAt,
+            DisconnectReason = reason,
+            Node = c.Node,
+            RemoteAddress = c.RemoteAddress,
+            ProtocolVersion = c.ProtocolVersion,
+        });
+        if (history.Count > _historyLength)
+        {
+            history.RemoveRange(_historyLength, history.Count - _historyLength);
+        }
     }
 
     public Task RecordUsage(UsageDelta delta)
@@ -96,7 +151,8 @@ internal sealed partial class ThingGrain(
             this.GetPrimaryKeyString(),
             new ThingConnectivity(c.Connected, c.Since, c.SessionId, c.RemoteAddress, c.Node, c.ProtocolVersion, c.DisconnectReason, c.LastDisconnectAt),
             new ThingUsage(u.MessagesIn, u.BytesIn, u.MessagesOut, u.BytesOut, u.MessagesDropped),
-            firstSeen));
+            firstSeen,
+            [.. s.History.Select(h => new PastConnection(h.SessionId, h.ConnectedAt, h.EndedAt, h.DisconnectReason, h.Node, h.RemoteAddress, h.ProtocolVersion))]));
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -151,6 +207,8 @@ internal sealed partial class ThingGrain(
         usage.MessagesOut += delta.MessagesOut;
         usage.BytesOut += delta.BytesOut;
         usage.MessagesDropped += delta.MessagesDropped;
+        usage.RuleExecutions += delta.RuleExecutions;
+        usage.JobExecutions += delta.JobExecutions;
     }
 
     [LoggerMessage(EventId = 2013, Level = LogLevel.Warning, Message = "Could not persist the state of thing {ThingName}; will retry")]

@@ -16,4 +16,8 @@ public sealed class ThingOptions
     /// <summary>Days of per-day usage each thing keeps (<c>GET /api/usage</c>); older days are dropped as new ones start.</summary>
     [Range(1, 3660)]
     public int UsageRetentionDays { get; set; } = 90;
+
+    /// <summary>Ended connections each thing keeps, newest first (<c>GET /api/things/{name}/status</c>, the console's history).</summary>
+    [Range(0, 1000)]
+    public int ConnectionHistory { get; set; } = 10;
 }

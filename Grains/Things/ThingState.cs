@@ -14,6 +14,25 @@ public sealed class ThingState
 
     /// <summary>Usage per UTC day, by <see cref="DateOnly.DayNumber"/>; the last <c>UsageRetentionDays</c> are kept.</summary>
     [Id(5)] public SortedDictionary<int, DayUsageState> Days { get; set; } = [];
+
+    /// <summary>Connections that ended (or were replaced), newest first; the last <c>ConnectionHistory</c> are kept.</summary>
+    [Id(6)] public List<PastConnectionState> History { get; set; } = [];
+}
+
+/// <summary>
+/// A connection that is over. <see cref="EndedAt"/> and <see cref="DisconnectReason"/> stay empty while a connection
+/// that was replaced (a takeover, or its node died) has not reported its end.
+/// </summary>
+[GenerateSerializer, Alias("OrleansIot.ThingState.PastConnection")]
+public sealed class PastConnectionState
+{
+    [Id(0)] public string? SessionId { get; set; }
+    [Id(1)] public DateTimeOffset? ConnectedAt { get; set; }
+    [Id(2)] public DateTimeOffset? EndedAt { get; set; }
+    [Id(3)] public string? DisconnectReason { get; set; }
+    [Id(4)] public string? Node { get; set; }
+    [Id(5)] public string? RemoteAddress { get; set; }
+    [Id(6)] public int? ProtocolVersion { get; set; }
 }
 
 /// <summary>One day's usage: the running totals' counters, plus what only a day has.</summary>
@@ -45,4 +64,6 @@ public class UsageState
     [Id(2)] public long MessagesOut { get; set; }
     [Id(3)] public long BytesOut { get; set; }
     [Id(4)] public long MessagesDropped { get; set; }
+    [Id(5)] public long RuleExecutions { get; set; }
+    [Id(6)] public long JobExecutions { get; set; }
 }

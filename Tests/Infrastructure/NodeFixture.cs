@@ -57,6 +57,7 @@ public class NodeFixture : IAsyncLifetime
             "--Iot:Usage:FlushInterval=00:00:00.100",
             "--Iot:Things:UsagePersistInterval=00:00:00.200",
             "--Iot:Rules:RefreshInterval=00:00:00",
+            "--Iot:Rules:UsageFlushInterval=00:00:00.200",
             "--Iot:Alarms:MinimumPeriod=00:00:01",
             $"--Orleans:Endpoints:SiloPort={FreePorts.Next()}",
             $"--Orleans:Endpoints:GatewayPort={FreePorts.Next()}",

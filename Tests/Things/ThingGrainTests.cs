@@ -100,4 +100,53 @@ public sealed class ThingGrainTests(ClusterFixture fixture)
         Assert.Equal(70, status!.Usage.BytesIn);
         Assert.True(status.Connectivity.Connected);
     }
+
+    [Fact]
+    public async Task ConnectionHistory_IsNewestFirst_ATakeoverIsRecordedAndCompletedByItsLateEnd_AndItIsBounded()
+    {
+        var name = NewThing();
+        var thing = fixture.Grains.GetGrain<IThingGrain>(name);
+        var t0 = new DateTimeOffset(2031, 3, 4, 5, 0, 0, TimeSpan.Zero);
+        await thing.Connected(new ConnectionOpened("s1", name, "10.0.0.1:1", "node-a", 4, t0));
+        await thing.Disconnected(new ConnectionClosed("s1", DisconnectReasons.ClientInitiated, true, t0.AddMinutes(1), UsageDelta.None));
+        await thing.Connected(new ConnectionOpened("s2", name, "10.0.0.2:2", "node-b", 5, t0.AddMinutes(2)));
+        await thing.Connected(new ConnectionOpened("s3", name, "10.0.0.3:3", "node-a", 5, t0.AddMinutes(3)));   // takes over s2
+
+        var history = (await thing.GetStatus())!.History!;
+        Assert.Equal(["s2", "s1"], history.Select(h => h.SessionId));
+        Assert.Equal(new PastConnection("s1", t0, t0.AddMinutes(1), DisconnectReasons.ClientInitiated, "node-a", "10.0.0.1:1", 4), history[1]);
+        Assert.Null(history[0].EndedAt);   // replaced; its end not reported yet
+
+        await thing.Disconnected(new ConnectionClosed("s2", DisconnectReasons.DuplicateClientId, false, t0.AddMinutes(3), UsageDelta.None));
+        history = (await thing.GetStatus())!.History!;
+        Assert.Equal(new PastConnection("s2", t0.AddMinutes(2), t0.AddMinutes(3), DisconnectReasons.DuplicateClientId, "node-b", "10.0.0.2:2", 5), history[0]);
+        Assert.True((await thing.GetStatus())!.Connectivity.Connected);   // s3 still is
+
+        for (var i = 4; i < 20; i++)
+        {
+            await thing.Connected(new ConnectionOpened($"s{i}", name, null, "node-a", 5, t0.AddMinutes(i)));
+            await thing.Disconnected(new ConnectionClosed($"s{i}", DisconnectReasons.ConnectionLost, false, t0.AddMinutes(i + 0.5), UsageDelta.None));
+        }
+
+        history = (await thing.GetStatus())!.History!;
+        Assert.Equal(10, history.Count);   // Iot:Things:ConnectionHistory
+        Assert.Equal("s19", history[0].SessionId);
+        Assert.Equal("s10", history[9].SessionId);
+    }
+
+    [Fact]
+    public async Task AnEndThatArrivesBeforeItsStart_LeavesTheThingDisconnected_AndTheHistoryWhole()
+    {
+        // A client that disconnects at once: the gateway reports its start and its end concurrently.
+        var name = NewThing();
+        var thing = fixture.Grains.GetGrain<IThingGrain>(name);
+        var t0 = new DateTimeOffset(2031, 3, 4, 5, 0, 0, TimeSpan.Zero);
+        await thing.Disconnected(new ConnectionClosed("quick", DisconnectReasons.ClientInitiated, true, t0.AddSeconds(1), new UsageDelta(1, 4, 0, 0)));
+        await thing.Connected(new ConnectionOpened("quick", name, "10.0.0.9:9", "node-a", 4, t0));
+
+        var status = (await thing.GetStatus())!;
+        Assert.False(status.Connectivity.Connected);
+        Assert.Equal(new PastConnection("quick", t0, t0.AddSeconds(1), DisconnectReasons.ClientInitiated, "node-a", "10.0.0.9:9", 4), Assert.Single(status.History!));
+        Assert.Equal(1, status.Usage.MessagesIn);
+    }
 }

@@ -81,6 +81,49 @@ public sealed class UsageApiTests(NodeFixture node)
         Assert.Equal(today, week["days"]![6]!["date"]!.GetValue<string>());
     }
 
+    [Fact]
+    public async Task RulesItsMessagesTriggered_AndJobExecutionsThatEnded_CountInAThingsUsage()
+    {
+        var (thing, rule, jobId) = (Ids.NewId("ruled"), "usage_" + Guid.NewGuid().ToString("N")[..10], Ids.NewId("usagejob"));
+        await ApiAssert.OkAsync(await node.Http.PostAsync($"/api/things/{thing}", Json("{}")));
+        await ApiAssert.OkAsync(await node.Http.PostAsync($"/api/rules/{rule}", Json(new JsonObject
+        {
+            ["sql"] = $"SELECT v FROM 'ru/{thing}/x' WHERE v > 1",
+            ["actions"] = new JsonArray(new JsonObject { ["republish"] = new JsonObject { ["topic"] = $"ru/{thing}/out", ["qos"] = 1 } }),
+        }.ToJsonString())));
+
+        using var device = await node.ConnectAsync(thing);
+        var inbox = Sessions.Inbox.Of(device);
+        await device.SubscribeAsync($"ru/{thing}/out", MqttQualityOfServiceLevel.AtLeastOnce);
+        foreach (var v in new[] { 1, 2, 3 })
+        {
+            await device.PublishAsync(Message($"ru/{thing}/x", $$"""{"v":{{v}}}"""));   // the WHERE passes twice
+        }
+
+        await inbox.WaitAsync($"ru/{thing}/out", 2, "the rule's two outputs");
+
+        await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/jobs/{jobId}", Jobs.JobsOverMqttTests.Json(new JsonObject
+        {
+            ["targets"] = new JsonArray(Jobs.JobsOverMqttTests.ThingArn(thing)),
+            ["document"] = """{"op":"reboot"}""",
+        }.ToJsonString())));
+        var started = await Jobs.JobsOverMqttTests.RequestAsync(device, inbox, $"$aws/things/{thing}/jobs/start-next", "{}");
+        Assert.Equal(jobId, (string)started["execution"]!["jobId"]!);
+        Assert.Equal(0, await UsageCountAsync(thing, "jobExecutions"));   // started is not ended
+        await Jobs.JobsOverMqttTests.RequestAsync(device, inbox, $"$aws/things/{thing}/jobs/{jobId}/update", """{"status":"SUCCEEDED"}""");
+
+        var today = DateTimeOffset.UtcNow.ToString("yyyy-MM-dd", System.Globalization.CultureInfo.InvariantCulture);
+        var usage = await Eventually.Get(
+            () => UsageAsync($"thingName={thing}&from={today}&to={today}"),
+            u => u["total"]!["ruleExecutions"]!.GetValue<long>() >= 2 && u["total"]!["jobExecutions"]!.GetValue<long>() >= 1,
+            "the evaluators' and the jobs' counts");
+        Assert.Equal((2L, 1L), (usage["total"]!["ruleExecutions"]!.GetValue<long>(), usage["total"]!["jobExecutions"]!.GetValue<long>()));
+        Assert.Equal((2L, 1L), (usage["days"]![0]!["ruleExecutions"]!.GetValue<long>(), usage["days"]![0]!["jobExecutions"]!.GetValue<long>()));
+    }
+
+    private async Task<long> UsageCountAsync(string thing, string counter) =>
+        (await UsageAsync($"thingName={thing}"))["total"]![counter]!.GetValue<long>();
+
     [Theory]
     [InlineData("", 400, "InvalidRequestException")]
     [InlineData("thingName=a&thingGroupName=b", 400, "InvalidRequestException")]
