@@ -168,8 +168,12 @@ async function thingPage(name) {
   const saved = el('span', { class: 'muted', id: 'saved' });
   const jobs = el('div', { id: 'thing-jobs' });
   const connectivity = el('dd', { id: 'connectivity' }, '…');
+  const history = el('div', { id: 'connection-history' });
   let edited = false;
   editor.addEventListener('input', () => { edited = true; });
+  // Live views (shadow, telemetry) end with the page.
+  const live = new AbortController();
+  stopPage = () => live.abort();
 
   function render(shadow) {
     desired.textContent = pretty(shadow.state?.desired);
@@ -224,6 +228,10 @@ async function thingPage(name) {
       el('div', {}, el('h2', {}, 'Delta'), delta)),
     el('h2', {}, 'Change the desired state'),
     el('form', { id: 'desired-form', onsubmit: save }, editor, el('div', { class: 'pager' }, el('button', { type: 'submit', id: 'save-desired' }, 'Update desired'), saved)),
+    el('h2', {}, 'Live telemetry'),
+    telemetryPanel(name, live.signal),
+    el('h2', {}, 'Connection history'),
+    history,
     el('h2', {}, 'Jobs'),
     jobs);
 
@@ -235,9 +243,17 @@ async function thingPage(name) {
       ? el('span', { class: 'ok' }, `connected since ${time(c.since)} to ${c.node ?? '—'} (MQTT ${c.protocolVersion === 5 ? '5' : '3.1.1'}, from ${c.remoteAddress ?? '—'})`)
       : el('span', { class: 'muted' }, `disconnected${c.lastDisconnectAt ? ` at ${time(c.lastDisconnectAt)} (${c.disconnectReason ?? 'no reason'})` : ''}`),
       el('span', { class: 'muted' }, ` · first seen ${time(status.firstSeenAt)}; ${status.usage.messagesIn} messages in, ${status.usage.messagesOut} out since`));
+    const past = status.history ?? [];
+    history.replaceChildren(past.length
+      ? el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Connected'), el('th', {}, 'Ended'), el('th', {}, 'Reason'), el('th', {}, 'Node'), el('th', {}, 'From'), el('th', {}, 'MQTT'))),
+        el('tbody', {}, past.map((h) => el('tr', {},
+          el('td', {}, time(h.connectedAt)), el('td', {}, h.endedAt ? time(h.endedAt) : 'replaced, end not reported'), el('td', {}, h.disconnectReason ?? '—'),
+          el('td', {}, h.node ?? '—'), el('td', {}, h.remoteAddress ?? '—'), el('td', {}, h.protocolVersion === 5 ? '5' : '3.1.1')))))
+      : el('p', { class: 'muted' }, 'No connection has ended yet.'));
   } catch (e) {
     if (e.status !== 404) throw e;
     connectivity.textContent = 'never connected';
+    history.replaceChildren(el('p', { class: 'muted' }, 'Never connected.'));
   }
 
   const executions = await api('GET', `/api/things/${encodeURIComponent(name)}/jobs`);
@@ -249,20 +265,24 @@ async function thingPage(name) {
     : el('p', { class: 'muted' }, 'No job executions.'));
 
   // Live: the node pushes every new version (server-sent events over fetch, so the key stays in a header).
-  const watch = new AbortController();
-  stopPage = () => watch.abort();
-  watchShadow(name, watch.signal, render, renderNone);
+  readEvents(`/api/things/${encodeURIComponent(name)}/shadow/changes`, live.signal, { shadow: render, none: renderNone }, 'Live view of the shadow');
 }
 
-// Reads /api/things/{name}/shadow/changes until the signal aborts, reconnecting after a failure (shown) with a pause.
-async function watchShadow(name, signal, onShadow, onNone) {
+// Reads a server-sent event stream of the API until the signal aborts (fetch, so the key stays in a header),
+// reconnecting after a failure (shown) with a pause. handlers: event name => function of its parsed data.
+async function readEvents(path, signal, handlers, what) {
   while (!signal.aborted) {
     try {
-      const response = await fetch(`/api/things/${encodeURIComponent(name)}/shadow/changes`, {
+      const response = await fetch(path, {
         headers: { Authorization: `Bearer ${sessionStorage.getItem(KEY)}`, Accept: 'text/event-stream' },
         signal,
       });
-      if (!response.ok) throw new Error(`${response.status}: the live view of the shadow was refused`);
+      if (!response.ok) {
+        const text = await response.text();
+        let detail = text;
+        try { detail = JSON.parse(text).detail ?? text; } catch { /* not JSON */ }
+        throw new Error(`${response.status}: ${detail || 'refused'}`);
+      }
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = '';
       for (;;) {
@@ -275,16 +295,115 @@ async function watchShadow(name, signal, onShadow, onNone) {
           buffer = buffer.slice(end + 2);
           const event = /^event: (.*)$/m.exec(block)?.[1];
           const data = /^data: (.*)$/m.exec(block)?.[1];
-          if (event === 'shadow') onShadow(JSON.parse(data));
-          else if (event === 'none') onNone();
+          if (event && handlers[event]) handlers[event](JSON.parse(data));
         }
       }
     } catch (e) {
       if (signal.aborted) return;
-      showError(`Live view: ${e.message}; reconnecting`);
+      showError(`${what}: ${e.message}; reconnecting`);
     }
     await new Promise((resolve) => setTimeout(resolve, 2000));
   }
+}
+
+// The numbers in a JSON value, by dotted path (objects two levels deep): what the telemetry chart draws.
+function numbersOf(value, prefix = '', depth = 0, out = {}) {
+  if (typeof value === 'number' && isFinite(value)) out[prefix || 'value'] = value;
+  else if (value && typeof value === 'object' && !Array.isArray(value) && depth < 3) {
+    for (const [k, v] of Object.entries(value)) numbersOf(v, prefix ? `${prefix}.${k}` : k, depth + 1, out);
+  }
+  return out;
+}
+
+const SERIES_COLOURS = ['#1f6feb', '#d9480f', '#2b8a3e', '#7048e8', '#c2255c', '#0c8599'];
+
+// A line per numeric field over the last points (SVG, no library), scaled to the values shown.
+function lineChart(series) {
+  const width = 760, height = 180, pad = 40;
+  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+  svg.setAttribute('viewBox', `0 0 ${width} ${height + 20}`);
+  svg.setAttribute('id', 'telemetry-chart');
+  svg.setAttribute('role', 'img');
+  const add = (tag, attributes, text) => {
+    const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
+    for (const [k, v] of Object.entries(attributes)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    svg.append(node);
+    return node;
+  };
+  const points = [...series.values()].flat();
+  if (points.length === 0) {
+    add('text', { x: 0, y: 20, 'font-size': 12, fill: '#66707c' }, 'No numbers yet: the chart draws the numeric fields of JSON messages.');
+    return svg;
+  }
+  const t0 = Math.min(...points.map((p) => p.t)), t1 = Math.max(t0 + 1, ...points.map((p) => p.t));
+  let lo = Math.min(...points.map((p) => p.v)), hi = Math.max(...points.map((p) => p.v));
+  if (lo === hi) { lo -= 1; hi += 1; }
+  const x = (t) => pad + ((t - t0) / (t1 - t0)) * (width - pad - 8);
+  const y = (v) => 8 + (1 - (v - lo) / (hi - lo)) * (height - 16);
+  add('text', { x: 0, y: 14, 'font-size': 11, fill: '#66707c' }, String(+hi.toPrecision(4)));
+  add('text', { x: 0, y: height, 'font-size': 11, fill: '#66707c' }, String(+lo.toPrecision(4)));
+  let i = 0;
+  for (const [name, list] of series) {
+    const colour = SERIES_COLOURS[i % SERIES_COLOURS.length];
+    add('polyline', { points: list.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(' '), fill: 'none', stroke: colour, 'stroke-width': 2, 'data-series': name });
+    const last = list[list.length - 1];
+    add('circle', { cx: x(last.t), cy: y(last.v), r: 3, fill: colour });
+    add('text', { x: pad + i * 120, y: height + 16, 'font-size': 11, fill: colour }, `${name} ${last.v}`);
+    i++;
+  }
+  return svg;
+}
+
+// The device's live telemetry: the messages on a topic filter (GET /api/watch), charted and listed.
+function telemetryPanel(name, signal) {
+  const filter = el('input', { type: 'text', id: 'telemetry-filter', value: `+/${name}/#`, 'aria-label': 'Topic filter' });
+  const chart = el('div', { id: 'telemetry-chart-box' });
+  const status = el('span', { class: 'muted', id: 'telemetry-status' }, 'connecting…');
+  const messages = el('tbody', { id: 'telemetry-messages' });
+  const series = new Map();
+  let dropped = 0;
+  let watch = null;
+
+  const redraw = () => chart.replaceChildren(lineChart(series));
+  function start() {
+    watch?.abort();
+    watch = new AbortController();
+    signal.addEventListener('abort', () => watch.abort(), { once: true });
+    series.clear();
+    messages.replaceChildren();
+    redraw();
+    status.textContent = 'connecting…';
+    readEvents(`/api/watch?filter=${encodeURIComponent(filter.value)}`, watch.signal, {
+      watching: (w) => { status.textContent = `watching ${w.filter} from ${w.node}`; },
+      message: (m) => {
+        let json = null;
+        try { json = m.payload === null ? null : JSON.parse(m.payload); } catch { json = null; }
+        for (const [path, v] of Object.entries(numbersOf(json))) {
+          if (!series.has(path)) {
+            if (series.size >= SERIES_COLOURS.length) continue;
+            series.set(path, []);
+          }
+          const list = series.get(path);
+          list.push({ t: m.timestamp, v });
+          if (list.length > 120) list.shift();
+        }
+        messages.prepend(el('tr', {}, el('td', {}, time(m.timestamp)), el('td', {}, m.topic), el('td', {}, m.clientId),
+          el('td', {}, el('code', {}, m.payload ?? `base64 ${m.payloadBase64}`))));
+        while (messages.children.length > 10) messages.lastChild.remove();
+        redraw();
+      },
+      dropped: (d) => { dropped += d.count; status.textContent = `${status.textContent.replace(/ · missed \d+$/, '')} · missed ${dropped}`; },
+    }, 'Live telemetry');
+  }
+
+  const panel = el('div', {},
+    el('form', { class: 'pager', onsubmit: (e) => { e.preventDefault(); clearError(); start(); } },
+      filter, el('button', { type: 'submit', id: 'telemetry-watch' }, 'Watch'), status),
+    chart,
+    el('table', {}, el('thead', {}, el('tr', {}, el('th', {}, 'Time'), el('th', {}, 'Topic'), el('th', {}, 'Client'), el('th', {}, 'Payload'))), messages));
+  start();
+  return panel;
 }
 
 function progressOf(details) {
@@ -509,7 +628,7 @@ async function usagePage(params) {
         location.hash = `#/usage?${kind.value}=${encodeURIComponent(name.value.trim())}`;
       },
     }, kind, name, el('button', { type: 'submit' }, 'Show')),
-    el('p', { class: 'muted' }, 'Per UTC day, the last 7 days: messages and bytes in and out, connected minutes, shadow operations.'),
+    el('p', { class: 'muted' }, 'Per UTC day, the last 7 days: messages and bytes in and out, connected minutes, shadow operations, rules triggered, job executions ended.'),
     out);
   if (!thing && !group) return;
 
@@ -517,15 +636,16 @@ async function usagePage(params) {
   const t = usage.total;
   out.replaceChildren(
     el('p', {}, `${usage.thingName ?? usage.thingGroupName} (${usage.things} thing${usage.things === 1 ? '' : 's'}), ${usage.from} to ${usage.to}: `,
-      el('strong', { id: 'usage-total' }, `${t.messagesIn} messages in, ${t.messagesOut} out, ${t.connectedMinutes} connected minutes, ${t.shadowOperations} shadow operations`)),
+      el('strong', { id: 'usage-total' }, `${t.messagesIn} messages in, ${t.messagesOut} out, ${t.connectedMinutes} connected minutes, ${t.shadowOperations} shadow operations, ${t.ruleExecutions} rule executions, ${t.jobExecutions} job executions`)),
     barChart(usage.days, [
       { key: 'messagesIn', label: 'messages in', colour: '#3a6fd8' },
       { key: 'messagesOut', label: 'messages out', colour: '#36a36a' },
       { key: 'shadowOperations', label: 'shadow operations', colour: '#d89a3a' },
+      { key: 'ruleExecutions', label: 'rule executions', colour: '#7048e8' },
     ]),
     el('table', {},
-      el('thead', {}, el('tr', {}, ['Day', 'Msgs in', 'Bytes in', 'Msgs out', 'Bytes out', 'Dropped', 'Connected min', 'Shadow ops'].map((h) => el('th', {}, h)))),
-      el('tbody', {}, usage.days.map((d) => el('tr', {}, [d.date, d.messagesIn, d.bytesIn, d.messagesOut, d.bytesOut, d.messagesDropped, d.connectedMinutes, d.shadowOperations].map((v) => el('td', {}, v)))))));
+      el('thead', {}, el('tr', {}, ['Day', 'Msgs in', 'Bytes in', 'Msgs out', 'Bytes out', 'Dropped', 'Connected min', 'Shadow ops', 'Rule runs', 'Job runs'].map((h) => el('th', {}, h)))),
+      el('tbody', {}, usage.days.map((d) => el('tr', {}, [d.date, d.messagesIn, d.bytesIn, d.messagesOut, d.bytesOut, d.messagesDropped, d.connectedMinutes, d.shadowOperations, d.ruleExecutions, d.jobExecutions].map((v) => el('td', {}, v)))))));
 }
 
 async function clusterPage() {

@@ -135,6 +135,7 @@ public static partial class IotGatewayHosting
     private static void AddClusterRouting(IServiceCollection services)
     {
         services.AddValidatedOptions<RoutingOptions>(RoutingOptions.SectionName);
+        services.AddSingleton<TopicWatches>();
         services.AddSingleton<LocalSubscribers>();
         services.AddSingleton<ClusterRouter>();
         services.AddSingleton<BrokerPublisher>();
@@ -281,6 +282,7 @@ public static partial class IotGatewayHosting
         api.MapFleetIndexApi();
         api.MapUsageApi();
         api.MapAlarmsApi();
+        api.MapTopicWatchApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));
 
         app.UseMqttServer(server =>

@@ -18,7 +18,7 @@ namespace OrleansIot.Gateway.Routing;
 /// identifiers) and handed to the connection's <see cref="Outbox"/>, which sends them. MQTTnet keeps subscriptions and
 /// retained messages; no PUBLISH to a client goes through MQTTnet's own send queue.
 /// </summary>
-internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, GatewayMetrics metrics) : IDisposable
+internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, GatewayMetrics metrics, TopicWatches watches) : IDisposable
 {
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
     private readonly TopicTree<string> _filters = new();
@@ -81,10 +81,12 @@ internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, Gateway
     /// <summary>
     /// Queues the message for every local session subscribed to its topic; the message must own its payload (it stays
     /// queued after the caller returns). Returns how many sessions got it. The queues at or above their back-pressure
-    /// mark are added to <paramref name="congested"/>, for a publisher to wait on before its acknowledgement.
+    /// mark are added to <paramref name="congested"/>, for a publisher to wait on before its acknowledgement. Topic
+    /// watches on this node (<see cref="TopicWatches"/>) see it too.
     /// </summary>
     public int Deliver(MqttApplicationMessage message, string senderClientId, List<Outbox>? congested = null)
     {
+        watches.Offer(message, senderClientId);
         var owners = t_owners ??= new HashSet<string>(StringComparer.Ordinal);
         var sessions = t_sessions ??= [];
         owners.Clear();

@@ -38,4 +38,12 @@ public sealed class RoutingOptions
     /// <summary>Most messages in one node-to-node call.</summary>
     [Range(1, 10_000)]
     public int MaxBatchSize { get; set; } = 256;
+
+    /// <summary>Topic watches (<c>GET /api/watch</c>, the console's live views) one node serves at once.</summary>
+    [Range(0, 10_000)]
+    public int MaxTopicWatches { get; set; } = 32;
+
+    /// <summary>Messages waiting for one watcher before newer ones are dropped for it (it is told how many).</summary>
+    [Range(1, 1_000_000)]
+    public int TopicWatchQueue { get; set; } = 1_000;
 }

@@ -85,6 +85,29 @@ async function shot(page, name) {
       await page.locator('#connectivity', { hasText: 'connected since' }).waitFor();
     });
 
+    await step('liveTelemetryIsCharted', async () => {
+      // The lamp publishes dt/{thing}/telemetry; the page watches +/{thing}/# and draws its numbers as they come.
+      await page.locator('#telemetry-status', { hasText: 'watching' }).waitFor();
+      await page.locator('#telemetry-messages tr', { hasText: `dt/${args.thing}/telemetry` }).first().waitFor({ timeout: 20000 });
+      const line = page.locator('#telemetry-chart polyline[data-series="temperature"]');
+      await line.waitFor({ state: 'attached' });
+      const before = (await line.getAttribute('points')).split(' ').length;
+      await page.waitForFunction((n) => {
+        const now = document.querySelector('#telemetry-chart polyline[data-series="temperature"]');
+        return now && now.getAttribute('points').split(' ').length > n;
+      }, before, { timeout: 20000 });
+      if (!(await page.locator('#telemetry-chart polyline[data-series="humidity"]').count())) throw new Error('no humidity line');
+    });
+
+    await step('connectionHistoryIsListed', async () => {
+      try {
+        // The earlier connection sent DISCONNECT; if the lamp's connect reached the node first, it was taken over.
+        await page.locator('#connection-history td', { hasText: /^(CLIENT_INITIATED_DISCONNECT|DUPLICATE_CLIENTID)$/ }).first().waitFor();
+      } catch (e) {
+        throw new Error(`the history shows: ${await page.locator('#connection-history').textContent()}`);
+      }
+    });
+
     await step('desiredChangeBringsTheReportedState', async () => {
       await page.fill('#desired-editor', JSON.stringify({ color: args.desired }));
       await page.click('#save-desired');
@@ -100,7 +123,7 @@ async function shot(page, name) {
       // The device's two reported updates arrived as MQTT messages; the chart has a bar group per day.
       await page.locator('#usage-total', { hasText: /[1-9]\d* messages in/ }).waitFor({ timeout: 20000 });
       const bars = await page.locator('#usage-chart rect').count();
-      if (bars !== 7 * 3) throw new Error(`${bars} bars for 7 days of 3 series`);
+      if (bars !== 7 * 4) throw new Error(`${bars} bars for 7 days of 4 series`);
       await shot(page, 'usage');
       await page.goBack();
       await page.locator('#desired-editor').waitFor();

@@ -9,30 +9,6 @@ namespace OrleansIot.Tests.Shadows;
 [Collection(NodeCollection.Name)]
 public sealed class ShadowWatchTests(NodeFixture node)
 {
-    private static async Task<(string Event, string Data)> NextEventAsync(StreamReader reader)
-    {
-        string? name = null;
-        string? data = null;
-        while (await reader.ReadLineAsync() is { } line)
-        {
-            if (line.Length == 0 && name is not null)
-            {
-                return (name, data ?? "");
-            }
-
-            if (line.StartsWith("event: ", StringComparison.Ordinal))
-            {
-                name = line[7..];
-            }
-            else if (line.StartsWith("data: ", StringComparison.Ordinal))
-            {
-                data = line[6..];
-            }
-        }
-
-        throw new EndOfStreamException("the stream ended");
-    }
-
     [Fact]
     public async Task AWatcher_GetsTheDocumentNow_AndEachNewVersion_WithoutBeingMeteredAsShadowOperations()
     {
@@ -48,12 +24,12 @@ public sealed class ShadowWatchTests(NodeFixture node)
         Assert.Equal("text/event-stream", response.Content.Headers.ContentType?.MediaType);
         using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(timeout.Token));
 
-        var (first, now) = await NextEventAsync(reader).WaitAsync(timeout.Token);
+        var (first, now) = await ServerSentEvents.NextAsync(reader).WaitAsync(timeout.Token);
         Assert.Equal("shadow", first);
         Assert.Equal(1, JsonNode.Parse(now)!["version"]!.GetValue<long>());
 
         await ApiAssert.OkAsync(await node.Http.PostAsync($"/things/{thing}/shadow", new StringContent("""{"state":{"reported":{"temp":21}}}""", Encoding.UTF8, "application/json")));
-        var (next, changed) = await NextEventAsync(reader).WaitAsync(timeout.Token);
+        var (next, changed) = await ServerSentEvents.NextAsync(reader).WaitAsync(timeout.Token);
         Assert.Equal("shadow", next);
         var document = JsonNode.Parse(changed)!;
         Assert.Equal(2, document["version"]!.GetValue<long>());
@@ -61,9 +37,9 @@ public sealed class ShadowWatchTests(NodeFixture node)
 
         // Deleted: a "none" event; created again: the new version.
         await ApiAssert.OkAsync(await node.Http.DeleteAsync($"/things/{thing}/shadow"));
-        Assert.Equal("none", (await NextEventAsync(reader).WaitAsync(timeout.Token)).Event);
+        Assert.Equal("none", (await ServerSentEvents.NextAsync(reader).WaitAsync(timeout.Token)).Event);
         await ApiAssert.OkAsync(await node.Http.PostAsync($"/things/{thing}/shadow", new StringContent("""{"state":{"reported":{"temp":5}}}""", Encoding.UTF8, "application/json")));
-        var (again, recreated) = await NextEventAsync(reader).WaitAsync(timeout.Token);
+        var (again, recreated) = await ServerSentEvents.NextAsync(reader).WaitAsync(timeout.Token);
         Assert.Equal("shadow", again);
         Assert.Equal(5, JsonNode.Parse(recreated)!["state"]!["reported"]!["temp"]!.GetValue<int>());
 

@@ -42,6 +42,11 @@ public sealed class ConsoleBrowserTests(NodeFixture node)
 
         // The device: answers every delta with the reported state it asks for, and carries out the job it is told
         // of (notify-next) by reporting it succeeded, as a real lamp would.
+        using (var earlier = await node.ConnectAsync(thing, MqttProtocolVersion.V311))
+        {
+            await earlier.DisconnectAsync();   // a connection that ended: the device page's history lists it
+        }
+
         using var device = await node.ConnectAsync(thing, MqttProtocolVersion.V311);
         device.ApplicationMessageReceivedAsync += async e =>
         {
@@ -91,6 +96,25 @@ public sealed class ConsoleBrowserTests(NodeFixture node)
         await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/jobs/{job}",
             Json(new JsonObject { ["targets"] = new JsonArray(JobsOverMqttTests.ThingArn(thing)), ["document"] = """{"operation":"blink"}""" }.ToJsonString())));
 
+        // The lamp's telemetry, a reading every 300 ms while the page is open: the device page charts it live.
+        using var telemetryStop = new CancellationTokenSource();
+        var telemetry = Task.Run(async () =>
+        {
+            using var every = new PeriodicTimer(TimeSpan.FromMilliseconds(300));
+            try
+            {
+                for (var i = 0; await every.WaitForNextTickAsync(telemetryStop.Token); i++)
+                {
+                    await device.PublishAsync(new MqttApplicationMessageBuilder().WithTopic($"dt/{thing}/telemetry")
+                        .WithPayload($$"""{"temperature":{{20 + (i % 5)}},"humidity":40}""").Build(), telemetryStop.Token);
+                }
+            }
+            catch (OperationCanceledException) when (telemetryStop.IsCancellationRequested)
+            {
+                // the page test is over
+            }
+        });
+
         Directory.CreateDirectory(Screenshots);
         var result = await NodeClients.RunAsync("console.js", new JsonObject
         {
@@ -106,11 +130,13 @@ public sealed class ConsoleBrowserTests(NodeFixture node)
             ["alarm"] = alarm,
             ["screenshots"] = Screenshots,
         }, TimeSpan.FromMinutes(3));
+        await telemetryStop.CancelAsync();
+        await telemetry;
         Assert.True((await node.Http.GetAsync($"/api/rules/{newRule}")).IsSuccessStatusCode, "the rule made on the page exists");
         await node.Http.DeleteAsync($"/api/alarms/{alarm}");   // it evaluates every second for as long as it exists
 
         NodeClients.AssertPassed(result,
-            "signInRefusesABadKey", "signsIn", "aBadQueryShowsTheError", "findsTheDevice", "devicePageShowsItsShadow",
+            "signInRefusesABadKey", "signsIn", "aBadQueryShowsTheError", "findsTheDevice", "devicePageShowsItsShadow", "liveTelemetryIsCharted", "connectionHistoryIsListed",
             "desiredChangeBringsTheReportedState", "usageShowsTheDevicesTraffic", "badDesiredJsonIsRefusedOnThePage", "jobProgressReachesDone",
             "rulesAreListed", "ruleTryItShowsTheOutput", "badSqlShowsTheError", "ruleCreatedFromThePage", "policiesAreListedAndReadable", "auditLogShowsTheChanges", "alarmShowsItsState", "clusterShowsThisNode", "signOutForgetsTheKey", "noScriptErrors");
         foreach (var page in new[] { "sign-in", "fleet", "device", "usage", "jobs", "rules", "security", "audit", "alarms", "cluster" })
