@@ -688,6 +688,13 @@ async function alarmsPage() {
   stopPage = () => clearInterval(timer);
 }
 
+// The Orleans Dashboard is a page of its own: the node gives an admin key a session cookie for /dashboard (a browser
+// cannot send the key's header when it navigates), then the tab goes there; Back returns to the console.
+async function dashboardPage() {
+  await api('POST', '/api/console/dashboard-session');
+  location.replace('/dashboard/');
+}
+
 // --- routing --------------------------------------------------------------------------------------------------------------
 
 async function route() {
@@ -719,6 +726,7 @@ async function route() {
     '/cluster': clusterPage,
     '/security': securityPage,
     '/alarms': alarmsPage,
+    '/dashboard': dashboardPage,
   };
   const thing = path.match(/^\/thing\/(.+)$/);
   const page = thing ? () => thingPage(decodeURIComponent(thing[1])) : pages[path];

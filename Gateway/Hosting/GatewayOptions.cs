@@ -241,3 +241,19 @@ public sealed class MetricsOptions
     /// </summary>
     public bool AllowAnonymous { get; set; }
 }
+
+/// <summary>The Orleans Dashboard at <c>/dashboard</c>, for admins (section <c>Iot:Dashboard</c>).</summary>
+public sealed class DashboardAccessOptions
+{
+    public const string SectionName = "Iot:Dashboard";
+
+    /// <summary>
+    /// Whether the dashboard is served. Its grain-call profiler measures calls only while someone has the dashboard
+    /// open (and a minute after); otherwise it costs one check per grain call.
+    /// </summary>
+    public bool Enabled { get; set; } = true;
+
+    /// <summary>How long a dashboard session (the cookie the console's sign-in gets for it) lasts.</summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:01:00", "7.00:00:00")]
+    public TimeSpan SessionLifetime { get; set; } = TimeSpan.FromHours(8);
+}

@@ -106,6 +106,7 @@ public static partial class IotGatewayHosting
     private static void AddNodeBasics(IServiceCollection services, NodeOptions node, MqttOptions mqtt, HttpOptions http, HttpsOptions https, TlsOptions tls)
     {
         services.AddValidatedOptions<AuthOptions>(AuthOptions.SectionName);
+        services.AddValidatedOptions<DashboardAccessOptions>(DashboardAccessOptions.SectionName);
         services.AddValidatedOptions<UsageOptions>(UsageOptions.SectionName);
         services.AddValidatedOptions<TelemetryOptions>(TelemetryOptions.SectionName);
         services.AddValidatedOptions<LimitsOptions>(LimitsOptions.SectionName);
@@ -283,6 +284,7 @@ public static partial class IotGatewayHosting
         api.MapUsageApi();
         api.MapAlarmsApi();
         api.MapTopicWatchApi();
+        api.MapDashboardSessionApi();
         app.MapFallback(() => Problems.NotFound("ResourceNotFoundException", "No such route."));
 
         app.UseMqttServer(server =>

@@ -47,6 +47,15 @@ internal sealed partial class ApiKeyAuthenticator(
         return check is not null && CryptographicOperations.FixedTimeEquals(secretHash, check.SecretHash) ? (check.KeyId, check.Role) : null;
     }
 
+    /// <summary>
+    /// The role and secret hash of a key by id (the bootstrap key's too), or null when there is none: what a dashboard
+    /// session is signed with and checked against, so deleting the key ends its sessions on every node.
+    /// </summary>
+    public async ValueTask<(string Role, byte[] SecretHash)?> SecretOfAsync(string keyId) =>
+        keyId == BootstrapKeyId
+            ? _bootstrapHash is { } bootstrap ? (ApiKeyRoles.Admin, bootstrap) : null
+            : await FindAsync(keyId) is { } check ? (check.Role, check.SecretHash) : null;
+
     /// <summary>A key's role and secret hash (cached per node until the key changes), or null when there is no such key.</summary>
     public async ValueTask<ApiKeyCheck?> FindAsync(string keyId)
     {

@@ -214,6 +214,14 @@ async function shot(page, name) {
       await shot(page, 'cluster');
     });
 
+    await step('dashboardOpensForAnAdmin', async () => {
+      await page.click('#nav a[href="#/dashboard"]');
+      await page.waitForURL(/\/dashboard\/$/);
+      await page.waitForFunction(() => document.title === 'Orleans Dashboard');
+      await page.goBack();
+      await page.locator('#nodes').waitFor();
+    });
+
     await step('signOutForgetsTheKey', async () => {
       await page.click('#sign-out');
       await page.locator('#sign-in').waitFor();

@@ -17,7 +17,8 @@ namespace OrleansIot.Tests.Http;
 public sealed class ApiReferenceTests(NodeFixture node)
 {
     /// <summary>AWS answers these with 200 and no body.</summary>
-    private static readonly HashSet<string> EmptyAnswers = new(StringComparer.Ordinal) { "DeleteConnection" };
+    // Answers with no body: DeleteConnection (AWS's), StartDashboardSession (204 and a cookie).
+    private static readonly HashSet<string> EmptyAnswers = new(StringComparer.Ordinal) { "DeleteConnection", "StartDashboardSession" };
 
     private async Task<JsonObject> DocumentAsync()
     {

@@ -138,7 +138,7 @@ public sealed class ConsoleBrowserTests(NodeFixture node)
         NodeClients.AssertPassed(result,
             "signInRefusesABadKey", "signsIn", "aBadQueryShowsTheError", "findsTheDevice", "devicePageShowsItsShadow", "liveTelemetryIsCharted", "connectionHistoryIsListed",
             "desiredChangeBringsTheReportedState", "usageShowsTheDevicesTraffic", "badDesiredJsonIsRefusedOnThePage", "jobProgressReachesDone",
-            "rulesAreListed", "ruleTryItShowsTheOutput", "badSqlShowsTheError", "ruleCreatedFromThePage", "policiesAreListedAndReadable", "auditLogShowsTheChanges", "alarmShowsItsState", "clusterShowsThisNode", "signOutForgetsTheKey", "noScriptErrors");
+            "rulesAreListed", "ruleTryItShowsTheOutput", "badSqlShowsTheError", "ruleCreatedFromThePage", "policiesAreListedAndReadable", "auditLogShowsTheChanges", "alarmShowsItsState", "clusterShowsThisNode", "dashboardOpensForAnAdmin", "signOutForgetsTheKey", "noScriptErrors");
         foreach (var page in new[] { "sign-in", "fleet", "device", "usage", "jobs", "rules", "security", "audit", "alarms", "cluster" })
         {
             Assert.True(new FileInfo(Path.Combine(Screenshots, $"{page}.png")).Length > 5_000, $"{page}.png");
