@@ -33,6 +33,7 @@ command -v node >/dev/null 2>&1 || need+=(nodejs)                          # the
 command -v npm >/dev/null 2>&1 || need+=(npm)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)                    # the web console's browser tests (headless)
 command -v aws >/dev/null 2>&1 || need+=(awscli)                          # a backend signing with SigV4 (the AWS CLI)
+command -v haproxy >/dev/null 2>&1 || need+=(haproxy)                      # checks deploy/compose/haproxy.cfg (haproxy -c)
 [[ -n $clock && ! -e /usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1 ]] && need+=(faketime)
 if ((${#need[@]})); then
   if [[ $(id -u) -eq 0 ]]; then sudo=(); elif command -v sudo >/dev/null 2>&1; then sudo=(sudo); else

@@ -1,3 +1,3 @@
 using OrleansIot.Silo.Hosting;
 
-return await IotSiloHost.RunAsync(args);
+return args is ["probe", .. var probe] ? await HealthProbe.RunAsync(probe) : await IotSiloHost.RunAsync(args);

@@ -32,6 +32,13 @@ public static partial class IotSiloHost
         builder.AddIotGateway();
         var app = builder.Build();
         app.MapIotGateway();
+        if (DashboardEnabled(builder.Configuration))
+        {
+            // Admins only: a dashboard session from the console's sign-in (Gateway/Http/DashboardSessions.cs).
+            Gateway.Http.DashboardSessions.RequireDashboardSession(
+                Orleans.Dashboard.ServiceCollectionExtensions.MapOrleansDashboard(app, Gateway.Http.DashboardSessions.PathPrefix)).ExcludeFromDescription();
+        }
+
         return app;
     }
 
@@ -84,6 +91,9 @@ public static partial class IotSiloHost
     }
 
     /// <summary>Adds the Orleans silo, its storage and its streams as <c>Iot:Storage</c> says.</summary>
+    private static bool DashboardEnabled(IConfiguration configuration) =>
+        Settings.Bind<DashboardAccessOptions>(configuration, DashboardAccessOptions.SectionName).Enabled;
+
     public static WebApplicationBuilder AddIotSilo(this WebApplicationBuilder builder)
     {
         ArgumentNullException.ThrowIfNull(builder);
@@ -142,6 +152,11 @@ public static partial class IotSiloHost
         builder.UseOrleans(silo =>
         {
             silo.AddIotGrains();   // the grains' settings and services; storage and the gateway's services are added here
+            if (DashboardEnabled(configuration))
+            {
+                Orleans.Dashboard.ServiceCollectionExtensions.AddDashboard(silo);
+            }
+
             // Consumers that take batches (the rule evaluators) get up to this many stream events per call: one
             // evaluation pass and one write of their bulk actions per call instead of per event.
             silo.Services.Configure<StreamPullingAgentOptions>(StreamNames.Provider, o => o.BatchContainerBatchSize = 256);
@@ -165,6 +180,10 @@ public static partial class IotSiloHost
                 .Bind(builder.Configuration.GetSection("Orleans:Membership"));
             var endpoints = cluster.Endpoints;
             silo.ConfigureEndpoints(IPAddress.Parse(endpoints.AdvertisedIPAddress), endpoints.SiloPort, endpoints.GatewayPort);
+            if (cluster.KubernetesHosting)
+            {
+                silo.UseKubernetesHosting();
+            }
 
             if (storage.Storage == StorageMode.Postgres)
             {

@@ -41,6 +41,13 @@ public sealed class ClusterSettings : IValidatableObject
     /// </summary>
     public string? PrimarySiloEndpoint { get; set; }
 
+    /// <summary>
+    /// Running in Kubernetes (<c>Microsoft.Orleans.Hosting.Kubernetes</c>): the silo is named after its pod, takes the
+    /// cluster and service ids from <c>ORLEANS_CLUSTER_ID</c> / <c>ORLEANS_SERVICE_ID</c> when set, and its agent
+    /// watches the pods of the cluster (the pod's service account may list, watch and delete pods: deploy/kubernetes).
+    /// </summary>
+    public bool KubernetesHosting { get; set; }
+
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
         var results = new List<ValidationResult>();
