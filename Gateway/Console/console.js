@@ -531,23 +531,50 @@ async function rulesPage() {
   await refresh();
 }
 
+// A list the API pages with a marker (AWS's ListCertificates, ListPolicies): Previous and Next over the markers seen.
+function markerPages(container, idPrefix, fetchPage, render) {
+  const markers = [null];
+  async function load(index) {
+    const page = await fetchPage(markers[index]);
+    if (page.next) markers[index + 1] = page.next;
+    container.replaceChildren(render(page.items),
+      el('div', { class: 'pager' },
+        el('button', { class: 'secondary', id: `${idPrefix}-previous`, disabled: index === 0, onclick: () => guarded(() => load(index - 1)) }, 'Previous'),
+        el('span', { class: 'muted' }, `page ${index + 1}`),
+        el('button', { class: 'secondary', id: `${idPrefix}-next`, disabled: !page.next, onclick: () => guarded(() => load(index + 1)) }, 'Next')));
+  }
+  return load(0);
+}
+
 async function securityPage() {
-  const [certificates, policies] = await Promise.all([api('GET', `/api/certificates?pageSize=${PAGE_SIZE}`), api('GET', `/api/policies?pageSize=${PAGE_SIZE}`)]);
+  const certificates = el('div', { id: 'certificates-pages' });
+  const policies = el('div', { id: 'policies-pages' });
   const document = el('pre', { id: 'policy-document' }, 'Choose a policy to read its document.');
   show(
     el('h1', {}, 'Certificates and policies'),
     el('h2', {}, 'Device certificates'),
-    el('table', { id: 'certificates' },
-      el('thead', {}, el('tr', {}, el('th', {}, 'Certificate'), el('th', {}, 'Status'), el('th', {}, 'Created'))),
-      el('tbody', {}, certificates.certificates.length
-        ? certificates.certificates.map((c) => el('tr', {}, el('td', {}, c.certificateId), el('td', { class: c.status === 'ACTIVE' ? 'ok' : 'bad' }, c.status), el('td', {}, time(c.creationDate))))
-        : el('tr', {}, el('td', { colspan: 3, class: 'muted' }, 'No certificates.')))),
-    certificates.nextMarker ? el('p', { class: 'muted' }, `The first ${PAGE_SIZE} are shown.`) : null,
+    certificates,
     el('h2', {}, 'Policies'),
-    el('table', { id: 'policies' },
+    policies,
+    el('h2', {}, 'Policy document'),
+    document);
+  const marker = (m) => (m ? `&marker=${encodeURIComponent(m)}` : '');
+  await Promise.all([
+    markerPages(certificates, 'certificates', async (m) => {
+      const page = await api('GET', `/api/certificates?pageSize=${PAGE_SIZE}${marker(m)}`);
+      return { items: page.certificates, next: page.nextMarker };
+    }, (list) => el('table', { id: 'certificates' },
+      el('thead', {}, el('tr', {}, el('th', {}, 'Certificate'), el('th', {}, 'Status'), el('th', {}, 'Created'))),
+      el('tbody', {}, list.length
+        ? list.map((c) => el('tr', {}, el('td', {}, c.certificateId), el('td', { class: c.status === 'ACTIVE' ? 'ok' : 'bad' }, c.status), el('td', {}, time(c.creationDate))))
+        : el('tr', {}, el('td', { colspan: 3, class: 'muted' }, 'No certificates.'))))),
+    markerPages(policies, 'policies', async (m) => {
+      const page = await api('GET', `/api/policies?pageSize=${PAGE_SIZE}${marker(m)}`);
+      return { items: page.policies, next: page.nextMarker };
+    }, (list) => el('table', { id: 'policies' },
       el('thead', {}, el('tr', {}, el('th', {}, 'Policy'))),
-      el('tbody', {}, policies.policies.length
-        ? policies.policies.map((p) => el('tr', {}, el('td', {}, el('a', {
+      el('tbody', {}, list.length
+        ? list.map((p) => el('tr', {}, el('td', {}, el('a', {
           href: '#', class: 'policy-link', onclick: (e) => {
             e.preventDefault();
             guarded(async () => {
@@ -556,10 +583,8 @@ async function securityPage() {
             });
           },
         }, p.policyName))))
-        : el('tr', {}, el('td', { class: 'muted' }, 'No policies.')))),
-    policies.nextMarker ? el('p', { class: 'muted' }, `The first ${PAGE_SIZE} are shown.`) : null,
-    el('h2', {}, 'Policy document'),
-    document);
+        : el('tr', {}, el('td', { class: 'muted' }, 'No policies.'))))),
+  ]);
 }
 
 async function auditPage() {

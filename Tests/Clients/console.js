@@ -189,7 +189,17 @@ async function shot(page, name) {
 
     await step('policiesAreListedAndReadable', async () => {
       await page.click('#nav a[href="#/security"]');
-      await page.locator('#policies a.policy-link', { hasText: args.policy }).click();
+      await page.locator('#policies').waitFor();
+      // Other tests' policies may come first: page on until this one is listed.
+      const link = page.locator('#policies a.policy-link', { hasText: args.policy });
+      for (let i = 0; i < 40 && !(await link.count()); i++) {
+        const next = page.locator('#policies-next');
+        if (await next.isDisabled()) break;
+        const before = await page.locator('#policies-pages .pager span').textContent();
+        await next.click();
+        await page.locator('#policies-pages .pager span', { hasNotText: before }).waitFor();
+      }
+      await link.click();
       await page.locator('#policy-document', { hasText: 'iot:Connect' }).waitFor();
       await shot(page, 'security');
     });
