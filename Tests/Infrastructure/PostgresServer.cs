@@ -66,6 +66,20 @@ public sealed class PostgresServer : IAsyncLifetime
         return new NpgsqlConnectionStringBuilder(_adminConnectionString) { Database = name, Pooling = true }.ConnectionString;
     }
 
+    /// <summary>
+    /// Backs a database up and restores it into another, with the commands deploy/README.md gives operators:
+    /// <c>pg_dump --format=custom --no-owner</c>, then <c>pg_restore --no-owner</c> into an empty database.
+    /// </summary>
+    public async Task DumpAndRestoreAsync(string sourceConnectionString, string targetConnectionString, string dumpFile)
+    {
+        var source = new NpgsqlConnectionStringBuilder(sourceConnectionString);
+        var target = new NpgsqlConnectionStringBuilder(targetConnectionString);
+        await RunAsync(Path.Combine(_binDir!, "pg_dump"), "--format=custom", "--no-owner", "-h", source.Host!, "-p", source.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-U", source.Username!, "-d", source.Database!, "-f", dumpFile);
+        await RunAsync(Path.Combine(_binDir!, "pg_restore"), "--no-owner", "--exit-on-error", "-h", target.Host!, "-p", target.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "-U", target.Username!, "-d", target.Database!, dumpFile);
+    }
+
     /// <summary>A data source on a new database with our schema applied (what every store test starts from).</summary>
     public async Task<NpgsqlDataSource> CreateMigratedDataSourceAsync(string prefix = "iot")
     {

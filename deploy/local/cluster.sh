@@ -8,6 +8,9 @@
 # A development cluster: devices may also connect without certificates on the plain port
 # (Iot__Auth__AllowAnonymous, default true here); the API takes Iot__Auth__BootstrapAdminKey (default below).
 # PostgreSQL: ConnectionStrings__Iot if set, else a throwaway server from deploy/local/postgres.sh.
+# A TCP load balancer in front of them when haproxy is installed (IOT_BALANCER=none: without): MQTT IOT_LB_MQTT (1880),
+# MQTTS IOT_LB_MQTTS (8880), HTTP IOT_LB_HTTP (8000), HTTPS IOT_LB_HTTPS (8440), spreading clients over the nodes as in
+# production and taking a node out while its /readyz fails (stopping, or not yet a cluster member).
 # Any failure (build, database, a node that exits or does not become ready) stops it with the reason on stderr.
 # IOT_SILO_DLL: run this built OrleansIot.Silo.dll instead of building the Release one. IOT_RUN_DIR: where the
 # nodes' logs and pid files go (deploy/local/run).
@@ -20,6 +23,7 @@ mkdir -p "$run"
 
 stop() {
   shopt -s nullglob
+  if [[ -f "$run/balancer.pid" ]]; then kill "$(cat "$run/balancer.pid")" 2>/dev/null || true; rm -f "$run/balancer.pid"; fi
   local pids=()
   for f in "$run"/node-*.pid; do
     pid=$(cat "$f")
@@ -84,4 +88,26 @@ for i in $(seq 1 "$n"); do
   done
   curl -fs "http://127.0.0.1:$http/health" >/dev/null || { echo "node$i did not become ready; see $run/node-$i.log" >&2; exit 1; }
 done
+if [[ "${IOT_BALANCER:-haproxy}" != none ]] && command -v haproxy >/dev/null; then
+  lb_mqtt=${IOT_LB_MQTT:-1880} lb_mqtts=${IOT_LB_MQTTS:-8880} lb_http=${IOT_LB_HTTP:-8000} lb_https=${IOT_LB_HTTPS:-8440}
+  {
+    printf 'global\n    maxconn 8000\n    pidfile %s\n\n' "$run/balancer.pid"
+    printf 'defaults\n    mode tcp\n    timeout connect 5s\n    timeout client 30m\n    timeout server 30m\n\n'
+    for kind in mqtt mqtts http https; do
+      case $kind in
+        mqtt) front=$lb_mqtt base=$mqtt_base ;; mqtts) front=$lb_mqtts base=$mqtts_base ;;
+        http) front=$lb_http base=$http_base ;; https) front=$lb_https base=$https_base ;;
+      esac
+      printf 'frontend %s\n    bind 127.0.0.1:%s\n    default_backend nodes_%s\n\n' "$kind" "$front" "$kind"
+      printf 'backend nodes_%s\n    balance leastconn\n    option httpchk GET /readyz\n' "$kind"
+      for i in $(seq 1 "$n"); do
+        printf '    server node%s 127.0.0.1:%s check port %s inter 1s fall 2 rise 1\n' "$i" $((base + 10 * (i - 1))) $((http_base + 10 * (i - 1)))
+      done
+      printf '\n'
+    done
+  } >"$run/haproxy.cfg"
+  haproxy -D -f "$run/haproxy.cfg" || { echo "cluster.sh: haproxy did not start ($run/haproxy.cfg)" >&2; exit 1; }
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$lb_http/readyz" >/dev/null 2>&1 && break; sleep 0.1; done
+  echo "balancer: mqtt://127.0.0.1:$lb_mqtt  mqtts://127.0.0.1:$lb_mqtts  http://127.0.0.1:$lb_http  https://127.0.0.1:$lb_https  (haproxy, $run/haproxy.cfg)"
+fi
 echo "cluster of $n node(s) ready"
