@@ -41,6 +41,8 @@ public sealed class GatewayMetrics : IDisposable
         SessionMessagesDropped = _meter.CreateCounter<long>("iot.sessions.dropped", description: "Messages of offline persistent sessions dropped (queue full, expired, or unreachable)");
         WillsPublished = _meter.CreateCounter<long>("iot.mqtt.wills", description: "Will messages published");
         AuthFailures = _meter.CreateCounter<long>("Connect.AuthError", description: "MQTT connections refused for their identity or policies");
+        ConnectThrottled = _meter.CreateCounter<long>("Connect.Throttle", description: "MQTT connections refused because the node's connect rate was exceeded (Iot:Limits:MaxConnectsPerSecond)");
+        ConnectClientIdThrottled = _meter.CreateCounter<long>("Connect.ClientIDThrottle", description: "MQTT connections refused because their client id connected too often (Iot:Limits:MaxConnectsPerSecondPerClientId)");
         DeliveryDropped = _meter.CreateCounter<long>("iot.delivery.dropped", description: "Messages not delivered to a subscriber whose queue was full (Iot:Mqtt:MaxQueuedMessagesPerClient), by QoS");
     }
 
@@ -69,6 +71,10 @@ public sealed class GatewayMetrics : IDisposable
     public Counter<long> WillsPublished { get; }
     public Counter<long> DeliveryDropped { get; }
     public Counter<long> AuthFailures { get; }
+
+    public Counter<long> ConnectThrottled { get; }
+
+    public Counter<long> ConnectClientIdThrottled { get; }
 
     /// <summary>This node's meter (a process may host several nodes: tests): what <see cref="Routing.NodeStatsReporter"/> listens to.</summary>
     internal Meter Meter => _meter;

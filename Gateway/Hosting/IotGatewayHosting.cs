@@ -120,6 +120,7 @@ public static partial class IotGatewayHosting
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<GatewayMetrics>();
         services.AddSingleton<Limits>();
+        services.AddSingleton<ConnectThrottle>();
     }
 
     private static void AddTelemetryAndPresence(IServiceCollection services)

@@ -12,13 +12,22 @@ internal sealed partial class ConnectionValidator(
     Security.DeviceAuthenticator authenticator,
     LifecycleEvents lifecycle,
     Limits limits,
+    ConnectThrottle throttle,
     Sessions.SessionHost sessions,
     GatewayMetrics metrics,
     ILogger<ConnectionValidator> logger)
 {
     public async Task HandleAsync(ValidatingConnectionEventArgs e)
     {
-        if (string.IsNullOrEmpty(e.ClientId) && !AssignClientId(e))
+        if (throttle.Check(ClientIds.Of(e)) is not ConnectThrottle.Verdict.Allowed and var throttled)
+        {
+            // First, before any work: a reconnect storm costs the node as little as possible per refusal.
+            (throttled == ConnectThrottle.Verdict.NodeRate ? metrics.ConnectThrottled : metrics.ConnectClientIdThrottled).Add(1);
+            Refuse(e, e.ProtocolVersion == MqttProtocolVersion.V500 ? MqttConnectReasonCode.ConnectionRateExceeded : MqttConnectReasonCode.ServerUnavailable,
+                throttled == ConnectThrottle.Verdict.NodeRate ? "the node's connect rate (Iot:Limits:MaxConnectsPerSecond)" : "the client id's connect rate (Iot:Limits:MaxConnectsPerSecondPerClientId)");
+            await lifecycle.ConnectFailedAsync(ClientIds.Of(e), "unknown", Security.DeviceAuthenticator.IpOf(e.RemoteEndPoint), "THROTTLED");
+        }
+        else if (string.IsNullOrEmpty(e.ClientId) && !AssignClientId(e))
         {
             // MQTT 3.1.1 with CleanSession 0 and no client id: the spec requires "identifier rejected" (2)
             // (MQTT 5 would be 0x85, but MQTT 5 always gets an assigned id).

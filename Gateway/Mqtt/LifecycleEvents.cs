@@ -41,11 +41,11 @@ internal sealed partial class LifecycleEvents(MqttServer mqtt, BrokerPublisher b
         });
 
     /// <summary>AWS <c>connect_failed</c>: not authorized to connect, or to publish the will.</summary>
-    public Task ConnectFailedAsync(string clientId, string principal, string? ipAddress) =>
+    public Task ConnectFailedAsync(string clientId, string principal, string? ipAddress, string reason = "AUTHORIZATION_FAILED") =>
         PublishAsync("presence/connect_failed", clientId, writer =>
         {
             writer.WriteString("eventType", "connect_failed");
-            writer.WriteString("connectFailureReason", "AUTHORIZATION_FAILED");
+            writer.WriteString("connectFailureReason", reason);
             writer.WriteString("principalIdentifier", principal);
             writer.WriteString("sessionIdentifier", Guid.NewGuid().ToString());
             if (ipAddress is not null)

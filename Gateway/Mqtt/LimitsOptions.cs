@@ -53,4 +53,21 @@ public sealed class LimitsOptions
     /// <summary>Most subscriptions one connection may hold (AWS: 50).</summary>
     [Range(1, 1_000_000)]
     public int MaxSubscriptionsPerConnection { get; set; } = 50;
+
+    /// <summary>
+    /// CONNECTs one node accepts per second (a token bucket with a second's worth of burst; AWS: 500 per account). Over
+    /// it a CONNECT is refused before any other work: MQTT 5 CONNACK 0x9F (connection rate exceeded), MQTT 3.1.1 return
+    /// code 3 (server unavailable), a <c>connect_failed</c> event with reason <c>THROTTLED</c>, the metric
+    /// <c>Connect.Throttle</c>. 0: no limit (the default: a node's own capacity is the limit, docs/benchmarks.md).
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public int MaxConnectsPerSecond { get; set; }
+
+    /// <summary>
+    /// CONNECTs one client id may make per second on a node (AWS: 1), refused as above with the metric
+    /// <c>Connect.ClientIDThrottle</c>: two devices that share a client id and keep taking it from each other slow to
+    /// this. 0: no limit (the default).
+    /// </summary>
+    [Range(0, 1000)]
+    public int MaxConnectsPerSecondPerClientId { get; set; }
 }
