@@ -123,8 +123,10 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
             await BroadcastAsync(goodbye);
             await Directory.Leave(NodeId).WaitAsync(_options.BroadcastTimeout, cancellationToken);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex)
         {
+            // Also when the host's shutdown timeout cancelled it: the node is going either way, and the others drop it
+            // when its lease runs out; the rest of this stop still runs (its forwarders hand back what they hold).
             LogLeaveFailed(_logger, ex);
         }
 

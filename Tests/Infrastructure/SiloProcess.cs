@@ -120,6 +120,13 @@ public sealed class SiloProcess : IAsyncDisposable
         return _process.ExitCode;
     }
 
+    /// <summary>SIGTERM, as systemd, docker stop and Kubernetes stop a node: its graceful shutdown runs.</summary>
+    public void Terminate()
+    {
+        using var kill = Process.Start(new ProcessStartInfo("kill", ["-TERM", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))!;
+        kill.WaitForExit();
+    }
+
     /// <summary>kill -9: no shutdown code runs.</summary>
     public void Kill() => _process.Kill(entireProcessTree: true);
 

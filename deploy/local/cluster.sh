@@ -2,6 +2,9 @@
 # Runs an N-node OrleansIot cluster on this machine (loopback), all nodes on one PostgreSQL.
 #   deploy/local/cluster.sh N       build once, start N silos, wait until each answers /health
 #   deploy/local/cluster.sh stop    stop them (graceful, then forced after 30 s)
+#   deploy/local/cluster.sh restart I
+#                                   stop node I gracefully (SIGTERM: MQTT first, sessions handed over, then it leaves)
+#                                   and start it again with the same settings; returns when it is ready (/readyz)
 # Node i (1-based) listens on MQTT IOT_MQTT_BASE+10*(i-1) (1883), HTTP IOT_HTTP_BASE+10*(i-1) (8080),
 # MQTT over mTLS IOT_MQTTS_BASE+10*(i-1) (8883), HTTPS IOT_HTTPS_BASE+10*(i-1) (8443),
 # Orleans silo IOT_SILO_BASE+i-1 (11111) and gateway IOT_GATEWAY_BASE+i-1 (30000).
@@ -41,6 +44,51 @@ stop() {
 }
 
 if [[ "${1:-}" == "stop" ]]; then stop; exit 0; fi
+
+# Node i's process, with the settings saved at start ($run/cluster.env), so "restart" starts it the same way.
+start_node() {
+  local i=$1
+  local mqtt=$((mqtt_base + 10 * (i - 1))) http=$((http_base + 10 * (i - 1)))
+  local silo=$((silo_base + i - 1)) gateway=$((gateway_base + i - 1))
+  local mqtts=$((mqtts_base + 10 * (i - 1))) https=$((https_base + 10 * (i - 1)))
+  Iot__Storage=Postgres ConnectionStrings__Iot="$connection" Orleans__ClusterId="$cluster_id" \
+  Iot__Mqtt__Port=$mqtt Iot__Http__Port=$http Iot__NodeName="node$i" \
+  Iot__Mqtt__TlsPort=$mqtts Iot__Https__Port=$https \
+  Iot__Auth__AllowAnonymous="$allow_anonymous" Iot__Auth__BootstrapAdminKey="$admin_key" \
+  Orleans__Endpoints__SiloPort=$silo Orleans__Endpoints__GatewayPort=$gateway \
+    nohup dotnet "$dll" >>"$run/node-$i.log" 2>&1 &
+  echo $! >"$run/node-$i.pid"
+  echo "node$i: mqtt://127.0.0.1:$mqtt  mqtts://127.0.0.1:$mqtts  http://127.0.0.1:$http  https://127.0.0.1:$https  silo $silo  gateway $gateway  log $run/node-$i.log"
+}
+
+# Waits until node i answers the given path (/health: up; /readyz: a cluster member with MQTT accepting).
+wait_node() {
+  local i=$1 path=$2 http=$((http_base + 10 * ($1 - 1)))
+  for _ in $(seq 1 600); do
+    curl -fs "http://127.0.0.1:$http$path" >/dev/null 2>&1 && return 0
+    kill -0 "$(cat "$run/node-$i.pid")" 2>/dev/null || { echo "node$i exited; see $run/node-$i.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  curl -fs "http://127.0.0.1:$http$path" >/dev/null || { echo "node$i did not become ready; see $run/node-$i.log" >&2; exit 1; }
+}
+
+if [[ "${1:-}" == "restart" ]]; then
+  i=${2:?usage: cluster.sh restart I}
+  [[ -f "$run/cluster.env" && -f "$run/node-$i.pid" ]] || { echo "cluster.sh: no node $i running from $run" >&2; exit 1; }
+  # shellcheck disable=SC1091
+  source "$run/cluster.env"
+  pid=$(cat "$run/node-$i.pid")
+  started=$(date +%s.%N)
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 600); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null || true
+  stopped=$(date +%s.%N)
+  start_node "$i" >/dev/null
+  wait_node "$i" /readyz
+  echo "node$i restarted: stopped in $(awk "BEGIN { printf \"%.1f\", $stopped - $started }") s, ready again $(awk "BEGIN { printf \"%.1f\", $(date +%s.%N) - $stopped }") s later"
+  exit 0
+fi
+
 n=${1:?usage: cluster.sh N | cluster.sh stop}
 [[ "$n" =~ ^[1-9][0-9]*$ ]] || { echo "N must be a positive number" >&2; exit 2; }
 
@@ -65,28 +113,14 @@ fi
 
 echo "PostgreSQL: $connection"
 echo "API key: $admin_key (Authorization: Bearer ...)"
+declare -p mqtt_base http_base mqtts_base https_base silo_base gateway_base allow_anonymous admin_key connection cluster_id dll > "$run/cluster.env"
 for i in $(seq 1 "$n"); do
-  mqtt=$((mqtt_base + 10 * (i - 1))); http=$((http_base + 10 * (i - 1)))
-  silo=$((silo_base + i - 1)); gateway=$((gateway_base + i - 1))
-  mqtts=$((mqtts_base + 10 * (i - 1))); https=$((https_base + 10 * (i - 1)))
-  Iot__Storage=Postgres ConnectionStrings__Iot="$connection" Orleans__ClusterId="$cluster_id" \
-  Iot__Mqtt__Port=$mqtt Iot__Http__Port=$http Iot__NodeName="node$i" \
-  Iot__Mqtt__TlsPort=$mqtts Iot__Https__Port=$https \
-  Iot__Auth__AllowAnonymous="$allow_anonymous" Iot__Auth__BootstrapAdminKey="$admin_key" \
-  Orleans__Endpoints__SiloPort=$silo Orleans__Endpoints__GatewayPort=$gateway \
-    nohup dotnet "$dll" >"$run/node-$i.log" 2>&1 &
-  echo $! >"$run/node-$i.pid"
-  echo "node$i: mqtt://127.0.0.1:$mqtt  mqtts://127.0.0.1:$mqtts  http://127.0.0.1:$http  https://127.0.0.1:$https  silo $silo  gateway $gateway  log $run/node-$i.log"
+  : >"$run/node-$i.log"
+  start_node "$i"
 done
 
 for i in $(seq 1 "$n"); do
-  http=$((http_base + 10 * (i - 1)))
-  for _ in $(seq 1 600); do
-    curl -fs "http://127.0.0.1:$http/health" >/dev/null 2>&1 && break
-    kill -0 "$(cat "$run/node-$i.pid")" 2>/dev/null || { echo "node$i exited; see $run/node-$i.log" >&2; exit 1; }
-    sleep 0.1
-  done
-  curl -fs "http://127.0.0.1:$http/health" >/dev/null || { echo "node$i did not become ready; see $run/node-$i.log" >&2; exit 1; }
+  wait_node "$i" /health
 done
 if [[ "${IOT_BALANCER:-haproxy}" != none ]] && command -v haproxy >/dev/null; then
   lb_mqtt=${IOT_LB_MQTT:-1880} lb_mqtts=${IOT_LB_MQTTS:-8880} lb_http=${IOT_LB_HTTP:-8000} lb_https=${IOT_LB_HTTPS:-8440}
