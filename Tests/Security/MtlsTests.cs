@@ -42,8 +42,8 @@ public sealed class MtlsTests(SecureNodeFixture node) : IClassFixture<SecureNode
 
         Assert.Equal(MqttClientConnectResultCode.Success, result.ResultCode);
         Assert.True(client.IsConnected);
-        var status = await node.GetThingAsync(device.ThingName);
-        Assert.True(status!.Connectivity.Connected);
+        // The thing's connectivity is written after CONNACK (ClientConnectedHandler), so it is read until it shows.
+        await Eventually.Get(() => node.GetThingAsync(device.ThingName), s => s?.Connectivity.Connected == true, "the thing to show the connection");
     }
 
     [Theory]
