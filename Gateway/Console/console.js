@@ -315,14 +315,11 @@ function numbersOf(value, prefix = '', depth = 0, out = {}) {
   return out;
 }
 
-const SERIES_COLOURS = ['#1f6feb', '#d9480f', '#2b8a3e', '#7048e8', '#c2255c', '#0c8599'];
-
-// A line per numeric field over the last points (SVG, no library), scaled to the values shown.
-function lineChart(series) {
-  const width = 760, height = 180, pad = 40;
+// An SVG drawing (no library): the element, and add(tag, attributes, text) to draw into it.
+function svgCanvas(id, width, height) {
   const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
-  svg.setAttribute('viewBox', `0 0 ${width} ${height + 20}`);
-  svg.setAttribute('id', 'telemetry-chart');
+  svg.setAttribute('viewBox', `0 0 ${width} ${height}`);
+  svg.setAttribute('id', id);
   svg.setAttribute('role', 'img');
   const add = (tag, attributes, text) => {
     const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
@@ -331,6 +328,15 @@ function lineChart(series) {
     svg.append(node);
     return node;
   };
+  return { svg, add };
+}
+
+const SERIES_COLOURS = ['#1f6feb', '#d9480f', '#2b8a3e', '#7048e8', '#c2255c', '#0c8599'];
+
+// A line per numeric field over the last points (SVG, no library), scaled to the values shown.
+function lineChart(series) {
+  const width = 760, height = 180, pad = 40;
+  const { svg, add } = svgCanvas('telemetry-chart', width, height + 20);
   const points = [...series.values()].flat();
   if (points.length === 0) {
     add('text', { x: 0, y: 20, 'font-size': 12, fill: '#66707c' }, 'No numbers yet: the chart draws the numeric fields of JSON messages.');
@@ -615,17 +621,7 @@ function barChart(days, series) {
   const max = Math.max(1, ...days.flatMap((d) => series.map((x) => d[x.key])));
   const slot = (width - pad) / Math.max(days.length, 1);
   const bar = Math.max(2, (slot - 6) / series.length);
-  const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
-  svg.setAttribute('viewBox', `0 0 ${width} ${height + 20}`);
-  svg.setAttribute('id', 'usage-chart');
-  svg.setAttribute('role', 'img');
-  const add = (tag, attributes, text) => {
-    const node = document.createElementNS('http://www.w3.org/2000/svg', tag);
-    for (const [k, v] of Object.entries(attributes)) node.setAttribute(k, v);
-    if (text !== undefined) node.textContent = text;
-    svg.append(node);
-    return node;
-  };
+  const { svg, add } = svgCanvas('usage-chart', width, height + 20);
   add('text', { x: 0, y: 12, 'font-size': 11, fill: '#66707c' }, String(max));
   days.forEach((d, i) => {
     series.forEach((x, j) => {
