@@ -106,7 +106,7 @@ public sealed class ThingGrainTests(ClusterFixture fixture)
     {
         var name = NewThing();
         var thing = fixture.Grains.GetGrain<IThingGrain>(name);
-        var t0 = new DateTimeOffset(2031, 3, 4, 5, 0, 0, TimeSpan.Zero);
+        var t0 = RecentHour();
         await thing.Connected(new ConnectionOpened("s1", name, "10.0.0.1:1", "node-a", 4, t0));
         await thing.Disconnected(new ConnectionClosed("s1", DisconnectReasons.ClientInitiated, true, t0.AddMinutes(1), UsageDelta.None));
         await thing.Connected(new ConnectionOpened("s2", name, "10.0.0.2:2", "node-b", 5, t0.AddMinutes(2)));
@@ -140,7 +140,7 @@ public sealed class ThingGrainTests(ClusterFixture fixture)
         // A client that disconnects at once: the gateway reports its start and its end concurrently.
         var name = NewThing();
         var thing = fixture.Grains.GetGrain<IThingGrain>(name);
-        var t0 = new DateTimeOffset(2031, 3, 4, 5, 0, 0, TimeSpan.Zero);
+        var t0 = RecentHour();
         await thing.Disconnected(new ConnectionClosed("quick", DisconnectReasons.ClientInitiated, true, t0.AddSeconds(1), new UsageDelta(1, 4, 0, 0)));
         await thing.Connected(new ConnectionOpened("quick", name, "10.0.0.9:9", "node-a", 4, t0));
 
@@ -149,4 +149,10 @@ public sealed class ThingGrainTests(ClusterFixture fixture)
         Assert.Equal(new PastConnection("quick", t0, t0.AddSeconds(1), DisconnectReasons.ClientInitiated, "node-a", "10.0.0.9:9", 4), Assert.Single(status.History!));
         Assert.Equal(1, status.Usage.MessagesIn);
     }
+
+    /// <summary>
+    /// Connection times an hour ago, to the second: the grain runs on the real clock (its usage days and their retention
+    /// follow it), so the times it is given are recent ones, whatever today is.
+    /// </summary>
+    private static DateTimeOffset RecentHour() => DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.AddHours(-1).ToUnixTimeSeconds());
 }
