@@ -41,6 +41,7 @@ public sealed class GatewayMetrics : IDisposable
         SessionMessagesDropped = _meter.CreateCounter<long>("iot.sessions.dropped", description: "Messages of offline persistent sessions dropped (queue full, expired, or unreachable)");
         WillsPublished = _meter.CreateCounter<long>("iot.mqtt.wills", description: "Will messages published");
         AuthFailures = _meter.CreateCounter<long>("Connect.AuthError", description: "MQTT connections refused for their identity or policies");
+        WatchDropped = _meter.CreateCounter<long>("iot.watch.dropped", description: "Messages a topic watch (GET /api/watch) could not take because its reader was behind; the reader is told how many");
         ConnectThrottled = _meter.CreateCounter<long>("Connect.Throttle", description: "MQTT connections refused because the node's connect rate was exceeded (Iot:Limits:MaxConnectsPerSecond)");
         ConnectClientIdThrottled = _meter.CreateCounter<long>("Connect.ClientIDThrottle", description: "MQTT connections refused because their client id connected too often (Iot:Limits:MaxConnectsPerSecondPerClientId)");
         DeliveryDropped = _meter.CreateCounter<long>("iot.delivery.dropped", description: "Messages not delivered to a subscriber whose queue was full (Iot:Mqtt:MaxQueuedMessagesPerClient), by QoS");
@@ -73,6 +74,8 @@ public sealed class GatewayMetrics : IDisposable
     public Counter<long> AuthFailures { get; }
 
     public Counter<long> ConnectThrottled { get; }
+
+    public Counter<long> WatchDropped { get; }
 
     public Counter<long> ConnectClientIdThrottled { get; }
 

@@ -3,6 +3,7 @@ using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OrleansIot.Gateway.Routing;
 using OrleansIot.Grains.Abstractions;
@@ -17,7 +18,7 @@ namespace OrleansIot.Gateway.Http;
 /// from every node (its filter is announced as a route while it lasts), and is not a subscriber: no QoS promise, no
 /// session, no retained messages; a watcher that reads slower than the topic is written is told how many it missed.
 /// </summary>
-public static class TopicWatchApi
+public static partial class TopicWatchApi
 {
     private static readonly TimeSpan KeepAlive = TimeSpan.FromSeconds(25);
 
@@ -37,7 +38,7 @@ public static class TopicWatchApi
     /// <c>Iot:Routing:TopicWatchQueue</c>, was full), and a comment every 25 s. A node holds at most
     /// <c>Iot:Routing:MaxTopicWatches</c> (429 beyond).
     /// </summary>
-    private static async Task WatchAsync(string? filter, HttpContext http, TopicWatches watches, ClusterRouter router, IOptions<RoutingOptions> options)
+    private static async Task WatchAsync(string? filter, HttpContext http, TopicWatches watches, ClusterRouter router, IOptions<RoutingOptions> options, ILoggerFactory loggers)
     {
         if (string.IsNullOrEmpty(filter) || !TopicFilter.IsValidFilter(filter) || TopicFilter.IsShared(filter) || Encoding.UTF8.GetByteCount(filter) > 256)
         {
@@ -100,6 +101,12 @@ public static class TopicWatchApi
         {
             watches.End(watch);
             await router.SessionEndedAsync(watch.Id);
+            if (watch.Missed is var missed and > 0)
+            {
+                // Counted as they happen (iot.watch.dropped) and told to the reader; logged once per watch.
+                var logger = loggers.CreateLogger(typeof(TopicWatchApi));
+                LogWatchMissed(logger, missed, filter);
+            }
         }
     }
 
@@ -118,6 +125,9 @@ public static class TopicWatchApi
         return new WatchedMessageView(message.Topic, message.Qos, message.Retain, message.SenderClientId, message.Time.ToUnixTimeMilliseconds(),
             text, text is null ? Convert.ToBase64String(message.Payload) : null);
     }
+
+    [LoggerMessage(EventId = 1072, Level = LogLevel.Information, Message = "A topic watch of {Filter} ended having dropped {Count} messages its reader was too slow for")]
+    private static partial void LogWatchMissed(ILogger logger, long count, string filter);
 
     private static readonly JsonSerializerOptions Web = new(JsonSerializerDefaults.Web);
 

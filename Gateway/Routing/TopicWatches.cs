@@ -1,5 +1,6 @@
 using System.Threading.Channels;
 using MQTTnet;
+using OrleansIot.Gateway.Hosting;
 using OrleansIot.Grains.Abstractions.Routing;
 
 namespace OrleansIot.Gateway.Routing;
@@ -15,11 +16,14 @@ internal sealed record WatchedMessage(string Topic, byte[] Payload, int Qos, boo
 internal sealed class TopicWatch
 {
     private readonly Channel<WatchedMessage> _queue;
+    private readonly System.Diagnostics.Metrics.Counter<long>? _droppedCounter;
     private long _dropped;
+    private long _missed;
 
-    public TopicWatch(string filter, int capacity)
+    public TopicWatch(string filter, int capacity, System.Diagnostics.Metrics.Counter<long>? droppedCounter = null)
     {
         Filter = filter;
+        _droppedCounter = droppedCounter;
         Id = "$watch/" + Guid.NewGuid().ToString("N");
         _queue = Channel.CreateBounded<WatchedMessage>(new BoundedChannelOptions(capacity)
         {
@@ -40,8 +44,13 @@ internal sealed class TopicWatch
         if (!_queue.Writer.TryWrite(message))
         {
             Interlocked.Increment(ref _dropped);
+            Interlocked.Increment(ref _missed);
+            _droppedCounter?.Add(1);
         }
     }
+
+    /// <summary>Every message this watch dropped (logged when it ends).</summary>
+    public long Missed => Interlocked.Read(ref _missed);
 
     /// <summary>The messages dropped since the last call (the watcher is told, then the count starts again).</summary>
     public long TakeDropped() => Interlocked.Exchange(ref _dropped, 0);
@@ -53,7 +62,7 @@ internal sealed class TopicWatch
 /// route, so other nodes forward matching messages here as they do for a subscriber. With no watch the cost on the
 /// delivery path is one read of a count.
 /// </summary>
-internal sealed class TopicWatches(TimeProvider time)
+internal sealed class TopicWatches(TimeProvider time, GatewayMetrics? metrics = null)
 {
     private readonly Lock _lock = new();
     private readonly TopicTree<TopicWatch> _filters = new();
@@ -74,7 +83,7 @@ internal sealed class TopicWatches(TimeProvider time)
                 return null;
             }
 
-            var watch = new TopicWatch(filter, capacity);
+            var watch = new TopicWatch(filter, capacity, metrics?.WatchDropped);
             _filters.Add(filter, watch);
             _count++;
             return watch;

@@ -338,6 +338,7 @@ internal sealed partial class ThingJobsGrain(
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            Things.UsageMetrics.Lost("job_executions", executions);
             LogUsageLost(logger, ex, executions, this.GetPrimaryKeyString());
         }
     }

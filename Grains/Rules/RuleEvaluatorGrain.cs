@@ -298,6 +298,7 @@ internal sealed partial class RuleEvaluatorGrain(
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
+                    Things.UsageMetrics.Lost("rule_executions", count.Value);
                     LogUsageLost(logger, ex, count.Value, count.Key);
                 }
             }));

@@ -95,6 +95,7 @@ public sealed class TopicWatchTests(TwoNodeFixture nodes)
         watches.Offer(new MqttApplicationMessageBuilder().WithTopic("$aws/things/t/shadow/update").Build(), "c");
         Assert.Equal(3, all.TakeDropped());
         Assert.Equal(0, all.TakeDropped());   // told once
+        Assert.Equal(3, all.Missed);           // and logged with this total when the watch ends
         Assert.True(all.Messages.TryRead(out var first));
         Assert.Equal([0], first.Payload);   // the oldest are kept
         Assert.Equal(5, one.Messages.Count);
