@@ -38,6 +38,7 @@ public sealed class GatewayMetrics : IDisposable
         SessionsResumed = _meter.CreateCounter<long>("iot.sessions.resumed", description: "Persistent sessions resumed by a connection (session present)");
         SessionsAdopted = _meter.CreateCounter<long>("iot.sessions.adopted", description: "Client ids taken over from a node that died or left");
         SessionMessagesQueued = _meter.CreateCounter<long>("iot.sessions.queued", description: "Messages queued for offline persistent sessions");
+        SessionMessagesFollowed = _meter.CreateCounter<long>("iot.sessions.followed", description: "Messages for a session that had moved to another node, sent after it through its grain");
         SessionMessagesDropped = _meter.CreateCounter<long>("iot.sessions.dropped", description: "Messages of offline persistent sessions dropped (queue full, expired, or unreachable)");
         WillsPublished = _meter.CreateCounter<long>("iot.mqtt.wills", description: "Will messages published");
         AuthFailures = _meter.CreateCounter<long>("Connect.AuthError", description: "MQTT connections refused for their identity or policies");
@@ -69,6 +70,7 @@ public sealed class GatewayMetrics : IDisposable
     public Counter<long> SessionsAdopted { get; }
     public Counter<long> SessionMessagesQueued { get; }
     public Counter<long> SessionMessagesDropped { get; }
+    public Counter<long> SessionMessagesFollowed { get; }
     public Counter<long> WillsPublished { get; }
     public Counter<long> DeliveryDropped { get; }
     public Counter<long> AuthFailures { get; }

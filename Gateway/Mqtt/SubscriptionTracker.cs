@@ -78,9 +78,11 @@ internal sealed class SubscriptionTracker(ClusterRouter router, LocalSubscribers
     /// </summary>
     public Task SessionDeletedAsync(SessionDeletedEventArgs e)
     {
-        // What its connection was sent without acknowledging, then what was still queued for it.
-        var undelivered = LiveConnection.From(e.SessionItems)?.Outbox?.Close() ?? [];
+        // The persistent session takes over what its connection was sent without acknowledging, what was still queued
+        // for it, and (matched offline from now on) what comes next; only then do its live subscriptions end, so no
+        // message falls between the two.
+        var kept = sessions.KeepOffline(e.Id, LiveConnection.From(e.SessionItems)?.Outbox);
         local.SessionEnded(e.Id);
-        return sessions.KeepOffline(e.Id, undelivered) ? Task.CompletedTask : router.SessionEndedAsync(e.Id);
+        return kept ? Task.CompletedTask : router.SessionEndedAsync(e.Id);
     }
 }

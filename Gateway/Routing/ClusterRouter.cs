@@ -51,6 +51,8 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
     private readonly SharedRoutes _shared = new();   // every node's shared subscriptions, this one's included
 
     private readonly CancellationTokenSource _stopping = new();
+    private volatile bool _accepting;   // MQTT has started: forwarded messages are taken from then on, while stopping too
+    private long _lastInjected;         // Environment.TickCount64 of the last batch another node forwarded here
     private RouteNodeEntry? _self;
     private Task? _refreshLoop;
 
@@ -103,6 +105,17 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
         _refreshLoop = RefreshLoopAsync(_stopping.Token);
     }
 
+    /// <summary>
+    /// Leaves the cluster without losing what was promised (the MQTT server has stopped already: every connection here
+    /// is closed, persistent sessions are offline here):
+    /// <list type="number">
+    /// <item>another node adopts this node's sessions now and announces their filters, so the others route to it;</item>
+    /// <item>then the goodbye: nothing is subscribed here any more;</item>
+    /// <item>what the others forwarded before they heard it is still taken (and follows each session to its new home),
+    /// and what this node's forwarders and sessions hold is sent before they stop.</item>
+    /// </list>
+    /// Whatever still misses this node is replayed by its senders once it is gone, to where each session lives.
+    /// </summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
         await _stopping.CancelAsync();
@@ -111,6 +124,7 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
             await _refreshLoop;
         }
 
+        await HandOverSessionsAsync(cancellationToken);
         try
         {
             // Tell the others at once that nothing is subscribed here any more, then leave the directory.
@@ -130,6 +144,7 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
             LogLeaveFailed(_logger, ex);
         }
 
+        await DrainAsync(cancellationToken);
         List<RemoteNode> nodes;
         _remoteLock.EnterWriteLock();
         try
@@ -142,6 +157,9 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
             _remoteLock.ExitWriteLock();
         }
 
+        // What this node's publishers were acknowledged for and its forwarders still hold goes out first (bounded: a
+        // node that does not answer replays nothing from here, as this node is going).
+        await Task.WhenAll(nodes.Select(node => node.Forwarder.DrainAsync(DrainTimeout)));
         foreach (var node in nodes)
         {
             await node.Forwarder.DisposeAsync();
@@ -150,6 +168,66 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
         if (_self is not null)
         {
             _grains.DeleteObjectReference<IRouteNode>(_self.Reference);
+        }
+    }
+
+    private static readonly TimeSpan HandOverTimeout = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>Asks a live node to adopt this node's sessions now (its own stop does not wait for the lease to run out).</summary>
+    private async Task HandOverSessionsAsync(CancellationToken cancellationToken)
+    {
+        RouteNodeEntry[] peers;
+        _remoteLock.EnterReadLock();
+        try
+        {
+            peers = [.. _remoteNodes.Values.Select(n => n.Entry)];
+        }
+        finally
+        {
+            _remoteLock.ExitReadLock();
+        }
+
+        if (_sessions is null || peers.Length == 0)
+        {
+            return;   // alone: its sessions wait in storage for the next node that starts (it adopts them)
+        }
+
+        var adopter = peers[Random.Shared.Next(peers.Length)];
+        try
+        {
+            await Directory.HandOver(NodeId, adopter.NodeId).WaitAsync(_options.BroadcastTimeout, cancellationToken);
+            var adopted = await adopter.Reference.AdoptNode(NodeId).WaitAsync(HandOverTimeout, cancellationToken);
+            LogHandedOver(_logger, adopter.NodeId, adopted);
+        }
+        catch (Exception ex)
+        {
+            // The others adopt them as they adopt a dead node's once the claim runs out; until then what is routed here
+            // still reaches them (below), and what misses this node is replayed by its senders.
+            LogHandOverFailed(_logger, ex, adopter.NodeId);
+        }
+    }
+
+    /// <summary>Takes what the others forwarded before they heard the goodbye, and lets the sessions hand it on.</summary>
+    private async Task DrainAsync(CancellationToken cancellationToken)
+    {
+        var until = Environment.TickCount64 + (long)DrainTimeout.TotalMilliseconds;
+        try
+        {
+            while (Environment.TickCount64 - Interlocked.Read(ref _lastInjected) < (long)Quiet.TotalMilliseconds && Environment.TickCount64 < until)
+            {
+                await Task.Delay(Quiet / 5, cancellationToken);
+            }
+
+            if (_sessions is not null)
+            {
+                await _sessions.DrainAsync(DrainTimeout);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // the host's shutdown timeout: the senders replay what this node did not hand on
         }
     }
 
@@ -184,6 +262,7 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
     /// <summary>Renews this node's lease, meets new nodes (exchanging snapshots) and drops nodes that are gone.</summary>
     private async Task RefreshAsync()
     {
+        _accepting |= _mqtt.IsStarted;
         long version;
         lock (_localLock)
         {
@@ -584,7 +663,7 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
     {
         ForwardedMessage? forwarded = null;
         _sessions?.MatchOffline(message.Topic, message.Retain,
-            () => forwarded ??= ForwardedMessages.From(message, senderClientId, payload));
+            () => forwarded ??= ForwardedMessages.From(message, senderClientId, payload), fromAnotherNode: false);
 
         var matches = t_matches ??= new HashSet<string>(StringComparer.Ordinal);
         matches.Clear();
@@ -682,12 +761,19 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
 
     public async Task DeliverAsync(ForwardedBatch batch)
     {
-        if (!_mqtt.IsStarted)
+        if (!_accepting)
         {
-            // Starting or stopping: refused, not swallowed. The sender keeps the batch and tries again; if this node
-            // is going away, the sender replays it to this node's persistent sessions once it is gone.
-            throw new InvalidOperationException($"node {NodeId} is not accepting messages (starting or stopping)");
+            if (!_mqtt.IsStarted)
+            {
+                // Starting: refused, not swallowed (the sender keeps the batch and tries again). Once started, batches
+                // are taken while the node stops too: its persistent sessions, offline here or moved on, take them.
+                throw new InvalidOperationException($"node {NodeId} is not accepting messages yet (starting)");
+            }
+
+            _accepting = true;
         }
+
+        Interlocked.Exchange(ref _lastInjected, Environment.TickCount64);
 
         var congested = new List<Outbox>();
         foreach (var m in batch.Messages)
@@ -701,7 +787,7 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
             // Delivered to this node's subscribers only, never forwarded again: no loops. SenderClientId keeps
             // MQTT 5 no-local working across nodes.
             _local.Deliver(ForwardedMessages.ToMqtt(m), m.SenderClientId, congested);
-            _sessions?.MatchOffline(m.Topic, retain: false, () => m);
+            _sessions?.MatchOffline(m.Topic, retain: false, () => m, fromAnotherNode: true);
         }
 
         _metrics.Injected.Add(batch.Messages.Count);
@@ -876,6 +962,12 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
 
     [LoggerMessage(EventId = 1022, Level = LogLevel.Warning, Message = "Routing: missed a route change of node {NodeId}; reading its routes again")]
     private static partial void LogNodeBehind(ILogger logger, string nodeId);
+
+    [LoggerMessage(EventId = 1075, Level = LogLevel.Information, Message = "Routing: handed this node's sessions to node {NodeId} before leaving (all adopted: {Adopted})")]
+    private static partial void LogHandedOver(ILogger logger, string nodeId, bool adopted);
+
+    [LoggerMessage(EventId = 1076, Level = LogLevel.Warning, Message = "Routing: could not hand this node's sessions to node {NodeId}; they are adopted as a gone node's")]
+    private static partial void LogHandOverFailed(ILogger logger, Exception exception, string nodeId);
 
     [LoggerMessage(EventId = 1023, Level = LogLevel.Information, Message = "Routing: node {NodeId} is gone; its routes are dropped")]
     private static partial void LogNodeGone(ILogger logger, string nodeId);

@@ -106,6 +106,13 @@ internal sealed partial class NodeForwarder : IAsyncDisposable
         return undelivered;
     }
 
+    /// <summary>This node is stopping: no more messages, and what is queued is sent first (at most <paramref name="timeout"/>).</summary>
+    public async Task DrainAsync(TimeSpan timeout)
+    {
+        _queue.Writer.TryComplete();
+        await Task.WhenAny(_loop, Task.Delay(timeout, _time));
+    }
+
     public async ValueTask DisposeAsync()
     {
         _queue.Writer.TryComplete();

@@ -41,7 +41,9 @@ internal sealed partial class Outbox
     private readonly HashSet<ushort> _inFlightIds = [];
     private ushort _lastId;
     private bool _pumping;
-    private bool _closed;
+    private bool _closed;   // Close() was called: the connection's session has ended here
+    private bool _broken;   // a write failed: the connection is going away, nothing more is written
+    private Action<MqttPublishPacket>? _late;   // where a QoS 1/2 packet routed here after Close() goes
     private bool _stalled;
     private bool _congested;
     private TaskCompletionSource? _room;
@@ -109,23 +111,49 @@ internal sealed partial class Outbox
     public bool Enqueue(MqttPublishPacket packet)
     {
         bool start;
+        Action<MqttPublishPacket>? late;
         lock (_gate)
         {
-            if (_closed)
+            late = _closed && packet.QualityOfServiceLevel > MqttQualityOfServiceLevel.AtMostOnce ? _late : null;
+            if (_closed && late is null)
             {
                 return false;
             }
 
-            if (_queued.Count >= _limits.Capacity)
+            if (!_closed && _broken)
             {
-                Drop(packet);
-                return false;
+                // The connection is going away and its session has not taken over yet: kept for Close() (QoS 1/2;
+                // QoS 0 is at most once).
+                if (packet.QualityOfServiceLevel == MqttQualityOfServiceLevel.AtMostOnce)
+                {
+                    return false;
+                }
+
+                _queued.Enqueue(packet);
+                return true;
             }
 
-            _queued.Enqueue(packet);
-            _congested |= _queued.Count >= _limits.HighWater;
-            start = !_pumping;
-            _pumping = true;
+            if (late is null)
+            {
+                if (_queued.Count >= _limits.Capacity)
+                {
+                    Drop(packet);
+                    return false;
+                }
+
+                _queued.Enqueue(packet);
+                _congested |= _queued.Count >= _limits.HighWater;
+            }
+
+            start = late is null && !_pumping;
+            _pumping |= start;
+        }
+
+        if (late is not null)
+        {
+            // Matched just as the connection ended: its persistent session takes it, after what Close() returned.
+            late(packet);
+            return true;
         }
 
         if (start)
@@ -183,7 +211,7 @@ internal sealed partial class Outbox
             }
 
             _inFlight.RemoveAt(_inFlight.FindIndex(p => p.PacketIdentifier == packetIdentifier));
-            start = !_pumping && !_closed && _queued.Count > 0;
+            start = !_pumping && !_closed && !_broken && _queued.Count > 0;
             _pumping |= start;
         }
 
@@ -195,13 +223,15 @@ internal sealed partial class Outbox
 
     /// <summary>
     /// The connection ended: what it was sent without acknowledging, then what was still queued, oldest first (QoS 1/2
-    /// only), for a persistent session to keep; nothing more is written.
+    /// only), for a persistent session to keep; nothing more is written. A QoS 1/2 packet routed here from now on (it
+    /// matched the connection's subscriptions just before they went) goes to <paramref name="late"/>, if given.
     /// </summary>
-    public IReadOnlyList<MqttPublishPacket> Close()
+    public IReadOnlyList<MqttPublishPacket> Close(Action<MqttPublishPacket>? late = null)
     {
         lock (_gate)
         {
             _closed = true;
+            _late = late;
             ReleaseWaiters();
             foreach (var sent in _inFlight)
             {
@@ -216,7 +246,7 @@ internal sealed partial class Outbox
         }
     }
 
-    private bool IsCongested() => _congested && !_closed && !_stalled;
+    private bool IsCongested() => _congested && !_closed && !_broken && !_stalled;
 
     private int ResumeAt => _limits.HighWater - (_limits.HighWater / 4);
 
@@ -257,7 +287,7 @@ internal sealed partial class Outbox
             {
                 lock (_gate)
                 {
-                    while (batch.Count < MaxBatch && !_closed && _queued.TryPeek(out var next))
+                    while (batch.Count < MaxBatch && !_closed && !_broken && _queued.TryPeek(out var next))
                     {
                         if (next.QualityOfServiceLevel > MqttQualityOfServiceLevel.AtMostOnce)
                         {
@@ -308,11 +338,11 @@ internal sealed partial class Outbox
         catch (Exception ex) when (ex is MqttCommunicationException or IOException or ObjectDisposedException or InvalidOperationException or OperationCanceledException)
         {
             // The connection is going away: what was sent unacknowledged stays for Close() (a persistent session
-            // keeps it); the rest of the batch was QoS 0.
+            // keeps it), and what is routed here until then is queued for it too; the rest of the batch was QoS 0.
             lock (_gate)
             {
                 _pumping = false;
-                _closed = true;
+                _broken = true;
                 ReleaseWaiters();
             }
         }

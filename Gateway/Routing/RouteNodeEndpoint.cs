@@ -30,5 +30,7 @@ internal sealed class RouteNodeEndpoint(ClusterRouter router, Sessions.SessionHo
 
     public Task AccessChanged(AccessChange change) => access.ApplyAsync(change);
 
+    public Task<bool> AdoptNode(string stoppingNodeId) => sessions.AdoptNowAsync(stoppingNodeId);
+
     public Task<ConnectionDelivery?> GetDelivery(string clientId, string sessionId) => Task.FromResult(router.GetDelivery(clientId, sessionId));
 }

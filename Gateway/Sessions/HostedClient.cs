@@ -67,6 +67,13 @@ internal sealed class HostedClient(string clientId, string sessionId, int protoc
     public volatile bool Online = true;
     public DateTimeOffset? OfflineSince { get; set; }
 
+    /// <summary>
+    /// When the session moved to another node (released to a connection there, or adopted by a node this one handed
+    /// its sessions to). It stays matched here for a while (<see cref="SessionHost.MovedGrace"/>), its routes withdrawn:
+    /// a message that was on its way here goes through the session's grain to wherever it lives now.
+    /// </summary>
+    public DateTimeOffset? MovedAt { get; set; }
+
     /// <summary>Messages on their way to the session grain's queue, and whether a sender is running.</summary>
     public List<QueuedMessage> Outbox { get; } = [];
     public bool Sending { get; set; }

@@ -48,14 +48,43 @@ internal sealed partial class SessionHost
         });
     }
 
-    private async Task AdoptNodeAsync(string goneNodeId)
+    /// <summary>
+    /// A stopping node hands this node its sessions (IRouteNode.AdoptNode): adopted now, as a dead node's are, once an
+    /// adoption already running here has finished. True when all of them were taken and their filters announced.
+    /// </summary>
+    public async Task<bool> AdoptNowAsync(string stoppingNodeId)
+    {
+        if (stoppingNodeId == NodeId)
+        {
+            return false;
+        }
+
+        await _adopting.WaitAsync(_stopping);
+        try
+        {
+            var adopted = await AdoptNodeAsync(stoppingNodeId);
+            if (adopted is { } count)
+            {
+                LogHandedOver(_logger, count, stoppingNodeId);
+            }
+
+            return adopted is not null;
+        }
+        finally
+        {
+            _adopting.Release();
+        }
+    }
+
+    /// <summary>Adopts a gone node's client ids; how many, or null when another node has claimed it or one failed.</summary>
+    private async Task<int?> AdoptNodeAsync(string goneNodeId)
     {
         var directory = _grains.GetGrain<IRouteDirectoryGrain>(0);
         try
         {
             if (!await directory.Claim(goneNodeId, NodeId))
             {
-                return;
+                return null;
             }
 
             var hosted = await _grains.GetGrain<INodeSessionsGrain>(goneNodeId).Get();
@@ -75,16 +104,18 @@ internal sealed partial class SessionHost
 
             if (failed > 0)
             {
-                return;   // the claim runs out and the node is adopted again (adopting is repeatable)
+                return null;   // the claim runs out and the node is adopted again (adopting is repeatable)
             }
 
             await _grains.GetGrain<INodeSessionsGrain>(goneNodeId).Clear();
             await directory.Adopted(goneNodeId, NodeId);
             LogAdopted(_logger, goneNodeId, hosted.Count);
+            return hosted.Count;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             LogAdoptFailed(_logger, ex, goneNodeId);
+            return null;
         }
     }
 

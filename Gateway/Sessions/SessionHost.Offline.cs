@@ -24,8 +24,12 @@ internal sealed partial class SessionHost
     // Matching messages for offline sessions, queueing them in the session grains
     // ---------------------------------------------------------------------------------------------------------
 
-    /// <summary>Queues a message routed through this node for every offline session here that it matches.</summary>
-    public void MatchOffline(string topic, bool retain, Func<ForwardedMessage> message)
+    /// <summary>
+    /// Queues a message routed through this node for every offline session here that it matches. A session that moved
+    /// away takes only what another node forwarded here: that node may have routed it by the session's old home alone.
+    /// One published here went to the new home directly (that node announced its filters before it took the session).
+    /// </summary>
+    public void MatchOffline(string topic, bool retain, Func<ForwardedMessage> message, bool fromAnotherNode)
     {
         if (_offlineFilters == 0)
         {
@@ -46,7 +50,7 @@ internal sealed partial class SessionHost
         ForwardedMessage? forwarded = null;
         foreach (var clientId in owners)
         {
-            if (_clients.TryGetValue(clientId, out var client) && !client.Online
+            if (_clients.TryGetValue(clientId, out var client) && !client.Online && (fromAnotherNode || client.MovedAt is null)
                 && SessionMatch.Shape(clientId, client.Subscriptions, forwarded ??= message(), retain) is { } queued)
             {
                 Divert(client, queued);
@@ -63,7 +67,7 @@ internal sealed partial class SessionHost
         foreach (var (clientId, qos) in members)
         {
             var granted = Math.Min(message.Qos, qos);
-            if (granted >= 1 && _clients.TryGetValue(clientId, out var client) && !client.Online)
+            if (granted >= 1 && _clients.TryGetValue(clientId, out var client) && !client.Online && client.MovedAt is null)
             {
                 Divert(client, new QueuedMessage(message with { Qos = granted, SharedTarget = null }, false, null, 0, default));
                 return true;
@@ -104,6 +108,7 @@ internal sealed partial class SessionHost
         while (true)
         {
             List<QueuedMessage> batch;
+            bool moved;
             lock (client.Outbox)
             {
                 if (client.Outbox.Count == 0)
@@ -113,11 +118,33 @@ internal sealed partial class SessionHost
                 }
 
                 batch = client.Outbox.GetRange(0, Math.Min(MaxBatch, client.Outbox.Count));
+                moved = client.MovedAt is not null;
             }
 
             try
             {
+                if (moved)
+                {
+                    await FollowAsync(client.ClientId, batch);
+                    lock (client.Outbox)
+                    {
+                        client.Outbox.RemoveRange(0, batch.Count);
+                    }
+
+                    failures = 0;
+                    continue;
+                }
+
                 var result = await _grains.GetGrain<IClientSessionGrain>(client.ClientId).Enqueue(NodeId, client.SessionId, batch);
+                if (!result.Accepted)
+                {
+                    // Expired or ended (then the grain takes nothing), or hosted elsewhere now: adopted by the node this
+                    // one handed its sessions to, or resumed on another node. The grain takes them as it takes a
+                    // replay (queued, or handed to the connection), and the session follows its move from here on.
+                    await FollowAsync(client.ClientId, batch);
+                    await MoveAwayAsync(client);
+                }
+
                 lock (client.Outbox)
                 {
                     client.Outbox.RemoveRange(0, batch.Count);
@@ -126,11 +153,10 @@ internal sealed partial class SessionHost
                 failures = 0;
                 if (!result.Accepted)
                 {
-                    // Expired, ended, or hosted elsewhere now.
-                    _metrics.SessionMessagesDropped.Add(batch.Count);
-                    await ForgetAsync(client, keepListed: false);
+                    continue;
                 }
-                else if (result.OnlineNodeId is { } online)
+
+                if (result.OnlineNodeId is { } online)
                 {
                     await RelayAsync(client.ClientId, online, batch);
                 }
@@ -156,6 +182,54 @@ internal sealed partial class SessionHost
 
                 return;
             }
+        }
+    }
+
+    public async Task DrainAsync(TimeSpan timeout)
+    {
+        var until = _time.GetUtcNow() + timeout;
+        while (_clients.Values.Any(c => { lock (c.Outbox) { return c.Sending; } }) && _time.GetUtcNow() < until)
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(20), _time);
+        }
+    }
+
+    /// <summary>
+    /// Messages for a session that lives elsewhere now, handed to its grain as a replay: it keeps those its
+    /// subscriptions take (once: one already queued is not queued again) and names the node its client is connected
+    /// to, if any, which gets them. What it does not take (the session ended, or no longer subscribes) is not owed.
+    /// </summary>
+    private async Task FollowAsync(string clientId, List<QueuedMessage> batch)
+    {
+        var result = await _grains.GetGrain<IClientSessionGrain>(clientId).Replay(NodeId, [.. batch.Select(q => q.Message)]);
+        if (result.OnlineNodeId is { } online && result.ForOnline.Count > 0)
+        {
+            await RelayAsync(clientId, online, result.ForOnline);
+        }
+
+        _metrics.SessionMessagesFollowed.Add(batch.Count);
+    }
+
+    /// <summary>
+    /// The session lives on another node now: its filters are withdrawn from the other nodes' routes, and it stays
+    /// matched here for <see cref="MovedGrace"/>, so what they forwarded before they saw the move still follows it.
+    /// </summary>
+    private async Task MoveAwayAsync(HostedClient client)
+    {
+        lock (client.Outbox)
+        {
+            if (client.MovedAt is not null)
+            {
+                return;
+            }
+
+            client.MovedAt = _time.GetUtcNow();
+        }
+
+        LogMovedAway(_logger, client.ClientId);
+        if (!client.Online)
+        {
+            await _router.SessionEndedAsync(client.ClientId);
         }
     }
 

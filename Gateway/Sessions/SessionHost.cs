@@ -38,6 +38,12 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
     private const int MaxBatch = 256;
     private const int AdoptionConcurrency = 32;
 
+    /// <summary>
+    /// How long a session that moved to another node stays matched here: longer than anything forwarded to this node
+    /// before the other nodes learnt the move can take to arrive (a forwarder retries a refused batch within 2 s).
+    /// </summary>
+    internal static readonly TimeSpan MovedGrace = TimeSpan.FromSeconds(30);
+
     /// <summary>Room for a PUBLISH's header, topic and properties on top of the largest payload.</summary>
     private const int MaxPacketOverhead = 64 * 1024;
 
@@ -55,6 +61,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
 
     private readonly ConcurrentDictionary<string, HostedClient> _clients = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, ConnectState> _connecting = new(StringComparer.Ordinal);
+    private static readonly SessionAttached NotAttached = new(null, null, false, [], [], 0, null);
 
     // Offline sessions' filters, owned by client id. Read on every routed message, written on connect/disconnect.
     private readonly ReaderWriterLockSlim _offlineLock = new(LockRecursionPolicy.NoRecursion);
@@ -106,6 +113,13 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         var request = new SessionRequest(e.CleanSession != false, expiry, will, (int)e.ProtocolVersion, _options.MaxQueuedMessages);
         var sessionId = Guid.NewGuid().ToString();
         var clientId = Mqtt.ClientIds.Of(e);
+        // Held from before the grain hears of the connection: from then on it hands messages to this node for it.
+        var holding = new ConnectState(sessionId, request, NotAttached, null, 0, 0, 0);
+        _connecting.AddOrUpdate(clientId, holding, (_, earlier) =>
+        {
+            holding.Inherit(earlier);
+            return holding;
+        });
         SessionAttached attached;
         try
         {
@@ -116,10 +130,15 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
             LogAttachFailed(_logger, ex, clientId);
             if (expiry > 0 || will is not null)
             {
+                if (_connecting.TryRemove(new KeyValuePair<string, ConnectState>(clientId, holding)) && holding.Open() is { Count: > 0 } held)
+                {
+                    await ReturnAsync(clientId, [.. held]);
+                }
+
                 return false;
             }
 
-            attached = new SessionAttached(null, null, false, [], [], 0, null);
+            attached = NotAttached;
         }
 
         var adjustedExpiry = e.ProtocolVersion == MqttProtocolVersion.V500 && expiry != e.SessionExpiryInterval ? expiry : (uint?)null;
@@ -171,6 +190,15 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         var clientId = meter.ClientId;
         var attached = state.Attached;
         var client = new HostedClient(clientId, meter.SessionId, meter.ProtocolVersion, state.Request.ExpirySeconds);
+        if (attached.SessionPresent)
+        {
+            client.SetSubscriptions(attached.Subscriptions);
+            await RestoreSubscriptionsAsync(meter, attached.Subscriptions);
+            _metrics.SessionsResumed.Add(1);
+        }
+
+        // Only now, with its subscriptions taking live messages, does the session stop being matched as offline here:
+        // a message routed in between goes both ways (once more, never less; at least once).
         if (_clients.TryGetValue(clientId, out var before))
         {
             RemoveOffline(before);
@@ -180,13 +208,6 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         // Every connection is listed, not only persistent ones: if this node dies, its adopter records the
         // connection as lost (thing connectivity, lifecycle event) and publishes the will.
         ChangeList(clientId, new HostedSession(clientId, meter.SessionId, Online: true, meter.ProtocolVersion));
-
-        if (attached.SessionPresent)
-        {
-            client.SetSubscriptions(attached.Subscriptions);
-            await RestoreSubscriptionsAsync(meter, attached.Subscriptions);
-            _metrics.SessionsResumed.Add(1);
-        }
 
         if (attached.PreviousHostNodeId is { } previousHost && previousHost != NodeId)
         {
@@ -302,27 +323,35 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
     // ---------------------------------------------------------------------------------------------------------
 
     /// <summary>
-    /// MQTTnet deleted a session (its connection ended). A persistent one stays here, offline: its filters stay
-    /// announced and are matched by this class from now on. True when it was kept.
+    /// MQTTnet deleted a session (its connection ended): its outbox is closed. A persistent one stays here, offline: its
+    /// filters stay announced and are matched by this class from now on. True when it was kept (and is still hosted here).
     /// </summary>
-    public bool KeepOffline(string clientId, IReadOnlyList<MqttPublishPacket> undelivered)
+    public bool KeepOffline(string clientId, Routing.Outbox? outbox)
     {
         if (!_clients.TryGetValue(clientId, out var client) || client.ExpirySeconds == 0 || !client.Online)
         {
+            outbox?.Close();
             return false;
         }
 
-        // First what the connection had not had acknowledged (sent, then queued: QoS 1/2), in order, then what
-        // matches from now on: QoS 1/2 at least once across the reconnect, wherever it happens.
-        foreach (var packet in undelivered)
+        // First what the connection had not had acknowledged (sent, then queued: QoS 1/2), in order, then what was
+        // routed to it as it closed, then what matches from now on: QoS 1/2 at least once across the reconnect, wherever
+        // it happens. The lock keeps a late one behind the rest. A session that moved (taken over on another node while
+        // connected here) sends them after it; its filters are withdrawn (false).
+        lock (client.Outbox)
         {
-            Divert(client, ForwardedMessages.ToQueued(packet));
+            var undelivered = outbox?.Close(late: packet => Divert(client, ForwardedMessages.ToQueued(packet))) ?? [];
+            foreach (var packet in undelivered)
+            {
+                Divert(client, ForwardedMessages.ToQueued(packet));
+            }
+
+            client.Online = false;
+            client.OfflineSince = _time.GetUtcNow();
         }
 
-        client.Online = false;
-        client.OfflineSince = _time.GetUtcNow();
         AddOffline(client);
-        return true;
+        return client.MovedAt is null;
     }
 
     /// <summary>The connection's end is recorded; the will (if any) is due now or later.</summary>
@@ -383,12 +412,16 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         });
     }
 
-    /// <summary>The session moved to another node (IRouteNode.ReleaseSession): close the connection here, forget the rest.</summary>
+    /// <summary>
+    /// The session moved to another node (IRouteNode.ReleaseSession): close the connection here. What was on its way to
+    /// it here (unacknowledged on the connection, queued, or forwarded by a node that has not seen the move yet) follows
+    /// it through its grain for a while (<see cref="MovedGrace"/>), then it is forgotten here.
+    /// </summary>
     public async Task ReleaseAsync(string clientId, string newSessionId, Func<string, Task> closeConnection)
     {
         if (_clients.TryGetValue(clientId, out var client) && client.SessionId != newSessionId)
         {
-            await ForgetAsync(client, keepListed: false);
+            await MoveAwayAsync(client);
         }
 
         await closeConnection(clientId);
@@ -437,14 +470,16 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
 
     private Task FlushListAsync() => _hostList.FlushAsync(NodeId);
 
-    /// <summary>Offline sessions past their expiry are forgotten here (the grain refuses them anyway).</summary>
+    /// <summary>Offline sessions past their expiry, and sessions that moved away a while ago, are forgotten here.</summary>
     private async Task ExpireAsync()
     {
         var now = _time.GetUtcNow();
         foreach (var client in _clients.Values)
         {
-            if (!client.Online && client.OfflineSince is { } since && client.ExpirySeconds != uint.MaxValue
-                && since.AddSeconds(client.ExpirySeconds) < now)
+            var expired = !client.Online && client.OfflineSince is { } since && client.ExpirySeconds != uint.MaxValue
+                && since.AddSeconds(client.ExpirySeconds) < now;
+            var moved = client.MovedAt is { } at && at + MovedGrace < now && !client.Online;
+            if (expired || moved)
             {
                 await ForgetAsync(client, keepListed: false);
             }
@@ -484,6 +519,12 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
 
     [LoggerMessage(EventId = 1056, Level = LogLevel.Warning, Message = "Sessions: {Count} messages for {ClientId} found no connection here and could not be handed back to its session; dropped")]
     private static partial void LogReturnFailed(ILogger logger, Exception exception, int count, string clientId);
+
+    [LoggerMessage(EventId = 1073, Level = LogLevel.Debug, Message = "Sessions: the session of {ClientId} moved to another node; what reaches it here follows it for a while")]
+    private static partial void LogMovedAway(ILogger logger, string clientId);
+
+    [LoggerMessage(EventId = 1074, Level = LogLevel.Information, Message = "Sessions: adopted {Count} client ids handed over by stopping node {NodeId}")]
+    private static partial void LogHandedOver(ILogger logger, int count, string nodeId);
 
     [LoggerMessage(EventId = 1057, Level = LogLevel.Warning, Message = "Sessions: could not adopt the sessions of node {NodeId}")]
     private static partial void LogAdoptFailed(ILogger logger, Exception exception, string nodeId);

@@ -52,6 +52,14 @@ public interface IRouteNode : IGrainObserver
     /// <summary>How delivery to a client's live connection on this node stands, if it is still the given session.</summary>
     [Alias("GetDelivery")]
     Task<ConnectionDelivery?> GetDelivery(string clientId, string sessionId);
+
+    /// <summary>
+    /// A node that is stopping hands this node its sessions (persistent sessions offline there, pending wills) before it
+    /// says goodbye: adopted as if it had died, at once. True when this node adopted them (the directory let it claim
+    /// the node, and every session was taken).
+    /// </summary>
+    [Alias("AdoptNode")]
+    Task<bool> AdoptNode(string stoppingNodeId);
 }
 
 /// <summary>
@@ -150,6 +158,13 @@ public interface IRouteDirectoryGrain : IGrainWithIntegerKey
     /// <summary>Claims the adoption of a gone node's sessions; false when another node has claimed it.</summary>
     [Alias("Claim")]
     Task<bool> Claim(string goneNodeId, string claimerNodeId);
+
+    /// <summary>
+    /// A stopping node leaves the live nodes and names the node that adopts its sessions now (a claim for it, so no
+    /// other node adopts them meanwhile; it runs out as any claim does if the adopter fails).
+    /// </summary>
+    [Alias("HandOver")]
+    Task HandOver(string stoppingNodeId, string adopterNodeId);
 
     /// <summary>The gone node's sessions are adopted: forget it.</summary>
     [Alias("Adopted")]

@@ -52,6 +52,17 @@ internal sealed class RouteDirectoryGrain(
         return Task.CompletedTask;
     }
 
+    public Task HandOver(string stoppingNodeId, string adopterNodeId)
+    {
+        _nodes.Remove(stoppingNodeId);
+        if (state.State.Nodes.Contains(stoppingNodeId))
+        {
+            _claims[stoppingNodeId] = (adopterNodeId, time.GetUtcNow() + ClaimLease);
+        }
+
+        return Task.CompletedTask;
+    }
+
     public Task<bool> Claim(string goneNodeId, string claimerNodeId)
     {
         var now = time.GetUtcNow();

@@ -30,6 +30,7 @@ public sealed class NodeForwarderTests
         public Task<IReadOnlyList<RetainedChange>> GetRetained() => throw new TimeoutException("gone");
         public Task AccessChanged(AccessChange change) => throw new TimeoutException("gone");
         public Task<ConnectionDelivery?> GetDelivery(string clientId, string sessionId) => throw new TimeoutException("gone");
+        public Task<bool> AdoptNode(string stoppingNodeId) => throw new TimeoutException("gone");
     }
 
     private static ForwardedMessage Message(string topic, int qos) =>

@@ -127,6 +127,78 @@ public sealed class NodeDeathDeliveryTests(PostgresServer postgres)
             TimeSpan.FromSeconds(60));
     }
 
+    /// <summary>
+    /// A planned stop (SIGTERM: a rolling restart, a scale-in) of the node hosting a persistent-session subscriber, while
+    /// publishers on the other node go on: the device either comes straight back through the other node (a load
+    /// balancer sends it there at once) or sleeps through the stop and comes back later. Either way every message
+    /// acknowledged to a publisher reaches it: the stopping node hands its offline sessions to the survivor before it
+    /// says goodbye, and what reaches it meanwhile goes to wherever each session lives now.
+    /// </summary>
+    [Theory]
+    [InlineData(0)]
+    [InlineData(4)]
+    public async Task PlannedStopOfTheSubscribersNode_NoAcknowledgedMessageLost(int asleepSeconds)
+    {
+        var settings = Settings(await postgres.CreateDatabaseAsync(), "planned-" + Guid.NewGuid().ToString("N")[..8]);
+        await using var survivor = SiloProcess.Start(settings);
+        await survivor.WaitUntilReadyAsync();
+        await using var stopping = SiloProcess.Start(settings);
+        await stopping.WaitUntilReadyAsync();
+        var id = Guid.NewGuid().ToString("N")[..8];
+        var topic = $"planned/{id}";
+        var subscriberId = $"sub-{id}";
+
+        var received = new ConcurrentDictionary<string, int>();
+        var subscriber = await ConnectSubscriberAsync(stopping, subscriberId, received);
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        subscriber.DisconnectedAsync += _ =>
+        {
+            closed.TrySetResult();
+            return Task.CompletedTask;
+        };
+        await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{topic}/#", MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        await ListedAsync(survivor, stopping, subscriberId);
+
+        await using var load = await PublishLoad.StartAsync(survivor, topic, id, publishers: 8);
+        await Eventually.True(() => Task.FromResult(received.Count >= 40), "messages flowing through the stopping node");
+
+        stopping.Terminate();
+        await closed.Task.WaitAsync(TimeSpan.FromSeconds(20));
+        subscriber.Dispose();
+        if (asleepSeconds > 0)
+        {
+            Assert.Equal(0, await stopping.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+            await Task.Delay(TimeSpan.FromSeconds(asleepSeconds));   // published meanwhile: only the handed-over session can take it
+        }
+
+        IMqttClient? resumed = null;
+        var since = Stopwatch.StartNew();
+        while ((resumed = await TryConnectSubscriberAsync(survivor, subscriberId, received)) is null)
+        {
+            Assert.True(since.Elapsed < TimeSpan.FromSeconds(30), "the survivor never let the device back in");
+            await Task.Delay(100);
+        }
+
+        using (resumed)
+        {
+            var after = load.Acknowledged.Count;
+            await Eventually.True(() => Task.FromResult(load.Acknowledged.Count >= after + 80), "publishing after the reconnect");
+            await load.StopAsync();
+            var acknowledged = load.Acknowledged.Keys.ToList();
+            try
+            {
+                await Eventually.True(() => Task.FromResult(acknowledged.All(received.ContainsKey)), "every acknowledged message delivered", TimeSpan.FromSeconds(30));
+            }
+            catch (TimeoutException ex)
+            {
+                var missing = acknowledged.Where(a => !received.ContainsKey(a)).Order().Take(20);
+                throw new TimeoutException($"{ex.Message}; missing: {string.Join(", ", missing)}\nstopping node said:\n{string.Join('\n', stopping.Output.Split('\n').TakeLast(40))}\nsurvivor said:\n{string.Join('\n', survivor.Output.Split('\n').TakeLast(40))}", ex);
+            }
+
+            Assert.Equal(0, await stopping.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+        }
+    }
+
     private static MqttClientOptionsBuilder Options(SiloProcess node, string clientId) => new MqttClientOptionsBuilder()
         .WithTcpServer("127.0.0.1", node.MqttPort)
         .WithClientId(clientId)
@@ -179,10 +251,10 @@ public sealed class NodeDeathDeliveryTests(PostgresServer postgres)
 
         public ConcurrentDictionary<string, bool> Acknowledged { get; } = new();
 
-        public static async Task<PublishLoad> StartAsync(SiloProcess node, string topic, string id, SiloProcess? fallback = null)
+        public static async Task<PublishLoad> StartAsync(SiloProcess node, string topic, string id, SiloProcess? fallback = null, int publishers = Publishers)
         {
             var load = new PublishLoad();
-            for (var p = 0; p < Publishers; p++)
+            for (var p = 0; p < publishers; p++)
             {
                 var clientId = $"pub-{id}-{p}";
                 var client = new MqttClientFactory().CreateMqttClient();

@@ -46,6 +46,83 @@ public sealed class PersistentSessionTests(NodeFixture node)
         node.AssertNoErrorsLogged(since);
     }
 
+    /// <summary>
+    /// A device that comes and goes while a publisher keeps publishing: every acknowledged QoS 1 message reaches it, the
+    /// ones published while it resumes too (its restored subscriptions take over from the offline matching; the session
+    /// used to stop being matched offline before they did, and a message routed in between went nowhere).
+    /// </summary>
+    [Fact]
+    public async Task ResumingWhileMessagesFlow_LosesNone()
+    {
+        var clientId = NewId("flow");
+        var topic = $"cmd/{clientId}";
+        var received = new System.Collections.Concurrent.ConcurrentDictionary<string, int>();
+        IMqttClient Device()
+        {
+            var client = node.NewClient();
+            client.ApplicationMessageReceivedAsync += e =>
+            {
+                received.AddOrUpdate(e.ApplicationMessage.ConvertPayloadToString(), 1, (_, n) => n + 1);
+                return Task.CompletedTask;
+            };
+            return client;
+        }
+
+        var device = Device();
+        await device.ConnectAsync(node.Options(clientId).Persistent(cleanStart: true, expirySeconds: 300).Build());
+        await device.SubscribeAsync(topic, MqttQualityOfServiceLevel.AtLeastOnce);
+
+        var publisher = await node.ConnectAsync(NewId("pub"));
+        var acknowledged = new System.Collections.Concurrent.ConcurrentBag<string>();
+        using var stop = new CancellationTokenSource();
+        var last = 0;
+        var phases = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var publishing = Task.Run(async () =>
+        {
+            for (var n = 0; !stop.IsCancellationRequested; n++)
+            {
+                Volatile.Write(ref last, n);
+                var payload = n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                if ((await publisher.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload(payload).WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build())).IsSuccess)
+                {
+                    acknowledged.Add(payload);
+                }
+            }
+        });
+
+        for (var cycle = 0; cycle < 8; cycle++)
+        {
+            var before = acknowledged.Count;
+            await Eventually.True(() => Task.FromResult(acknowledged.Count >= before + 20), "publishing while connected");
+            phases.Enqueue($"drop@{Volatile.Read(ref last)}");
+            device.Drop();
+            await Eventually.True(async () => (await GetSessionAsync(clientId))?.Connected == false, "the session offline");
+            phases.Enqueue($"offline@{Volatile.Read(ref last)}");
+            before = acknowledged.Count;
+            await Eventually.True(() => Task.FromResult(acknowledged.Count >= before + 20), "publishing while offline");
+            device = Device();
+            phases.Enqueue($"connect@{Volatile.Read(ref last)}");
+            Assert.True((await device.ConnectAsync(node.Options(clientId).Persistent(cleanStart: false, expirySeconds: 300).Build())).IsSessionPresent);
+            phases.Enqueue($"connected@{Volatile.Read(ref last)}");
+        }
+
+        await stop.CancelAsync();
+        await publishing;
+        var all = acknowledged.ToList();
+        try
+        {
+            await Eventually.True(() => Task.FromResult(all.All(received.ContainsKey)), "every acknowledged message delivered");
+        }
+        catch (TimeoutException ex)
+        {
+            var missing = all.Where(a => !received.ContainsKey(a)).Select(int.Parse).Order();
+            var session = await GetSessionAsync(clientId);
+            throw new TimeoutException($"{ex.Message}: {all.Count} acknowledged, queued {session?.QueuedMessages}, missing {string.Join(", ", missing.Take(40))}; phases (at publish number): {string.Join(" ", phases)}", ex);
+        }
+
+        device.Dispose();
+    }
+
     [Fact]
     public async Task QueuedMessages_KeepTheirExpiry_ExpiredOnesAreNotDelivered()
     {
