@@ -63,7 +63,7 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
     {
         _services = services;
         _time = time;
-        _deadNodes = new DeadNodeReplay(grains, Resolve, time, metrics, logger);
+        _deadNodes = new DeadNodeReplay(grains, ResolveAsync, time, metrics, logger);
         _local = local;
         _grains = grains;
         _connections = connections;
@@ -358,6 +358,28 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
         }
 
         _sessions?.OnOrphans(view.Orphans);
+    }
+
+    /// <summary>
+    /// A node by id as <see cref="Resolve"/>, or else as the directory knows it: a node that started a moment ago is live
+    /// before this one has met it.
+    /// </summary>
+    public async Task<IRouteNode?> ResolveAsync(string nodeId)
+    {
+        if (Resolve(nodeId) is { } known)
+        {
+            return known;
+        }
+
+        try
+        {
+            return (await Directory.Find(nodeId).WaitAsync(_options.BroadcastTimeout))?.Reference;
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogDirectoryUnreachable(_logger, ex, nodeId);
+            return null;
+        }
     }
 
     /// <summary>A node by id: this one, a known live one, or null when it is not (or no longer) known.</summary>
@@ -968,6 +990,9 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
 
     [LoggerMessage(EventId = 1076, Level = LogLevel.Warning, Message = "Routing: could not hand this node's sessions to node {NodeId}; they are adopted as a gone node's")]
     private static partial void LogHandOverFailed(ILogger logger, Exception exception, string nodeId);
+
+    [LoggerMessage(EventId = 1078, Level = LogLevel.Warning, Message = "Routing: could not ask the node directory for node {NodeId}")]
+    private static partial void LogDirectoryUnreachable(ILogger logger, Exception exception, string nodeId);
 
     [LoggerMessage(EventId = 1023, Level = LogLevel.Information, Message = "Routing: node {NodeId} is gone; its routes are dropped")]
     private static partial void LogNodeGone(ILogger logger, string nodeId);

@@ -20,7 +20,7 @@ namespace OrleansIot.Gateway.Routing;
 /// had already delivered comes again. The dead node's client ids are read from its host list (kept readable for a while
 /// after adoption for this).
 /// </summary>
-internal sealed partial class DeadNodeReplay(IGrainFactory grains, Func<string, IRouteNode?> resolve, TimeProvider time, GatewayMetrics metrics, ILogger logger)
+internal sealed partial class DeadNodeReplay(IGrainFactory grains, Func<string, Task<IRouteNode?>> resolve, TimeProvider time, GatewayMetrics metrics, ILogger logger)
 {
     private const int MaxMessagesPerCall = 256;
     private const int Concurrency = 32;
@@ -194,7 +194,7 @@ internal sealed partial class DeadNodeReplay(IGrainFactory grains, Func<string, 
                 var result = await grains.GetGrain<IClientSessionGrain>(clientId).Replay(deadNodeId, chunk);
                 if (result.OnlineNodeId is { } online && result.ForOnline.Count > 0)
                 {
-                    if (resolve(online) is not { } node)
+                    if (await resolve(online) is not { } node)
                     {
                         throw new InvalidOperationException($"the node {online} the client is connected to is not known here");
                     }

@@ -233,16 +233,29 @@ internal sealed partial class SessionHost
         }
     }
 
-    /// <summary>The client came back while messages were on their way to its queue: hand them to its connection.</summary>
+    /// <summary>
+    /// The client came back while messages were on their way to its queue: hand them to its connection, on the node its
+    /// grain names. A node this one does not know (just started, or gone) is looked up in the directory; one that is not
+    /// there either gets nothing: the messages go back to the session's queue, for the client's next connection.
+    /// </summary>
     private async Task RelayAsync(string clientId, string nodeId, IReadOnlyList<QueuedMessage> messages)
     {
         if (nodeId == NodeId)
         {
             await DeliverLocalAsync(clientId, messages);
         }
-        else if (_router.Resolve(nodeId) is { } node)
+        else if (await _router.ResolveAsync(nodeId) is { } node)
         {
             await node.DeliverToClient(clientId, messages);
+        }
+        else
+        {
+            LogNodeUnknown(_logger, messages.Count, clientId, nodeId);
+            var (kept, _) = await _grains.GetGrain<IClientSessionGrain>(clientId).Undeliverable(nodeId, messages);
+            if (!kept)
+            {
+                _metrics.SessionMessagesDropped.Add(messages.Count);   // the session ended meanwhile: nothing is owed
+            }
         }
     }
 
@@ -268,9 +281,9 @@ internal sealed partial class SessionHost
         try
         {
             var (kept, online) = await _grains.GetGrain<IClientSessionGrain>(clientId).Undeliverable(NodeId, messages);
-            if (online is not null && _router.Resolve(online) is { } node)
+            if (online is not null)
             {
-                await node.DeliverToClient(clientId, messages);
+                await RelayAsync(clientId, online, messages);
             }
             else if (!kept)
             {

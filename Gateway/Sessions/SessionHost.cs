@@ -526,6 +526,9 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
     [LoggerMessage(EventId = 1074, Level = LogLevel.Information, Message = "Sessions: adopted {Count} client ids handed over by stopping node {NodeId}")]
     private static partial void LogHandedOver(ILogger logger, int count, string nodeId);
 
+    [LoggerMessage(EventId = 1077, Level = LogLevel.Warning, Message = "Sessions: {Count} messages for {ClientId} were to go to its connection on node {NodeId}, which is not known (gone or not met yet); back in its session's queue")]
+    private static partial void LogNodeUnknown(ILogger logger, int count, string clientId, string nodeId);
+
     [LoggerMessage(EventId = 1057, Level = LogLevel.Warning, Message = "Sessions: could not adopt the sessions of node {NodeId}")]
     private static partial void LogAdoptFailed(ILogger logger, Exception exception, string nodeId);
 

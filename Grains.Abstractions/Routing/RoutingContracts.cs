@@ -166,6 +166,10 @@ public interface IRouteDirectoryGrain : IGrainWithIntegerKey
     [Alias("HandOver")]
     Task HandOver(string stoppingNodeId, string adopterNodeId);
 
+    /// <summary>A live node by id (one that joined a moment ago included), or null when it is not live.</summary>
+    [Alias("Find")]
+    Task<RouteNodeEntry?> Find(string nodeId);
+
     /// <summary>The gone node's sessions are adopted: forget it.</summary>
     [Alias("Adopted")]
     Task Adopted(string goneNodeId, string claimerNodeId);

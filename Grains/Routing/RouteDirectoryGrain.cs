@@ -52,6 +52,9 @@ internal sealed class RouteDirectoryGrain(
         return Task.CompletedTask;
     }
 
+    public Task<RouteNodeEntry?> Find(string nodeId) =>
+        Task.FromResult(_nodes.TryGetValue(nodeId, out var node) && node.Expires >= time.GetUtcNow() ? node.Node.Entry : null);
+
     public Task HandOver(string stoppingNodeId, string adopterNodeId)
     {
         _nodes.Remove(stoppingNodeId);

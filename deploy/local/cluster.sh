@@ -56,6 +56,7 @@ start_node() {
   Iot__Mqtt__TlsPort=$mqtts Iot__Https__Port=$https \
   Iot__Auth__AllowAnonymous="$allow_anonymous" Iot__Auth__BootstrapAdminKey="$admin_key" \
   Orleans__Endpoints__SiloPort=$silo Orleans__Endpoints__GatewayPort=$gateway \
+  Logging__Console__FormatterOptions__TimestampFormat="HH:mm:ss.fff " \
     nohup dotnet "$dll" >>"$run/node-$i.log" 2>&1 &
   echo $! >"$run/node-$i.pid"
   echo "node$i: mqtt://127.0.0.1:$mqtt  mqtts://127.0.0.1:$mqtts  http://127.0.0.1:$http  https://127.0.0.1:$https  silo $silo  gateway $gateway  log $run/node-$i.log"
