@@ -196,7 +196,12 @@ public static partial class IotSiloHost
                 silo.AddMemoryGrainStorage(StorageNames.Default);
                 silo.AddMemoryGrainStorage(StorageNames.PubSub);
                 silo.UseInMemoryReminderService();
-                silo.AddMemoryStreams(StreamNames.Provider);
+                var cacheAge = Settings.Bind<TelemetryOptions>(configuration, TelemetryOptions.SectionName).MemoryStreamCacheAge;
+                silo.AddMemoryStreams(StreamNames.Provider, streams => streams.ConfigureCacheEviction(eviction => eviction.Configure(o =>
+                {
+                    o.DataMaxAgeInCache = cacheAge;
+                    o.DataMinTimeInCache = cacheAge / 2;
+                })));
             }
 
             // After the clustering, which sets endpoints of its own: the ports listen where the node's other ports do.

@@ -32,7 +32,10 @@ internal sealed record BenchOptions(
     string Label,
     string SubscriberHost,
     int SubscriberPort,
-    bool RawSubscribers = false)
+    bool RawSubscribers = false,
+    TimeSpan ReportEvery = default,
+    string? MetricsUrl = null,
+    string? MetricsKey = null)
 {
     public static BenchOptions Parse(string[] args)
     {
@@ -98,6 +101,9 @@ internal sealed record BenchOptions(
                 "raw" => true,
                 var other => throw new ArgumentException($"--subscriber must be mqttnet or raw, got '{other}'"),
             },
+            ReportEvery = TimeSpan.FromSeconds(Int("report-every", 0, 0, 3600)),
+            MetricsUrl = values.ContainsKey("metrics") ? Get("metrics", "") : null,
+            MetricsKey = values.ContainsKey("metrics-key") ? Get("metrics-key", "") : null,
         };
         if (values.Count > 0)
         {
@@ -130,6 +136,9 @@ internal sealed record BenchOptions(
           --server-pid PID      the broker's process, for RSS (default: the local process listening on --port)
           --label TEXT          name printed in the report
           --sub-host, --sub-port  where subscribers connect (default: --host/--port), e.g. another node of a cluster
+          --report-every 0      seconds: print a table row per interval (rates, latency, server RSS; a soak), 0 = off
+          --metrics URL         with --report-every: the server's Prometheus /metrics, for its GC heap and pauses
+          --metrics-key KEY     API key for --metrics (Authorization: Bearer)
           --subscriber mqttnet  mqttnet | raw: raw is a minimal MQTT 3.1.1 subscriber acknowledging in batches, so that
                                 one subscriber (fan-in) measures the broker, not the client (MQTTnet's caps near 4k QoS 1 msg/s)
         """;

@@ -27,6 +27,7 @@ internal sealed class PubSubRun(BenchOptions options)
     private long _publishErrors;
     private long _measureFrom = long.MaxValue;   // Stopwatch timestamp; messages sent before it are warm-up
     private long _measureUntil = long.MaxValue;
+    private readonly System.Collections.Concurrent.ConcurrentQueue<long> _intervalSamples = new();   // --report-every
 
     private string TopicOf(int publisher) => options.Shape switch
     {
@@ -89,7 +90,7 @@ internal sealed class PubSubRun(BenchOptions options)
             _measureUntil = _measureFrom + (long)(options.Duration.TotalSeconds * Stopwatch.Frequency);
             using var publishing = CancellationTokenSource.CreateLinkedTokenSource(cancel);
             publishing.CancelAfter(options.Warmup + options.Duration);
-            var progress = ProgressAsync(server, publishing.Token);
+            var progress = options.ReportEvery > TimeSpan.Zero ? IntervalsAsync(server, publishing.Token) : ProgressAsync(server, publishing.Token);
             var cpuFrom = CpuAfterWarmupAsync(server, cancel);
             await Task.WhenAll(publishers.Select((p, i) => PublishLoopAsync(p, i, publishing.Token)));
             await publishing.CancelAsync();   // all publishers done (--max-messages): no need to wait out the duration
@@ -245,6 +246,11 @@ internal sealed class PubSubRun(BenchOptions options)
         }
 
         var sentAt = BinaryPrimitives.ReadInt64LittleEndian(payload);
+        if (options.ReportEvery > TimeSpan.Zero)
+        {
+            _intervalSamples.Enqueue(now - sentAt);
+        }
+
         if (sentAt >= _measureFrom && sentAt < _measureUntil)
         {
             Interlocked.Increment(ref _receivedMeasured);
@@ -274,6 +280,92 @@ internal sealed class PubSubRun(BenchOptions options)
         }
         catch (OperationCanceledException)
         {
+        }
+    }
+
+    /// <summary>
+    /// A soak's record (--report-every): one Markdown table row per interval, warm-up included, with the interval's
+    /// rates and delivery latency, the server's RSS and, from its /metrics (--metrics), its GC heap after the last
+    /// collection and the GC pause time and gen 2 collections within the interval.
+    /// </summary>
+    private async Task IntervalsAsync(ServerProcess? server, CancellationToken stop)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        if (options.MetricsKey is { Length: > 0 } key)
+        {
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
+        }
+
+        var inv = CultureInfo.InvariantCulture;
+        long lastSent = 0, lastReceived = 0;
+        var lastGc = await GcAsync(http);
+        var started = Stopwatch.GetTimestamp();
+        Console.WriteLine("| t (s) | sent/s | received/s | p50 ms | p99 ms | max ms | server RSS MiB | GC heap MiB | GC pause ms | gen 2 GCs |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
+        using var timer = new PeriodicTimer(options.ReportEvery);
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stop))
+            {
+                var seconds = options.ReportEvery.TotalSeconds;
+                var sent = Interlocked.Read(ref _sent);
+                var received = Interlocked.Read(ref _received);
+                var samples = new List<long>();
+                while (_intervalSamples.TryDequeue(out var sample))
+                {
+                    samples.Add(sample);
+                }
+
+                samples.Sort();
+                string Ms(double fraction) => samples.Count == 0 ? "-" : (samples[Math.Min(samples.Count - 1, (int)(fraction * samples.Count))] * 1000.0 / Stopwatch.Frequency).ToString("0.00", inv);
+                var gc = await GcAsync(http);
+                var rss = server?.Memory() is { } m ? (m.RssKiB / 1024.0).ToString("0", inv) : "-";
+                var heap = gc is { } g ? (g.HeapBytes / 1048576.0).ToString("0", inv) : "-";
+                var pause = gc is { } now && lastGc is { } before ? ((now.PauseSeconds - before.PauseSeconds) * 1000).ToString("0.0", inv) : "-";
+                var gen2 = gc is { } now2 && lastGc is { } before2 ? (now2.Gen2 - before2.Gen2).ToString(inv) : "-";
+                var t = (Stopwatch.GetTimestamp() - started) / (double)Stopwatch.Frequency;
+                Console.WriteLine(string.Create(inv, $"| {t:0} | {(sent - lastSent) / seconds:0} | {(received - lastReceived) / seconds:0} | {Ms(0.5)} | {Ms(0.99)} | {Ms(1.0)} | {rss} | {heap} | {pause} | {gen2} |"));
+                (lastSent, lastReceived, lastGc) = (sent, received, gc ?? lastGc);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private async Task<(double HeapBytes, double PauseSeconds, double Gen2)?> GcAsync(HttpClient http)
+    {
+        if (options.MetricsUrl is not { Length: > 0 } url)
+        {
+            return null;
+        }
+
+        try
+        {
+            double heap = 0, pause = 0, gen2 = 0;
+            foreach (var line in (await http.GetStringAsync(url)).Split('\n'))
+            {
+                var value = line.LastIndexOf(' ') is var at and > 0 && double.TryParse(line[(at + 1)..], NumberStyles.Float, CultureInfo.InvariantCulture, out var v) ? v : double.NaN;
+                if (line.StartsWith("dotnet_gc_last_collection_heap_size_bytes{", StringComparison.Ordinal))
+                {
+                    heap += value;
+                }
+                else if (line.StartsWith("dotnet_gc_pause_time_seconds_total{", StringComparison.Ordinal))
+                {
+                    pause = value;
+                }
+                else if (line.StartsWith("dotnet_gc_collections_total{", StringComparison.Ordinal) && line.Contains("\"gen2\"", StringComparison.Ordinal))
+                {
+                    gen2 = value;
+                }
+            }
+
+            return (heap, pause, gen2);
+        }
+        catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+        {
+            Console.Error.WriteLine($"  metrics: {ex.Message}");
+            return null;
         }
     }
 
