@@ -2,6 +2,7 @@
 # Starts a throwaway PostgreSQL for development and prints its connection string (nothing else on stdout).
 #   deploy/local/postgres.sh          start (idempotent) and print the connection string
 #   deploy/local/postgres.sh stop     stop it and delete its data
+#   deploy/local/postgres.sh restart  restart it (fast shutdown, data kept)
 # Environment: IOT_PG_PORT (5433), IOT_PG_DIR (where its data lives: deploy/local/run/postgres, or, as root,
 # /tmp/orleansiot-postgres-PORT, since the server then runs as the 'postgres' user, who cannot enter a private
 # clone such as one made in a mktemp -d directory). Needs the PostgreSQL server binaries (Debian: apt-get install
@@ -30,6 +31,15 @@ if [[ "${1:-start}" == "stop" ]]; then
   if [[ -f "$dir/data/postmaster.pid" ]]; then as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null; fi
   rm -rf "$dir"
   echo "stopped" >&2
+  exit 0
+fi
+
+if [[ "${1:-start}" == "restart" ]]; then
+  # A fast restart of the running server (its data kept): what a database failover or a PostgreSQL upgrade looks like.
+  [[ -f "$dir/data/postmaster.pid" ]] || fail "no server running in $dir"
+  as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w -l "$dir/server.log" \
+    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=on" restart >/dev/null
+  echo "restarted" >&2
   exit 0
 fi
 

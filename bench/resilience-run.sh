@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # A resilience run (issue 19): a 3-node cluster on PostgreSQL behind haproxy (deploy/local/cluster.sh), a persistent
 # QoS 1 subscriber (mosquitto_sub, clean session off) and a QoS 1 publisher (one mosquitto_pub per message), both
-# through the balancer, while deploy/local/rolling-restart.sh restarts every node in turn. Prints how many publishes
-# were acknowledged (PUBACK: mosquitto_pub exit 0) and how many of those the subscriber received. Loopback only,
-# bounded: the publisher stops when the restart is over plus 10 s.
-#   bench/rolling-restart-run.sh          (needs mosquitto-clients, haproxy, PostgreSQL's server binaries)
+# through the balancer, while something goes wrong:
+#   rolling   deploy/local/rolling-restart.sh restarts every node in turn (SIGTERM, start, ready, 5 s, next)
+#   postgres  PostgreSQL restarts (fast shutdown, deploy/local/postgres.sh restart)
+#   kill      kill -9 of the node hosting the subscriber's session, started again 10 s later
+# Prints how many publishes were acknowledged (PUBACK: mosquitto_pub exit 0) and how many of those the subscriber
+# received. Loopback only, bounded: the publisher stops when the event is over plus 10 s.
+#   bench/resilience-run.sh [rolling|postgres|kill]     (needs mosquitto-clients, haproxy, PostgreSQL's server binaries)
 set -euo pipefail
+scenario=${1:-rolling}
+[[ "$scenario" =~ ^(rolling|postgres|kill)$ ]] || { echo "usage: $0 [rolling|postgres|kill]" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d)
 export IOT_RUN_DIR=$work/run
@@ -38,8 +43,27 @@ sleep 2
 pub=$!
 sleep 5
 start=$(date +%s)
-"$root/deploy/local/rolling-restart.sh" 5 | while read -r line; do echo "$(date +%T) $line"; done
-echo "rolling restart took $(( $(date +%s) - start )) s"
+case "$scenario" in
+  rolling)
+    "$root/deploy/local/rolling-restart.sh" 5 | while read -r line; do echo "$(date +%T) $line"; done
+    echo "rolling restart took $(( $(date +%s) - start )) s"
+    ;;
+  postgres)
+    IOT_PG_PORT=5433 "$root/deploy/local/postgres.sh" restart
+    echo "$(date +%T) PostgreSQL restarted in $(( $(date +%s) - start )) s"
+    sleep 10
+    ;;
+  kill)
+    # The node the subscriber's session lives on, from the session API (hostNodeId is "nodeI/incarnation").
+    host=$(curl -fs -H "Authorization: Bearer local-cluster-admin-key" http://127.0.0.1:8000/api/sessions/roll-subscriber \
+      | sed -E 's/.*"hostNodeId":"node([0-9]+)\/.*/\1/')
+    [[ "$host" =~ ^[0-9]+$ ]] || { echo "could not find the subscriber's node" >&2; exit 1; }
+    kill -KILL "$(cat "$IOT_RUN_DIR/node-$host.pid")"
+    echo "$(date +%T) killed node$host (kill -9)"
+    sleep 10
+    "$root/deploy/local/cluster.sh" restart "$host" | while read -r line; do echo "$(date +%T) $line"; done
+    ;;
+esac
 sleep 10
 touch "$work/stop"
 wait "$pub" || true
