@@ -5,18 +5,32 @@
 #   rolling   deploy/local/rolling-restart.sh restarts every node in turn (SIGTERM, start, ready, 5 s, next)
 #   postgres  PostgreSQL restarts (fast shutdown, deploy/local/postgres.sh restart)
 #   kill      kill -9 of the node hosting the subscriber's session, started again 10 s later
+#   upgrade OLD.dll   a cluster of an earlier build (its OrleansIot.Silo.dll, e.g. built from the previous release in a
+#             git worktree) on a fresh database that build creates, upgraded node by node to this one (a rolling
+#             restart onto the new build): for a while the cluster runs both versions
 # Prints how many publishes were acknowledged (PUBACK: mosquitto_pub exit 0) and how many of those the subscriber
 # received. Loopback only, bounded: the publisher stops when the event is over plus 10 s.
 #   bench/resilience-run.sh [rolling|postgres|kill]     (needs mosquitto-clients, haproxy, PostgreSQL's server binaries)
 set -euo pipefail
 scenario=${1:-rolling}
-[[ "$scenario" =~ ^(rolling|postgres|kill)$ ]] || { echo "usage: $0 [rolling|postgres|kill]" >&2; exit 2; }
+[[ "$scenario" =~ ^(rolling|postgres|kill|upgrade)$ ]] || { echo "usage: $0 [rolling|postgres|kill|upgrade OLD.dll]" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
+if [[ "$scenario" == upgrade ]]; then
+  old=${2:?usage: $0 upgrade OLD/Silo/bin/Release/net10.0/OrleansIot.Silo.dll}
+  [[ -f "$old" ]] || { echo "no such build: $old" >&2; exit 2; }
+  dotnet build "$root/Silo/Silo.csproj" -c Release -nologo -v q >/dev/null
+  new=$root/Silo/bin/Release/net10.0/OrleansIot.Silo.dll
+  export IOT_SILO_DLL=$old
+  export IOT_PG_PORT=5434 ConnectionStrings__Iot   # a database the old build creates
+  IOT_PG_DIR=$(mktemp -d -u /tmp/oiot-upgrade-pg-XXXX) && export IOT_PG_DIR
+  ConnectionStrings__Iot=$("$root/deploy/local/postgres.sh")
+fi
 work=$(mktemp -d)
 export IOT_RUN_DIR=$work/run
 cleanup() {
   kill "${sub:-}" "${pub:-}" 2>/dev/null || true
   "$root/deploy/local/cluster.sh" stop >/dev/null 2>&1 || true
+  if [[ "$scenario" == upgrade ]]; then "$root/deploy/local/postgres.sh" stop >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 
@@ -52,6 +66,10 @@ case "$scenario" in
     IOT_PG_PORT=5433 "$root/deploy/local/postgres.sh" restart
     echo "$(date +%T) PostgreSQL restarted in $(( $(date +%s) - start )) s"
     sleep 10
+    ;;
+  upgrade)
+    IOT_SILO_DLL=$new "$root/deploy/local/rolling-restart.sh" 5 | while read -r line; do echo "$(date +%T) $line"; done
+    echo "upgrade of every node took $(( $(date +%s) - start )) s"
     ;;
   kill)
     # The node the subscriber's session lives on, from the session API (hostNodeId is "nodeI/incarnation").

@@ -2,7 +2,7 @@
 # Runs an N-node OrleansIot cluster on this machine (loopback), all nodes on one PostgreSQL.
 #   deploy/local/cluster.sh N       build once, start N silos, wait until each answers /health
 #   deploy/local/cluster.sh stop    stop them (graceful, then forced after 30 s)
-#   deploy/local/cluster.sh restart I
+#   deploy/local/cluster.sh restart I       (with IOT_SILO_DLL: node I comes back as that build, an upgrade)
 #                                   stop node I gracefully (SIGTERM: MQTT first, sessions handed over, then it leaves)
 #                                   and start it again with the same settings; returns when it is ready (/readyz)
 # Node i (1-based) listens on MQTT IOT_MQTT_BASE+10*(i-1) (1883), HTTP IOT_HTTP_BASE+10*(i-1) (8080),
@@ -78,6 +78,10 @@ if [[ "${1:-}" == "restart" ]]; then
   [[ -f "$run/cluster.env" && -f "$run/node-$i.pid" ]] || { echo "cluster.sh: no node $i running from $run" >&2; exit 1; }
   # shellcheck disable=SC1091
   source "$run/cluster.env"
+  # An upgrade: the node comes back as another build (IOT_SILO_DLL; cluster.env keeps the one the cluster started with).
+  if [[ -n "${IOT_SILO_DLL:-}" && "$IOT_SILO_DLL" != "$dll" ]]; then
+    dll=$IOT_SILO_DLL
+  fi
   pid=$(cat "$run/node-$i.pid")
   started=$(date +%s.%N)
   kill -TERM "$pid" 2>/dev/null || true
