@@ -29,6 +29,12 @@ public sealed class SiloProcess : IAsyncDisposable
     public int HttpPort { get; }
     public HttpClient Http { get; }
     public bool HasExited => _process.HasExited;
+
+    /// <summary>The process's resident memory now, from /proc (Linux), in KiB.</summary>
+    public long ResidentKiB =>
+        File.ReadLines($"/proc/{_process.Id}/status").Where(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
+            .Select(l => long.Parse(l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture))
+            .First();
     public int ExitCode => _process.ExitCode;
 
     public string Output
