@@ -30,6 +30,7 @@ internal sealed partial class NodeForwarder : IAsyncDisposable
     private readonly Task _loop;
     private ForwardedBatch? _failing;
     private volatile Action<ForwardedMessage>? _late;   // where a message enqueued after StopAsync goes
+    private volatile bool _draining;                    // this node is stopping (DrainAsync): the queue takes no more
 
     public NodeForwarder(string fromNodeId, RouteNodeEntry target, RoutingOptions options, TimeProvider time, GatewayMetrics metrics, ILogger logger)
     {
@@ -69,7 +70,14 @@ internal sealed partial class NodeForwarder : IAsyncDisposable
             }
 
             _metrics.ForwardDropped.Add(1);
-            LogQueueFull(_logger, _target.NodeId, message.Topic);
+            if (_draining)
+            {
+                LogDroppedWhileStopping(_logger, _target.NodeId, message.Topic);
+            }
+            else
+            {
+                LogQueueFull(_logger, _target.NodeId, message.Topic);
+            }
         }
     }
 
@@ -109,6 +117,7 @@ internal sealed partial class NodeForwarder : IAsyncDisposable
     /// <summary>This node is stopping: no more messages, and what is queued is sent first (at most <paramref name="timeout"/>).</summary>
     public async Task DrainAsync(TimeSpan timeout)
     {
+        _draining = true;
         _queue.Writer.TryComplete();
         await Task.WhenAny(_loop, Task.Delay(timeout, _time));
     }
@@ -209,6 +218,9 @@ internal sealed partial class NodeForwarder : IAsyncDisposable
 
     [LoggerMessage(EventId = 1033, Level = LogLevel.Warning, Message = "Forward queue to node {NodeId} is full: dropped a message on {Topic}")]
     private static partial void LogQueueFull(ILogger logger, string nodeId, string topic);
+
+    [LoggerMessage(EventId = 1079, Level = LogLevel.Warning, Message = "This node is stopping: a message for node {NodeId} on {Topic} came after its forwarder had sent what it held, and was dropped")]
+    private static partial void LogDroppedWhileStopping(ILogger logger, string nodeId, string topic);
 
     [LoggerMessage(EventId = 1034, Level = LogLevel.Warning, Message = "Could not forward {Count} messages to node {NodeId} (attempt {Attempt}); kept, trying again until it answers or is declared gone")]
     private static partial void LogForwardFailing(ILogger logger, Exception exception, int count, string nodeId, int attempt);
