@@ -4,7 +4,9 @@
 # through the balancer, while something goes wrong:
 #   rolling   deploy/local/rolling-restart.sh restarts every node in turn (SIGTERM, start, ready, 5 s, next)
 #   postgres  PostgreSQL restarts (fast shutdown, deploy/local/postgres.sh restart)
-#   kill      kill -9 of the node hosting the subscriber's session, started again 10 s later
+#   kill      kill -9 of the node hosting the subscriber's session, started again 10 s later; a device with a will
+#             on each node (connected to it directly), and a watcher of the wills through the balancer: the killed
+#             node's device's will must be published (by the node that adopts its sessions), the others' not
 #   upgrade OLD.dll   a cluster of an earlier build (its OrleansIot.Silo.dll, e.g. built from the previous release in a
 #             git worktree) on a fresh database that build creates, upgraded node by node to this one (a rolling
 #             restart onto the new build): for a while the cluster runs both versions
@@ -15,6 +17,7 @@ set -euo pipefail
 scenario=${1:-rolling}
 [[ "$scenario" =~ ^(rolling|postgres|kill|upgrade)$ ]] || { echo "usage: $0 [rolling|postgres|kill|upgrade OLD.dll]" >&2; exit 2; }
 root=$(cd "$(dirname "$0")/.." && pwd)
+run_id=$(date +%s)   # the subscriber's session and the topic are this run's own (a local cluster's database outlives runs)
 if [[ "$scenario" == upgrade ]]; then
   old=${2:?usage: $0 upgrade OLD/Silo/bin/Release/net10.0/OrleansIot.Silo.dll}
   [[ -f "$old" ]] || { echo "no such build: $old" >&2; exit 2; }
@@ -28,7 +31,8 @@ fi
 work=$(mktemp -d)
 export IOT_RUN_DIR=$work/run
 cleanup() {
-  kill "${sub:-}" "${pub:-}" 2>/dev/null || true
+  # shellcheck disable=SC2086
+  kill ${sub:-} ${pub:-} 2>/dev/null || true
   "$root/deploy/local/cluster.sh" stop >/dev/null 2>&1 || true
   if [[ "$scenario" == upgrade ]]; then "$root/deploy/local/postgres.sh" stop >/dev/null 2>&1 || true; fi
 }
@@ -38,14 +42,32 @@ trap cleanup EXIT
 grep -E "balancer|ready" "$work/cluster.log"
 for _ in $(seq 1 50); do curl -fs http://127.0.0.1:8000/readyz >/dev/null && break; sleep 0.2; done
 
-mosquitto_sub -h 127.0.0.1 -p 1880 -i roll-subscriber -c -q 1 -t 'roll/#' >"$work/received.txt" 2>"$work/sub.err" &
+# mosquitto_sub reconnects after a dropped connection, but exits when a CONNACK refuses it (a node answers "server
+# unavailable" while the session's grain lived on a node not yet declared dead): it starts again, as a device's SDK
+# retries with back-off.
+(
+  while [[ ! -f "$work/stop" ]]; do
+    mosquitto_sub -h 127.0.0.1 -p 1880 -i "roll-subscriber-$run_id" -c -q 1 -t "roll/$run_id/#" >>"$work/received.txt" 2>>"$work/sub.err" || true
+    echo "$(date +%T.%N | cut -c1-12) subscriber refused; connecting again" >>"$work/sub.err"
+    sleep 0.5
+  done
+) &
 sub=$!
+if [[ "$scenario" == kill ]]; then
+  mosquitto_sub -h 127.0.0.1 -p 1880 -i will-watcher -c -q 1 -t 'wills/#' -v >"$work/wills.txt" 2>/dev/null &
+  sub="$sub $!"
+  for i in 1 2 3; do
+    mosquitto_sub -h 127.0.0.1 -p $((1883 + 10 * (i - 1))) -i "will-device-$i" -k 5 -t "cmd/will-device-$i" \
+      --will-topic "wills/node$i" --will-payload "will of the device on node$i" --will-qos 1 >/dev/null 2>&1 &
+    sub="$sub $!"
+  done
+fi
 sleep 2
 (
   k=0
   while [[ ! -f "$work/stop" ]]; do
     k=$((k + 1))
-    if mosquitto_pub -h 127.0.0.1 -p 1880 -i "roll-publisher" -q 1 -t roll/x -m "$k" 2>>"$work/pub.err"; then
+    if mosquitto_pub -h 127.0.0.1 -p 1880 -i "roll-publisher" -q 1 -t "roll/$run_id/x" -m "$k" 2>>"$work/pub.err"; then
       echo "$k $(date +%T.%N | cut -c1-12)" >>"$work/acknowledged.log"
       echo "$k" >>"$work/acknowledged.txt"
     else
@@ -73,7 +95,7 @@ case "$scenario" in
     ;;
   kill)
     # The node the subscriber's session lives on, from the session API (hostNodeId is "nodeI/incarnation").
-    host=$(curl -fs -H "Authorization: Bearer local-cluster-admin-key" http://127.0.0.1:8000/api/sessions/roll-subscriber \
+    host=$(curl -fs -H "Authorization: Bearer local-cluster-admin-key" http://127.0.0.1:8000/api/sessions/roll-subscriber-$run_id \
       | sed -E 's/.*"hostNodeId":"node([0-9]+)\/.*/\1/')
     [[ "$host" =~ ^[0-9]+$ ]] || { echo "could not find the subscriber's node" >&2; exit 1; }
     kill -KILL "$(cat "$IOT_RUN_DIR/node-$host.pid")"
@@ -86,8 +108,11 @@ sleep 10
 touch "$work/stop"
 wait "$pub" || true
 sleep 5   # the last messages reach the subscriber
-kill "$sub" 2>/dev/null || true
-wait "$sub" 2>/dev/null || true
+pkill -f "mosquitto_sub -h 127.0.0.1 -p 1880 -i roll-subscriber-$run_id" 2>/dev/null || true
+# shellcheck disable=SC2086
+kill $sub 2>/dev/null || true
+# shellcheck disable=SC2086
+wait $sub 2>/dev/null || true
 
 acknowledged=$(sort -u "$work/acknowledged.txt" | wc -l)
 refused=$( [[ -f "$work/refused.txt" ]] && wc -l <"$work/refused.txt" || echo 0)
@@ -101,6 +126,9 @@ if [[ $lost -gt 0 ]]; then
   # As ranges of publish numbers (one publish every ~40 ms, so a range's length is how long the loss lasted).
   echo "lost: $(comm -23 <(sort -u "$work/acknowledged.txt") <(sort -u "$work/received.txt") | sort -n \
     | awk 'NR == 1 { a = b = $1; next } $1 == b + 1 { b = $1; next } { printf "%s ", (a == b ? a : a "-" b); a = b = $1 } END { print (a == b ? a : a "-" b) }')"
+fi
+if [[ "$scenario" == kill ]]; then
+  echo "wills published: $(sort -u "$work/wills.txt" | cut -d' ' -f1 | tr '\n' ' ')(expected: wills/node$host only)"
 fi
 echo "(work directory: $work)"
 trap - EXIT

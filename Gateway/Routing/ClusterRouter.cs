@@ -357,7 +357,12 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
             await FetchSnapshotAsync(entry);
         }
 
-        _sessions?.OnOrphans(view.Orphans);
+        // Adopting publishes the gone node's due wills, so not before this node's MQTT server runs: a node restarted
+        // after a crash met its previous incarnation's sessions in its first refresh, at start, and dropped their wills.
+        if (_accepting)
+        {
+            _sessions?.OnOrphans(view.Orphans);
+        }
     }
 
     /// <summary>
