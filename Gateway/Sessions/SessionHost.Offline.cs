@@ -123,47 +123,13 @@ internal sealed partial class SessionHost
 
             try
             {
-                if (moved)
-                {
-                    await FollowAsync(client.ClientId, batch);
-                    lock (client.Outbox)
-                    {
-                        client.Outbox.RemoveRange(0, batch.Count);
-                    }
-
-                    failures = 0;
-                    continue;
-                }
-
-                var result = await _grains.GetGrain<IClientSessionGrain>(client.ClientId).Enqueue(NodeId, client.SessionId, batch);
-                if (!result.Accepted)
-                {
-                    // Expired or ended (then the grain takes nothing), or hosted elsewhere now: adopted by the node this
-                    // one handed its sessions to, or resumed on another node. The grain takes them as it takes a
-                    // replay (queued, or handed to the connection), and the session follows its move from here on.
-                    await FollowAsync(client.ClientId, batch);
-                    await MoveAwayAsync(client);
-                }
-
+                await SendBatchAsync(client, batch, moved);
                 lock (client.Outbox)
                 {
                     client.Outbox.RemoveRange(0, batch.Count);
                 }
 
                 failures = 0;
-                if (!result.Accepted)
-                {
-                    continue;
-                }
-
-                if (result.OnlineNodeId is { } online)
-                {
-                    await RelayAsync(client.ClientId, online, batch);
-                }
-                else
-                {
-                    _metrics.SessionMessagesQueued.Add(batch.Count);
-                }
             }
             catch (Exception ex) when (ex is not OperationCanceledException && !_stopping.IsCancellationRequested)
             {
@@ -182,6 +148,36 @@ internal sealed partial class SessionHost
 
                 return;
             }
+        }
+    }
+
+    /// <summary>
+    /// One batch to the session's grain: queued there, or handed to the node its client is connected to now. A session
+    /// that moved away (or that the grain says is hosted elsewhere now: adopted by the node this one handed its sessions
+    /// to, or resumed on another node) gets it as a replay, and follows its move from here on; an expired or ended one
+    /// takes nothing.
+    /// </summary>
+    private async Task SendBatchAsync(HostedClient client, List<QueuedMessage> batch, bool moved)
+    {
+        if (moved)
+        {
+            await FollowAsync(client.ClientId, batch);
+            return;
+        }
+
+        var result = await _grains.GetGrain<IClientSessionGrain>(client.ClientId).Enqueue(NodeId, client.SessionId, batch);
+        if (!result.Accepted)
+        {
+            await FollowAsync(client.ClientId, batch);
+            await MoveAwayAsync(client);
+        }
+        else if (result.OnlineNodeId is { } online)
+        {
+            await RelayAsync(client.ClientId, online, batch);
+        }
+        else
+        {
+            _metrics.SessionMessagesQueued.Add(batch.Count);
         }
     }
 

@@ -32,18 +32,15 @@ public sealed class NodeDeathDeliveryTests(PostgresServer postgres)
     [Fact]
     public async Task KillDashNineOfTheSubscribersNode_NoAcknowledgedMessageLost_ReconnectWithin10s()
     {
-        var settings = Settings(await postgres.CreateDatabaseAsync(), "deliver-" + Guid.NewGuid().ToString("N")[..8]);
-        await using var survivor = SiloProcess.Start(settings);
-        await survivor.WaitUntilReadyAsync();
-        await using var doomed = SiloProcess.Start(settings);
-        await doomed.WaitUntilReadyAsync();
+        await using var nodes = await TwoNodes.StartAsync(postgres, "deliver");
+        var (survivor, doomed) = (nodes.Survivor, nodes.Other);
         var id = Guid.NewGuid().ToString("N")[..8];
         var topic = $"death/{id}";
         var subscriberId = $"sub-{id}";
 
         var received = new ConcurrentDictionary<string, int>();
         var subscriber = await ConnectSubscriberAsync(doomed, subscriberId, received);
-        await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{topic}/#", MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        await SubscribeAsync(subscriber, topic);
         await ListedAsync(survivor, doomed, subscriberId);
 
         await using var load = await PublishLoad.StartAsync(survivor, topic, id);
@@ -100,17 +97,14 @@ public sealed class NodeDeathDeliveryTests(PostgresServer postgres)
     [Fact]
     public async Task KillDashNineOfThePublishersNode_NoAcknowledgedMessageLost()
     {
-        var settings = Settings(await postgres.CreateDatabaseAsync(), "deliver-" + Guid.NewGuid().ToString("N")[..8]);
-        await using var survivor = SiloProcess.Start(settings);
-        await survivor.WaitUntilReadyAsync();
-        await using var doomed = SiloProcess.Start(settings);
-        await doomed.WaitUntilReadyAsync();
+        await using var nodes = await TwoNodes.StartAsync(postgres, "deliver");
+        var (survivor, doomed) = (nodes.Survivor, nodes.Other);
         var id = Guid.NewGuid().ToString("N")[..8];
         var topic = $"death/{id}";
 
         var received = new ConcurrentDictionary<string, int>();
         using var subscriber = await ConnectSubscriberAsync(survivor, $"sub-{id}", received);
-        await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{topic}/#", MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        await SubscribeAsync(subscriber, topic);
 
         // The publishers are on the doomed node; when it dies they reconnect to the survivor and go on.
         await using var load = await PublishLoad.StartAsync(doomed, topic, id, fallback: survivor);
@@ -139,11 +133,8 @@ public sealed class NodeDeathDeliveryTests(PostgresServer postgres)
     [InlineData(4)]
     public async Task PlannedStopOfTheSubscribersNode_NoAcknowledgedMessageLost(int asleepSeconds)
     {
-        var settings = Settings(await postgres.CreateDatabaseAsync(), "planned-" + Guid.NewGuid().ToString("N")[..8]);
-        await using var survivor = SiloProcess.Start(settings);
-        await survivor.WaitUntilReadyAsync();
-        await using var stopping = SiloProcess.Start(settings);
-        await stopping.WaitUntilReadyAsync();
+        await using var nodes = await TwoNodes.StartAsync(postgres, "planned");
+        var (survivor, stopping) = (nodes.Survivor, nodes.Other);
         var id = Guid.NewGuid().ToString("N")[..8];
         var topic = $"planned/{id}";
         var subscriberId = $"sub-{id}";
@@ -156,7 +147,7 @@ public sealed class NodeDeathDeliveryTests(PostgresServer postgres)
             closed.TrySetResult();
             return Task.CompletedTask;
         };
-        await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{topic}/#", MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        await SubscribeAsync(subscriber, topic);
         await ListedAsync(survivor, stopping, subscriberId);
 
         await using var load = await PublishLoad.StartAsync(survivor, topic, id, publishers: 8);
@@ -198,6 +189,43 @@ public sealed class NodeDeathDeliveryTests(PostgresServer postgres)
             Assert.Equal(0, await stopping.WaitForExitAsync(TimeSpan.FromSeconds(20)));
         }
     }
+
+    /// <summary>Two nodes of one cluster on a database of their own: the survivor, started first, and the other one.</summary>
+    private sealed record TwoNodes(SiloProcess Survivor, SiloProcess Other) : IAsyncDisposable
+    {
+        public static async Task<TwoNodes> StartAsync(PostgresServer postgres, string prefix)
+        {
+            var settings = Settings(await postgres.CreateDatabaseAsync(), $"{prefix}-{Guid.NewGuid().ToString("N")[..8]}");
+            var survivor = SiloProcess.Start(settings);
+            SiloProcess? other = null;
+            try
+            {
+                await survivor.WaitUntilReadyAsync();
+                other = SiloProcess.Start(settings);
+                await other.WaitUntilReadyAsync();
+                return new TwoNodes(survivor, other);
+            }
+            catch
+            {
+                if (other is not null)
+                {
+                    await other.DisposeAsync();
+                }
+
+                await survivor.DisposeAsync();
+                throw;
+            }
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await Other.DisposeAsync();
+            await Survivor.DisposeAsync();
+        }
+    }
+
+    private static async Task SubscribeAsync(IMqttClient subscriber, string topic) =>
+        await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{topic}/#", MqttQualityOfServiceLevel.AtLeastOnce).Build());
 
     private static MqttClientOptionsBuilder Options(SiloProcess node, string clientId) => new MqttClientOptionsBuilder()
         .WithTcpServer("127.0.0.1", node.MqttPort)
