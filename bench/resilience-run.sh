@@ -11,7 +11,12 @@
 #             git worktree) on a fresh database that build creates, upgraded node by node to this one (a rolling
 #             restart onto the new build): for a while the cluster runs both versions
 # Prints how many publishes were acknowledged (PUBACK: mosquitto_pub exit 0) and how many of those the subscriber
-# received. Loopback only, bounded: the publisher stops when the event is over plus 10 s.
+# received and a rule's PostgreSQL sink stored (a rule `SELECT k FROM 'roll/RUN/#'` with a `postgres` action into a
+# table of this run), the longest silence at the subscriber (how long the device was without its messages) and at the
+# publisher (how long no publish was taken), and a shadow checked the whole time: a writer updates a thing's classic
+# shadow over HTTP through the balancer one update at a time, and after each acknowledged update reads it back. Every
+# acknowledged update must get a higher version than the one before, and no read may show an older version or state
+# than an update acknowledged before it. Loopback only, bounded: the publisher stops when the event is over plus 10 s.
 #   bench/resilience-run.sh [rolling|postgres|kill]     (needs mosquitto-clients, haproxy, PostgreSQL's server binaries)
 set -euo pipefail
 scenario=${1:-rolling}
@@ -41,13 +46,27 @@ trap cleanup EXIT
 "$root/deploy/local/cluster.sh" 3 >"$work/cluster.log"
 grep -E "balancer|ready" "$work/cluster.log"
 for _ in $(seq 1 50); do curl -fs http://127.0.0.1:8000/readyz >/dev/null && break; sleep 0.2; done
+key=local-cluster-admin-key
+api() { curl -s --max-time 10 -H "Authorization: Bearer $key" -H 'content-type: application/json' "$@"; }
+
+# The rule's sink: a table of this run in the cluster's own database (the postgres action's default connection).
+# shellcheck disable=SC1091
+source "$IOT_RUN_DIR/cluster.env"
+pg_port=$(sed -E 's/.*Port=([0-9]+).*/\1/' <<<"$connection")
+pg_db=$(sed -E 's/.*Database=([^;]+).*/\1/' <<<"$connection")
+sql() { psql -h 127.0.0.1 -p "$pg_port" -U postgres -d "$pg_db" -qtAc "$1"; }
+sink=roll_sink_$run_id
+sql "CREATE TABLE $sink (k bigint NOT NULL)"
+api -f -o /dev/null -X POST "http://127.0.0.1:8000/api/rules/roll_$run_id" \
+  -d "{\"sql\": \"SELECT k FROM 'roll/$run_id/#'\", \"actions\": [{\"postgres\": {\"table\": \"$sink\"}}]}" \
+  || { echo "could not create the rule" >&2; exit 1; }
 
 # mosquitto_sub reconnects after a dropped connection, but exits when a CONNACK refuses it (a node answers "server
 # unavailable" while the session's grain lived on a node not yet declared dead): it starts again, as a device's SDK
 # retries with back-off.
 (
   while [[ ! -f "$work/stop" ]]; do
-    mosquitto_sub -h 127.0.0.1 -p 1880 -i "roll-subscriber-$run_id" -c -q 1 -t "roll/$run_id/#" >>"$work/received.txt" 2>>"$work/sub.err" || true
+    mosquitto_sub -h 127.0.0.1 -p 1880 -i "roll-subscriber-$run_id" -c -q 1 -t "roll/$run_id/#" -F '%U %p' >>"$work/received.log" 2>>"$work/sub.err" || true
     echo "$(date +%T.%N | cut -c1-12) subscriber refused; connecting again" >>"$work/sub.err"
     sleep 0.5
   done
@@ -62,13 +81,13 @@ if [[ "$scenario" == kill ]]; then
     sub="$sub $!"
   done
 fi
-sleep 2
+sleep 2   # the subscriber is subscribed, and every node has read the rule (nodes read new rules within a second)
 (
   k=0
   while [[ ! -f "$work/stop" ]]; do
     k=$((k + 1))
-    if mosquitto_pub -h 127.0.0.1 -p 1880 -i "roll-publisher" -q 1 -t "roll/$run_id/x" -m "$k" 2>>"$work/pub.err"; then
-      echo "$k $(date +%T.%N | cut -c1-12)" >>"$work/acknowledged.log"
+    if mosquitto_pub -h 127.0.0.1 -p 1880 -i "roll-publisher" -q 1 -t "roll/$run_id/x" -m "{\"k\":$k}" 2>>"$work/pub.err"; then
+      echo "$k $(date +%s.%N)" >>"$work/acknowledged.log"
       echo "$k" >>"$work/acknowledged.txt"
     else
       echo "$k" >>"$work/refused.txt"
@@ -77,6 +96,25 @@ sleep 2
   done
 ) &
 pub=$!
+# The shadow's writer and reader: "N VERSION READ_VERSION READ_K" per acknowledged update (the read right after it;
+# "- -" if the read failed).
+shadow="http://127.0.0.1:8000/things/roll-thing-$run_id/shadow"
+(
+  n=0
+  while [[ ! -f "$work/stop" ]]; do
+    n=$((n + 1))
+    if answer=$(api -f -X POST "$shadow" -d "{\"state\":{\"reported\":{\"k\":$n}}}" 2>/dev/null) \
+      && version=$(jq -er .version <<<"$answer" 2>/dev/null); then
+      read="- -"
+      if got=$(api -f "$shadow" 2>/dev/null); then read=$(jq -r '"\(.version) \(.state.reported.k)"' <<<"$got"); fi
+      echo "$n $version $read" >>"$work/shadow.txt"
+    else
+      echo "$n" >>"$work/shadow-refused.txt"
+    fi
+    sleep 0.05
+  done
+) &
+pub="$pub $!"
 sleep 5
 start=$(date +%s)
 case "$scenario" in
@@ -106,7 +144,8 @@ case "$scenario" in
 esac
 sleep 10
 touch "$work/stop"
-wait "$pub" || true
+# shellcheck disable=SC2086
+wait $pub || true
 sleep 5   # the last messages reach the subscriber
 pkill -f "mosquitto_sub -h 127.0.0.1 -p 1880 -i roll-subscriber-$run_id" 2>/dev/null || true
 # shellcheck disable=SC2086
@@ -114,6 +153,16 @@ kill $sub 2>/dev/null || true
 # shellcheck disable=SC2086
 wait $sub 2>/dev/null || true
 
+sed -E 's/.*"k":([0-9]+).*/\1/' "$work/received.log" >"$work/received.txt"
+# The sink: at least once, so wait until its count stops growing (a rule retries a failed write).
+stored_before=-1
+for _ in $(seq 1 30); do
+  stored=$(sql "SELECT count(*) FROM $sink")
+  [[ "$stored" == "$stored_before" ]] && break
+  stored_before=$stored
+  sleep 1
+done
+sql "SELECT k FROM $sink" >"$work/stored.txt"
 acknowledged=$(sort -u "$work/acknowledged.txt" | wc -l)
 refused=$( [[ -f "$work/refused.txt" ]] && wc -l <"$work/refused.txt" || echo 0)
 received=$(sort -u "$work/received.txt" | wc -l)
@@ -122,6 +171,20 @@ lost=$(comm -23 <(sort -u "$work/acknowledged.txt") <(sort -u "$work/received.tx
 echo "publishes acknowledged: $acknowledged, refused or failed (not acknowledged, so not promised): $refused"
 echo "received by the persistent subscriber: $received unique, $duplicates duplicates"
 echo "acknowledged and never received: $lost"
+stored=$(sort -u "$work/stored.txt" | wc -l)
+sink_lost=$(comm -23 <(sort -u "$work/acknowledged.txt") <(sort -u "$work/stored.txt") | wc -l)
+echo "stored by the rule's sink: $stored unique, $(( $(wc -l <"$work/stored.txt") - stored )) duplicates; acknowledged and never stored: $sink_lost"
+# Longest silences (s): between two receipts at the subscriber, between two acknowledged publishes.
+gap() { sort -n | awk 'NR > 1 && $1 - t > g { g = $1 - t } { t = $1 } END { printf "%.1f", g }'; }
+echo "longest silence: at the subscriber $(cut -d' ' -f1 "$work/received.log" | gap) s, between acknowledged publishes $(cut -d' ' -f2 "$work/acknowledged.log" | gap) s"
+# The shadow: versions of acknowledged updates strictly increasing; each read at least as new as the update before it.
+accepted=$(wc -l <"$work/shadow.txt")
+shadow_refused=$( [[ -f "$work/shadow-refused.txt" ]] && wc -l <"$work/shadow-refused.txt" || echo 0)
+not_increasing=$(awk 'NR > 1 && $2 <= v { bad++ } { v = $2 } END { print bad + 0 }' "$work/shadow.txt")
+stale=$(awk '$3 != "-" && ($3 < $2 || $4 < $1) { bad++ } END { print bad + 0 }' "$work/shadow.txt")
+final=$(api "$shadow" | jq -r '"\(.version) \(.state.reported.k)"')
+last=$(tail -n 1 "$work/shadow.txt" | cut -d' ' -f1,2)
+echo "shadow: $accepted updates acknowledged (versions up to ${last#* }), $shadow_refused refused or failed; versions not increasing: $not_increasing; reads older than an acknowledged update: $stale; final version and k: $final (last acknowledged: k ${last% *}, version ${last#* })"
 if [[ $lost -gt 0 ]]; then
   # As ranges of publish numbers (one publish every ~40 ms, so a range's length is how long the loss lasted).
   echo "lost: $(comm -23 <(sort -u "$work/acknowledged.txt") <(sort -u "$work/received.txt") | sort -n \

@@ -7,7 +7,9 @@ namespace OrleansIot.Gateway.Http;
 /// <summary>
 /// The one place errors become answers: an <see cref="ApiException"/> from any endpoint or grain becomes problem+json
 /// with AWS's exception name and message; a request that cannot be bound (malformed JSON, a value of the wrong type, a
-/// missing body or parameter) becomes 400 <c>InvalidRequestException</c> saying what was wrong, never a bare 400.
+/// missing body or parameter) becomes 400 <c>InvalidRequestException</c> saying what was wrong, never a bare 400; a
+/// database failure that passes (PostgreSQL restarting, a pooled connection it broke) becomes 503
+/// <c>ServiceUnavailableException</c> with <c>Retry-After</c>, which AWS SDKs retry, not a 500.
 /// </summary>
 internal sealed partial class ApiErrors : IExceptionHandler
 {
@@ -36,6 +38,11 @@ internal sealed partial class ApiErrors : IExceptionHandler
                     : bad.Message;
                 await Problems.Create(bad.StatusCode, bad.StatusCode == StatusCodes.Status413PayloadTooLarge ? "RequestEntityTooLargeException" : "InvalidRequestException", detail)
                     .ExecuteAsync(httpContext);
+                return true;
+            case var passing when DatabaseErrors.IsTransient(passing):
+                httpContext.Response.Headers.RetryAfter = "1";
+                await Problems.Create(StatusCodes.Status503ServiceUnavailable, "ServiceUnavailableException",
+                    "The database is unavailable for a moment (restarting, or a connection to it broke); try again.").ExecuteAsync(httpContext);
                 return true;
             default:
                 return false;

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Routing;
 using OrleansIot.Grains.Analytics;
 using OrleansIot.Grains.Rules.Sql;
@@ -36,17 +37,23 @@ internal sealed record CompiledAction(string Type, Func<ActionContext, string> R
 /// <summary>
 /// The writes of one stream batch, grouped by target, flushed together before the batch is acknowledged: a
 /// thousand messages into one table cost one statement, and a message counts as handled only once its rows are
-/// stored (at least once, with the durable stream). A failed flush fails each of its items' actions.
+/// stored (at least once, with the durable stream). A flush that fails for a passing reason (a database restarting,
+/// a broken pooled connection: <see cref="DatabaseErrors.IsTransient"/>) is tried again for up to about 8 s (the stream
+/// waits meanwhile); one that still fails, or fails otherwise, fails each of its items' actions (the error action).
 /// </summary>
-internal sealed class ActionBatch
+internal sealed class ActionBatch(TimeProvider time)
 {
+    /// <summary>The pauses before each further try of a flush that failed for a passing reason (7.85 s in all).</summary>
+    internal static readonly TimeSpan[] RetryDelays =
+        [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(4)];
+
     private readonly Dictionary<object, IGroup> _groups = [];
 
     public void Add<T>(object target, string ruleName, string actionType, Func<IReadOnlyList<T>, Task> flush, T item, Func<Exception, Task> onFailure)
     {
         if (!_groups.TryGetValue(target, out var group))
         {
-            _groups[target] = group = new Group<T>(flush);
+            _groups[target] = group = new Group<T>(flush, time);
         }
 
         ((Group<T>)group).Add(item, ruleName, actionType, onFailure);
@@ -69,7 +76,7 @@ internal sealed class ActionBatch
         Task FlushAsync();
     }
 
-    private sealed class Group<T>(Func<IReadOnlyList<T>, Task> flush) : IGroup
+    private sealed class Group<T>(Func<IReadOnlyList<T>, Task> flush, TimeProvider time) : IGroup
     {
         private readonly List<T> _items = [];
         private readonly List<(string Rule, string Type, Func<Exception, Task> OnFailure)> _owners = [];
@@ -83,19 +90,28 @@ internal sealed class ActionBatch
         public async Task FlushAsync()
         {
             var started = Stopwatch.GetTimestamp();
-            try
+            for (var attempt = 0; ; attempt++)
             {
-                await flush(_items);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                foreach (var (rule, type, onFailure) in _owners)
+                try
                 {
-                    RuleMetrics.Failed(rule, type, started);
-                    await onFailure(ex);
+                    await flush(_items);
+                    break;
                 }
+                catch (Exception ex) when (ex is not OperationCanceledException && attempt < RetryDelays.Length && DatabaseErrors.IsTransient(ex))
+                {
+                    RuleMetrics.Retried(_owners.Count);
+                    await Task.Delay(RetryDelays[attempt], time);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    foreach (var (rule, type, onFailure) in _owners)
+                    {
+                        RuleMetrics.Failed(rule, type, started);
+                        await onFailure(ex);
+                    }
 
-                return;
+                    return;
+                }
             }
 
             foreach (var (rule, type, _) in _owners)
@@ -113,6 +129,7 @@ internal static class RuleMetrics
     private static readonly Counter<long> MatchedCounter = Meter.CreateCounter<long>("iot.rules.matched", description: "Messages a rule selected");
     private static readonly Counter<long> ExecutedCounter = Meter.CreateCounter<long>("iot.rules.actions.executed", description: "Rule actions that succeeded");
     private static readonly Counter<long> FailedCounter = Meter.CreateCounter<long>("iot.rules.actions.failed", description: "Rule actions that failed (the error action ran)");
+    private static readonly Counter<long> RetriedCounter = Meter.CreateCounter<long>("iot.rules.actions.retried", description: "Rule action items whose bulk write failed for a passing reason and was tried again");
     private static readonly Histogram<double> Duration = Meter.CreateHistogram<double>("iot.rules.actions.duration", unit: "ms", description: "Time an action took (a bulk action: its batch's write)");
 
     public static void Matched(string rule) => MatchedCounter.Add(1, new KeyValuePair<string, object?>("rule", rule));
@@ -120,6 +137,8 @@ internal static class RuleMetrics
     public static void Executed(string rule, string action, long started) => Record(ExecutedCounter, rule, action, started);
 
     public static void Failed(string rule, string action, long started) => Record(FailedCounter, rule, action, started);
+
+    public static void Retried(int items) => RetriedCounter.Add(items);
 
     private static void Record(Counter<long> counter, string rule, string action, long started)
     {

@@ -75,7 +75,7 @@ internal sealed partial class RuleEvaluatorGrain(
             return;
         }
 
-        var batch = new ActionBatch();
+        var batch = new ActionBatch(time);
         foreach (var item in items)
         {
             foreach (var message in item.Item.Messages)
@@ -194,7 +194,7 @@ internal sealed partial class RuleEvaluatorGrain(
                 ["errorMessage"] = f.Error.Message,
             })]),
         };
-        var own = new ActionBatch();
+        var own = new ActionBatch(time);
         try
         {
             await errorAction.Run(context with { Output = Encoding.UTF8.GetBytes(document.ToJsonString()), OutputIsJson = true, Batch = own },
