@@ -17,7 +17,10 @@
 # shadow over HTTP through the balancer one update at a time, and after each acknowledged update reads it back. Every
 # acknowledged update must get a higher version than the one before, and no read may show an older version or state
 # than an update acknowledged before it. Loopback only, bounded: the publisher stops when the event is over plus 10 s.
-#   bench/resilience-run.sh [rolling|postgres|kill]     (needs mosquitto-clients, haproxy, PostgreSQL's server binaries)
+# Exits 1, naming what failed, if an acknowledged message was lost (at the subscriber or the sink), a shadow check
+# failed, or the wills were not the killed node's. Ports: cluster.sh's (IOT_LB_MQTT, IOT_LB_HTTP, IOT_MQTT_BASE, ...);
+# PostgreSQL: postgres.sh's (IOT_PG_PORT, IOT_PG_DIR). The suite runs a rolling restart this way (ResilienceRunTests).
+#   bench/resilience-run.sh [rolling|postgres|kill]     (needs mosquitto-clients, haproxy, jq, PostgreSQL's server binaries)
 set -euo pipefail
 scenario=${1:-rolling}
 [[ "$scenario" =~ ^(rolling|postgres|kill|upgrade)$ ]] || { echo "usage: $0 [rolling|postgres|kill|upgrade OLD.dll]" >&2; exit 2; }
@@ -33,7 +36,9 @@ if [[ "$scenario" == upgrade ]]; then
   IOT_PG_DIR=$(mktemp -d -u /tmp/oiot-upgrade-pg-XXXX) && export IOT_PG_DIR
   ConnectionStrings__Iot=$("$root/deploy/local/postgres.sh")
 fi
+lb_mqtt=${IOT_LB_MQTT:-1880} lb_http=${IOT_LB_HTTP:-8000} mqtt_base=${IOT_MQTT_BASE:-1883}
 work=$(mktemp -d)
+touch "$work/acknowledged.txt" "$work/acknowledged.log" "$work/received.log" "$work/shadow.txt"
 export IOT_RUN_DIR=$work/run
 cleanup() {
   # shellcheck disable=SC2086
@@ -45,7 +50,7 @@ trap cleanup EXIT
 
 "$root/deploy/local/cluster.sh" 3 >"$work/cluster.log"
 grep -E "balancer|ready" "$work/cluster.log"
-for _ in $(seq 1 50); do curl -fs http://127.0.0.1:8000/readyz >/dev/null && break; sleep 0.2; done
+for _ in $(seq 1 50); do curl -fs http://127.0.0.1:$lb_http/readyz >/dev/null && break; sleep 0.2; done
 key=local-cluster-admin-key
 api() { curl -s --max-time 10 -H "Authorization: Bearer $key" -H 'content-type: application/json' "$@"; }
 
@@ -57,7 +62,7 @@ pg_db=$(sed -E 's/.*Database=([^;]+).*/\1/' <<<"$connection")
 sql() { psql -h 127.0.0.1 -p "$pg_port" -U postgres -d "$pg_db" -qtAc "$1"; }
 sink=roll_sink_$run_id
 sql "CREATE TABLE $sink (k bigint NOT NULL)"
-api -f -o /dev/null -X POST "http://127.0.0.1:8000/api/rules/roll_$run_id" \
+api -f -o /dev/null -X POST "http://127.0.0.1:$lb_http/api/rules/roll_$run_id" \
   -d "{\"sql\": \"SELECT k FROM 'roll/$run_id/#'\", \"actions\": [{\"postgres\": {\"table\": \"$sink\"}}]}" \
   || { echo "could not create the rule" >&2; exit 1; }
 
@@ -66,17 +71,17 @@ api -f -o /dev/null -X POST "http://127.0.0.1:8000/api/rules/roll_$run_id" \
 # retries with back-off.
 (
   while [[ ! -f "$work/stop" ]]; do
-    mosquitto_sub -h 127.0.0.1 -p 1880 -i "roll-subscriber-$run_id" -c -q 1 -t "roll/$run_id/#" -F '%U %p' >>"$work/received.log" 2>>"$work/sub.err" || true
+    mosquitto_sub -h 127.0.0.1 -p "$lb_mqtt" -i "roll-subscriber-$run_id" -c -q 1 -t "roll/$run_id/#" -F '%U %p' >>"$work/received.log" 2>>"$work/sub.err" || true
     echo "$(date +%T.%N | cut -c1-12) subscriber refused; connecting again" >>"$work/sub.err"
     sleep 0.5
   done
 ) &
 sub=$!
 if [[ "$scenario" == kill ]]; then
-  mosquitto_sub -h 127.0.0.1 -p 1880 -i will-watcher -c -q 1 -t 'wills/#' -v >"$work/wills.txt" 2>/dev/null &
+  mosquitto_sub -h 127.0.0.1 -p "$lb_mqtt" -i will-watcher -c -q 1 -t 'wills/#' -v >"$work/wills.txt" 2>/dev/null &
   sub="$sub $!"
   for i in 1 2 3; do
-    mosquitto_sub -h 127.0.0.1 -p $((1883 + 10 * (i - 1))) -i "will-device-$i" -k 5 -t "cmd/will-device-$i" \
+    mosquitto_sub -h 127.0.0.1 -p $((mqtt_base + 10 * (i - 1))) -i "will-device-$i" -k 5 -t "cmd/will-device-$i" \
       --will-topic "wills/node$i" --will-payload "will of the device on node$i" --will-qos 1 >/dev/null 2>&1 &
     sub="$sub $!"
   done
@@ -86,7 +91,7 @@ sleep 2   # the subscriber is subscribed, and every node has read the rule (node
   k=0
   while [[ ! -f "$work/stop" ]]; do
     k=$((k + 1))
-    if mosquitto_pub -h 127.0.0.1 -p 1880 -i "roll-publisher" -q 1 -t "roll/$run_id/x" -m "{\"k\":$k}" 2>>"$work/pub.err"; then
+    if mosquitto_pub -h 127.0.0.1 -p "$lb_mqtt" -i "roll-publisher" -q 1 -t "roll/$run_id/x" -m "{\"k\":$k}" 2>>"$work/pub.err"; then
       echo "$k $(date +%s.%N)" >>"$work/acknowledged.log"
       echo "$k" >>"$work/acknowledged.txt"
     else
@@ -98,7 +103,7 @@ sleep 2   # the subscriber is subscribed, and every node has read the rule (node
 pub=$!
 # The shadow's writer and reader: "N VERSION READ_VERSION READ_K" per acknowledged update (the read right after it;
 # "- -" if the read failed).
-shadow="http://127.0.0.1:8000/things/roll-thing-$run_id/shadow"
+shadow="http://127.0.0.1:$lb_http/things/roll-thing-$run_id/shadow"
 (
   n=0
   while [[ ! -f "$work/stop" ]]; do
@@ -123,7 +128,7 @@ case "$scenario" in
     echo "rolling restart took $(( $(date +%s) - start )) s"
     ;;
   postgres)
-    IOT_PG_PORT=5433 "$root/deploy/local/postgres.sh" restart
+    IOT_PG_PORT=${IOT_PG_PORT:-5433} "$root/deploy/local/postgres.sh" restart
     echo "$(date +%T) PostgreSQL restarted in $(( $(date +%s) - start )) s"
     sleep 10
     ;;
@@ -133,7 +138,7 @@ case "$scenario" in
     ;;
   kill)
     # The node the subscriber's session lives on, from the session API (hostNodeId is "nodeI/incarnation").
-    host=$(curl -fs -H "Authorization: Bearer local-cluster-admin-key" http://127.0.0.1:8000/api/sessions/roll-subscriber-$run_id \
+    host=$(curl -fs -H "Authorization: Bearer local-cluster-admin-key" http://127.0.0.1:$lb_http/api/sessions/roll-subscriber-$run_id \
       | sed -E 's/.*"hostNodeId":"node([0-9]+)\/.*/\1/')
     [[ "$host" =~ ^[0-9]+$ ]] || { echo "could not find the subscriber's node" >&2; exit 1; }
     kill -KILL "$(cat "$IOT_RUN_DIR/node-$host.pid")"
@@ -147,7 +152,7 @@ touch "$work/stop"
 # shellcheck disable=SC2086
 wait $pub || true
 sleep 5   # the last messages reach the subscriber
-pkill -f "mosquitto_sub -h 127.0.0.1 -p 1880 -i roll-subscriber-$run_id" 2>/dev/null || true
+pkill -f "mosquitto_sub -h 127.0.0.1 -p $lb_mqtt -i roll-subscriber-$run_id" 2>/dev/null || true
 # shellcheck disable=SC2086
 kill $sub 2>/dev/null || true
 # shellcheck disable=SC2086
@@ -190,9 +195,23 @@ if [[ $lost -gt 0 ]]; then
   echo "lost: $(comm -23 <(sort -u "$work/acknowledged.txt") <(sort -u "$work/received.txt") | sort -n \
     | awk 'NR == 1 { a = b = $1; next } $1 == b + 1 { b = $1; next } { printf "%s ", (a == b ? a : a "-" b); a = b = $1 } END { print (a == b ? a : a "-" b) }')"
 fi
+failed=()
+((acknowledged > 0)) || failed+=("no publish was acknowledged")
+((lost == 0)) || failed+=("$lost acknowledged messages never received")
+((sink_lost == 0)) || failed+=("$sink_lost acknowledged messages never stored by the rule")
+((not_increasing == 0 && stale == 0)) || failed+=("shadow versions went back")
+((accepted > 0)) || failed+=("no shadow update was acknowledged")
+[[ -n "$last" && "${final% *}" -ge "${last#* }" && "${final#* }" -ge "${last% *}" ]] || failed+=("the final shadow is older than the last acknowledged update")
 if [[ "$scenario" == kill ]]; then
-  echo "wills published: $(sort -u "$work/wills.txt" | cut -d' ' -f1 | tr '\n' ' ')(expected: wills/node$host only)"
+  wills=$(sort -u "$work/wills.txt" | cut -d' ' -f1 | tr '\n' ' ')
+  echo "wills published: $wills(expected: wills/node$host only)"
+  [[ "$wills" == "wills/node$host " ]] || failed+=("wills published: $wills")
 fi
 echo "(work directory: $work)"
 trap - EXIT
 cleanup
+if ((${#failed[@]})); then
+  printf 'FAILED: %s\n' "${failed[@]}"
+  exit 1
+fi
+echo "OK: nothing acknowledged was lost"

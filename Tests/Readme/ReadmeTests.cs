@@ -15,6 +15,7 @@ namespace OrleansIot.Tests.Readme;
 /// them; <c>dotnet run --project Silo</c> starts the built silo in the background until the section ends) and
 /// <c>&lt;!-- readme-test: skip (why) --&gt;</c>.
 /// </summary>
+[Collection(LocalClusterScripts.Name)]
 public sealed class ReadmeTests : IAsyncLifetime
 {
     private const string Key = "readme-admin-key-0123456789";
