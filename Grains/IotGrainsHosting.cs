@@ -1,5 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using Orleans.Configuration;
 using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Shadows;
 using OrleansIot.Grains.Things;
@@ -18,6 +20,9 @@ public static class IotGrainsHosting
         ArgumentNullException.ThrowIfNull(silo);
         var services = silo.Services;
         services.AddValidatedOptions<ThingOptions>(ThingOptions.SectionName);
+        // Keyed by the grain class's full name.
+        services.AddOptions<GrainCollectionOptions>().Configure<IOptions<ThingOptions>>((collection, things) =>
+            collection.ClassSpecificCollectionAge[typeof(ThingGrain).FullName!] = things.Value.IdleActivationAge);
         services.AddValidatedOptions<ShadowOptions>(ShadowOptions.SectionName);
         services.AddValidatedOptions<Rules.RulesOptions>(Rules.RulesOptions.SectionName);
         services.AddValidatedOptions<Abstractions.Registry.RegistryOptions>(Abstractions.Registry.RegistryOptions.SectionName);

@@ -17,6 +17,15 @@ public sealed class ThingOptions
     [Range(1, 3660)]
     public int UsageRetentionDays { get; set; } = 90;
 
+    /// <summary>
+    /// How long a thing grain stays in memory after its last call (Orleans' idle collection; its default is 15
+    /// minutes). A device that stays connected without calling its thing (commands only, keep-alives) then costs no
+    /// activation; the next call reads the thing's state back from storage, so devices that report less often than
+    /// this pay a state read per report. At least 2 minutes (Orleans collects once a minute).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:02:00", "1.00:00:00")]
+    public TimeSpan IdleActivationAge { get; set; } = TimeSpan.FromMinutes(5);
+
     /// <summary>Ended connections each thing keeps, newest first (<c>GET /api/things/{name}/status</c>, the console's history).</summary>
     [Range(0, 1000)]
     public int ConnectionHistory { get; set; } = 10;
