@@ -21,7 +21,7 @@ namespace OrleansIot.Gateway.Routing;
 internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, GatewayMetrics metrics, TopicWatches watches) : IDisposable
 {
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
-    private readonly TopicTree<string> _filters = new();
+    private readonly TopicTree<string> _filters = new(indexOwners: true);   // owners are clients, removed at every connect
     private readonly Dictionary<string, MqttSession> _sessions = new(StringComparer.Ordinal);
 
     [ThreadStatic]

@@ -65,7 +65,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
 
     // Offline sessions' filters, owned by client id. Read on every routed message, written on connect/disconnect.
     private readonly ReaderWriterLockSlim _offlineLock = new(LockRecursionPolicy.NoRecursion);
-    private readonly TopicTree<string> _offline = new();
+    private readonly TopicTree<string> _offline = new(indexOwners: true);   // owners are clients
     private volatile int _offlineFilters;
 
     // This node's hosted list, written in batches.

@@ -4,9 +4,18 @@ namespace OrleansIot.Grains.Abstractions.Routing;
 /// Topic filters in a trie, each with the set of owners (e.g. nodes) that hold it, for matching a published topic
 /// against many filters in time proportional to the topic's levels, not to the number of filters. Not thread-safe.
 /// </summary>
-public sealed class TopicTree<TOwner> where TOwner : notnull
+/// <param name="indexOwners">
+/// Also keep each owner's filters, so <see cref="FiltersOf"/> and <see cref="RemoveOwner"/> cost the owner's filters,
+/// not a walk of the whole tree: for trees with many owners that come and go (one per client, removed at every
+/// connect and disconnect), where the walk made each connect cost all the other clients' filters. Without it (a few
+/// owners, each with many filters: nodes) nothing more is kept.
+/// </param>
+public sealed class TopicTree<TOwner>(bool indexOwners = false) where TOwner : notnull
 {
     private readonly Node _root = new();
+
+    // An owner's filters: a string while it holds one (most clients), a set when it holds more.
+    private readonly Dictionary<TOwner, object>? _byOwner = indexOwners ? new() : null;
 
     /// <summary>Number of distinct filters held by at least one owner.</summary>
     public int FilterCount { get; private set; }
@@ -32,6 +41,22 @@ public sealed class TopicTree<TOwner> where TOwner : notnull
         if (added && node.Owners.Count == 1)
         {
             FilterCount++;
+        }
+
+        if (added && _byOwner is not null)
+        {
+            if (!_byOwner.TryGetValue(owner, out var held))
+            {
+                _byOwner[owner] = filter;
+            }
+            else if (held is HashSet<string> set)
+            {
+                set.Add(filter);
+            }
+            else
+            {
+                _byOwner[owner] = new HashSet<string>(StringComparer.Ordinal) { (string)held, filter };
+            }
         }
 
         return added;
@@ -64,6 +89,14 @@ public sealed class TopicTree<TOwner> where TOwner : notnull
             node.Owners = null;
         }
 
+        if (_byOwner is not null && _byOwner.TryGetValue(owner, out var held))
+        {
+            if (held is not HashSet<string> set || (set.Remove(filter) && set.Count == 0))
+            {
+                _byOwner.Remove(owner);
+            }
+        }
+
         // Prune empty branches so a churning subscription set does not leak nodes.
         for (var i = path.Count - 1; i >= 0 && node.Owners is null && node.Children is not { Count: > 0 }; i--)
         {
@@ -87,6 +120,13 @@ public sealed class TopicTree<TOwner> where TOwner : notnull
     /// <summary>The filters an owner holds.</summary>
     public IEnumerable<string> FiltersOf(TOwner owner)
     {
+        if (_byOwner is not null)
+        {
+            return !_byOwner.TryGetValue(owner, out var held) ? []
+                : held is HashSet<string> set ? [.. set]
+                : [(string)held];
+        }
+
         var found = new List<string>();
         Walk(_root, [], owner, found);
         return found;

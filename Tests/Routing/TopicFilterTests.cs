@@ -111,10 +111,12 @@ public sealed class TopicFilterTests
         }
     }
 
-    [Fact]
-    public void Tree_RemovesFiltersAndOwners_AndPrunes()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Tree_RemovesFiltersAndOwners_AndPrunes(bool indexOwners)
     {
-        var tree = new TopicTree<string>();
+        var tree = new TopicTree<string>(indexOwners);
         Assert.True(tree.Add("a/+/c", "n1"));
         Assert.False(tree.Add("a/+/c", "n1"));
         Assert.True(tree.Add("a/+/c", "n2"));
@@ -134,5 +136,50 @@ public sealed class TopicFilterTests
         Assert.Equal(1, tree.FilterCount);
         tree.Remove("a/+/c", "n2");
         Assert.Equal(0, tree.FilterCount);
+    }
+
+    /// <summary>
+    /// A tree that keeps each owner's filters (one per client, so a connect does not walk every client's filters)
+    /// answers <c>FiltersOf</c>, <c>RemoveOwner</c> and matching as the walked tree does, through random adds and
+    /// removes of owners holding one filter or many.
+    /// </summary>
+    [Fact]
+    public void Tree_WithOwnersIndexed_AnswersAsTheWalkedTree()
+    {
+        var random = new Random(4321);
+        var walked = new TopicTree<string>();
+        var indexed = new TopicTree<string>(indexOwners: true);
+        string[] filters = ["a/b", "a/+", "a/#", "cmd/dev1", "cmd/dev2", "$aws/things/x/shadow/#", "+/+", "#"];
+        string[] owners = ["c1", "c2", "c3", "c4", "c5"];
+        for (var i = 0; i < 5000; i++)
+        {
+            var owner = owners[random.Next(owners.Length)];
+            var filter = filters[random.Next(filters.Length)];
+            switch (random.Next(10))
+            {
+                case < 5:
+                    Assert.Equal(walked.Add(filter, owner), indexed.Add(new string(filter.AsSpan()), owner));   // another instance, same text
+                    break;
+                case < 9:
+                    Assert.Equal(walked.Remove(filter, owner), indexed.Remove(filter, owner));
+                    break;
+                default:
+                    walked.RemoveOwner(owner);
+                    indexed.RemoveOwner(owner);
+                    break;
+            }
+
+            foreach (var o in owners)
+            {
+                Assert.Equal(walked.FiltersOf(o).Order(), indexed.FiltersOf(o).Order());
+            }
+
+            Assert.Equal(walked.FilterCount, indexed.FilterCount);
+            var topic = new[] { "a/b", "cmd/dev1", "$aws/things/x/shadow/update", "z" }[random.Next(4)];
+            HashSet<string> fromWalked = [], fromIndexed = [];
+            walked.Match(topic, fromWalked);
+            indexed.Match(topic, fromIndexed);
+            Assert.True(fromWalked.SetEquals(fromIndexed), topic);
+        }
     }
 }
