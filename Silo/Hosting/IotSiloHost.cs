@@ -193,8 +193,7 @@ public static partial class IotSiloHost
             {
                 var primary = cluster.PrimarySiloEndpoint is { } p ? IPEndPoint.Parse(p) : null;
                 silo.UseLocalhostClustering(endpoints.SiloPort, endpoints.GatewayPort, primary, serviceId: cluster.ServiceId, clusterId: cluster.ClusterId);
-                silo.AddMemoryGrainStorage(StorageNames.Default);
-                silo.AddMemoryGrainStorage(StorageNames.PubSub);
+                silo.AddIotMemoryGrainStorage();
                 silo.UseInMemoryReminderService();
                 var cacheAge = Settings.Bind<TelemetryOptions>(configuration, TelemetryOptions.SectionName).MemoryStreamCacheAge;
                 silo.AddMemoryStreams(StreamNames.Provider, streams => streams.ConfigureCacheEviction(eviction => eviction.Configure(o =>

@@ -5,6 +5,7 @@ using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Routing;
 using OrleansIot.Grains.Shadows;
 using OrleansIot.Grains.Things;
+using OrleansIot.Silo.Hosting;
 
 namespace OrleansIot.Tests.Infrastructure;
 
@@ -40,8 +41,7 @@ public sealed class ClusterFixture : IAsyncLifetime
         {
             // Composed as the silo host composes it (AddIotGrains), with memory storage and recording fakes of the gateway.
             silo.AddIotGrains()
-                .AddMemoryGrainStorage(StorageNames.Default)
-                .AddMemoryGrainStorage(StorageNames.PubSub)
+                .AddIotMemoryGrainStorage()
                 .AddMemoryStreams(StreamNames.Provider)
                 .UseInMemoryReminderService();
             silo.Services.AddIotEmbeddedStores();
