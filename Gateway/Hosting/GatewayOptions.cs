@@ -257,7 +257,8 @@ public sealed class DashboardAccessOptions
 
     /// <summary>
     /// Whether the dashboard is served. Its grain-call profiler measures calls only while someone has the dashboard
-    /// open (and a minute after); otherwise it costs one check per grain call.
+    /// open (and a minute after); otherwise it costs one check per grain call. It also samples Orleans' metrics every
+    /// second and holds about 60 MiB (docs/benchmarks.md, session 8): turn it off on nodes nobody watches through it.
     /// </summary>
     public bool Enabled { get; set; } = true;
 
