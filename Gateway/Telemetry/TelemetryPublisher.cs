@@ -26,9 +26,19 @@ internal sealed partial class TelemetryPublisher : IHostedService, IDisposable
     private readonly Channel<Pending>[] _queues;
     private readonly List<Task> _writers = [];
     private readonly CancellationTokenSource _stopping = new();
+    private readonly TimeProvider _time;
 
-    public TelemetryPublisher(IClusterClient cluster, IOptions<TelemetryOptions> options, GatewayMetrics metrics, ILogger<TelemetryPublisher> logger)
+    /// <summary>
+    /// The pauses before each further try of a stream write that failed for a passing reason (PostgreSQL restarting:
+    /// every pooled connection's next use fails once), 1.85 s in all: the publishers' PUBACKs wait meanwhile, instead
+    /// of their publishes being refused.
+    /// </summary>
+    internal static readonly TimeSpan[] RetryDelays =
+        [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(1)];
+
+    public TelemetryPublisher(IClusterClient cluster, IOptions<TelemetryOptions> options, GatewayMetrics metrics, ILogger<TelemetryPublisher> logger, TimeProvider time)
     {
+        _time = time;
         _cluster = cluster;
         _metrics = metrics;
         _logger = logger;
@@ -154,7 +164,7 @@ internal sealed partial class TelemetryPublisher : IHostedService, IDisposable
 
             try
             {
-                await stream.OnNextAsync(new TelemetryBatch(partition, messages)).WaitAsync(_stopping.Token);
+                await WriteAsync(stream, new TelemetryBatch(partition, messages));
                 _metrics.TelemetryBatches.Add(1);
                 _metrics.TelemetryMessages.Add(messages.Length);
                 foreach (var item in batch)
@@ -176,12 +186,32 @@ internal sealed partial class TelemetryPublisher : IHostedService, IDisposable
         }
     }
 
+    private async Task WriteAsync(IAsyncStream<TelemetryBatch> stream, TelemetryBatch batch)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await stream.OnNextAsync(batch).WaitAsync(_stopping.Token);
+                return;
+            }
+            catch (Exception ex) when (attempt < RetryDelays.Length && DatabaseErrors.IsTransient(ex) && !_stopping.IsCancellationRequested)
+            {
+                LogWriteRetried(_logger, batch.Partition, batch.Messages.Count, ex.Message);
+                await Task.Delay(RetryDelays[attempt], _time, _stopping.Token);
+            }
+        }
+    }
+
     public void Dispose() => _stopping.Dispose();
 
     private readonly record struct Pending(TelemetryMessage Message, TaskCompletionSource? Accepted);
 
     [LoggerMessage(EventId = 1062, Level = LogLevel.Warning, Message = "Telemetry queue full: dropped a QoS 0 message of {ClientId} on {Topic}")]
     private static partial void LogDropped(ILogger logger, string clientId, string topic);
+
+    [LoggerMessage(EventId = 1082, Level = LogLevel.Warning, Message = "Writing {Count} messages to telemetry partition {Partition} failed for a passing reason ({Reason}); trying again")]
+    private static partial void LogWriteRetried(ILogger logger, int partition, int count, string reason);
 
     [LoggerMessage(EventId = 1063, Level = LogLevel.Error, Message = "Could not write {Count} messages to telemetry partition {Partition}")]
     private static partial void LogWriteFailed(ILogger logger, Exception exception, int partition, int count);
