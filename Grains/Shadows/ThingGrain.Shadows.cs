@@ -2,6 +2,7 @@ using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Shadows;
 using OrleansIot.Grains.Abstractions.Things;
 using OrleansIot.Grains.Shadows;
@@ -378,19 +379,34 @@ internal sealed partial class ThingGrain
         return shadows;
     }
 
-    /// <summary>True when written, false when the store holds a newer revision, null when the store failed.</summary>
+    /// <summary>The pauses before each further try of a shadow write that failed for a passing reason (PostgreSQL restarting).</summary>
+    private static readonly TimeSpan[] SaveRetryDelays = [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(500)];
+
+    /// <summary>
+    /// True when written, false when the store holds a newer revision, null when the store failed. A write that fails
+    /// for a passing reason is tried again (the revision check makes that safe: a first try that was stored after all
+    /// makes the next one find a newer revision, and the update is decided again on what was stored).
+    /// </summary>
     private async Task<bool?> SaveAsync(string key, ShadowDocument doc)
     {
-        try
+        var stored = ToStored(key, doc);
+        for (var attempt = 0; ; attempt++)
         {
-            return await shadowStore.SaveAsync(ToStored(key, doc), CancellationToken.None);
-        }
-        catch (Exception ex) when (ex is not OperationCanceledException)
-        {
-            // Nothing was announced and the live document is unchanged: the request is rejected with 500.
-            LogShadowStoreFailed(logger, ex, ThingName, key);
-            _shadows = null;
-            return null;
+            try
+            {
+                return await shadowStore.SaveAsync(stored, CancellationToken.None);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException && attempt < SaveRetryDelays.Length && DatabaseErrors.IsTransient(ex))
+            {
+                await Task.Delay(SaveRetryDelays[attempt], time);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // Nothing was announced and the live document is unchanged: the request is rejected with 500.
+                LogShadowStoreFailed(logger, ex, ThingName, key);
+                _shadows = null;
+                return null;
+            }
         }
     }
 
