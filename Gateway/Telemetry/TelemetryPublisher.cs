@@ -186,22 +186,9 @@ internal sealed partial class TelemetryPublisher : IHostedService, IDisposable
         }
     }
 
-    private async Task WriteAsync(IAsyncStream<TelemetryBatch> stream, TelemetryBatch batch)
-    {
-        for (var attempt = 0; ; attempt++)
-        {
-            try
-            {
-                await stream.OnNextAsync(batch).WaitAsync(_stopping.Token);
-                return;
-            }
-            catch (Exception ex) when (attempt < RetryDelays.Length && DatabaseErrors.IsTransient(ex) && !_stopping.IsCancellationRequested)
-            {
-                LogWriteRetried(_logger, batch.Partition, batch.Messages.Count, ex.Message);
-                await Task.Delay(RetryDelays[attempt], _time, _stopping.Token);
-            }
-        }
-    }
+    private Task WriteAsync(IAsyncStream<TelemetryBatch> stream, TelemetryBatch batch) =>
+        DatabaseErrors.RetryTransientAsync(() => stream.OnNextAsync(batch).WaitAsync(_stopping.Token), RetryDelays, _time,
+            ex => LogWriteRetried(_logger, batch.Partition, batch.Messages.Count, ex.Message), _stopping.Token);
 
     public void Dispose() => _stopping.Dispose();
 

@@ -90,28 +90,19 @@ internal sealed class ActionBatch(TimeProvider time)
         public async Task FlushAsync()
         {
             var started = Stopwatch.GetTimestamp();
-            for (var attempt = 0; ; attempt++)
+            try
             {
-                try
+                await DatabaseErrors.RetryTransientAsync(() => flush(_items), RetryDelays, time, _ => RuleMetrics.Retried(_owners.Count));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                foreach (var (rule, type, onFailure) in _owners)
                 {
-                    await flush(_items);
-                    break;
+                    RuleMetrics.Failed(rule, type, started);
+                    await onFailure(ex);
                 }
-                catch (Exception ex) when (ex is not OperationCanceledException && attempt < RetryDelays.Length && DatabaseErrors.IsTransient(ex))
-                {
-                    RuleMetrics.Retried(_owners.Count);
-                    await Task.Delay(RetryDelays[attempt], time);
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    foreach (var (rule, type, onFailure) in _owners)
-                    {
-                        RuleMetrics.Failed(rule, type, started);
-                        await onFailure(ex);
-                    }
 
-                    return;
-                }
+                return;
             }
 
             foreach (var (rule, type, _) in _owners)

@@ -389,24 +389,16 @@ internal sealed partial class ThingGrain
     /// </summary>
     private async Task<bool?> SaveAsync(string key, ShadowDocument doc)
     {
-        var stored = ToStored(key, doc);
-        for (var attempt = 0; ; attempt++)
+        try
         {
-            try
-            {
-                return await shadowStore.SaveAsync(stored, CancellationToken.None);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException && attempt < SaveRetryDelays.Length && DatabaseErrors.IsTransient(ex))
-            {
-                await Task.Delay(SaveRetryDelays[attempt], time);
-            }
-            catch (Exception ex) when (ex is not OperationCanceledException)
-            {
-                // Nothing was announced and the live document is unchanged: the request is rejected with 500.
-                LogShadowStoreFailed(logger, ex, ThingName, key);
-                _shadows = null;
-                return null;
-            }
+            return await DatabaseErrors.RetryTransientAsync<bool>(() => shadowStore.SaveAsync(ToStored(key, doc), CancellationToken.None), SaveRetryDelays, time);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            // Nothing was announced and the live document is unchanged: the request is rejected with 500.
+            LogShadowStoreFailed(logger, ex, ThingName, key);
+            _shadows = null;
+            return null;
         }
     }
 
