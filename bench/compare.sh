@@ -44,7 +44,7 @@ mosq_pid=$!
 Iot__Mqtt__Port=$iot_port Iot__Http__Port=$iot_http Iot__BindAddress=127.0.0.1 \
 Iot__Limits__MaxPublishesPerSecond=0 Iot__Limits__MaxBytesPerSecond=0 Iot__Tls__Enabled=false \
 Orleans__Endpoints__SiloPort=${IOT_BENCH_SILO_PORT:-21111} Orleans__Endpoints__GatewayPort=${IOT_BENCH_GATEWAY_PORT:-23000} \
-Logging__LogLevel__Default=Warning \
+Logging__LogLevel__Default=Warning DOTNET_GCgen0size=${DOTNET_GCgen0size:-0x4000000} \
   "${server_pin[@]}" dotnet "$root/Silo/bin/Release/net10.0/OrleansIot.Silo.dll" >"$work/orleansiot.log" 2>&1 &
 iot_pid=$!
 for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$iot_http/health" >/dev/null 2>&1 && break; sleep 0.1; done

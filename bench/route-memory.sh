@@ -11,11 +11,11 @@ dll=$root/Silo/bin/Release/net10.0/OrleansIot.Silo.dll
 dotnet build "$root/Silo/Silo.csproj" -c Release -nologo -v q >/dev/null
 work=$(mktemp -d)
 limits=(Iot__Limits__MaxFiltersPerSubscribe=65535 Iot__Limits__MaxSubscriptionsPerConnection=1000000 Iot__Routing__RefreshInterval=00:00:01)
-env "${limits[@]}" Iot__PortOffset=300 dotnet "$dll" >"$work/a.log" 2>&1 &
+env "${limits[@]}" DOTNET_GCgen0size=${DOTNET_GCgen0size:-0x4000000} Iot__PortOffset=300 dotnet "$dll" >"$work/a.log" 2>&1 &
 a=$!
 trap 'kill $a ${b:-} ${subs[*]:-} 2>/dev/null || true' EXIT
 for _ in $(seq 1 120); do curl -fs http://127.0.0.1:8380/readyz >/dev/null && break; sleep 0.5; done
-env "${limits[@]}" Iot__PortOffset=310 Orleans__PrimarySiloEndpoint=127.0.0.1:11411 dotnet "$dll" >"$work/b.log" 2>&1 &
+env "${limits[@]}" DOTNET_GCgen0size=${DOTNET_GCgen0size:-0x4000000} Iot__PortOffset=310 Orleans__PrimarySiloEndpoint=127.0.0.1:11411 dotnet "$dll" >"$work/b.log" 2>&1 &
 b=$!
 for _ in $(seq 1 120); do curl -fs http://127.0.0.1:8390/readyz >/dev/null && break; sleep 0.5; done
 sleep 10

@@ -11,7 +11,7 @@ key=soak-key-0123456789
 log=$(mktemp)
 dotnet build "$root/Silo/Silo.csproj" -c Release -nologo -v q >/dev/null
 dotnet build "$root/bench/OrleansIot.Bench/OrleansIot.Bench.csproj" -c Release -nologo -v q >/dev/null
-Iot__PortOffset=200 Iot__Auth__BootstrapAdminKey=$key \
+Iot__PortOffset=200 Iot__Auth__BootstrapAdminKey=$key DOTNET_GCgen0size=${DOTNET_GCgen0size:-0x4000000} \
   taskset -c 1 dotnet "$root/Silo/bin/Release/net10.0/OrleansIot.Silo.dll" >"$log" 2>&1 &
 node=$!
 trap 'kill $node 2>/dev/null || true' EXIT

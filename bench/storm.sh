@@ -20,9 +20,9 @@ dotnet build "$root/bench/OrleansIot.Bench" -c Release -nologo -v q >/dev/null
 node=$root/Silo/bin/Release/net10.0/OrleansIot.Silo.dll
 start_node() {
   if [[ -n "${1:-}" ]]; then
-    Iot__Limits__MaxConnectsPerSecond=$1 taskset -c 1 dotnet "$node" >>"$work/node.log" 2>&1 &
+    Iot__Limits__MaxConnectsPerSecond=$1 DOTNET_GCgen0size=${DOTNET_GCgen0size:-0x4000000} taskset -c 1 dotnet "$node" >>"$work/node.log" 2>&1 &
   else
-    taskset -c 1 dotnet "$node" >>"$work/node.log" 2>&1 &
+    DOTNET_GCgen0size=${DOTNET_GCgen0size:-0x4000000} taskset -c 1 dotnet "$node" >>"$work/node.log" 2>&1 &
   fi
   echo $! >"$work/node.pid"
   for _ in $(seq 1 200); do curl -fs "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 && return 0; sleep 0.1; done

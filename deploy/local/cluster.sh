@@ -57,6 +57,7 @@ start_node() {
   Iot__Auth__AllowAnonymous="$allow_anonymous" Iot__Auth__BootstrapAdminKey="$admin_key" \
   Orleans__Endpoints__SiloPort=$silo Orleans__Endpoints__GatewayPort=$gateway \
   Logging__Console__FormatterOptions__TimestampFormat="HH:mm:ss.fff " \
+  DOTNET_GCgen0size="${DOTNET_GCgen0size:-0x4000000}" \
     nohup dotnet "$dll" >>"$run/node-$i.log" 2>&1 &
   echo $! >"$run/node-$i.pid"
   echo "node$i: mqtt://127.0.0.1:$mqtt  mqtts://127.0.0.1:$mqtts  http://127.0.0.1:$http  https://127.0.0.1:$https  silo $silo  gateway $gateway  log $run/node-$i.log"
