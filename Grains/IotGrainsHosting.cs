@@ -34,9 +34,21 @@ public static class IotGrainsHosting
         services.TryAddSingleton<Abstractions.Artifacts.ArtifactUrls>();
         services.AddValidatedOptions<FleetIndex.FleetIndexOptions>(FleetIndex.FleetIndexOptions.SectionName);
         services.AddValidatedOptions<Alarms.AlarmOptions>(Alarms.AlarmOptions.SectionName);
-        services.TryAddSingleton<FleetIndex.FleetIndexView>();
+        services.AddIotFleetIndexNode();
         services.TryAddSingleton(TimeProvider.System);
         services.AddIotRules();
         return silo;
+    }
+
+    /// <summary>
+    /// What every node's thing grains need of the fleet index: the node's copy of its settings and the write-behind of
+    /// shadow parts (also answering the searches' request to write, through Orleans' control channel).
+    /// </summary>
+    public static IServiceCollection AddIotFleetIndexNode(this IServiceCollection services)
+    {
+        services.TryAddSingleton<FleetIndex.FleetIndexView>();
+        services.TryAddSingleton<FleetIndex.IndexWriteBehind>();
+        services.AddKeyedSingleton<Orleans.Providers.IControllable>(FleetIndex.IndexWriteBehind.ControlName, (sp, _) => sp.GetRequiredService<FleetIndex.IndexWriteBehind>());
+        return services;
     }
 }

@@ -10,7 +10,7 @@ namespace OrleansIot.Grains.FleetIndex;
 
 /// <summary>Searches and aggregations: checks the request (AWS's limits and error names), then asks the store.</summary>
 [GrainType("fleet-index"), Orleans.Concurrency.StatelessWorker]
-internal sealed class FleetIndexGrain(IFleetIndexStore store, FleetIndexView view, IOptions<FleetIndexOptions> options) : Grain, IFleetIndexGrain
+internal sealed class FleetIndexGrain(IFleetIndexStore store, FleetIndexView view, IOptions<FleetIndexOptions> options, ILogger<FleetIndexGrain> logger) : Grain, IFleetIndexGrain
 {
     public const string ThingIndex = "AWS_Things";
     private const int MaxResults = 500;
@@ -99,6 +99,9 @@ internal sealed class FleetIndexGrain(IFleetIndexStore store, FleetIndexView vie
 
         var query = FleetQuery.Parse(queryString, options.Value.Limits);
         IndexFieldNames.Check(query, configuration);
+
+        // Read your writes: every node writes the shadow sections it holds before the store is asked.
+        await IndexWriteBehind.FlushEverywhereAsync(GrainFactory, logger);
         return query;
     }
 }
@@ -114,11 +117,17 @@ internal sealed partial class FleetIndexAdminGrain(
     IFleetIndexStore store,
     FleetIndexView view,
     IOptions<FleetIndexOptions> options,
+    IClusterMembershipService membership,
     TimeProvider time,
     ILogger<FleetIndexAdminGrain> logger) : Grain, IFleetIndexAdminGrain
 {
     private Task<long>? _rebuild;
     private IGrainTimer? _rebuildTimer;
+    private IGrainTimer? _repairTimer;
+    private HashSet<SiloAddress> _dead = [];
+    private bool _repairDue = true;   // at activation: this grain's previous node may be the one that died
+
+    private static readonly TimeSpan RepairCheck = TimeSpan.FromSeconds(5);
     private readonly Dictionary<string, IGrainTimer> _recheck = [];
 
     private FleetIndexAdminState S => state.State;
@@ -134,6 +143,11 @@ internal sealed partial class FleetIndexAdminGrain(
             StartRebuild(TimeSpan.Zero);
         }
 
+        _dead = DeadSilos();
+        // Membership is read from this node's copy: a look every few seconds costs nothing.
+        var every = options.Value.WriteBehind > RepairCheck ? options.Value.WriteBehind : RepairCheck;
+        _repairTimer = this.RegisterGrainTimer(static (grain, _) => grain.RepairIfANodeDiedAsync(), this,
+            new GrainTimerCreationOptions(every, every) { Interleave = true, KeepAlive = true });
         return base.OnActivateAsync(cancellationToken);
     }
 
@@ -254,6 +268,7 @@ internal sealed partial class FleetIndexAdminGrain(
     {
         var query = FleetIndexView.ParseStored(group.QueryString);
         var names = new HashSet<string>(StringComparer.Ordinal);
+        await IndexWriteBehind.FlushEverywhereAsync(GrainFactory, logger);
         string? after = null;
         do
         {
@@ -300,6 +315,40 @@ internal sealed partial class FleetIndexAdminGrain(
             },
             (Grain: this, Done: started),
             new GrainTimerCreationOptions(delay, Timeout.InfiniteTimeSpan) { Interleave = true, KeepAlive = true });
+    }
+
+    private HashSet<SiloAddress> DeadSilos() =>
+        [.. membership.CurrentSnapshot.Members.Values.Where(m => m.Status == SiloStatus.Dead).Select(m => m.SiloAddress)];
+
+    /// <summary>
+    /// A node that died lost the shadow sections it held in its write-behind (up to <see cref="FleetIndexOptions.WriteBehind"/>
+    /// of updates): the things whose shadows are newer than their entries reindex themselves.
+    /// </summary>
+    private async Task RepairIfANodeDiedAsync()
+    {
+        var dead = DeadSilos();
+        _repairDue |= dead.Except(_dead).Any();
+        _dead = dead;
+        if (!_repairDue || !Configuration.Registry || _rebuild is { IsCompleted: false })
+        {
+            return;
+        }
+
+        try
+        {
+            var stale = await store.ShadowsNewerThanEntriesAsync();
+            await ForEachAsync(stale, name => GrainFactory.GetGrain<IThingGrain>(name).Reindex());
+            _repairDue = false;
+            if (stale.Count > 0)
+            {
+                FleetIndexMetrics.Repaired.Add(stale.Count);
+                LogRepaired(logger, stale.Count);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogRepairFailed(logger, e);   // tried again at the next tick
+        }
     }
 
     /// <summary>Every registered thing and every thing in the index reindexes itself (an unregistered one removes its entry).</summary>
@@ -373,6 +422,12 @@ internal sealed partial class FleetIndexAdminGrain(
 
     [LoggerMessage(EventId = 2401, Level = LogLevel.Information, Message = "Rebuilt the thing index: {Count} registered things in {Seconds:F1} s")]
     private static partial void LogRebuilt(ILogger logger, long count, double seconds);
+
+    [LoggerMessage(EventId = 2405, Level = LogLevel.Information, Message = "Repaired the thing index after a node's death: {Count} things whose shadows were newer than their entries reindexed")]
+    private static partial void LogRepaired(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 2406, Level = LogLevel.Warning, Message = "Could not repair the thing index after a node's death; trying again shortly")]
+    private static partial void LogRepairFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(EventId = 2402, Level = LogLevel.Warning, Message = "Could not reindex thing {ThingName}")]
     private static partial void LogReindexFailed(ILogger logger, Exception exception, string thingName);

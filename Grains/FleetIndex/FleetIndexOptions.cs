@@ -23,6 +23,14 @@ public sealed class FleetIndexOptions
     [Range(typeof(TimeSpan), "00:00:00.050", "00:05:00")]
     public TimeSpan SettingsRefresh { get; set; } = TimeSpan.FromSeconds(2);
 
+    /// <summary>
+    /// How often a node writes the shadow sections its things handed over (each thing's latest only). Longer: fewer
+    /// index writes for things that update often; searches still see every acknowledged update (they make every node
+    /// write first), but a node that dies loses up to this much until the repair rewrites it.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+    public TimeSpan WriteBehind { get; set; } = TimeSpan.FromSeconds(2);
+
     /// <summary>Things reindexed at once by a rebuild.</summary>
     [Range(1, 1000)]
     public int RebuildParallelism { get; set; } = 32;

@@ -31,6 +31,12 @@ public interface IFleetIndexStore
 
     Task<IReadOnlyList<FleetBucket>> BucketsAsync(FleetQuery query, string field, int maxBuckets);
 
+    /// <summary>
+    /// Registered things whose shadows were written after their index entry's shadow part: what a node that died held
+    /// in its write-behind (<see cref="IndexWriteBehind"/>). The memory store dies with its node: none.
+    /// </summary>
+    Task<IReadOnlyList<string>> ShadowsNewerThanEntriesAsync() => Task.FromResult<IReadOnlyList<string>>([]);
+
     /// <summary>Names of every entry, registered or not, in name order (for rebuilds).</summary>
     Task<RegistryPage<string>> NamesAsync(string? afterThingName, int maxResults);
 }

@@ -129,6 +129,34 @@ public static class IndexFields
         return new IndexSection(root.ToJsonString(), fields.ToJson());
     }
 
+    /// <summary>The shadow section from stored rows (<see cref="OrleansIot.Grains.Shadows.IShadowStore"/>): the classic one (name "") and named ones.</summary>
+    public static IndexSection? ShadowsFromStored(IReadOnlyList<OrleansIot.Grains.Shadows.StoredShadow> rows)
+    {
+        IndexedShadow? classic = null;
+        var named = new List<(string, IndexedShadow)>();
+        foreach (var row in rows.OrderBy(r => r.ShadowName, StringComparer.Ordinal))
+        {
+            if (OrleansIot.Grains.Shadows.ShadowMerge.ParseStored(row.Document) is not { } stored)
+            {
+                continue;
+            }
+
+            var state = stored["state"] as JsonObject;
+            var metadata = stored["metadata"] as JsonObject;
+            var shadow = new IndexedShadow(state?["desired"] as JsonObject, state?["reported"] as JsonObject, metadata?["desired"] as JsonObject, metadata?["reported"] as JsonObject, row.Version);
+            if (row.ShadowName.Length == 0)
+            {
+                classic = shadow;
+            }
+            else
+            {
+                named.Add((row.ShadowName, shadow));
+            }
+        }
+
+        return Shadows(classic, named);
+    }
+
     public static IndexSection Connectivity(bool connected, long timestampMs, string? disconnectReason)
     {
         var fields = new Fields();

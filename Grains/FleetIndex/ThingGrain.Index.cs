@@ -3,6 +3,7 @@ using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.FleetIndex;
 using OrleansIot.Grains.Abstractions.Registry;
 using OrleansIot.Grains.FleetIndex;
+using OrleansIot.Grains.Shadows;
 
 namespace OrleansIot.Grains.Things;
 
@@ -35,6 +36,8 @@ internal sealed partial class ThingGrain
 
         if (!registered)
         {
+            indexBehind.Enqueue(ThingName, (IndexSection?)null);
+            await indexBehind.FlushAsync();
             await index.RemoveAsync(ThingName);
             Array.Clear(_sectionKnown);
             return;
@@ -91,10 +94,24 @@ internal sealed partial class ThingGrain
             return;
         }
 
-        if (indexed)
+        if (!indexed)
         {
-            await WriteIndexAsync([IndexPart.Shadow], rethrow: false);
+            return;
         }
+
+        // Without dynamic groups nothing here needs the section now: the write-behind builds it when it writes, from
+        // the stored rows (immutable strings), once per round however often the thing updated in between.
+        var current = await indexView.CurrentAsync();
+        if (current.DynamicGroups.Count == 0 && current.Configuration.Shadow && _storedRows is { } rows && _record is not null)
+        {
+            var configuration = current.Configuration;
+            StoredShadow[] indexedRows = [.. rows.Values.Where(r => r.Document is not null && (r.ShadowName.Length == 0 || configuration.IndexesShadow(r.ShadowName)))];
+            indexBehind.Enqueue(ThingName, () => IndexFields.ShadowsFromStored(indexedRows));
+            _sectionKnown[(int)IndexPart.Shadow] = false;   // built again from the documents if this activation needs it
+            return;
+        }
+
+        await WriteIndexAsync([IndexPart.Shadow], rethrow: false);
     }
 
     private async Task WriteIndexAsync(IndexPart[] parts, bool rethrow, bool followGroups = true)
@@ -114,7 +131,17 @@ internal sealed partial class ThingGrain
                 writes.Add(new IndexPartWrite(part, await BuildAsync(part, configuration)));
             }
 
-            await index.WriteAsync(ThingName, writes);
+            // The shadow part, the one that changes most, is written behind; the others now.
+            if (writes.Find(w => w.Part == IndexPart.Shadow) is { } shadow)
+            {
+                indexBehind.Enqueue(ThingName, shadow.Section);
+            }
+
+            if (writes.Exists(w => w.Part != IndexPart.Shadow))
+            {
+                await index.WriteAsync(ThingName, [.. writes.Where(w => w.Part != IndexPart.Shadow)]);
+            }
+
             foreach (var write in writes)
             {
                 _sections[(int)write.Part] = write.Section;
@@ -129,6 +156,22 @@ internal sealed partial class ThingGrain
         catch (Exception ex) when (ex is not OperationCanceledException && !rethrow)
         {
             IndexFailed(ex);
+        }
+    }
+
+    /// <summary>Before this activation ends: its shadow section waiting on this node is written, so an activation elsewhere cannot be overtaken by it.</summary>
+    private async Task FlushIndexAsync()
+    {
+        if (indexBehind.Holds(ThingName))
+        {
+            try
+            {
+                await indexBehind.FlushAsync();
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                IndexFailed(ex);
+            }
         }
     }
 

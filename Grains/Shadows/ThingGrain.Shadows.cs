@@ -18,6 +18,9 @@ internal sealed partial class ThingGrain
     private static readonly TimeSpan MaxWait = TimeSpan.FromSeconds(25);
 
     private Dictionary<string, ShadowDocument>? _shadows;
+
+    // The rows as stored (immutable strings), beside _shadows: what the index's write-behind builds its section from.
+    private Dictionary<string, StoredShadow>? _storedRows;
     private readonly List<ShadowWaiter> _waiters = [];
     private double _requestTokens = -1;
     private long _requestTokensAt;
@@ -370,12 +373,15 @@ internal sealed partial class ThingGrain
 
         var rows = await shadowStore.LoadAsync(ThingName, CancellationToken.None);
         var shadows = new Dictionary<string, ShadowDocument>(StringComparer.Ordinal);
+        var stored = new Dictionary<string, StoredShadow>(StringComparer.Ordinal);
         foreach (var row in rows)
         {
             shadows[row.ShadowName] = FromStored(row);
+            stored[row.ShadowName] = row;
         }
 
         _shadows = shadows;
+        _storedRows = stored;
         return shadows;
     }
 
@@ -391,7 +397,14 @@ internal sealed partial class ThingGrain
     {
         try
         {
-            return await DatabaseErrors.RetryTransientAsync<bool>(() => shadowStore.SaveAsync(ToStored(key, doc), CancellationToken.None), SaveRetryDelays, time);
+            var row = ToStored(key, doc);
+            var written = await DatabaseErrors.RetryTransientAsync<bool>(() => shadowStore.SaveAsync(row, CancellationToken.None), SaveRetryDelays, time);
+            if (written)
+            {
+                _storedRows?[key] = row;
+            }
+
+            return written;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

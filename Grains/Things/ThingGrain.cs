@@ -17,6 +17,7 @@ internal sealed partial class ThingGrain(
     OrleansIot.Grains.Abstractions.Policies.IAccessChangeNotifier access,
     FleetIndex.IFleetIndexStore index,
     FleetIndex.FleetIndexView indexView,
+    FleetIndex.IndexWriteBehind indexBehind,
     TimeProvider time,
     ILogger<ThingGrain> logger) : Grain, IThingGrain
 {
@@ -169,6 +170,7 @@ internal sealed partial class ThingGrain(
             }
         }
 
+        await FlushIndexAsync();
         await base.OnDeactivateAsync(reason, cancellationToken);
     }
 

@@ -123,6 +123,26 @@ internal sealed class PostgresFleetIndexStore : IFleetIndexStore, IAsyncDisposab
         return buckets;
     }
 
+    public async Task<IReadOnlyList<string>> ShadowsNewerThanEntriesAsync()
+    {
+        // Both times are now() of the writing transactions on this one server: an entry written behind a shadow's
+        // write is later; one a dead node never wrote is earlier (or missing).
+        await using var command = _dataSource.CreateCommand("""
+            SELECT DISTINCT s.thing_name COLLATE "C" FROM iot_shadows s
+              JOIN iot_fleet_index r ON r.thing_name = s.thing_name COLLATE "C"
+              LEFT JOIN iot_fleet_index_shadow i ON i.thing_name = s.thing_name COLLATE "C"
+             WHERE r.document IS NOT NULL AND s.updated_at > coalesce(i.updated_at, '-infinity')
+            """);
+        var names = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            names.Add(reader.GetString(0));
+        }
+
+        return names;
+    }
+
     public async Task<RegistryPage<string>> NamesAsync(string? afterThingName, int maxResults)
     {
         await using var command = _dataSource.CreateCommand("""

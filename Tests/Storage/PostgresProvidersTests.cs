@@ -79,7 +79,7 @@ public sealed class PostgresClusterHolder : IAsyncDisposable
             silo.Services.AddSingleton<IGrainStorageSerializer, SystemTextJsonGrainStorageSerializer>();
             silo.Services.AddSingleton(TimeProvider.System);
             OrleansIot.Grains.EmbeddedStores.AddIotEmbeddedStores(silo.Services);
-            silo.Services.AddSingleton<OrleansIot.Grains.FleetIndex.FleetIndexView>();
+            OrleansIot.Grains.IotGrainsHosting.AddIotFleetIndexNode(silo.Services);
             silo.Services.AddSingleton<OrleansIot.Grains.Abstractions.Routing.IBrokerPublisher>(RecordingBroker.Shared);
             silo.Services.AddSingleton<OrleansIot.Grains.Abstractions.Policies.IAccessChangeNotifier>(RecordingAccessChanges.Shared);
             silo.Services.Configure<ThingOptions>(o => o.UsagePersistInterval = TimeSpan.FromMilliseconds(200));
