@@ -138,7 +138,8 @@ public sealed partial class IndexWriteBehind : IControllable, IAsyncDisposable
     /// <summary>
     /// Makes every node write what it holds (read-your-writes for a search); returns when all have. A node that does
     /// not answer within <see cref="FlushTimeout"/> (one dying before the cluster declares it dead) does not stop the
-    /// search: what it held is the repair's, and the search goes on, counted and logged.
+    /// search: what it held is the repair's, and the search goes on, counted and logged. So does a node of an earlier
+    /// release during a rolling upgrade (it has no write-behind: it wrote its index parts before answering).
     /// </summary>
     public static async Task FlushEverywhereAsync(IGrainFactory grains, ILogger logger)
     {
@@ -146,7 +147,7 @@ public sealed partial class IndexWriteBehind : IControllable, IAsyncDisposable
         {
             await grains.GetGrain<IManagementGrain>(0).SendControlCommandToProvider<IndexWriteBehind>(ControlName, FlushCommand).WaitAsync(FlushTimeout);
         }
-        catch (Exception ex) when (ex is TimeoutException or SiloUnavailableException or OrleansMessageRejectionException)
+        catch (Exception ex) when (ex is TimeoutException or SiloUnavailableException or OrleansMessageRejectionException or ArgumentException)
         {
             FleetIndexMetrics.FlushIncomplete.Add(1);
             LogFlushIncomplete(logger, ex);
