@@ -136,14 +136,12 @@ public static class IndexFields
         var named = new List<(string, IndexedShadow)>();
         foreach (var row in rows.OrderBy(r => r.ShadowName, StringComparer.Ordinal))
         {
-            if (OrleansIot.Grains.Shadows.ShadowMerge.ParseStored(row.Document) is not { } stored)
+            if (OrleansIot.Grains.Shadows.ShadowMerge.ParseStoredParts(row.Document) is not { } stored)
             {
                 continue;
             }
 
-            var state = stored["state"] as JsonObject;
-            var metadata = stored["metadata"] as JsonObject;
-            var shadow = new IndexedShadow(state?["desired"] as JsonObject, state?["reported"] as JsonObject, metadata?["desired"] as JsonObject, metadata?["reported"] as JsonObject, row.Version);
+            var shadow = new IndexedShadow(stored.Desired, stored.Reported, stored.DesiredMetadata, stored.ReportedMetadata, row.Version);
             if (row.ShadowName.Length == 0)
             {
                 classic = shadow;

@@ -497,6 +497,27 @@ internal static class ShadowMerge
     public static JsonObject? ParseStored(string? json) =>
         json is null ? null : JsonNode.Parse(json, documentOptions: ParseOptions) as JsonObject;
 
+    /// <summary>A stored document's parts (<see cref="StoredDocument"/>'s shape), or null for a deleted shadow.</summary>
+    public static StoredParts? ParseStoredParts(string? json)
+    {
+        if (ParseStored(json) is not { } stored)
+        {
+            return null;
+        }
+
+        var state = stored["state"] as JsonObject;
+        var metadata = stored["metadata"] as JsonObject;
+        return new StoredParts(
+            state?["desired"] as JsonObject,
+            state?["reported"] as JsonObject,
+            metadata?["desired"] as JsonObject,
+            metadata?["reported"] as JsonObject,
+            stored["timestamp"]?.GetValue<long>() ?? 0);
+    }
+
+    /// <summary>What a stored shadow document holds; the objects belong to one parse (clone them to keep them apart).</summary>
+    public sealed record StoredParts(JsonObject? Desired, JsonObject? Reported, JsonObject? DesiredMetadata, JsonObject? ReportedMetadata, long Timestamp);
+
     private static JsonObject MetadataObject(JsonObject o, long at)
     {
         var meta = new JsonObject();

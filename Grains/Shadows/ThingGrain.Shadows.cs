@@ -437,16 +437,14 @@ internal sealed partial class ThingGrain
             DeletedAt = row.DeletedAtUnixMs is { } ms ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null,
             Remembered = row.Remembered is null ? [] : JsonSerializer.Deserialize(row.Remembered, RememberedJson.Default.ListRememberedUpdate) ?? [],
         };
-        if (ShadowMerge.ParseStored(row.Document) is { } stored)
+        if (ShadowMerge.ParseStoredParts(row.Document) is { } stored)
         {
             doc.Exists = true;
-            doc.Timestamp = stored["timestamp"]?.GetValue<long>() ?? 0;
-            var state = stored["state"] as JsonObject;
-            var metadata = stored["metadata"] as JsonObject;
-            doc.Desired = (JsonObject?)state?["desired"]?.DeepClone();
-            doc.Reported = (JsonObject?)state?["reported"]?.DeepClone();
-            doc.DesiredMetadata = (JsonObject?)metadata?["desired"]?.DeepClone();
-            doc.ReportedMetadata = (JsonObject?)metadata?["reported"]?.DeepClone();
+            doc.Timestamp = stored.Timestamp;
+            doc.Desired = (JsonObject?)stored.Desired?.DeepClone();
+            doc.Reported = (JsonObject?)stored.Reported?.DeepClone();
+            doc.DesiredMetadata = (JsonObject?)stored.DesiredMetadata?.DeepClone();
+            doc.ReportedMetadata = (JsonObject?)stored.ReportedMetadata?.DeepClone();
         }
 
         return doc;
