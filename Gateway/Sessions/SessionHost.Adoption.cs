@@ -142,8 +142,17 @@ internal sealed partial class SessionHost
         }
 
         _metrics.SessionsAdopted.Add(1);
-        if (adopted.Persistent && !_clients.ContainsKey(clientId))
+        // A session this node still remembers as moved away (it lived here a moment ago and went to the node that is
+        // handing it back now: a rolling restart moves devices back and forth) is hosted anew; keeping the stale entry
+        // left its filters unannounced and its messages unmatched until the client came back.
+        var stale = _clients.TryGetValue(clientId, out var before) && before is { MovedAt: not null, Online: false } ? before : null;
+        if (adopted.Persistent && (stale is not null || before is null))
         {
+            if (stale is not null)
+            {
+                RemoveOffline(stale);   // what it still sends follows the session through its grain, as before
+            }
+
             var client = new HostedClient(clientId, adopted.WillSessionId ?? entry.SessionId, entry.ProtocolVersion, adopted.ExpirySeconds) { Online = true };
             client.SetSubscriptions(adopted.Subscriptions);
             _clients[clientId] = client;
