@@ -56,7 +56,7 @@ start_node() {
   Iot__Mqtt__TlsPort=$mqtts Iot__Https__Port=$https \
   Iot__Auth__AllowAnonymous="$allow_anonymous" Iot__Auth__BootstrapAdminKey="$admin_key" \
   Orleans__Endpoints__SiloPort=$silo Orleans__Endpoints__GatewayPort=$gateway \
-  Logging__Console__FormatterOptions__TimestampFormat="HH:mm:ss.fff " \
+  Logging__Console__FormatterName=simple Logging__Console__FormatterOptions__TimestampFormat="HH:mm:ss.fff " \
   DOTNET_GCgen0size="${DOTNET_GCgen0size:-0x4000000}" \
     nohup dotnet "$dll" >>"$run/node-$i.log" 2>&1 &
   echo $! >"$run/node-$i.pid"
