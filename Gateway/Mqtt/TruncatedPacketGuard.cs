@@ -1,4 +1,5 @@
 using System.IO.Pipelines;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Connections;
 using MQTTnet.Exceptions;
 
@@ -32,10 +33,25 @@ internal static class TruncatedPacketGuard
         private ReadResult _last;
         private bool _stuck;
 
-        public override async ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
+        public override ValueTask<ReadResult> ReadAsync(CancellationToken cancellationToken = default)
         {
             ThrowIfStuck();
-            _last = await inner.ReadAsync(cancellationToken);
+            var read = inner.ReadAsync(cancellationToken);
+            if (read.IsCompletedSuccessfully)
+            {
+                _last = read.Result;
+                return new ValueTask<ReadResult>(_last);
+            }
+
+            return AwaitAsync(read);
+        }
+
+        // Every read that waits for bytes (most of them, on a connection that is not saturated) went through a new
+        // state machine box: 5 % of the bytes a delivered p2p QoS 1 message allocated. Pooled instead.
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+        private async ValueTask<ReadResult> AwaitAsync(ValueTask<ReadResult> read)
+        {
+            _last = await read;
             return _last;
         }
 
