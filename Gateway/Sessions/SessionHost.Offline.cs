@@ -137,15 +137,18 @@ internal sealed partial class SessionHost
                 LogEnqueueFailed(_logger, ex, client.ClientId, ++failures);
                 await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * (1 << Math.Min(failures, 6)))), _time);
             }
-            catch (Exception)
+            catch (Exception ex)
             {
+                int dropped;
                 lock (client.Outbox)
                 {
-                    _metrics.SessionMessagesDropped.Add(client.Outbox.Count);
+                    dropped = client.Outbox.Count;
+                    _metrics.SessionMessagesDropped.Add(dropped);
                     client.Outbox.Clear();
                     client.Sending = false;
                 }
 
+                LogDroppedStopping(_logger, ex, dropped, client.ClientId);
                 return;
             }
         }

@@ -511,6 +511,9 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
     [LoggerMessage(EventId = 1053, Level = LogLevel.Warning, Message = "Sessions: could not queue messages for the offline session of {ClientId} (attempt {Attempt}); retrying")]
     private static partial void LogEnqueueFailed(ILogger logger, Exception exception, string clientId, int attempt);
 
+    [LoggerMessage(EventId = 1083, Level = LogLevel.Error, Message = "Sessions: dropped {Count} messages for the offline session of {ClientId}: this node is stopping and the session's grain could not take them")]
+    private static partial void LogDroppedStopping(ILogger logger, Exception exception, int count, string clientId);
+
     [LoggerMessage(EventId = 1054, Level = LogLevel.Warning, Message = "Sessions: could not adopt {ClientId} from node {NodeId}; the node will be adopted again")]
     private static partial void LogAdoptClientFailed(ILogger logger, Exception exception, string clientId, string nodeId);
 
