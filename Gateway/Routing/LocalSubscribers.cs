@@ -213,30 +213,35 @@ internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, Gateway
         return true;
     }
 
-    /// <summary>Whether this node has a connection of the client that takes messages (registered, with its outbox).</summary>
-    public bool Hosts(string clientId) => connections.Find(clientId) is { Outbox: not null };
-
     /// <summary>
     /// Hands a packet to the client's connection here, if it may receive it (<c>iot:Receive</c> is checked on every
     /// delivery, as AWS: revoking it stops existing subscriptions). False when it is not connected here, not allowed,
     /// or its queue was full (the drop is counted there).
     /// </summary>
-    public bool Send(string clientId, MqttPublishPacket packet, List<Outbox>? congested)
+    public bool Send(string clientId, MqttPublishPacket packet, List<Outbox>? congested) =>
+        TrySend(clientId, packet, congested) == SendResult.Sent;
+
+    /// <summary>
+    /// <see cref="Send"/>, telling apart a client that has no connection here (yet, or any more) from one whose
+    /// connection here refused the packet, in one look: a caller that checked the connection again afterwards could
+    /// find one that opened in between, and take a packet that was never offered to it for refused.
+    /// </summary>
+    public SendResult TrySend(string clientId, MqttPublishPacket packet, List<Outbox>? congested)
     {
         if (connections.Find(clientId) is not { Outbox: { } outbox } meter)
         {
-            return false;   // the connection ended between the match and now
+            return SendResult.NotConnected;   // not open yet, or it ended between the match and now
         }
 
         if (meter.Access is { } access && !access.MayReceive(packet.Topic))
         {
             metrics.PublishOutAuthErrors.Add(1);
-            return false;
+            return SendResult.Refused;
         }
 
         if (!outbox.Enqueue(packet))
         {
-            return false;
+            return SendResult.Refused;
         }
 
         if (congested is not null && outbox.Congested)
@@ -244,8 +249,21 @@ internal sealed class LocalSubscribers(Mqtt.LiveConnections connections, Gateway
             congested.Add(outbox);
         }
 
-        return true;
+        return SendResult.Sent;
     }
 
     public void Dispose() => _lock.Dispose();
+}
+
+/// <summary>What became of a packet handed to a local connection (<see cref="LocalSubscribers.TrySend"/>).</summary>
+internal enum SendResult
+{
+    /// <summary>Queued on the connection.</summary>
+    Sent,
+
+    /// <summary>The client has no open connection here.</summary>
+    NotConnected,
+
+    /// <summary>Its connection here did not take it: <c>iot:Receive</c> denies the topic, or its queue was full or closed.</summary>
+    Refused,
 }

@@ -316,11 +316,12 @@ internal sealed partial class SessionHost
 
             var packet = MQTTnet.Server.Internal.Formatter.MqttPublishPacketFactory.Create(message);
             packet.SubscriptionIdentifiers = queued.SubscriptionIdentifiers is { Count: > 0 } ids ? [.. ids] : null;
-            if (_local.Send(clientId, packet, congested: null))
+            var sent = _local.TrySend(clientId, packet, congested: null);
+            if (sent == SendResult.Sent)
             {
                 delivered++;
             }
-            else if (_local.Hosts(clientId))
+            else if (sent == SendResult.Refused)
             {
                 _metrics.SessionMessagesDropped.Add(1);   // iot:Receive no longer allows it, or its queue is full (counted there)
             }
