@@ -223,8 +223,8 @@ internal sealed partial class PublishInterceptor(
 
         var congested = t_congested ??= [];
         congested.Clear();
+        router.Forward(e.ApplicationMessage, meter.ClientId, bytes, congested);   // offline sessions first (see there)
         local.Deliver(Own(e.ApplicationMessage, bytes), meter.ClientId, congested);
-        router.Forward(e.ApplicationMessage, meter.ClientId, bytes, congested);
         if (congested.Count == 0)
         {
             return Task.CompletedTask;

@@ -58,8 +58,8 @@ internal sealed class BrokerPublisher(
     private void Publish(MqttApplicationMessage message, byte[] payload, string senderClientId)
     {
         var topic = message.Topic;
+        router.Forward(message, senderClientId, payload);   // offline sessions first (see ClusterRouter.Forward)
         local.Deliver(message, senderClientId);
-        router.Forward(message, senderClientId, payload);
         if (rules.Wants(topic))
         {
             var now = time.GetUtcNow();
