@@ -41,6 +41,7 @@ internal sealed partial class ClientConnectedHandler(
             Will = state?.Request.Will,
             MaximumPacketSize = state?.MaximumPacketSize ?? 0,
             ReceiveMaximum = state?.ReceiveMaximum ?? 0,
+            ViaSessionGrain = state?.ViaSessionGrain ?? true,
             Access = authenticator.Take(e.ClientId, e.RemoteEndPoint),
         };
         if (state?.Transport is { } transport)

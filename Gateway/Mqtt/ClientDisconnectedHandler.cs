@@ -62,16 +62,30 @@ internal sealed partial class ClientDisconnectedHandler(
         };
         // A DISCONNECT may change the expiry of a persistent session (0: it ends); DeleteConnection may end it.
         uint? expiry = meter.EndSession ? 0 : e.SessionExpiryInterval > 0 ? sessions.GrantExpiry(MQTTnet.Formatter.MqttProtocolVersion.V500, false, e.SessionExpiryInterval) : null;
-        WillMessage? will;
+        WillMessage? will = null;
+        if (meter.ViaSessionGrain)
+        {
+            try
+            {
+                will = await grains.GetGrain<IClientSessionGrain>(e.ClientId).Detach(meter.SessionId, new SessionEnd(publishWill, expiry));
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                // The session grain cannot be reached: publish the will anyway (at least once beats never).
+                LogSessionDetachFailed(logger, ex, e.ClientId);
+                will = publishWill ? meter.Will : null;
+            }
+        }
+
         try
         {
-            will = await grains.GetGrain<IClientSessionGrain>(e.ClientId).Detach(meter.SessionId, new SessionEnd(publishWill, expiry));
+            await grains.GetGrain<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(e.ClientId)).Release([new ReleasedConnection(e.ClientId, meter.SessionId)]);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            // The session grain cannot be reached: publish the will anyway (at least once beats never).
+            // Harmless if it stays: the next connect of this client id replaces it, and a takeover of a connection
+            // that has ended closes nothing.
             LogSessionDetachFailed(logger, ex, e.ClientId);
-            will = publishWill ? meter.Will : null;
         }
 
         await sessions.DisconnectedAsync(meter, sessionContinues: meter.SessionExpirySeconds > 0 && expiry != 0, will);

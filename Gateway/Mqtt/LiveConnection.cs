@@ -43,6 +43,9 @@ internal sealed class LiveConnection(string clientId, string sessionId, int prot
     /// <summary>The will taken from the CONNECT (published by this gateway, not by MQTTnet), if any.</summary>
     public Grains.Abstractions.Sessions.WillMessage? Will { get; init; }
 
+    /// <summary>The client id's session grain records this connection (false: only the connection directory does).</summary>
+    public bool ViaSessionGrain { get; init; } = true;
+
     /// <summary>The client's MQTT 5 Maximum Packet Size (0: none): larger messages are not sent to it.</summary>
     public uint MaximumPacketSize { get; init; }
 

@@ -332,6 +332,10 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
         }
 
         _deadNodes.Observe(liveIds, view.Orphans.ToHashSet(StringComparer.Ordinal));
+        if (gone.Count > 0)
+        {
+            _sessions?.OnNodesGone();
+        }
 
         // A node we just met gets our snapshot (so it can forward to our subscribers now, not at its next refresh)
         // and we ask for its own.

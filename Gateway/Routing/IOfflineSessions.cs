@@ -17,6 +17,9 @@ internal interface IOfflineSessions
     /// <summary>The directory lists gone nodes whose sessions nobody adopted yet.</summary>
     void OnOrphans(IReadOnlyList<string> orphans);
 
+    /// <summary>Nodes went away: the connection directory partitions they held may have lost this node's live connections.</summary>
+    void OnNodesGone();
+
     /// <summary>This node is stopping: waits (at most <paramref name="timeout"/>) until what its sessions hold has reached their grains.</summary>
     Task DrainAsync(TimeSpan timeout);
 }

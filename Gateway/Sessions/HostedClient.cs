@@ -11,6 +11,15 @@ internal sealed record ConnectState(string SessionId, SessionRequest Request, Se
     /// <summary>The client's MQTT 5 Topic Alias Maximum: how many aliases the server may use towards it.</summary>
     public ushort TopicAliasMaximum { get; init; }
 
+    /// <summary>
+    /// The client id's session grain took part in this connect (it records the connection, so it hears of its end).
+    /// False for a clean session without a will that only the connection directory knows.
+    /// </summary>
+    public bool ViaSessionGrain { get; init; } = true;
+
+    /// <summary>A node where the connection directory had this client id connected, and the session grain did not: closed there too.</summary>
+    public string? ReplacedElsewhere { get; init; }
+
     private readonly List<Grains.Abstractions.Sessions.QueuedMessage> _early = [];
     private bool _open;
 
@@ -65,6 +74,9 @@ internal sealed class HostedClient(string clientId, string sessionId, int protoc
     public int ProtocolVersion { get; } = protocolVersion;
     public uint ExpirySeconds { get; } = expirySeconds;
     public volatile bool Online = true;
+
+    /// <summary>When its current connection was accepted (what the connection directory reports).</summary>
+    public DateTimeOffset ConnectedAt { get; init; }
     public DateTimeOffset? OfflineSince { get; set; }
 
     /// <summary>

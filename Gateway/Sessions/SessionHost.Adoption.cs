@@ -128,6 +128,7 @@ internal sealed partial class SessionHost
             // Its connection died with the node: record it as AWS does for a lost connection. Repeated when an
             // adoption is retried; a thing whose client reconnected meanwhile has another session id and ignores it.
             var at = _time.GetUtcNow();
+            await _grains.GetGrain<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Release([new ReleasedConnection(clientId, entry.SessionId)]);
             await _grains.GetGrain<IThingGrain>(clientId).Disconnected(
                 new ConnectionClosed(entry.SessionId, DisconnectReasons.ConnectionLost, false, at, UsageDelta.None));
             if (adopted is null || adopted.LostConnection is not null)
@@ -142,6 +143,12 @@ internal sealed partial class SessionHost
         }
 
         _metrics.SessionsAdopted.Add(1);
+        if (adopted.Persistent || adopted.PendingWill is not null)
+        {
+            // Stored by a node of an earlier release, perhaps, which did not mark it: a clean connect must end it.
+            await _grains.GetGrain<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Mark([clientId]);
+        }
+
         // A session this node still remembers as moved away (it lived here a moment ago and went to the node that is
         // handing it back now: a rolling restart moves devices back and forth) is hosted anew; keeping the stale entry
         // left its filters unannounced and its messages unmatched until the client came back.

@@ -113,6 +113,8 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         var request = new SessionRequest(e.CleanSession != false, expiry, will, (int)e.ProtocolVersion, _options.MaxQueuedMessages);
         var sessionId = Guid.NewGuid().ToString();
         var clientId = Mqtt.ClientIds.Of(e);
+        var stored = expiry > 0 || will is not null;
+        var connection = new ClientConnection(sessionId, NodeId, _time.GetUtcNow());
         // Held from before the grain hears of the connection: from then on it hands messages to this node for it.
         var holding = new ConnectState(sessionId, request, NotAttached, null, 0, 0, 0);
         _connecting.AddOrUpdate(clientId, holding, (_, earlier) =>
@@ -120,25 +122,55 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
             holding.Inherit(earlier);
             return holding;
         });
-        SessionAttached attached;
+
+        // The directory first: it knows the connection this one replaces, whatever its kind, and whether the client
+        // id's session grain has to take part. A clean session without a will usually ends here, with no activation.
+        ConnectionClaim? claim = null;
         try
         {
-            attached = await _grains.GetGrain<IClientSessionGrain>(clientId).Attach(new ClientConnection(sessionId, NodeId, _time.GetUtcNow()), request);
+            claim = await _grains.GetGrain<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Claim(clientId, connection, stored);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
             LogAttachFailed(_logger, ex, clientId);
-            if (expiry > 0 || will is not null)
+            if (stored)
             {
-                if (_connecting.TryRemove(new KeyValuePair<string, ConnectState>(clientId, holding)) && holding.Open() is { Count: > 0 } held)
-                {
-                    await ReturnAsync(clientId, [.. held]);
-                }
-
+                // Unmarked, the stored session could outlive a later clean start: refuse rather than risk that.
+                await GiveUpAsync(clientId, holding);
                 return false;
             }
+        }
 
-            attached = NotAttached;
+        SessionAttached attached;
+        var viaSessionGrain = claim is not { AskSession: false };
+        if (!viaSessionGrain)
+        {
+            attached = claim!.Previous is { } previous
+                ? NotAttached with { Previous = previous, PreviousHostNodeId = previous.NodeId != NodeId ? previous.NodeId : null }
+                : NotAttached;
+        }
+        else
+        {
+            try
+            {
+                attached = await _grains.GetGrain<IClientSessionGrain>(clientId).Attach(connection, request);
+                if (!stored && claim is not null)
+                {
+                    // A clean start went through: the grain stores nothing now, so the next clean connect can skip it.
+                    await _grains.GetGrain<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Settled(clientId, sessionId);
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogAttachFailed(_logger, ex, clientId);
+                if (stored)
+                {
+                    await GiveUpAsync(clientId, holding);
+                    return false;
+                }
+
+                attached = NotAttached;
+            }
         }
 
         var adjustedExpiry = e.ProtocolVersion == MqttProtocolVersion.V500 && expiry != e.SessionExpiryInterval ? expiry : (uint?)null;
@@ -146,6 +178,9 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         {
             Transport = e.ChannelAdapter as Mqtt.Transport.MqttTransport,
             TopicAliasMaximum = e.TopicAliasMaximum,
+            ViaSessionGrain = viaSessionGrain,
+            // A clean connection elsewhere that the session grain never heard of is closed too.
+            ReplacedElsewhere = claim?.Previous is { } replaced && replaced.NodeId != NodeId && replaced.NodeId != attached.PreviousHostNodeId ? replaced.NodeId : null,
         };
         _connecting.AddOrUpdate(clientId, connecting, (_, earlier) =>
         {
@@ -153,6 +188,14 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
             return connecting;
         });
         return true;
+    }
+
+    private async Task GiveUpAsync(string clientId, ConnectState holding)
+    {
+        if (_connecting.TryRemove(new KeyValuePair<string, ConnectState>(clientId, holding)) && holding.Open() is { Count: > 0 } held)
+        {
+            await ReturnAsync(clientId, [.. held]);
+        }
     }
 
     /// <summary>CONNACK: session present when the cluster has the session, and the expiry actually granted.</summary>
@@ -189,7 +232,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
     {
         var clientId = meter.ClientId;
         var attached = state.Attached;
-        var client = new HostedClient(clientId, meter.SessionId, meter.ProtocolVersion, state.Request.ExpirySeconds);
+        var client = new HostedClient(clientId, meter.SessionId, meter.ProtocolVersion, state.Request.ExpirySeconds) { ConnectedAt = _time.GetUtcNow() };
         if (attached.SessionPresent)
         {
             client.SetSubscriptions(attached.Subscriptions);
@@ -212,6 +255,11 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         if (attached.PreviousHostNodeId is { } previousHost && previousHost != NodeId)
         {
             await ReleaseElsewhereAsync(clientId, meter.SessionId, previousHost);
+        }
+
+        if (state.ReplacedElsewhere is { } replacedOn)
+        {
+            await ReleaseElsewhereAsync(clientId, meter.SessionId, replacedOn);
         }
 
         if (attached.PreviousWill is { } previousWill)
@@ -468,6 +516,60 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
 
     private void ChangeList(string clientId, HostedSession? entry) => _hostList.Change(clientId, entry);
 
+    /// <summary>
+    /// Nodes went away, and with their silos the connection directory partitions that lived there: this node's live
+    /// connections are registered again (where a partition has no entry for them), once the cluster has moved the
+    /// partitions and once more later, as a silo's death is declared some seconds after its node stops renewing.
+    /// </summary>
+    public void OnNodesGone()
+    {
+        if (Interlocked.Exchange(ref _registering, 1) == 1)
+        {
+            return;
+        }
+
+        _ = Task.Run(async () =>
+        {
+            try
+            {
+                foreach (var delay in RegisterAgainAfter)
+                {
+                    await Task.Delay(delay, _time, _stopping);
+                    await RegisterLiveAsync();
+                }
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            finally
+            {
+                Volatile.Write(ref _registering, 0);
+            }
+        });
+    }
+
+    private static readonly TimeSpan[] RegisterAgainAfter = [TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30)];
+    private int _registering;
+
+    private async Task RegisterLiveAsync()
+    {
+        var byPartition = _clients.Values
+            .Where(c => c.Online && c.MovedAt is null)
+            .GroupBy(c => ConnectionDirectory.PartitionOf(c.ClientId));
+        foreach (var partition in byPartition)
+        {
+            try
+            {
+                await _grains.GetGrain<IConnectionDirectoryGrain>(partition.Key)
+                    .Register([.. partition.Select(c => new LiveClient(c.ClientId, new ClientConnection(c.SessionId, NodeId, c.ConnectedAt)))]);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                LogRegisterFailed(_logger, ex, partition.Key);
+            }
+        }
+    }
+
     private Task FlushListAsync() => _hostList.FlushAsync(NodeId);
 
     /// <summary>Offline sessions past their expiry, and sessions that moved away a while ago, are forgotten here.</summary>
@@ -531,6 +633,9 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
 
     [LoggerMessage(EventId = 1077, Level = LogLevel.Warning, Message = "Sessions: {Count} messages for {ClientId} were to go to its connection on node {NodeId}, which is not known (gone or not met yet); back in its session's queue")]
     private static partial void LogNodeUnknown(ILogger logger, int count, string clientId, string nodeId);
+
+    [LoggerMessage(EventId = 1084, Level = LogLevel.Warning, Message = "Sessions: could not register this node's live connections again in connection directory partition {Partition}; takeovers of them may be missed until they reconnect")]
+    private static partial void LogRegisterFailed(ILogger logger, Exception exception, long partition);
 
     [LoggerMessage(EventId = 1057, Level = LogLevel.Warning, Message = "Sessions: could not adopt the sessions of node {NodeId}")]
     private static partial void LogAdoptFailed(ILogger logger, Exception exception, string nodeId);

@@ -7,6 +7,8 @@ namespace OrleansIot.Grains.Abstractions.Sessions;
 /// takes over), and its session when the client asked for a persistent one: subscriptions, the QoS 1/2 messages
 /// queued while it is offline, its will, and the node that hosts it (matches messages for it while it is offline).
 /// Stored (PostgreSQL in PostgreSQL mode) when there is something to keep: a persistent session or a will.
+/// A clean session without a will does not come here (unless the client id may have a stored session): the
+/// <see cref="IConnectionDirectoryGrain"/> alone records its connection, and takes over across session kinds.
 /// </summary>
 [Alias("OrleansIot.IClientSessionGrain")]
 public interface IClientSessionGrain : IGrainWithStringKey

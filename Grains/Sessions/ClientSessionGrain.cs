@@ -6,8 +6,9 @@ namespace OrleansIot.Grains.Sessions;
 /// <summary>
 /// One client id's connection and session. Only what must outlive a node is stored: a persistent session
 /// (subscriptions, queued messages, expiry, host node) or a will. A clean session without a will costs no write.
-/// The live connection is kept in memory too, so takeover works even when nothing is stored; if this grain's silo
-/// dies, a stale connection elsewhere is then closed by its keep-alive instead of by takeover.
+/// The live connection of a connect that came here is kept in memory too (for a will's and a queue's hand-over); the
+/// connection directory (<see cref="IConnectionDirectoryGrain"/>) decides takeovers, and a clean session without a
+/// will only goes there.
 /// </summary>
 [GrainType("client-session")]
 internal sealed class ClientSessionGrain(
