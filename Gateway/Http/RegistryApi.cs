@@ -73,26 +73,26 @@ public static class RegistryApi
 
     private static async Task<Ok<CreateThingResponse>> CreateThingAsync(string thingName, CreateThingBody? body, IGrainFactory grains, IOptions<RegistryOptions> options)
     {
-        var thing = await grains.GetGrain<IThingGrain>(thingName).CreateThing(body?.ThingTypeName, body?.AttributePayload?.Attributes);
+        var thing = await grains.Reference<IThingGrain>(thingName).CreateThing(body?.ThingTypeName, body?.AttributePayload?.Attributes);
         return TypedResults.Ok(new CreateThingResponse(thing.ThingName, options.Value.Arn($"thing/{thing.ThingName}"), thing.ThingId));
     }
 
     private static async Task<Ok<DescribeThingResponse>> DescribeThingAsync(string thingName, IGrainFactory grains, IOptions<RegistryOptions> options)
     {
-        var thing = await grains.GetGrain<IThingGrain>(thingName).DescribeThing() ?? throw ApiException.NotFound($"Thing {thingName} cannot be found.");
+        var thing = await grains.Reference<IThingGrain>(thingName).DescribeThing() ?? throw ApiException.NotFound($"Thing {thingName} cannot be found.");
         return TypedResults.Ok(new DescribeThingResponse(
             thing.ThingName, thing.ThingName, thing.ThingId, options.Value.Arn($"thing/{thing.ThingName}"), thing.ThingTypeName, thing.Attributes, thing.Version));
     }
 
     private static async Task<Ok<EmptyResponse>> UpdateThingAsync(string thingName, UpdateThingBody body, IGrainFactory grains)
     {
-        await grains.GetGrain<IThingGrain>(thingName).UpdateThing(new ThingUpdate(body.ThingTypeName, Payload(body.AttributePayload), body.ExpectedVersion, body.RemoveThingType == true));
+        await grains.Reference<IThingGrain>(thingName).UpdateThing(new ThingUpdate(body.ThingTypeName, Payload(body.AttributePayload), body.ExpectedVersion, body.RemoveThingType == true));
         return EmptyResponse.Ok;
     }
 
     private static async Task<Ok<EmptyResponse>> DeleteThingAsync(string thingName, long? expectedVersion, IGrainFactory grains)
     {
-        await grains.GetGrain<IThingGrain>(thingName).DeleteThing(expectedVersion);
+        await grains.Reference<IThingGrain>(thingName).DeleteThing(expectedVersion);
         return EmptyResponse.Ok;
     }
 
@@ -107,13 +107,13 @@ public static class RegistryApi
 
     private static async Task<Ok<ListThingGroupsForThingResponse>> ListThingGroupsForThingAsync(string thingName, IGrainFactory grains, IOptions<RegistryOptions> options)
     {
-        var groups = await grains.GetGrain<IThingGrain>(thingName).ListThingGroups();
+        var groups = await grains.Reference<IThingGrain>(thingName).ListThingGroups();
         return TypedResults.Ok(new ListThingGroupsForThingResponse([.. groups.Select(g => GroupName(g.ThingGroupName, options.Value))]));
     }
 
     /// <summary>A thing's connectivity and usage (ours; AWS shows connectivity through fleet indexing).</summary>
     private static async Task<Ok<ThingStatus>> GetThingStatusAsync(string thingName, IGrainFactory grains) =>
-        TypedResults.Ok(await grains.GetGrain<IThingGrain>(thingName).GetStatus() ?? throw ApiException.NotFound($"Thing {thingName} cannot be found."));
+        TypedResults.Ok(await grains.Reference<IThingGrain>(thingName).GetStatus() ?? throw ApiException.NotFound($"Thing {thingName} cannot be found."));
 
     // ---- thing types ----
 
@@ -261,7 +261,7 @@ public static class RegistryApi
     {
         var (group, thing) = Membership(body);
         AuditApi.Target(context, $"thingGroupName={group},thingName={thing}");
-        await grains.GetGrain<IThingGrain>(thing).AddToThingGroup(group);
+        await grains.Reference<IThingGrain>(thing).AddToThingGroup(group);
         return EmptyResponse.Ok;
     }
 
@@ -269,7 +269,7 @@ public static class RegistryApi
     {
         var (group, thing) = Membership(body);
         AuditApi.Target(context, $"thingGroupName={group},thingName={thing}");
-        await grains.GetGrain<IThingGrain>(thing).RemoveFromThingGroup(group);
+        await grains.Reference<IThingGrain>(thing).RemoveFromThingGroup(group);
         return EmptyResponse.Ok;
     }
 

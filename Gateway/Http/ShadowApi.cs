@@ -93,7 +93,7 @@ public static class ShadowApi
         var response = http.Response;
         response.ContentType = "text/event-stream";
         response.Headers.CacheControl = "no-cache";
-        var thing = grains.GetGrain<IThingGrain>(thingName);
+        var thing = grains.Reference<IThingGrain>(thingName);
         var cancel = http.RequestAborted;
         long after = -1;
         var announcedNone = false;
@@ -150,7 +150,7 @@ public static class ShadowApi
             throw Error(400, "pageSize must be between 1 and 100");
         }
 
-        var page = await grains.GetGrain<IThingGrain>(thingName).ListNamedShadows(nextToken, pageSize ?? 100);
+        var page = await grains.Reference<IThingGrain>(thingName).ListNamedShadows(nextToken, pageSize ?? 100);
         return TypedResults.Ok(new ListNamedShadowsResponse(page.Results, page.NextToken, time.GetUtcNow().ToUnixTimeSeconds()));
     }
 
@@ -171,7 +171,7 @@ public static class ShadowApi
             throw Error(400, "Invalid shadow name");
         }
 
-        var response = await call(grains.GetGrain<IThingGrain>(thingName), new ShadowRequest(shadowName, payload, ShadowChannel.Api));
+        var response = await call(grains.Reference<IThingGrain>(thingName), new ShadowRequest(shadowName, payload, ShadowChannel.Api));
         if (response.IsAccepted)
         {
             return TypedResults.Bytes(response.Document, "application/json");

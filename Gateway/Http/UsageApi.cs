@@ -56,7 +56,7 @@ public static class UsageApi
             .Select(d => new DailyUsage(Text(DateOnly.FromDayNumber(d)), 0, 0, 0, 0, 0, 0, 0)).ToArray();
         foreach (var chunk in things.Chunk(64))
         {
-            foreach (var usage in await Task.WhenAll(chunk.Select(t => grains.GetGrain<IThingGrain>(t).GetDailyUsage(from, to))))
+            foreach (var usage in await Task.WhenAll(chunk.Select(t => grains.Reference<IThingGrain>(t).GetDailyUsage(from, to))))
             {
                 for (var i = 0; i < days.Length; i++)
                 {
@@ -78,7 +78,7 @@ public static class UsageApi
         }
 
         if (thing is not null && days.All(d => d is { MessagesIn: 0, MessagesOut: 0, ShadowOperations: 0, ConnectedMinutes: 0, RuleExecutions: 0, JobExecutions: 0 })
-            && await grains.GetGrain<IThingGrain>(thing).GetStatus() is null && await grains.GetGrain<IThingGrain>(thing).DescribeThing() is null)
+            && await grains.Reference<IThingGrain>(thing).GetStatus() is null && await grains.Reference<IThingGrain>(thing).DescribeThing() is null)
         {
             throw ApiException.NotFound($"Thing {thing} is not registered and has no usage.");
         }

@@ -2,6 +2,7 @@ using Microsoft.Extensions.Logging;
 using MQTTnet.Server;
 using OrleansIot.Gateway.Hosting;
 using OrleansIot.Gateway.Sessions;
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Things;
 
 namespace OrleansIot.Gateway.Mqtt;
@@ -64,7 +65,7 @@ internal sealed partial class ClientConnectedHandler(
 
         try
         {
-            meter.VersionNumber = await grains.GetGrain<IThingGrain>(e.ClientId).Connected(
+            meter.VersionNumber = await grains.Reference<IThingGrain>(e.ClientId).Connected(
                 new ConnectionOpened(meter.SessionId, e.ClientId, e.RemoteEndPoint?.ToString(), node.Name, meter.ProtocolVersion, time.GetUtcNow()));
         }
         catch (Exception ex)

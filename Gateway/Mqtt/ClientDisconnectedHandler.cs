@@ -4,6 +4,7 @@ using MQTTnet.Server;
 using MQTTnet.Protocol;
 using OrleansIot.Gateway.Hosting;
 using OrleansIot.Gateway.Sessions;
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Sessions;
 using OrleansIot.Grains.Abstractions.Things;
 
@@ -45,7 +46,7 @@ internal sealed partial class ClientDisconnectedHandler(
 
         try
         {
-            await grains.GetGrain<IThingGrain>(e.ClientId).Disconnected(
+            await grains.Reference<IThingGrain>(e.ClientId).Disconnected(
                 new ConnectionClosed(meter.SessionId, reason, clientInitiated, time.GetUtcNow(), meter.Take()));
         }
         catch (Exception ex)
@@ -67,7 +68,7 @@ internal sealed partial class ClientDisconnectedHandler(
         {
             try
             {
-                will = await grains.GetGrain<IClientSessionGrain>(e.ClientId).Detach(meter.SessionId, new SessionEnd(publishWill, expiry));
+                will = await grains.Reference<IClientSessionGrain>(e.ClientId).Detach(meter.SessionId, new SessionEnd(publishWill, expiry));
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -79,7 +80,7 @@ internal sealed partial class ClientDisconnectedHandler(
 
         try
         {
-            await grains.GetGrain<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(e.ClientId)).Release([new ReleasedConnection(e.ClientId, meter.SessionId)]);
+            await grains.Reference<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(e.ClientId)).Release([new ReleasedConnection(e.ClientId, meter.SessionId)]);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

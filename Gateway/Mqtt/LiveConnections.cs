@@ -3,6 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using OrleansIot.Gateway.Hosting;
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Things;
 
 namespace OrleansIot.Gateway.Mqtt;
@@ -74,7 +75,7 @@ internal sealed partial class LiveConnections(IGrainFactory grains, IOptions<Usa
     {
         try
         {
-            await grains.GetGrain<IThingGrain>(meter.ClientId).RecordUsage(delta);
+            await grains.Reference<IThingGrain>(meter.ClientId).RecordUsage(delta);
         }
         catch (Exception ex)
         {

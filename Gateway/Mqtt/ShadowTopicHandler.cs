@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using MQTTnet.Protocol;
 using MQTTnet.Server;
 using OrleansIot.Gateway.Routing;
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Shadows;
 using OrleansIot.Grains.Abstractions.Things;
 
@@ -41,7 +42,7 @@ internal sealed partial class ShadowTopicHandler(IGrainFactory grains, BrokerPub
     public async Task DecideAsync(string clientId, ShadowTopic shadow, byte[] payload, CancellationToken cancellationToken)
     {
         var request = new ShadowRequest(shadow.ShadowName, payload, ShadowChannel.Mqtt);
-        var thing = grains.GetGrain<IThingGrain>(shadow.ThingName);
+        var thing = grains.Reference<IThingGrain>(shadow.ThingName);
         try
         {
             _ = shadow.Operation switch

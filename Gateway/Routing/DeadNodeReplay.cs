@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging;
 using OrleansIot.Gateway.Hosting;
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Routing;
 using OrleansIot.Grains.Abstractions.Sessions;
 
@@ -191,7 +192,7 @@ internal sealed partial class DeadNodeReplay(IGrainFactory grains, Func<string, 
         {
             try
             {
-                var result = await grains.GetGrain<IClientSessionGrain>(clientId).Replay(deadNodeId, chunk);
+                var result = await grains.Reference<IClientSessionGrain>(clientId).Replay(deadNodeId, chunk);
                 if (result.OnlineNodeId is { } online && result.ForOnline.Count > 0)
                 {
                     if (await resolve(online) is not { } node)

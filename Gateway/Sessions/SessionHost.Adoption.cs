@@ -11,6 +11,7 @@ using MQTTnet.Server.Internal;
 using OrleansIot.Gateway.Hosting;
 using OrleansIot.Gateway.Mqtt;
 using OrleansIot.Gateway.Routing;
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Routing;
 using OrleansIot.Grains.Abstractions.Sessions;
 using OrleansIot.Grains.Abstractions.Things;
@@ -122,14 +123,14 @@ internal sealed partial class SessionHost
     private async Task AdoptClientAsync(string goneNodeId, HostedSession entry)
     {
         var clientId = entry.ClientId;
-        var adopted = await _grains.GetGrain<IClientSessionGrain>(clientId).Adopt(goneNodeId, NodeId);
+        var adopted = await _grains.Reference<IClientSessionGrain>(clientId).Adopt(goneNodeId, NodeId);
         if (entry.Online)
         {
             // Its connection died with the node: record it as AWS does for a lost connection. Repeated when an
             // adoption is retried; a thing whose client reconnected meanwhile has another session id and ignores it.
             var at = _time.GetUtcNow();
-            await _grains.GetGrain<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Release([new ReleasedConnection(clientId, entry.SessionId)]);
-            await _grains.GetGrain<IThingGrain>(clientId).Disconnected(
+            await _grains.Reference<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Release([new ReleasedConnection(clientId, entry.SessionId)]);
+            await _grains.Reference<IThingGrain>(clientId).Disconnected(
                 new ConnectionClosed(entry.SessionId, DisconnectReasons.ConnectionLost, false, at, UsageDelta.None));
             if (adopted is null || adopted.LostConnection is not null)
             {
@@ -146,7 +147,7 @@ internal sealed partial class SessionHost
         if (adopted.Persistent || adopted.PendingWill is not null)
         {
             // Stored by a node of an earlier release, perhaps, which did not mark it: a clean connect must end it.
-            await _grains.GetGrain<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Mark([clientId]);
+            await _grains.Reference<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Mark([clientId]);
         }
 
         // A session this node still remembers as moved away (it lived here a moment ago and went to the node that is
@@ -182,7 +183,7 @@ internal sealed partial class SessionHost
         {
             if (adopted.WillDueIn <= TimeSpan.Zero)
             {
-                if (await _grains.GetGrain<IClientSessionGrain>(clientId).ClaimWill(willSession) is { } will)
+                if (await _grains.Reference<IClientSessionGrain>(clientId).ClaimWill(willSession) is { } will)
                 {
                     await _wills.PublishAsync(clientId, will);
                 }

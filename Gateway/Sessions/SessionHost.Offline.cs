@@ -11,6 +11,7 @@ using MQTTnet.Server.Internal;
 using OrleansIot.Gateway.Hosting;
 using OrleansIot.Gateway.Mqtt;
 using OrleansIot.Gateway.Routing;
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Routing;
 using OrleansIot.Grains.Abstractions.Sessions;
 using OrleansIot.Grains.Abstractions.Things;
@@ -168,7 +169,7 @@ internal sealed partial class SessionHost
             return;
         }
 
-        var result = await _grains.GetGrain<IClientSessionGrain>(client.ClientId).Enqueue(NodeId, client.SessionId, batch);
+        var result = await _grains.Reference<IClientSessionGrain>(client.ClientId).Enqueue(NodeId, client.SessionId, batch);
         if (!result.Accepted)
         {
             await FollowAsync(client.ClientId, batch);
@@ -200,7 +201,7 @@ internal sealed partial class SessionHost
     /// </summary>
     private async Task FollowAsync(string clientId, List<QueuedMessage> batch)
     {
-        var result = await _grains.GetGrain<IClientSessionGrain>(clientId).Replay(NodeId, [.. batch.Select(q => q.Message)]);
+        var result = await _grains.Reference<IClientSessionGrain>(clientId).Replay(NodeId, [.. batch.Select(q => q.Message)]);
         if (result.OnlineNodeId is { } online && result.ForOnline.Count > 0)
         {
             await RelayAsync(clientId, online, result.ForOnline);
@@ -250,7 +251,7 @@ internal sealed partial class SessionHost
         else
         {
             LogNodeUnknown(_logger, messages.Count, clientId, nodeId);
-            var (kept, _) = await _grains.GetGrain<IClientSessionGrain>(clientId).Undeliverable(nodeId, messages);
+            var (kept, _) = await _grains.Reference<IClientSessionGrain>(clientId).Undeliverable(nodeId, messages);
             if (!kept)
             {
                 _metrics.SessionMessagesDropped.Add(messages.Count);   // the session ended meanwhile: nothing is owed
@@ -279,7 +280,7 @@ internal sealed partial class SessionHost
     {
         try
         {
-            var (kept, online) = await _grains.GetGrain<IClientSessionGrain>(clientId).Undeliverable(NodeId, messages);
+            var (kept, online) = await _grains.Reference<IClientSessionGrain>(clientId).Undeliverable(NodeId, messages);
             if (online is not null)
             {
                 await RelayAsync(clientId, online, messages);

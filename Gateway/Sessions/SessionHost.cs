@@ -11,6 +11,7 @@ using MQTTnet.Server.Internal;
 using OrleansIot.Gateway.Hosting;
 using OrleansIot.Gateway.Mqtt;
 using OrleansIot.Gateway.Routing;
+using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Routing;
 using OrleansIot.Grains.Abstractions.Sessions;
 using OrleansIot.Grains.Abstractions.Things;
@@ -128,7 +129,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         ConnectionClaim? claim = null;
         try
         {
-            claim = await _grains.GetGrain<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Claim(clientId, connection, stored);
+            claim = await _grains.Reference<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Claim(clientId, connection, stored);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -153,11 +154,11 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         {
             try
             {
-                attached = await _grains.GetGrain<IClientSessionGrain>(clientId).Attach(connection, request);
+                attached = await _grains.Reference<IClientSessionGrain>(clientId).Attach(connection, request);
                 if (!stored && claim is not null)
                 {
                     // A clean start went through: the grain stores nothing now, so the next clean connect can skip it.
-                    await _grains.GetGrain<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Settled(clientId, sessionId);
+                    await _grains.Reference<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Settled(clientId, sessionId);
                 }
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
@@ -278,7 +279,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
             await DeliverLocalAsync(clientId, attached.Queued);
             try
             {
-                await _grains.GetGrain<IClientSessionGrain>(clientId).Resumed(meter.SessionId, attached.Queued[^1].Sequence);
+                await _grains.Reference<IClientSessionGrain>(clientId).Resumed(meter.SessionId, attached.Queued[^1].Sequence);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -352,7 +353,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
 
         var subscription = new SessionSubscription(topicFilter, (int)filter.QualityOfServiceLevel, filter.NoLocal, filter.RetainAsPublished, 0);
         client.ReplaceSubscription(subscription.Filter, subscription);
-        await _grains.GetGrain<IClientSessionGrain>(meter.ClientId).Subscribed(meter.SessionId, [subscription]);
+        await _grains.Reference<IClientSessionGrain>(meter.ClientId).Subscribed(meter.SessionId, [subscription]);
     }
 
     public async Task UnsubscribedAsync(LiveConnection meter, string filter)
@@ -363,7 +364,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         }
 
         client.ReplaceSubscription(filter, null);
-        await _grains.GetGrain<IClientSessionGrain>(meter.ClientId).Unsubscribed(meter.SessionId, [filter]);
+        await _grains.Reference<IClientSessionGrain>(meter.ClientId).Unsubscribed(meter.SessionId, [filter]);
     }
 
     // ---------------------------------------------------------------------------------------------------------
@@ -438,7 +439,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
             try
             {
                 await Task.Delay(delay, _time, _stopping);
-                var will = await _grains.GetGrain<IClientSessionGrain>(clientId).ClaimWill(sessionId);
+                var will = await _grains.Reference<IClientSessionGrain>(clientId).ClaimWill(sessionId);
                 if (will is not null)
                 {
                     await _wills.PublishAsync(clientId, will);
@@ -560,7 +561,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         {
             try
             {
-                await _grains.GetGrain<IConnectionDirectoryGrain>(partition.Key)
+                await _grains.Reference<IConnectionDirectoryGrain>(partition.Key)
                     .Register([.. partition.Select(c => new LiveClient(c.ClientId, new ClientConnection(c.SessionId, NodeId, c.ConnectedAt)))]);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
