@@ -42,7 +42,7 @@ public static class ConnectionsApi
     /// '/', so callers escape it: routing leaves an escaped '/' as it is, and it is unescaped here).
     /// </summary>
     private static async Task<Ok<IReadOnlyList<HostedSession>>> GetNodeClientsAsync(string nodeId, IGrainFactory grains) =>
-        TypedResults.Ok(await grains.GetGrain<INodeSessionsGrain>(Uri.UnescapeDataString(nodeId)).Get());
+        TypedResults.Ok(await Sessions.HostList.ReadAsync(grains, Uri.UnescapeDataString(nodeId)));
 
     private static async Task<Ok<SessionInfo>> GetSessionAsync(string clientId, IGrainFactory grains, Routing.ClusterRouter router)
     {

@@ -163,7 +163,7 @@ internal sealed partial class DeadNodeReplay(IGrainFactory grains, Func<string, 
         {
             try
             {
-                return await grains.GetGrain<INodeSessionsGrain>(nodeId).Get();
+                return await Sessions.HostList.ReadAsync(grains, nodeId);
             }
             catch (Exception ex) when (ex is not OperationCanceledException && attempt < 60)
             {

@@ -88,7 +88,7 @@ internal sealed partial class SessionHost
                 return null;
             }
 
-            var hosted = await _grains.GetGrain<INodeSessionsGrain>(goneNodeId).Get();
+            var hosted = await HostList.ReadAsync(_grains, goneNodeId);
             var failed = 0;
             await Parallel.ForEachAsync(hosted, new ParallelOptions { MaxDegreeOfParallelism = AdoptionConcurrency, CancellationToken = _stopping }, async (entry, _) =>
             {
@@ -108,7 +108,7 @@ internal sealed partial class SessionHost
                 return null;   // the claim runs out and the node is adopted again (adopting is repeatable)
             }
 
-            await _grains.GetGrain<INodeSessionsGrain>(goneNodeId).Clear();
+            await HostList.ClearAsync(_grains, goneNodeId);
             await directory.Adopted(goneNodeId, NodeId);
             LogAdopted(_logger, goneNodeId, hosted.Count);
             return hosted.Count;

@@ -37,7 +37,11 @@ internal sealed class NodeSessionsGrain(
         // Storage forgets the dead node now; the other nodes may still be replaying what they had sent it, so the
         // list stays readable for a while.
         _adopted = [.. state.State.Sessions.Values];
-        await state.ClearStateAsync();
+        if (state.RecordExists)
+        {
+            await state.ClearStateAsync();   // most shards of a small node were never written
+        }
+
         DelayDeactivation(KeptAfterAdoption);
     }
 }
