@@ -124,6 +124,63 @@ public sealed class NodeDeathTests(PostgresServer postgres)
         }
     }
     /// <summary>
+    /// The connection directory's partitions that lived on the dead node's silo lost their entries, among them the
+    /// survivor's clean connections: the survivor registers them again, so they stay known (for a takeover, and to the
+    /// connections API).
+    /// </summary>
+    [Fact]
+    public async Task KillDashNine_TheSurvivorsCleanConnections_AreKnownToTheConnectionDirectoryAgain()
+    {
+        var settings = Settings(await postgres.CreateDatabaseAsync(), "dir-" + Guid.NewGuid().ToString("N")[..8]);
+        await using var survivor = SiloProcess.Start(settings);
+        await survivor.WaitUntilReadyAsync();
+        await using var doomed = SiloProcess.Start(settings);
+        await doomed.WaitUntilReadyAsync();
+
+        // One client id per partition, and every partition activated from the doomed node first: Orleans places a new
+        // activation on the calling silo when both are alike, so these partitions live on the silo that dies.
+        var id = Guid.NewGuid().ToString("N")[..8];
+        var clientIds = Enumerable.Range(0, 10_000).Select(i => $"clean-{id}-{i}")
+            .GroupBy(ConnectionDirectory.PartitionOf).Select(g => g.First()).ToList();
+        Assert.Equal(ConnectionDirectory.Partitions, clientIds.Count);
+        foreach (var clientId in clientIds)
+        {
+            Assert.Equal(HttpStatusCode.NotFound, (await doomed.Http.GetAsync($"/api/connections/{clientId}")).StatusCode);
+        }
+
+        var clients = new List<IMqttClient>();
+        foreach (var clientId in clientIds)
+        {
+            clients.Add((await ConnectAsync(Options(survivor, clientId))).Client);
+        }
+
+        try
+        {
+            async Task<int> ListedAsync() => (await Task.WhenAll(clientIds.Select(c => survivor.Http.GetAsync($"/api/connections/{c}"))))
+                .Count(r => r.IsSuccessStatusCode);
+            Assert.Equal(clientIds.Count, await ListedAsync());
+
+            doomed.Kill();
+            await Eventually.True(async () =>
+            {
+                try
+                {
+                    return await ListedAsync() == clientIds.Count;
+                }
+                catch (HttpRequestException)
+                {
+                    return false;
+                }
+            }, "every clean connection on the survivor listed again", Adoption);
+            Assert.All(clients, c => Assert.True(c.IsConnected));
+        }
+        finally
+        {
+            clients.ForEach(c => c.Dispose());
+        }
+    }
+
+    /// <summary>
     /// A node killed and started again in place (systemd's or Kubernetes' restart): the new process meets its
     /// predecessor's sessions in its first refresh, at start, and adopts them; the will of a client that was connected
     /// to the killed node must be published. `bench/resilience-run.sh kill` saw it dropped ("the MQTT server is not
