@@ -155,11 +155,6 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
             try
             {
                 attached = await _grains.Reference<IClientSessionGrain>(clientId).Attach(connection, request);
-                if (!stored && claim is not null)
-                {
-                    // A clean start went through: the grain stores nothing now, so the next clean connect can skip it.
-                    await _grains.Reference<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Settled(clientId, sessionId);
-                }
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -171,6 +166,11 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
                 }
 
                 attached = NotAttached;
+            }
+
+            if (!stored && claim is not null && !ReferenceEquals(attached, NotAttached))
+            {
+                await SettleAsync(clientId, sessionId);
             }
         }
 
@@ -189,6 +189,19 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
             return connecting;
         });
         return true;
+    }
+
+    /// <summary>A clean start went through the session grain, which stores nothing now: the next clean connect can skip it.</summary>
+    private async Task SettleAsync(string clientId, string sessionId)
+    {
+        try
+        {
+            await _grains.Reference<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Settled(clientId, sessionId);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogAttachFailed(_logger, ex, clientId);   // harmless: the next clean connect asks the session grain again
+        }
     }
 
     private async Task GiveUpAsync(string clientId, ConnectState holding)
@@ -524,33 +537,36 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
     /// </summary>
     public void OnNodesGone()
     {
-        if (Interlocked.Exchange(ref _registering, 1) == 1)
+        if (Interlocked.Increment(ref _nodesGone) != 1)
         {
-            return;
+            return;   // passes are scheduled already; they run once more for this one
         }
 
         _ = Task.Run(async () =>
         {
             try
             {
-                foreach (var delay in RegisterAgainAfter)
+                int seen;
+                do
                 {
-                    await Task.Delay(delay, _time, _stopping);
-                    await RegisterLiveAsync();
+                    seen = Volatile.Read(ref _nodesGone);
+                    foreach (var delay in RegisterAgainAfter)
+                    {
+                        await Task.Delay(delay, _time, _stopping);
+                        await RegisterLiveAsync();
+                    }
                 }
+                while (Interlocked.CompareExchange(ref _nodesGone, 0, seen) != seen);
             }
             catch (OperationCanceledException)
             {
-            }
-            finally
-            {
-                Volatile.Write(ref _registering, 0);
+                // stopping
             }
         });
     }
 
     private static readonly TimeSpan[] RegisterAgainAfter = [TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(30)];
-    private int _registering;
+    private int _nodesGone;
 
     private async Task RegisterLiveAsync()
     {
