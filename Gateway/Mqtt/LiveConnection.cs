@@ -96,16 +96,42 @@ internal sealed class LiveConnection(string clientId, string sessionId, int prot
     {
         Interlocked.Increment(ref _messagesIn);
         Interlocked.Add(ref _bytesIn, bytes);
+        Counted();
     }
 
     public void CountOut(long bytes)
     {
         Interlocked.Increment(ref _messagesOut);
         Interlocked.Add(ref _bytesOut, bytes);
+        Counted();
     }
 
     /// <summary>A message for this client was not delivered (its queue was full, or it was larger than it accepts).</summary>
-    public void CountDropped() => Interlocked.Increment(ref _dropped);
+    public void CountDropped()
+    {
+        Interlocked.Increment(ref _dropped);
+        Counted();
+    }
+
+    /// <summary>
+    /// Where this connection puts itself when it counts something and was not waiting to be flushed yet
+    /// (<see cref="LiveConnections"/>): the flush visits the connections that counted, not every idle one.
+    /// </summary>
+    internal System.Collections.Concurrent.ConcurrentQueue<LiveConnection>? CountedQueue { get; set; }
+
+    private int _queued;
+
+    /// <summary>Something was counted: the connection waits for the flush (once; nothing before it has a queue).</summary>
+    internal void Counted()
+    {
+        if (CountedQueue is { } queue && Volatile.Read(ref _queued) == 0 && Interlocked.Exchange(ref _queued, 1) == 0)
+        {
+            queue.Enqueue(this);
+        }
+    }
+
+    /// <summary>The flush has it: what is counted from now on queues it again.</summary>
+    internal void Dequeued() => Volatile.Write(ref _queued, 0);
 
     /// <summary>Takes what was counted since the last take; each count is handed out exactly once.</summary>
     public UsageDelta Take() => new(
@@ -123,5 +149,6 @@ internal sealed class LiveConnection(string clientId, string sessionId, int prot
         Interlocked.Add(ref _messagesOut, delta.MessagesOut);
         Interlocked.Add(ref _bytesOut, delta.BytesOut);
         Interlocked.Add(ref _dropped, delta.MessagesDropped);
+        Counted();
     }
 }

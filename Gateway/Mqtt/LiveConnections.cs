@@ -19,9 +19,17 @@ internal sealed partial class LiveConnections(IGrainFactory grains, IOptions<Usa
     private const int MaxConcurrentFlushes = 256;
     private readonly ConcurrentDictionary<string, LiveConnection> _live = new(StringComparer.Ordinal);
 
+    // The connections that counted something since the flush last took them: an idle connection costs a flush nothing.
+    private readonly ConcurrentQueue<LiveConnection> _counted = new();
+
     public int Count => _live.Count;
 
-    public void Register(LiveConnection meter) => _live[meter.ClientId] = meter;
+    public void Register(LiveConnection meter)
+    {
+        meter.CountedQueue = _counted;
+        meter.Counted();   // whatever it counted before it had the queue
+        _live[meter.ClientId] = meter;
+    }
 
     /// <summary>Removes the meter unless a newer connection of the same client id replaced it already.</summary>
     public void Unregister(LiveConnection meter) => _live.TryRemove(new KeyValuePair<string, LiveConnection>(meter.ClientId, meter));
@@ -52,8 +60,9 @@ internal sealed partial class LiveConnections(IGrainFactory grains, IOptions<Usa
     internal async Task FlushAsync()
     {
         var pending = new List<Task>();
-        foreach (var meter in _live.Values)
+        for (var n = _counted.Count; n > 0 && _counted.TryDequeue(out var meter); n--)
         {
+            meter.Dequeued();   // before the take: a count after it queues the meter again
             var delta = meter.Take();
             if (delta.IsEmpty)
             {
