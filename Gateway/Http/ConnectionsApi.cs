@@ -64,7 +64,7 @@ public static class ConnectionsApi
     /// </summary>
     private static async Task<Ok<ConnectionStatus>> GetConnectionAsync(string clientId, IGrainFactory grains, Routing.ClusterRouter router)
     {
-        var connection = await grains.Reference<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Get(clientId);
+        var connection = await grains.ConnectionDirectoryOf(clientId).Get(clientId);
         var delivery = connection is null ? null : await DeliveryAsync(clientId, connection, router);
         return connection is null || delivery is null
             ? throw ApiException.NotFound($"No connection with client id {clientId}.")
@@ -92,7 +92,7 @@ public static class ConnectionsApi
             throw ApiException.Invalid("clientId must be 1 to 128 bytes and must not start with '$'.");
         }
 
-        var connection = await grains.Reference<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Get(clientId);
+        var connection = await grains.ConnectionDirectoryOf(clientId).Get(clientId);
         var options = new DisconnectOptions(PreventWill: preventWillMessage == true, EndSession: cleanSession == true);
         if (connection is null || router.Resolve(connection.NodeId) is not { } node
             || !await node.DisconnectClient(clientId, connection.SessionId, DisconnectReasons.ApiInitiated, options))

@@ -80,7 +80,7 @@ internal sealed partial class ClientDisconnectedHandler(
 
         try
         {
-            await grains.Reference<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(e.ClientId)).Release([new ReleasedConnection(e.ClientId, meter.SessionId)]);
+            await grains.ConnectionDirectoryOf(e.ClientId).Release([new ReleasedConnection(e.ClientId, meter.SessionId)]);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

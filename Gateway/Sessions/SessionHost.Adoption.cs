@@ -129,7 +129,7 @@ internal sealed partial class SessionHost
             // Its connection died with the node: record it as AWS does for a lost connection. Repeated when an
             // adoption is retried; a thing whose client reconnected meanwhile has another session id and ignores it.
             var at = _time.GetUtcNow();
-            await _grains.Reference<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Release([new ReleasedConnection(clientId, entry.SessionId)]);
+            await _grains.ConnectionDirectoryOf(clientId).Release([new ReleasedConnection(clientId, entry.SessionId)]);
             await _grains.Reference<IThingGrain>(clientId).Disconnected(
                 new ConnectionClosed(entry.SessionId, DisconnectReasons.ConnectionLost, false, at, UsageDelta.None));
             if (adopted is null || adopted.LostConnection is not null)
@@ -147,7 +147,7 @@ internal sealed partial class SessionHost
         if (adopted.Persistent || adopted.PendingWill is not null)
         {
             // Stored by a node of an earlier release, perhaps, which did not mark it: a clean connect must end it.
-            await _grains.Reference<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Mark([clientId]);
+            await _grains.ConnectionDirectoryOf(clientId).Mark([clientId]);
         }
 
         // A session this node still remembers as moved away (it lived here a moment ago and went to the node that is

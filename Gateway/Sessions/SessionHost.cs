@@ -129,7 +129,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         ConnectionClaim? claim = null;
         try
         {
-            claim = await _grains.Reference<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Claim(clientId, connection, stored);
+            claim = await _grains.ConnectionDirectoryOf(clientId).Claim(clientId, connection, stored);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -196,7 +196,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
     {
         try
         {
-            await _grains.Reference<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId)).Settled(clientId, sessionId);
+            await _grains.ConnectionDirectoryOf(clientId).Settled(clientId, sessionId);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

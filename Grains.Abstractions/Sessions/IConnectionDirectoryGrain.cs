@@ -87,4 +87,8 @@ public static class ConnectionDirectory
 
         return hash % Partitions;
     }
+
+    /// <summary>The partition that holds a client id's connection.</summary>
+    public static IConnectionDirectoryGrain ConnectionDirectoryOf(this IGrainFactory grains, string clientId) =>
+        grains.Reference<IConnectionDirectoryGrain>(PartitionOf(clientId));
 }

@@ -78,7 +78,7 @@ public sealed class ConnectionDirectoryTests(TwoNodeFixture nodes)
         var clientId = NewId("settle");
         var (persistent, _, _) = await SessionClients.ConnectAsync(nodes.A, nodes.A.Options(clientId).Persistent(cleanStart: true, expirySeconds: 300));
         await persistent.DisconnectAndWaitOfflineAsync(nodes.A.Http, clientId);
-        var directory = nodes.A.Cluster.GetGrain<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId));
+        var directory = nodes.A.Cluster.ConnectionDirectoryOf(clientId);
 
         // Marked: the clean connect asks the session grain (which ends the stored session), and settles the mark.
         var first = new ClientConnection(NewId("s"), "node-x", DateTimeOffset.UnixEpoch);
@@ -102,7 +102,7 @@ public sealed class ConnectionDirectoryTests(TwoNodeFixture nodes)
     public async Task Register_AddsWhatAPartitionLost_NeverOverANewerClaim()
     {
         var clientId = NewId("reg");
-        var directory = nodes.B.Cluster.GetGrain<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId));
+        var directory = nodes.B.Cluster.ConnectionDirectoryOf(clientId);
         var older = new ClientConnection(NewId("s"), "node-a", DateTimeOffset.UnixEpoch);
         await directory.Register([new LiveClient(clientId, older)]);
         Assert.Equal(older, await directory.Get(clientId));
@@ -119,7 +119,7 @@ public sealed class ConnectionDirectoryTests(TwoNodeFixture nodes)
     public async Task ASessionAdoptedUnmarked_IsMarked_SoACleanConnectEndsIt()
     {
         var clientId = NewId("mark");
-        var directory = nodes.A.Cluster.GetGrain<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(clientId));
+        var directory = nodes.A.Cluster.ConnectionDirectoryOf(clientId);
         Assert.False((await directory.Claim(clientId, new ClientConnection(NewId("s"), "node-a", DateTimeOffset.UnixEpoch), stored: false)).AskSession);
 
         await directory.Mark([clientId]);
