@@ -132,11 +132,12 @@ internal sealed partial class SessionHost
 
                 failures = 0;
             }
-            catch (Exception ex) when (ex is not OperationCanceledException && !_stopping.IsCancellationRequested)
+            catch (Exception ex) when (ex is not OperationCanceledException && !_drained)
             {
-                // The grain is unreachable (its silo may be dying): keep the messages and try again.
+                // The grain is unreachable (its silo may be dying, or this one stopping): keep the messages and try
+                // again, also while this node stops, until its drain ends.
                 LogEnqueueFailed(_logger, ex, client.ClientId, ++failures);
-                await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * (1 << Math.Min(failures, 6)))), _time);
+                await PauseAsync(failures);
             }
             catch (Exception ex)
             {
@@ -185,12 +186,46 @@ internal sealed partial class SessionHost
         }
     }
 
+    /// <summary>
+    /// Waits (at most <paramref name="timeout"/>) for the messages held for offline sessions to reach their grains; a
+    /// sender whose grain call fails meanwhile keeps retrying. From the end of the drain a failed send gives up (counted
+    /// and logged), and what is still held is logged: this node is going.
+    /// </summary>
     public async Task DrainAsync(TimeSpan timeout)
     {
         var until = _time.GetUtcNow() + timeout;
         while (_clients.Values.Any(c => { lock (c.Outbox) { return c.Sending; } }) && _time.GetUtcNow() < until)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(20), _time);
+        }
+
+        _drained = true;
+        var held = _clients.Values.Sum(c => { lock (c.Outbox) { return c.Outbox.Count; } });
+        if (held > 0)
+        {
+            LogDrainEndedHolding(_logger, held, timeout);
+        }
+    }
+
+    /// <summary>
+    /// Between attempts to reach a session's grain: backing off up to 5 s while the node runs, 100 ms once it stops
+    /// (the drain is short, and a backed-off sender would sleep through it). A stop cuts a longer pause short.
+    /// </summary>
+    private async Task PauseAsync(int failures)
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            await Task.Delay(StoppingRetry, _time);
+            return;
+        }
+
+        try
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(Math.Min(5000, 100 * (1 << Math.Min(failures, 6)))), _time, _stopping);
+        }
+        catch (OperationCanceledException)
+        {
+            // stopping: retry at once
         }
     }
 

@@ -43,6 +43,11 @@ public class NodeFixture : IAsyncLifetime
     /// <summary>Extra settings as command-line style key=value pairs.</summary>
     protected virtual IEnumerable<string> Settings => [];
 
+    /// <summary>Further composition of the host before it is built (a test's fault injection, for one).</summary>
+    protected virtual void Configure(WebApplicationBuilder builder)
+    {
+    }
+
     public async Task InitializeAsync()
     {
         string[] args =
@@ -66,7 +71,11 @@ public class NodeFixture : IAsyncLifetime
             "--Logging:LogLevel:Default=Warning",
             .. Settings.Select(s => "--" + s),
         ];
-        App = IotSiloHost.CreateApplication(args, builder => builder.Logging.AddProvider(Logs));
+        App = IotSiloHost.CreateApplication(args, builder =>
+        {
+            builder.Logging.AddProvider(Logs);
+            Configure(builder);
+        });
         await App.StartAsync();
         Http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{HttpPort}") };
         Http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AdminKey);

@@ -1,0 +1,152 @@
+using System.Collections.Concurrent;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using MQTTnet;
+using MQTTnet.Protocol;
+using OrleansIot.Grains.Abstractions.Sessions;
+using OrleansIot.Tests.Infrastructure;
+
+namespace OrleansIot.Tests.Sessions;
+
+/// <summary>
+/// Messages a node acknowledged for a persistent session that is offline there wait in the node's memory until the
+/// session's grain takes them. When that grain cannot be reached while the node stops, the node keeps trying until
+/// its drain ends instead of dropping them at the first failure.
+/// </summary>
+[Collection(PostgresCollection.Name)]
+public sealed class StoppingSenderTests(PostgresServer postgres)
+{
+    [Fact]
+    public async Task SessionGrainUnreachableAsItsNodeStops_TheAcknowledgedMessagesStillReachTheSession()
+    {
+        var id = Guid.NewGuid().ToString("N")[..8];
+        var subscriberId = $"sub-{id}";
+        var topic = $"stopping/{id}";
+        var fault = new SessionGrainFault(subscriberId, failuresWhileStopping: 3);
+        var connectionString = await postgres.CreateDatabaseAsync();
+        await using var survivor = new PostgresNode(connectionString, $"stop-{id}", null);
+        await survivor.InitializeAsync();
+        await using var stopping = new PostgresNode(connectionString, $"stop-{id}", fault);
+        await stopping.InitializeAsync();
+        fault.Stopping = stopping.App.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+
+        // A persistent session offline on the node that will stop, listed there (the hand-over adopts by that list).
+        using (var before = await ConnectPersistentAsync(stopping, subscriberId, new()))
+        {
+            await before.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{topic}/#", MqttQualityOfServiceLevel.AtLeastOnce).Build());
+            await before.DisconnectAsync();
+        }
+
+        var stoppingId = System.Text.Json.JsonDocument.Parse(await stopping.Http.GetStringAsync("/health")).RootElement.GetProperty("nodeId").GetString()!;
+        await Eventually.True(async () => (await survivor.Http.GetStringAsync($"/api/nodes/{Uri.EscapeDataString(stoppingId)}/clients")).Contains($"\"{subscriberId}\"", StringComparison.Ordinal), "the session listed by its node");
+
+        // Its grain unreachable from that node: what a publisher there is acknowledged for waits in the node's memory.
+        fault.Armed = true;
+        var acknowledged = new List<string>();
+        using (var publisher = await stopping.ConnectAsync($"pub-{id}"))
+        {
+            for (var n = 1; n <= 20; n++)
+            {
+                var payload = $"m{n}";
+                var result = await publisher.PublishStringAsync($"{topic}/t", payload, MqttQualityOfServiceLevel.AtLeastOnce);
+                Assert.True(result.IsSuccess, $"publish {n}: {result.ReasonCode}");
+                acknowledged.Add(payload);
+            }
+        }
+
+        await Eventually.True(() => Task.FromResult(fault.Failures > 0), "the node failing to hand the messages to the session's grain");
+
+        // The node stops while the grain is still unreachable for its first attempts, then reachable again.
+        await stopping.DisposeAsync();
+        Assert.True(fault.FailuresWhileStopping >= 1, "no attempt failed while the node stopped: the test did not test the stop");
+
+        var received = new ConcurrentDictionary<string, int>();
+        using var resumed = await ConnectPersistentAsync(survivor, subscriberId, received);
+        await Eventually.True(
+            () => Task.FromResult(acknowledged.All(received.ContainsKey)),
+            $"every acknowledged message delivered (missing: {string.Join(", ", acknowledged.Where(a => !received.ContainsKey(a)))})",
+            TimeSpan.FromSeconds(30));
+        Assert.DoesNotContain(stopping.Logs.Errors, e => e.Message.Contains("dropped", StringComparison.Ordinal));
+    }
+
+    private static async Task<IMqttClient> ConnectPersistentAsync(NodeFixture node, string clientId, ConcurrentDictionary<string, int> received)
+    {
+        var client = new MqttClientFactory().CreateMqttClient();
+        client.ApplicationMessageReceivedAsync += e =>
+        {
+            received.AddOrUpdate(e.ApplicationMessage.ConvertPayloadToString(), 1, (_, n) => n + 1);
+            return Task.CompletedTask;
+        };
+        var result = await client.ConnectAsync(node.Options(clientId).WithCleanStart(false).WithSessionExpiryInterval(3600).Build());
+        Assert.True(result.ResultCode == MqttClientConnectResultCode.Success, $"{clientId}: {result.ResultCode} {result.ReasonString}\n{string.Join('\n', node.Logs.Entries.TakeLast(10))}");
+        return client;
+    }
+
+    /// <summary>A node of its own in PostgreSQL mode, in this process; with a fault, its calls to one session's grain can fail.</summary>
+    private sealed class PostgresNode(string connectionString, string clusterId, SessionGrainFault? fault) : NodeFixture, IAsyncDisposable
+    {
+        private bool _disposed;
+
+        protected override IEnumerable<string> Settings =>
+        [
+            "Iot:Storage=Postgres",
+            $"ConnectionStrings:Iot={connectionString}",
+            $"Orleans:ClusterId={clusterId}",
+            "Iot:Auth:AllowAnonymous=true",   // PostgreSQL mode is closed by default
+            "Iot:Routing:RefreshInterval=00:00:00.500",
+        ];
+
+        protected override void Configure(WebApplicationBuilder builder)
+        {
+            if (fault is not null)
+            {
+                builder.Services.AddSingleton<IOutgoingGrainCallFilter>(fault);   // what AddOutgoingGrainCallFilter registers
+            }
+        }
+
+        public new async Task DisposeAsync()
+        {
+            if (!_disposed)
+            {
+                _disposed = true;
+                await base.DisposeAsync();
+            }
+        }
+
+        async ValueTask IAsyncDisposable.DisposeAsync() => await DisposeAsync();
+    }
+
+    /// <summary>
+    /// Fails this node's calls that hand messages to one session's grain while armed; once the node stops, only its
+    /// first <c>failuresWhileStopping</c> attempts fail (a grain whose silo is busy or moving for a moment).
+    /// </summary>
+    private sealed class SessionGrainFault(string clientId, int failuresWhileStopping) : IOutgoingGrainCallFilter
+    {
+        private int _failures;
+        private int _attemptsWhileStopping;
+
+        public volatile bool Armed;
+
+        public CancellationToken Stopping { get; set; } = CancellationToken.None;
+
+        public int Failures => Volatile.Read(ref _failures);
+
+        public int FailuresWhileStopping => Math.Min(Volatile.Read(ref _attemptsWhileStopping), failuresWhileStopping);
+
+        public Task Invoke(IOutgoingGrainCallContext context)
+        {
+            if (Armed
+                && context.InterfaceMethod?.DeclaringType == typeof(IClientSessionGrain)
+                && context.MethodName is nameof(IClientSessionGrain.Enqueue) or nameof(IClientSessionGrain.Replay)
+                && context.TargetId.Key.ToString() == clientId
+                && (!Stopping.IsCancellationRequested || Interlocked.Increment(ref _attemptsWhileStopping) <= failuresWhileStopping))
+            {
+                Interlocked.Increment(ref _failures);
+                throw new TimeoutException($"test fault: {context.MethodName} on the session grain of {clientId}");
+            }
+
+            return context.Invoke();
+        }
+    }
+}
