@@ -7,16 +7,21 @@
 #   ./test.sh --filter Category=Unit           any `dotnet test` arguments are passed on
 #   ./test.sh --clock +365d                    the same suite with the wall clock a year ahead (libfaketime), to
 #                                              catch tests and code that depend on today's date
+#   ./test.sh --loaded 2 --filter Sessions     the tests beside N busy loops (one per core here): delivery and
+#                                              hand-over races show under CPU pressure that an idle machine hides
 #
 # With the prerequisites installed, `dotnet test OrleansIot.sln` runs the same tests.
 set -uo pipefail
 cd "$(dirname "$0")"
 
 clock=""
+loaded=0
 args=()
 while (($#)); do
   case "$1" in
     --clock) clock="${2:?--clock needs an offset such as +365d}"; shift 2 ;;
+    --loaded) loaded="${2:?--loaded needs a number of busy loops}"; shift 2
+              [[ $loaded =~ ^[0-9]+$ ]] || { echo "--loaded needs a number of busy loops, not '$loaded'" >&2; exit 2; } ;;
     *) args+=("$1"); shift ;;
   esac
 done
@@ -62,9 +67,16 @@ if [[ -n $clock ]]; then
 fi
 
 results=$(mktemp -d)
-trap 'rm -rf "$results"' EXIT
+busy=()
+trap 'kill "${busy[@]}" 2>/dev/null; rm -rf "$results"' EXIT
+if ((loaded > 0)); then
+  # Started after the build would be better, but dotnet test builds first; the loops only make that slower.
+  for _ in $(seq 1 "$loaded"); do (while :; do :; done) & busy+=($!); done
+  echo "beside $loaded busy loops (pids ${busy[*]})"
+fi
 dotnet test OrleansIot.sln --logger "trx;LogFileName=results.trx" --results-directory "$results" "${env[@]}" "${args[@]}"
 rc=$?
+if ((${#busy[@]})); then kill "${busy[@]}" 2>/dev/null; busy=(); fi
 
 # --- the verdict, readable at a glance --------------------------------------------------------------------------------
 trx="$results/results.trx"
