@@ -52,6 +52,8 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
 
     private readonly CancellationTokenSource _stopping = new();
     private volatile bool _accepting;   // MQTT has started: forwarded messages are taken from then on, while stopping too
+    private int _closed;                // stopping, and the drain began: forwarded batches are refused (their senders keep them)
+    private int _delivering;            // forwarded batches being routed now
     private long _lastInjected;         // Environment.TickCount64 of the last batch another node forwarded here
     private RouteNodeEntry? _self;
     private Task? _refreshLoop;
@@ -209,7 +211,11 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
         }
     }
 
-    /// <summary>Takes what the others forwarded before they heard the goodbye, and lets the sessions hand it on.</summary>
+    /// <summary>
+    /// Takes what the others forwarded before they heard the goodbye, and lets the sessions hand it on. Then it takes no
+    /// more (a sender keeps what it could not deliver, to replay it once this node is gone), and when its sessions handed
+    /// on everything they had it tells the others: what they forwarded here is accounted for and need not be replayed.
+    /// </summary>
     private async Task DrainAsync(CancellationToken cancellationToken)
     {
         var until = Environment.TickCount64 + (long)DrainTimeout.TotalMilliseconds;
@@ -220,15 +226,78 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
                 await Task.Delay(Quiet / 5, cancellationToken);
             }
 
-            if (_sessions is not null)
+            Interlocked.Exchange(ref _closed, 1);
+            while (Volatile.Read(ref _delivering) > 0)
             {
-                await _sessions.DrainAsync(DrainTimeout);
+                await Task.Delay(5, cancellationToken);   // a batch taken before the close is routed to the sessions first
+            }
+
+            if (_sessions is not null && await _sessions.DrainAsync(DrainTimeout))
+            {
+                await TellDrainedAsync(cancellationToken);
             }
         }
         catch (OperationCanceledException)
         {
             // the host's shutdown timeout: the senders replay what this node did not hand on
         }
+    }
+
+    /// <summary>
+    /// Tells every other node that this one has handed on all it took from them, so they drop what they kept to replay
+    /// to it. Before they notice it gone (two refreshes after it left the directory); a node that does not answer, or
+    /// of a release without this call, replays as before (duplicates, never a loss).
+    /// </summary>
+    private async Task TellDrainedAsync(CancellationToken cancellationToken)
+    {
+        List<RouteNodeEntry> peers;
+        _remoteLock.EnterReadLock();
+        try
+        {
+            peers = [.. _remoteNodes.Values.Select(n => n.Entry)];
+        }
+        finally
+        {
+            _remoteLock.ExitReadLock();
+        }
+
+        await Task.WhenAll(peers.Select(async peer =>
+        {
+            try
+            {
+                await peer.Reference.Drained(NodeId).WaitAsync(_options.BroadcastTimeout, cancellationToken);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
+            {
+                LogDrainedNotTold(_logger, ex, peer.NodeId);
+            }
+        }));
+    }
+
+    /// <summary>
+    /// Another node stopped and handed on everything this node forwarded to it: the messages kept to replay to it are
+    /// not needed (what fails from now on is still kept and replayed).
+    /// </summary>
+    public Task PeerDrained(string nodeId)
+    {
+        RemoteNode? node;
+        _remoteLock.EnterReadLock();
+        try
+        {
+            _remoteNodes.TryGetValue(nodeId, out node);
+        }
+        finally
+        {
+            _remoteLock.ExitReadLock();
+        }
+
+        if (node is not null)
+        {
+            var forgotten = node.Forwarder.ForgetSent();   // dropped whether or not the line is logged
+            LogPeerDrained(_logger, nodeId, forgotten);
+        }
+
+        return Task.CompletedTask;
     }
 
     public void Dispose()
@@ -815,18 +884,32 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
         Interlocked.Exchange(ref _lastInjected, Environment.TickCount64);
 
         var congested = new List<Outbox>();
-        foreach (var m in batch.Messages)
+        Interlocked.Increment(ref _delivering);
+        try
         {
-            if (m.SharedTarget is { } shareFilter)
+            if (Volatile.Read(ref _closed) != 0)
             {
-                DeliverShared(shareFilter, m, congested);
-                continue;
+                // Drained (DrainAsync): the sender keeps the batch and replays it to the sessions once this node is gone.
+                throw new InvalidOperationException($"node {NodeId} is stopping and has drained: not accepting messages");
             }
 
-            // Delivered to this node's subscribers only, never forwarded again: no loops. SenderClientId keeps
-            // MQTT 5 no-local working across nodes. Offline sessions first, as for a local publish (see Forward).
-            _sessions?.MatchOffline(m.Topic, retain: false, () => m, fromAnotherNode: true);
-            _local.Deliver(ForwardedMessages.ToMqtt(m), m.SenderClientId, congested);
+            foreach (var m in batch.Messages)
+            {
+                if (m.SharedTarget is { } shareFilter)
+                {
+                    DeliverShared(shareFilter, m, congested);
+                    continue;
+                }
+
+                // Delivered to this node's subscribers only, never forwarded again: no loops. SenderClientId keeps
+                // MQTT 5 no-local working across nodes. Offline sessions first, as for a local publish (see Forward).
+                _sessions?.MatchOffline(m.Topic, retain: false, () => m, fromAnotherNode: true);
+                _local.Deliver(ForwardedMessages.ToMqtt(m), m.SenderClientId, congested);
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _delivering);
         }
 
         _metrics.Injected.Add(batch.Messages.Count);
@@ -1022,6 +1105,12 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
 
     [LoggerMessage(EventId = 1026, Level = LogLevel.Warning, Message = "Routing: could not renew this node's lease in the node directory")]
     private static partial void LogRefreshFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 1086, Level = LogLevel.Information, Message = "Routing: node {NodeId} stopped and handed on what this node forwarded to it; {Count} messages kept to replay to it are dropped")]
+    private static partial void LogPeerDrained(ILogger logger, string nodeId, int count);
+
+    [LoggerMessage(EventId = 1087, Level = LogLevel.Information, Message = "Routing: could not tell node {NodeId} that this node has drained; it replays what it forwarded here (duplicates, not losses)")]
+    private static partial void LogDrainedNotTold(ILogger logger, Exception exception, string nodeId);
 
     [LoggerMessage(EventId = 1027, Level = LogLevel.Warning, Message = "Routing: could not leave the node directory cleanly")]
     private static partial void LogLeaveFailed(ILogger logger, Exception exception);

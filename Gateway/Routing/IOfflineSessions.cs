@@ -20,6 +20,9 @@ internal interface IOfflineSessions
     /// <summary>Nodes went away: the connection directory partitions they held may have lost this node's live connections.</summary>
     void OnNodesGone();
 
-    /// <summary>This node is stopping: waits (at most <paramref name="timeout"/>) until what its sessions hold has reached their grains.</summary>
-    Task DrainAsync(TimeSpan timeout);
+    /// <summary>
+    /// This node is stopping: waits (at most <paramref name="timeout"/>) until what its sessions hold has reached their
+    /// grains. True when it all did, and nothing was dropped since the stop began.
+    /// </summary>
+    Task<bool> DrainAsync(TimeSpan timeout);
 }

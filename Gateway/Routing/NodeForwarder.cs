@@ -114,6 +114,20 @@ internal sealed partial class NodeForwarder : IAsyncDisposable
         return undelivered;
     }
 
+    /// <summary>
+    /// The other node stopped and handed on all it took from this one: the delivered messages kept to replay to it are
+    /// dropped (how many). What is queued or failing stays.
+    /// </summary>
+    public int ForgetSent()
+    {
+        lock (_sentLock)
+        {
+            var count = _sent.Count;
+            _sent.Clear();
+            return count;
+        }
+    }
+
     /// <summary>This node is stopping: no more messages, and what is queued is sent first (at most <paramref name="timeout"/>).</summary>
     public async Task DrainAsync(TimeSpan timeout)
     {

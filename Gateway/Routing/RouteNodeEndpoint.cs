@@ -32,5 +32,7 @@ internal sealed class RouteNodeEndpoint(ClusterRouter router, Sessions.SessionHo
 
     public Task<bool> AdoptNode(string stoppingNodeId) => sessions.AdoptNowAsync(stoppingNodeId);
 
+    public Task Drained(string stoppingNodeId) => router.PeerDrained(stoppingNodeId);
+
     public Task<ConnectionDelivery?> GetDelivery(string clientId, string sessionId) => Task.FromResult(router.GetDelivery(clientId, sessionId));
 }

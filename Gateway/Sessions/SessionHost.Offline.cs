@@ -90,10 +90,18 @@ internal sealed partial class SessionHost
             {
                 client.Outbox.RemoveAt(0);
                 _metrics.SessionMessagesDropped.Add(1);
+                if (_stopping.IsCancellationRequested)
+                {
+                    Interlocked.Increment(ref _droppedWhileStopping);
+                }
             }
 
             start = !client.Sending;
             client.Sending = true;
+            if (start)
+            {
+                Interlocked.Increment(ref _senders);
+            }
         }
 
         if (start)
@@ -115,6 +123,7 @@ internal sealed partial class SessionHost
                 if (client.Outbox.Count == 0)
                 {
                     client.Sending = false;
+                    Interlocked.Decrement(ref _senders);
                     return;
                 }
 
@@ -145,9 +154,11 @@ internal sealed partial class SessionHost
                 lock (client.Outbox)
                 {
                     dropped = client.Outbox.Count;
+                    Interlocked.Add(ref _droppedWhileStopping, dropped);
                     _metrics.SessionMessagesDropped.Add(dropped);
                     client.Outbox.Clear();
                     client.Sending = false;
+                    Interlocked.Decrement(ref _senders);
                 }
 
                 LogDroppedStopping(_logger, ex, dropped, client.ClientId);
@@ -191,20 +202,24 @@ internal sealed partial class SessionHost
     /// sender whose grain call fails meanwhile keeps retrying. From the end of the drain a failed send gives up (counted
     /// and logged), and what is still held is logged: this node is going.
     /// </summary>
-    public async Task DrainAsync(TimeSpan timeout)
+    public async Task<bool> DrainAsync(TimeSpan timeout)
     {
+        // Counted by sender, not by the sessions listed here: a session forgotten meanwhile may still be sending.
         var until = _time.GetUtcNow() + timeout;
-        while (_clients.Values.Any(c => { lock (c.Outbox) { return c.Sending; } }) && _time.GetUtcNow() < until)
+        while (Volatile.Read(ref _senders) > 0 && _time.GetUtcNow() < until)
         {
             await Task.Delay(TimeSpan.FromMilliseconds(20), _time);
         }
 
         _drained = true;
-        var held = _clients.Values.Sum(c => { lock (c.Outbox) { return c.Outbox.Count; } });
-        if (held > 0)
+        var senders = Volatile.Read(ref _senders);
+        if (senders > 0)
         {
-            LogDrainEndedHolding(_logger, held, timeout);
+            var held = _clients.Values.Sum(c => { lock (c.Outbox) { return c.Outbox.Count; } });
+            LogDrainEndedHolding(_logger, held, senders, timeout);
         }
+
+        return senders == 0 && Volatile.Read(ref _droppedWhileStopping) == 0;
     }
 
     /// <summary>

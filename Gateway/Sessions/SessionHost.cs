@@ -78,6 +78,12 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
     /// <summary>Set when the router's drain has ended during a stop: from then on a failed send to a session's grain gives up.</summary>
     private volatile bool _drained;
 
+    /// <summary>Messages for offline sessions dropped here since the stop began: when any, the others replay what they forwarded.</summary>
+    private int _droppedWhileStopping;
+
+    /// <summary>Offline sessions whose messages are being handed to their grains now (one sender each).</summary>
+    private int _senders;
+
     private static readonly TimeSpan StoppingRetry = TimeSpan.FromMilliseconds(100);
 
     public SessionHost(IGrainFactory grains, MqttServer mqtt, ClusterRouter router, LocalSubscribers local, HostList hostList, WillPublisher wills, LifecycleEvents lifecycle, IOptions<SessionOptions> options, IOptions<LimitsOptions> limits, TimeProvider time, GatewayMetrics metrics, ILogger<SessionHost> logger)
@@ -638,8 +644,8 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
     [LoggerMessage(EventId = 1083, Level = LogLevel.Error, Message = "Sessions: dropped {Count} messages for the offline session of {ClientId}: this node is stopping and the session's grain could not take them")]
     private static partial void LogDroppedStopping(ILogger logger, Exception exception, int count, string clientId);
 
-    [LoggerMessage(EventId = 1085, Level = LogLevel.Error, Message = "Sessions: this node's drain ended ({Timeout}) with {Count} messages for offline sessions not yet taken by their grains; what their last attempts do not deliver is lost with this node")]
-    private static partial void LogDrainEndedHolding(ILogger logger, int count, TimeSpan timeout);
+    [LoggerMessage(EventId = 1085, Level = LogLevel.Error, Message = "Sessions: this node's drain ended ({Timeout}) with {Count} messages of {Sessions} offline sessions not yet taken by their grains; what their last attempts do not deliver is lost with this node")]
+    private static partial void LogDrainEndedHolding(ILogger logger, int count, int sessions, TimeSpan timeout);
 
     [LoggerMessage(EventId = 1054, Level = LogLevel.Warning, Message = "Sessions: could not adopt {ClientId} from node {NodeId}; the node will be adopted again")]
     private static partial void LogAdoptClientFailed(ILogger logger, Exception exception, string clientId, string nodeId);

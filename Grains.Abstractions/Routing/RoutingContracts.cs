@@ -60,6 +60,13 @@ public interface IRouteNode : IGrainObserver
     /// </summary>
     [Alias("AdoptNode")]
     Task<bool> AdoptNode(string stoppingNodeId);
+
+    /// <summary>
+    /// A node that is stopping has handed on everything this node forwarded to it (to its sessions' grains, or to where
+    /// they live now) and takes no more: what this node kept to replay to it if it died is not needed.
+    /// </summary>
+    [Alias("Drained")]
+    Task Drained(string stoppingNodeId);
 }
 
 /// <summary>

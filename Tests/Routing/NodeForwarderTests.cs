@@ -6,6 +6,7 @@ using OrleansIot.Gateway.Routing;
 using OrleansIot.Grains.Abstractions.Policies;
 using OrleansIot.Grains.Abstractions.Routing;
 using OrleansIot.Grains.Abstractions.Sessions;
+using OrleansIot.Tests.Infrastructure;
 
 namespace OrleansIot.Tests.Routing;
 
@@ -17,10 +18,23 @@ namespace OrleansIot.Tests.Routing;
 [Trait("Category", "Unit")]
 public sealed class NodeForwarderTests
 {
-    /// <summary>A node that died: every call fails.</summary>
+    /// <summary>A node that died: every call fails; or, with <see cref="Up"/>, one that takes the batches it is sent.</summary>
     private sealed class DeadNode : IRouteNode
     {
-        public Task Deliver(ForwardedBatch batch) => throw new TimeoutException("gone");
+        public volatile bool Up;
+        public int Delivered;
+
+        public Task Deliver(ForwardedBatch batch)
+        {
+            if (!Up)
+            {
+                throw new TimeoutException("gone");
+            }
+
+            Interlocked.Add(ref Delivered, batch.Messages.Count);
+            return Task.CompletedTask;
+        }
+
         public Task ApplyRoutes(RouteUpdate update) => throw new TimeoutException("gone");
         public Task<RouteUpdate> GetRoutes() => throw new TimeoutException("gone");
         public Task<bool> DisconnectClient(string clientId, string sessionId, string reason, DisconnectOptions options) => throw new TimeoutException("gone");
@@ -31,6 +45,7 @@ public sealed class NodeForwarderTests
         public Task AccessChanged(AccessChange change) => throw new TimeoutException("gone");
         public Task<ConnectionDelivery?> GetDelivery(string clientId, string sessionId) => throw new TimeoutException("gone");
         public Task<bool> AdoptNode(string stoppingNodeId) => throw new TimeoutException("gone");
+        public Task Drained(string stoppingNodeId) => throw new TimeoutException("gone");
     }
 
     private static ForwardedMessage Message(string topic, int qos) =>
@@ -53,5 +68,29 @@ public sealed class NodeForwarderTests
 
         Assert.Equal([before.MessageId], undelivered.Select(m => m.MessageId));
         Assert.Equal([after.MessageId], late.Select(m => m.MessageId));
+    }
+
+    /// <summary>
+    /// What was delivered to a node is kept to replay if it dies, until that node says it stopped and handed all of it
+    /// on (<see cref="IRouteNode.Drained"/>): then only what it did not take (refused from then on) is replayed.
+    /// </summary>
+    [Fact]
+    public async Task TheOtherNodeDrained_WhatItTookIsNotReplayed_WhatItRefusedIs()
+    {
+        using var services = new ServiceCollection().AddMetrics().BuildServiceProvider();
+        var metrics = new GatewayMetrics(services.GetRequiredService<IMeterFactory>());
+        var node = new DeadNode { Up = true };
+        await using var forwarder = new NodeForwarder("self", new RouteNodeEntry("stopping", node), new RoutingOptions(), TimeProvider.System, metrics, NullLogger.Instance);
+        forwarder.Enqueue(Message("t/1", 1));
+        forwarder.Enqueue(Message("t/2", 1));
+        await Eventually.True(() => Task.FromResult(Volatile.Read(ref node.Delivered) == 2), "both delivered");
+
+        Assert.Equal(2, forwarder.ForgetSent());
+        node.Up = false;   // drained: it takes no more
+        var refused = Message("t/3", 1);
+        forwarder.Enqueue(refused);   // queued or failing when stopped: kept either way
+
+        var undelivered = await forwarder.StopAsync(_ => { });
+        Assert.Equal([refused.MessageId], undelivered.Select(m => m.MessageId));
     }
 }
