@@ -77,6 +77,33 @@ internal sealed partial class SessionHost
         }
     }
 
+    /// <summary>
+    /// An adopted node's list of client ids stays in storage for <see cref="ListKeptAfterAdoption"/>: the other nodes
+    /// replay what they had forwarded to it by that list once they notice it gone. Cleared at once, as it was, the list
+    /// lived on only in the memory of its grains, and those whose activations were on a node that stopped took it with
+    /// them. Cleared when the time is up, or when this node stops first.
+    /// </summary>
+    private void ClearListLater(string goneNodeId) => _ = Task.Run(async () =>
+    {
+        try
+        {
+            await Task.Delay(ListKeptAfterAdoption, _time, _stopping);
+        }
+        catch (OperationCanceledException)
+        {
+            // this node is stopping: clear it now rather than leave it behind
+        }
+
+        try
+        {
+            await HostList.ClearAsync(_grains, goneNodeId);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogListClearFailed(_logger, ex, goneNodeId);
+        }
+    });
+
     /// <summary>Adopts a gone node's client ids; how many, or null when another node has claimed it or one failed.</summary>
     private async Task<int?> AdoptNodeAsync(string goneNodeId)
     {
@@ -108,8 +135,8 @@ internal sealed partial class SessionHost
                 return null;   // the claim runs out and the node is adopted again (adopting is repeatable)
             }
 
-            await HostList.ClearAsync(_grains, goneNodeId);
             await directory.Adopted(goneNodeId, NodeId);
+            ClearListLater(goneNodeId);
             LogAdopted(_logger, goneNodeId, hosted.Count);
             return hosted.Count;
         }

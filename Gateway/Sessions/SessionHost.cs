@@ -86,6 +86,9 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
 
     private static readonly TimeSpan StoppingRetry = TimeSpan.FromMilliseconds(100);
 
+    /// <summary>How long an adopted node's list of client ids stays readable (DeadNodeReplay gives up after as long).</summary>
+    private static readonly TimeSpan ListKeptAfterAdoption = TimeSpan.FromMinutes(10);
+
     public SessionHost(IGrainFactory grains, MqttServer mqtt, ClusterRouter router, LocalSubscribers local, HostList hostList, WillPublisher wills, LifecycleEvents lifecycle, IOptions<SessionOptions> options, IOptions<LimitsOptions> limits, TimeProvider time, GatewayMetrics metrics, ILogger<SessionHost> logger)
     {
         _limits = limits.Value;
@@ -670,5 +673,8 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
 
     [LoggerMessage(EventId = 1057, Level = LogLevel.Warning, Message = "Sessions: could not adopt the sessions of node {NodeId}")]
     private static partial void LogAdoptFailed(ILogger logger, Exception exception, string nodeId);
+
+    [LoggerMessage(EventId = 1088, Level = LogLevel.Warning, Message = "Sessions: could not clear the list of client ids of adopted node {NodeId}; it stays in storage")]
+    private static partial void LogListClearFailed(ILogger logger, Exception exception, string nodeId);
 
 }
