@@ -175,6 +175,7 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
 
     private static readonly TimeSpan HandOverTimeout = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan DrainTimeout = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan DrainedTimeout = TimeSpan.FromSeconds(1);   // only saves repeats: a stop does not wait longer for it
     private static readonly TimeSpan Quiet = TimeSpan.FromMilliseconds(250);
 
     /// <summary>Asks a live node to adopt this node's sessions now (its own stop does not wait for the lease to run out).</summary>
@@ -265,7 +266,7 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
         {
             try
             {
-                await peer.Reference.Drained(NodeId).WaitAsync(_options.BroadcastTimeout, cancellationToken);
+                await peer.Reference.Drained(NodeId).WaitAsync(DrainedTimeout, cancellationToken);
             }
             catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
             {
