@@ -209,8 +209,11 @@ public interface IFleetIndexAdminGrain : IGrainWithIntegerKey
     [Alias("Rebuild")]
     Task Rebuild();
 
-    /// <summary>Rebuilds and completes when done; returns the number of things indexed.</summary>
-    [Alias("RebuildAndWait")]
+    /// <summary>
+    /// Rebuilds and completes when done; returns the number of things indexed. Longer than a grain call's 30 s: 102,384
+    /// things took 157 s (docs/benchmarks.md), and 10,000 on a busy machine took more than 30 s.
+    /// </summary>
+    [Alias("RebuildAndWait"), ResponseTimeout("00:30:00")]
     Task<long> RebuildAndWait();
 
     /// <summary>Adds or changes a dynamic group's query (at most 100 dynamic groups).</summary>
