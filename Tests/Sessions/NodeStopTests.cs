@@ -43,8 +43,8 @@ public sealed class NodeStopTests(PostgresServer postgres)
             await before.DisconnectAsync();
         }
 
-        var stoppingId = System.Text.Json.JsonDocument.Parse(await stopping.Http.GetStringAsync("/health")).RootElement.GetProperty("nodeId").GetString()!;
-        await Eventually.True(async () => (await survivor.Http.GetStringAsync($"/api/nodes/{Uri.EscapeDataString(stoppingId)}/clients")).Contains($"\"{subscriberId}\"", StringComparison.Ordinal), "the session listed by its node");
+        var stoppingId = await NodeIdOfAsync(stopping);
+        await Eventually.True(async () => ListsAll(await ListOfAsync(survivor, stoppingId), [subscriberId]), "the session listed by its node");
 
         // Its grain unreachable from that node: what a publisher there is acknowledged for waits in the node's memory.
         fault.Armed = true;
@@ -92,14 +92,14 @@ public sealed class NodeStopTests(PostgresServer postgres)
         await survivor.InitializeAsync();
         await using var stopping = new PostgresNode(connectionString, $"drain-{id}", null);
         await stopping.InitializeAsync();
-        var stoppingId = System.Text.Json.JsonDocument.Parse(await stopping.Http.GetStringAsync("/health")).RootElement.GetProperty("nodeId").GetString()!;
+        var stoppingId = await NodeIdOfAsync(stopping);
 
         // A persistent subscriber on the node that will stop, receiving what a publisher on the other node sends: the
         // other node keeps each forwarded message to replay it should this node die.
         var received = new ConcurrentDictionary<string, int>();
         var subscriber = await ConnectPersistentAsync(stopping, subscriberId, received);
         await subscriber.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"{topic}/#", MqttQualityOfServiceLevel.AtLeastOnce).Build());
-        await Eventually.True(async () => (await survivor.Http.GetStringAsync($"/api/nodes/{Uri.EscapeDataString(stoppingId)}/clients")).Contains($"\"{subscriberId}\"", StringComparison.Ordinal), "the session listed by its node");
+        await Eventually.True(async () => ListsAll(await ListOfAsync(survivor, stoppingId), [subscriberId]), "the session listed by its node");
         var acknowledged = new List<string>();
         using (var publisher = await survivor.ConnectAsync($"pub-{id}"))
         {
@@ -157,8 +157,7 @@ public sealed class NodeStopTests(PostgresServer postgres)
         await survivor.InitializeAsync();
         await using var stopping = new PostgresNode(connectionString, $"list-{id}", null);
         await stopping.InitializeAsync();
-        var stoppingId = System.Text.Json.JsonDocument.Parse(await stopping.Http.GetStringAsync("/health")).RootElement.GetProperty("nodeId").GetString()!;
-        var listed = $"/api/nodes/{Uri.EscapeDataString(stoppingId)}/clients";
+        var stoppingId = await NodeIdOfAsync(stopping);
 
         // Eight persistent sessions (in different shards of the list, most likely), offline on the node that will stop.
         var clientIds = Enumerable.Range(1, 8).Select(n => $"list-{id}-{n}").ToList();
@@ -168,17 +167,23 @@ public sealed class NodeStopTests(PostgresServer postgres)
             await device.DisconnectAsync();
         }
 
-        await Eventually.True(async () =>
-        {
-            var list = await survivor.Http.GetStringAsync(listed);
-            return clientIds.All(c => list.Contains($"\"{c}\"", StringComparison.Ordinal));
-        }, "the sessions listed by their node");
+        await Eventually.True(async () => ListsAll(await ListOfAsync(survivor, stoppingId), clientIds), "the sessions listed by their node");
 
         await stopping.DisposeAsync();   // hands its sessions to the survivor before it goes
 
-        var after = await survivor.Http.GetStringAsync(listed);
+        var after = await ListOfAsync(survivor, stoppingId);
         Assert.All(clientIds, c => Assert.Contains($"\"{c}\"", after, StringComparison.Ordinal));
     }
+
+    private static async Task<string> NodeIdOfAsync(NodeFixture node) =>
+        System.Text.Json.JsonDocument.Parse(await node.Http.GetStringAsync("/health")).RootElement.GetProperty("nodeId").GetString()!;
+
+    /// <summary>A node's list of the client ids it hosts (adoption and replay go by it), as another node reads it.</summary>
+    private static Task<string> ListOfAsync(NodeFixture reader, string nodeId) =>
+        reader.Http.GetStringAsync($"/api/nodes/{Uri.EscapeDataString(nodeId)}/clients");
+
+    private static bool ListsAll(string list, IEnumerable<string> clientIds) =>
+        clientIds.All(c => list.Contains($"\"{c}\"", StringComparison.Ordinal));
 
     private static async Task<IMqttClient> ConnectPersistentAsync(NodeFixture node, string clientId, ConcurrentDictionary<string, int> received)
     {
