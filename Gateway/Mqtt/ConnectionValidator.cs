@@ -77,6 +77,14 @@ internal sealed partial class ConnectionValidator(
                 return;
             }
 
+            if (e.CleanSession == false && sessions.ConnectStateOf(ClientIds.Of(e)) is not { Attached.SessionPresent: true })
+            {
+                // The cluster has no session to resume (none, expired, or of the other MQTT version): MQTTnet must not
+                // resume its own either, the session of a connection here it is taking over or has not yet dropped,
+                // or that session's subscriptions would come back and CONNACK would say "session present".
+                packet.CleanSession = true;
+            }
+
             SubscriptionTracker.MarkCleanStart(e);
         }
     }

@@ -217,6 +217,31 @@ public sealed class PersistentSessionTests(NodeFixture node)
         Assert.False(v311.IsSessionPresent);
     }
 
+    /// <summary>
+    /// The same, with the MQTT 5 connection still open when the 3.1.1 one takes it over on the same node: MQTTnet still
+    /// holds the old connection's session then, and must not hand it on when the cluster says there is none (a fast
+    /// reconnect under load raced the same way: MQTTnet had not yet dropped the closed connection's session).
+    /// </summary>
+    [Fact]
+    public async Task ATakeoverAcrossMqttVersions_DoesNotPresentTheOldSession()
+    {
+        var clientId = NewId("cross-live");
+        var (v5, _, _) = await SessionClients.ConnectAsync(node, node.Options(clientId).Persistent(cleanStart: true, expirySeconds: 300));
+        await v5.SubscribeAsync($"cmd/{clientId}", MqttQualityOfServiceLevel.AtLeastOnce);
+
+        var (v311, inbox, connack) = await SessionClients.ConnectAsync(node, node.Options(clientId, MqttProtocolVersion.V311).Persistent(cleanStart: false, expirySeconds: 0, MqttProtocolVersion.V311));
+        Assert.False(connack.IsSessionPresent);
+
+        // Nor its subscriptions: the new connection subscribed to the marker only.
+        var publisher = await node.ConnectAsync(NewId("cross-pub"));
+        await publisher.PublishStringAsync($"cmd/{clientId}", "for the old session", MqttQualityOfServiceLevel.AtLeastOnce);
+        await v311.SubscribeAsync($"marker/{clientId}", MqttQualityOfServiceLevel.AtLeastOnce);
+        await publisher.PublishStringAsync($"marker/{clientId}", "after", MqttQualityOfServiceLevel.AtLeastOnce);
+        await inbox.WaitAsync("marker/", 1, "the marker");
+        Assert.Empty(inbox.Payloads("cmd/"));
+        v5.Dispose();
+    }
+
     private async Task<SessionInfo?> GetSessionAsync(string clientId)
     {
         var response = await node.Http.GetAsync($"/api/sessions/{clientId}");
