@@ -30,6 +30,12 @@ public sealed record IndexPartWrite(
     [property: Id(0)] IndexPart Part,
     [property: Id(1)] IndexSection? Section);
 
+/// <summary>A thing's connectivity part, as the connection directory writes it in batches (registered things only).</summary>
+[GenerateSerializer, Immutable, Alias("OrleansIot.ConnectivityIndexWrite")]
+public sealed record ConnectivityIndexWrite(
+    [property: Id(0)] string ThingName,
+    [property: Id(1)] IndexSection Section);
+
 /// <summary>A thing as the index holds it: its parts' documents (JSON), <c>null</c> for a part not indexed.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.IndexedThingDocument")]
 public sealed record IndexedThingDocument(

@@ -451,6 +451,9 @@ public interface IEmbeddedFleetIndexGrain : IGrainWithIntegerKey
     [Alias("Write")]
     Task Write(string thingName, IReadOnlyList<IndexPartWrite> parts);
 
+    [Alias("WriteConnectivity")]
+    Task WriteConnectivity(IReadOnlyList<ConnectivityIndexWrite> writes);
+
     [Alias("Remove")]
     Task Remove(string thingName);
 
@@ -492,6 +495,16 @@ internal sealed class EmbeddedFleetIndexGrain : Grain, IEmbeddedFleetIndexGrain
         return Task.CompletedTask;
     }
 
+    public Task WriteConnectivity(IReadOnlyList<ConnectivityIndexWrite> writes)
+    {
+        foreach (var write in writes)
+        {
+            _index.WriteIfRegistered(write.ThingName, IndexPart.Connectivity, write.Section);
+        }
+
+        return Task.CompletedTask;
+    }
+
     public Task Remove(string thingName)
     {
         _index.Remove(thingName);
@@ -518,6 +531,8 @@ public sealed class EmbeddedFleetIndexStore(IGrainFactory grains) : IFleetIndexS
     private IEmbeddedFleetIndexGrain Index => grains.GetGrain<IEmbeddedFleetIndexGrain>(0);
 
     public Task WriteAsync(string thingName, IReadOnlyList<IndexPartWrite> parts) => Index.Write(thingName, parts);
+
+    public Task WriteConnectivityAsync(IReadOnlyList<ConnectivityIndexWrite> writes) => Index.WriteConnectivity(writes);
 
     public Task RemoveAsync(string thingName) => Index.Remove(thingName);
 

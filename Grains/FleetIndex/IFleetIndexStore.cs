@@ -18,6 +18,13 @@ public interface IFleetIndexStore
     /// <summary>Writes one part of a thing's entry; <c>null</c> clears that part.</summary>
     Task WriteAsync(string thingName, IndexPart part, IndexSection? section) => WriteAsync(thingName, [new IndexPartWrite(part, section)]);
 
+    /// <summary>
+    /// Writes the connectivity part of the things that are registered (have an entry with a registry part) and leaves
+    /// the others alone: a device that connects is not in the index until it is registered. The connection directory
+    /// writes connects and disconnects this way, a batch at a time, without the things.
+    /// </summary>
+    Task WriteConnectivityAsync(IReadOnlyList<ConnectivityIndexWrite> writes);
+
     /// <summary>Removes the thing's entry.</summary>
     Task RemoveAsync(string thingName);
 

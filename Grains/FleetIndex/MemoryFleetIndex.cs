@@ -49,6 +49,18 @@ public sealed class MemoryFleetIndex
         }
     }
 
+    /// <summary>Writes a part of a thing that has a registry part; false (nothing written) for any other.</summary>
+    public bool WriteIfRegistered(string thingName, IndexPart part, IndexSection section)
+    {
+        if (!_things.TryGetValue(thingName, out var thing) || thing.Parts[(int)IndexPart.Registry] is null)
+        {
+            return false;
+        }
+
+        thing.Parts[(int)part] = (section.Document, IndexFields.Parse(section.Fields));
+        return true;
+    }
+
     public void Remove(string thingName) => _things.Remove(thingName);
 
     public IndexSearchPage Search(FleetQuery query, string? after, int maxResults)

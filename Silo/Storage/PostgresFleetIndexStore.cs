@@ -38,6 +38,26 @@ internal sealed class PostgresFleetIndexStore : IFleetIndexStore, IAsyncDisposab
     public Task WriteAsync(string thingName, IReadOnlyList<IndexPartWrite> parts) =>
         _writes.AddAsync([.. parts.Select(p => new IndexWrite(thingName, p.Part, p.Section, Remove: false))]);
 
+    public async Task WriteConnectivityAsync(IReadOnlyList<ConnectivityIndexWrite> writes)
+    {
+        if (writes.Count == 0)
+        {
+            return;
+        }
+
+        // An update, not an upsert: a registered thing's registry write made its connectivity row, and a device that
+        // is not registered gets none.
+        await using var command = _dataSource.CreateCommand("""
+            UPDATE iot_fleet_index_connectivity AS c SET document = v.d::jsonb, fields = v.f::jsonb, updated_at = now()
+              FROM unnest(@names, @docs, @fields) AS v(n, d, f) JOIN iot_fleet_index r ON r.thing_name = v.n AND r.document IS NOT NULL
+             WHERE c.thing_name = v.n
+            """);
+        command.Parameters.Add(new NpgsqlParameter("names", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = writes.Select(w => w.ThingName).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter("docs", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = writes.Select(w => w.Section.Document).ToArray() });
+        command.Parameters.Add(new NpgsqlParameter("fields", NpgsqlDbType.Array | NpgsqlDbType.Text) { Value = writes.Select(w => w.Section.Fields).ToArray() });
+        await command.ExecuteNonQueryAsync();
+    }
+
     public Task RemoveAsync(string thingName) => _writes.AddAsync([new IndexWrite(thingName, IndexPart.Registry, null, Remove: true)]);
 
     public async Task<IndexSearchPage> SearchAsync(FleetQuery query, string? afterThingName, int maxResults)

@@ -375,6 +375,29 @@ public abstract class FleetQueryContract
         Assert.Empty((await store.NamesAsync(null, 10)).Items);
     }
 
+    [Fact]
+    public async Task ConnectivityBatches_WriteRegisteredThingsOnly()
+    {
+        var store = await FreshStoreAsync();
+        var record = new ThingRecord("known", "id", null, new Dictionary<string, string>(), 1);
+        await store.WriteAsync("known", IndexPart.Registry, IndexFields.Registry(record, []));
+        await store.WriteAsync("shadowed", IndexPart.Shadow, new IndexSection("""{"reported":{"on":true}}""", """{"shadow.reported.on":[true]}"""));   // a shadow, not registered
+
+        await store.WriteConnectivityAsync([
+            new ConnectivityIndexWrite("known", IndexFields.Connectivity(true, 1_000, null)),
+            new ConnectivityIndexWrite("shadowed", IndexFields.Connectivity(true, 1_000, null)),
+            new ConnectivityIndexWrite("stranger", IndexFields.Connectivity(true, 1_000, null)),
+        ]);
+
+        Assert.Equal(["known"], (await store.SearchAsync(FleetQuery.Parse("connectivity.connected:true"), null, 10)).Things.Select(t => t.ThingName));
+        Assert.Equal(["known"], (await store.SearchAsync(FleetQuery.Parse("*"), null, 10)).Things.Select(t => t.ThingName));
+        Assert.DoesNotContain("stranger", (await store.NamesAsync(null, 10)).Items);
+
+        await store.WriteConnectivityAsync([new ConnectivityIndexWrite("known", IndexFields.Connectivity(false, 2_000, "CONNECTION_LOST"))]);
+        var entry = Assert.Single((await store.SearchAsync(FleetQuery.Parse("connectivity.disconnectReason:CONNECTION_LOST"), null, 10)).Things);
+        Assert.Contains("2000", entry.Connectivity, StringComparison.Ordinal);
+    }
+
     /// <summary>An empty store of this kind, for tests that change what is in it.</summary>
     protected abstract Task<IFleetIndexStore> FreshStoreAsync();
 }
@@ -389,6 +412,16 @@ internal sealed class MemoryFleetIndexStore : IFleetIndexStore
         foreach (var write in parts)
         {
             _index.Write(thingName, write.Part, write.Section);
+        }
+
+        return Task.CompletedTask;
+    }
+
+    public Task WriteConnectivityAsync(IReadOnlyList<ConnectivityIndexWrite> writes)
+    {
+        foreach (var write in writes)
+        {
+            _index.WriteIfRegistered(write.ThingName, IndexPart.Connectivity, write.Section);
         }
 
         return Task.CompletedTask;

@@ -126,6 +126,8 @@ public sealed class IndexWriteBehindTests
 
         public Action? DuringWrite { get; set; }
 
+        public Task WriteConnectivityAsync(IReadOnlyList<ConnectivityIndexWrite> writes) => throw new NotSupportedException("the write-behind writes shadow parts only");
+
         public async Task WriteAsync(string thingName, IReadOnlyList<IndexPartWrite> parts)
         {
             await Task.Yield();
