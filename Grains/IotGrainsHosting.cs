@@ -47,6 +47,7 @@ public static class IotGrainsHosting
     public static IServiceCollection AddIotFleetIndexNode(this IServiceCollection services)
     {
         services.TryAddSingleton<FleetIndex.FleetIndexView>();
+        services.TryAddSingleton<Abstractions.Things.IConnectivityIndexing>(sp => sp.GetRequiredService<FleetIndex.FleetIndexView>());
         services.TryAddSingleton<FleetIndex.IndexWriteBehind>();
         services.AddKeyedSingleton<Orleans.Providers.IControllable>(FleetIndex.IndexWriteBehind.ControlName, (sp, _) => sp.GetRequiredService<FleetIndex.IndexWriteBehind>());
         return services;

@@ -9,13 +9,17 @@ namespace OrleansIot.Gateway.Mqtt;
 
 /// <summary>
 /// A connection was accepted (its client id and session were claimed before CONNACK): start metering it, host its
-/// session here (resuming it, releasing it where it was), and tell its thing grain.
+/// session here (resuming it, releasing it where it was), and publish its lifecycle event. Its thing grain hears of it
+/// at its end (<see cref="ClientDisconnectedHandler"/>), or now when a dynamic thing group follows connectivity
+/// (<see cref="IConnectivityIndexing"/>): an idle fleet's connects cost no thing activation, and the connection
+/// directory answers for the open connections and indexes them (docs/architecture.md, "Connectivity").
 /// </summary>
 internal sealed partial class ClientConnectedHandler(
     IGrainFactory grains,
     SubscriptionTracker subscriptions,
     SessionHost sessions,
     Security.DeviceAuthenticator authenticator,
+    IConnectivityIndexing indexing,
     LifecycleEvents lifecycle,
     LiveConnections connections,
     NodeIdentity node,
@@ -38,6 +42,8 @@ internal sealed partial class ClientConnectedHandler(
         var state = sessions.ConnectStateOf(e.ClientId);
         var meter = new LiveConnection(e.ClientId, state?.SessionId ?? Guid.NewGuid().ToString(), (int)e.ProtocolVersion, e.RemoteEndPoint)
         {
+            VersionNumber = state?.VersionNumber ?? sessions.NextLocalVersion(),
+            ConnectedAt = state?.ConnectedAt ?? time.GetUtcNow(),
             SessionExpirySeconds = state?.Request.ExpirySeconds ?? 0,
             Will = state?.Request.Will,
             MaximumPacketSize = state?.MaximumPacketSize ?? 0,
@@ -63,16 +69,18 @@ internal sealed partial class ClientConnectedHandler(
             await sessions.ConnectedAsync(meter, state);
         }
 
-        try
+        if (await indexing.DynamicGroupsFollowConnectivityAsync())
         {
-            meter.VersionNumber = await grains.Reference<IThingGrain>(e.ClientId).Connected(
-                new ConnectionOpened(meter.SessionId, e.ClientId, e.RemoteEndPoint?.ToString(), node.Name, meter.ProtocolVersion, time.GetUtcNow()));
-        }
-        catch (Exception ex)
-        {
-            // The connection stays up: the device can still publish; its connectivity record is behind until the
-            // next connect. Refusing the device because the registry is slow would turn a hiccup into an outage.
-            LogThingUpdateFailed(logger, ex, e.ClientId);
+            try
+            {
+                await grains.Reference<IThingGrain>(e.ClientId).Connected(meter.Opened(node.Name));
+            }
+            catch (Exception ex)
+            {
+                // The connection stays up: the device can still publish; its index entry is behind until its
+                // disconnect. Refusing the device because the registry is slow would turn a hiccup into an outage.
+                LogThingUpdateFailed(logger, ex, e.ClientId);
+            }
         }
 
         await lifecycle.ConnectedAsync(meter, meter.Principal, Security.DeviceAuthenticator.IpOf(e.RemoteEndPoint));

@@ -11,7 +11,7 @@ using OrleansIot.Grains.Abstractions.Things;
 namespace OrleansIot.Gateway.Mqtt;
 
 /// <summary>
-/// A connection ended: stop metering it, record the end (with its last usage) on its thing grain, end or keep its
+/// A connection ended: stop metering it, record the connection (its start, its end and its last usage) on its thing grain, end or keep its
 /// session, and publish its will when the end was not graceful (AWS: on every disconnect the client did not ask for).
 /// </summary>
 internal sealed partial class ClientDisconnectedHandler(
@@ -19,6 +19,7 @@ internal sealed partial class ClientDisconnectedHandler(
     SessionHost sessions,
     LiveConnections connections,
     LifecycleEvents lifecycle,
+    NodeIdentity node,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     GatewayMetrics metrics,
@@ -44,10 +45,11 @@ internal sealed partial class ClientDisconnectedHandler(
             _ => DisconnectReasons.ConnectionLost,
         };
 
+        var at = time.GetUtcNow();
         try
         {
             await grains.Reference<IThingGrain>(e.ClientId).Disconnected(
-                new ConnectionClosed(meter.SessionId, reason, clientInitiated, time.GetUtcNow(), meter.Take()));
+                new ConnectionClosed(meter.SessionId, reason, clientInitiated, at, meter.Take(), meter.Opened(node.Name)));
         }
         catch (Exception ex)
         {
@@ -80,7 +82,7 @@ internal sealed partial class ClientDisconnectedHandler(
 
         try
         {
-            await grains.ConnectionDirectoryOf(e.ClientId).Release([new ReleasedConnection(e.ClientId, meter.SessionId)]);
+            await grains.ConnectionDirectoryOf(e.ClientId).Release([new ReleasedConnection(e.ClientId, meter.SessionId, reason, at)]);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

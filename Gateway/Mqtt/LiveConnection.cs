@@ -31,8 +31,15 @@ internal sealed class LiveConnection(string clientId, string sessionId, int prot
     /// </summary>
     public HashSet<string> Subscriptions { get; } = new(StringComparer.Ordinal);
 
-    /// <summary>AWS lifecycle <c>versionNumber</c> of this connection (from the thing grain).</summary>
+    /// <summary>AWS lifecycle <c>versionNumber</c> of this connection (from its claim in the connection directory).</summary>
     public long VersionNumber { get; set; }
+
+    /// <summary>When the connection was accepted.</summary>
+    public DateTimeOffset ConnectedAt { get; init; }
+
+    /// <summary>How the connection began, as its thing records it (<paramref name="node"/>: this node's name).</summary>
+    public ConnectionOpened Opened(string node) =>
+        new(SessionId, ClientId, RemoteEndPoint?.ToString(), node, ProtocolVersion, ConnectedAt, VersionNumber);
 
     /// <summary>Set when this node closed the connection, so the disconnect is reported as server initiated.</summary>
     public string? ServerDisconnectReason { get; set; }

@@ -20,6 +20,12 @@ internal sealed record ConnectState(string SessionId, SessionRequest Request, Se
     /// <summary>A node where the connection directory had this client id connected, and the session grain did not: closed there too.</summary>
     public string? ReplacedElsewhere { get; init; }
 
+    /// <summary>The connection's lifecycle <c>versionNumber</c>, from its claim in the connection directory.</summary>
+    public long VersionNumber { get; init; }
+
+    /// <summary>When the connection was accepted, as the connection directory has it.</summary>
+    public DateTimeOffset ConnectedAt { get; init; }
+
     private readonly List<Grains.Abstractions.Sessions.QueuedMessage> _early = [];
     private bool _open;
 

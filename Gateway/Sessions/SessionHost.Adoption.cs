@@ -63,7 +63,7 @@ internal sealed partial class SessionHost
         await _adopting.WaitAsync(_stopping);
         try
         {
-            var adopted = await AdoptNodeAsync(stoppingNodeId);
+            var adopted = await AdoptNodeAsync(stoppingNodeId, planned: true);
             if (adopted is { } count)
             {
                 LogHandedOver(_logger, count, stoppingNodeId);
@@ -104,8 +104,44 @@ internal sealed partial class SessionHost
         }
     });
 
-    /// <summary>Adopts a gone node's client ids; how many, or null when another node has claimed it or one failed.</summary>
-    private async Task<int?> AdoptNodeAsync(string goneNodeId)
+    /// <summary>How long after a planned stop's hand-over the connection directory is cleared of the stopped node's entries.</summary>
+    internal static readonly TimeSpan ConnectionsReleasedAfterHandOver = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// What the connection directory still lists for a node that stopped after handing over: connections whose end
+    /// that node could not record. Recorded as lost, so their things do not look connected for ever.
+    /// </summary>
+    private void ReleaseLater(string goneNodeId) => _ = Task.Run(async () =>
+    {
+        try
+        {
+            await Task.Delay(ConnectionsReleasedAfterHandOver, _time, _stopping);
+            var (lost, _) = await ReleaseConnectionsOfAsync(goneNodeId);
+            foreach (var connection in lost.Values)
+            {
+                try
+                {
+                    await RecordLostAsync(connection.ClientId, connection.Connection);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogAdoptClientFailed(_logger, ex, connection.ClientId, goneNodeId);
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // this node is stopping too; what is left stays listed until its clients connect again
+        }
+    });
+
+    /// <summary>
+    /// Adopts a gone node's client ids; how many, or null when another node has claimed it or one failed. A node that
+    /// hands over as it stops (<paramref name="planned"/>) has closed its connections, and their ends are recorded
+    /// there: the connection directory is cleared of what it still lists for that node only later
+    /// (<see cref="ReleaseLater"/>), so those ends are not recorded twice.
+    /// </summary>
+    private async Task<int?> AdoptNodeAsync(string goneNodeId, bool planned = false)
     {
         var directory = _grains.GetGrain<IRouteDirectoryGrain>(0);
         try
@@ -115,18 +151,34 @@ internal sealed partial class SessionHost
                 return null;
             }
 
+            var (lost, failed) = planned ? ([], 0) : await ReleaseConnectionsOfAsync(goneNodeId);
             var hosted = await HostList.ReadAsync(_grains, goneNodeId);
-            var failed = 0;
-            await Parallel.ForEachAsync(hosted, new ParallelOptions { MaxDegreeOfParallelism = AdoptionConcurrency, CancellationToken = _stopping }, async (entry, _) =>
+            var parallel = new ParallelOptions { MaxDegreeOfParallelism = AdoptionConcurrency, CancellationToken = _stopping };
+            await Parallel.ForEachAsync(hosted, parallel, async (entry, _) =>
             {
                 try
                 {
-                    await AdoptClientAsync(goneNodeId, entry);
+                    await AdoptClientAsync(goneNodeId, entry, lost.GetValueOrDefault(entry.ClientId));
                 }
                 catch (Exception ex) when (ex is not OperationCanceledException)
                 {
                     Interlocked.Increment(ref failed);
                     LogAdoptClientFailed(_logger, ex, entry.ClientId, goneNodeId);
+                }
+            });
+
+            // The clean connections (no session grain, not in the list): their ends are recorded here, or nowhere.
+            var listed = hosted.Select(h => h.ClientId).ToHashSet(StringComparer.Ordinal);
+            await Parallel.ForEachAsync(lost.Values.Where(l => !listed.Contains(l.ClientId)), parallel, async (connection, _) =>
+            {
+                try
+                {
+                    await RecordLostAsync(connection.ClientId, connection.Connection);
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // Not retried (the directory has let it go): the thing's history misses this connection.
+                    LogAdoptClientFailed(_logger, ex, connection.ClientId, goneNodeId);
                 }
             });
 
@@ -137,6 +189,11 @@ internal sealed partial class SessionHost
 
             await directory.Adopted(goneNodeId, NodeId);
             ClearListLater(goneNodeId);
+            if (planned)
+            {
+                ReleaseLater(goneNodeId);
+            }
+
             LogAdopted(_logger, goneNodeId, hosted.Count);
             return hosted.Count;
         }
@@ -147,7 +204,58 @@ internal sealed partial class SessionHost
         }
     }
 
-    private async Task AdoptClientAsync(string goneNodeId, HostedSession entry)
+    /// <summary>
+    /// Takes a gone node's connections out of every connection directory partition: by client id, the ones the
+    /// directory still had as current, and how many partitions could not be asked (the adoption is then tried again).
+    /// </summary>
+    private async Task<(Dictionary<string, LiveClient> Lost, int Failed)> ReleaseConnectionsOfAsync(string goneNodeId)
+    {
+        var lost = new Dictionary<string, LiveClient>(StringComparer.Ordinal);
+        var failed = 0;
+        await Parallel.ForEachAsync(Enumerable.Range(0, ConnectionDirectory.Partitions), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = _stopping }, async (partition, _) =>
+        {
+            try
+            {
+                var released = await _grains.Reference<IConnectionDirectoryGrain>(partition).ReleaseNode(goneNodeId);
+                lock (lost)
+                {
+                    foreach (var connection in released)
+                    {
+                        lost[connection.ClientId] = connection;
+                    }
+                }
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                Interlocked.Increment(ref failed);
+                LogReleaseNodeFailed(_logger, ex, partition, goneNodeId);
+            }
+        });
+        return (lost, failed);
+    }
+
+    /// <summary>
+    /// A connection that died with its node, as AWS records a lost connection: its end on its thing (with its start,
+    /// when the connection directory still had it), and its disconnected event when <paramref name="publish"/>.
+    /// </summary>
+    private async Task RecordLostAsync(string clientId, ClientConnection? connection, string? sessionId = null, int protocolVersion = 0, bool publish = true)
+    {
+        sessionId ??= connection!.SessionId;
+        var opened = connection is { } c && c.SessionId == sessionId
+            ? new ConnectionOpened(c.SessionId, clientId, c.RemoteAddress, c.NodeName, c.ProtocolVersion, c.Since, c.VersionNumber)
+            : null;
+        await _grains.Reference<IThingGrain>(clientId).Disconnected(
+            new ConnectionClosed(sessionId, DisconnectReasons.ConnectionLost, false, _time.GetUtcNow(), UsageDelta.None, opened));
+        if (publish)
+        {
+            var version = opened?.VersionNumber ?? 0;
+            await _lifecycle.DisconnectedAsync(
+                new LiveConnection(clientId, sessionId, opened?.ProtocolVersion ?? protocolVersion, null) { VersionNumber = version },
+                null, clientInitiated: false, DisconnectReasons.ConnectionLost);
+        }
+    }
+
+    private async Task AdoptClientAsync(string goneNodeId, HostedSession entry, LiveClient? lost)
     {
         var clientId = entry.ClientId;
         var adopted = await _grains.Reference<IClientSessionGrain>(clientId).Adopt(goneNodeId, NodeId);
@@ -155,14 +263,12 @@ internal sealed partial class SessionHost
         {
             // Its connection died with the node: record it as AWS does for a lost connection. Repeated when an
             // adoption is retried; a thing whose client reconnected meanwhile has another session id and ignores it.
-            var at = _time.GetUtcNow();
-            await _grains.ConnectionDirectoryOf(clientId).Release([new ReleasedConnection(clientId, entry.SessionId)]);
-            await _grains.Reference<IThingGrain>(clientId).Disconnected(
-                new ConnectionClosed(entry.SessionId, DisconnectReasons.ConnectionLost, false, at, UsageDelta.None));
-            if (adopted is null || adopted.LostConnection is not null)
-            {
-                await _lifecycle.DisconnectedAsync(new LiveConnection(clientId, entry.SessionId, entry.ProtocolVersion, null), null, clientInitiated: false, DisconnectReasons.ConnectionLost);
-            }
+            await _grains.ConnectionDirectoryOf(clientId).Release([new ReleasedConnection(clientId, entry.SessionId, DisconnectReasons.ConnectionLost, _time.GetUtcNow())]);
+            // Its start from the directory, or from the list when the partition that had it went with the node's silo.
+            var connection = lost?.Connection ?? (entry.ConnectedAt is { } since
+                ? new ClientConnection(entry.SessionId, goneNodeId, since, entry.RemoteAddress, entry.ProtocolVersion, entry.VersionNumber)
+                : null);
+            await RecordLostAsync(clientId, connection, entry.SessionId, entry.ProtocolVersion, publish: adopted is null || adopted.LostConnection is not null);
         }
 
         if (adopted is null)

@@ -129,7 +129,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         var sessionId = Guid.NewGuid().ToString();
         var clientId = Mqtt.ClientIds.Of(e);
         var stored = expiry > 0 || will is not null;
-        var connection = new ClientConnection(sessionId, NodeId, _time.GetUtcNow());
+        var connection = new ClientConnection(sessionId, NodeId, _time.GetUtcNow(), e.RemoteEndPoint?.ToString(), (int)e.ProtocolVersion);
         // Held from before the grain hears of the connection: from then on it hands messages to this node for it.
         var holding = new ConnectState(sessionId, request, NotAttached, null, 0, 0, 0);
         _connecting.AddOrUpdate(clientId, holding, (_, earlier) =>
@@ -196,6 +196,9 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
             ViaSessionGrain = viaSessionGrain,
             // A clean connection elsewhere that the session grain never heard of is closed too.
             ReplacedElsewhere = claim?.Previous is { } replaced && replaced.NodeId != NodeId && replaced.NodeId != attached.PreviousHostNodeId ? replaced.NodeId : null,
+            // A partition that could not be reached (or of an earlier release) gave none: this node's clock, by the same rule.
+            VersionNumber = claim is { VersionNumber: > 0 } ? claim.VersionNumber : NextLocalVersion(),
+            ConnectedAt = connection.Since,
         };
         _connecting.AddOrUpdate(clientId, connecting, (_, earlier) =>
         {
@@ -203,6 +206,21 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
             return connecting;
         });
         return true;
+    }
+
+    private long _localVersion;
+
+    /// <summary>A version number from this node's clock, for a connection the connection directory gave none.</summary>
+    public long NextLocalVersion()
+    {
+        long last, next;
+        do
+        {
+            last = Interlocked.Read(ref _localVersion);
+            next = ConnectionVersions.Next(last, _time.GetUtcNow());
+        }
+        while (Interlocked.CompareExchange(ref _localVersion, next, last) != last);
+        return next;
     }
 
     /// <summary>A clean start went through the session grain, which stores nothing now: the next clean connect can skip it.</summary>
@@ -260,7 +278,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
     {
         var clientId = meter.ClientId;
         var attached = state.Attached;
-        var client = new HostedClient(clientId, meter.SessionId, meter.ProtocolVersion, state.Request.ExpirySeconds) { ConnectedAt = _time.GetUtcNow() };
+        var client = new HostedClient(clientId, meter.SessionId, meter.ProtocolVersion, state.Request.ExpirySeconds) { ConnectedAt = meter.ConnectedAt };
         if (attached.SessionPresent)
         {
             client.SetSubscriptions(attached.Subscriptions);
@@ -278,7 +296,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         _clients[clientId] = client;
         // Every connection is listed, not only persistent ones: if this node dies, its adopter records the
         // connection as lost (thing connectivity, lifecycle event) and publishes the will.
-        ChangeList(clientId, new HostedSession(clientId, meter.SessionId, Online: true, meter.ProtocolVersion));
+        ChangeList(clientId, new HostedSession(clientId, meter.SessionId, Online: true, meter.ProtocolVersion, meter.ConnectedAt, meter.RemoteEndPoint?.ToString(), meter.VersionNumber));
 
         if (attached.PreviousHostNodeId is { } previousHost && previousHost != NodeId)
         {
@@ -592,7 +610,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
             try
             {
                 await _grains.Reference<IConnectionDirectoryGrain>(partition.Key)
-                    .Register([.. partition.Select(c => new LiveClient(c.ClientId, new ClientConnection(c.SessionId, NodeId, c.ConnectedAt)))]);
+                    .Register([.. partition.Select(c => new LiveClient(c.ClientId, new ClientConnection(c.SessionId, NodeId, c.ConnectedAt, null, c.ProtocolVersion)))]);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
@@ -625,6 +643,9 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         _adopting.Dispose();
         base.Dispose();
     }
+
+    [LoggerMessage(EventId = 1089, Level = LogLevel.Warning, Message = "Sessions: could not take the connections of gone node {NodeId} out of connection directory partition {Partition}; the adoption is tried again")]
+    private static partial void LogReleaseNodeFailed(ILogger logger, Exception exception, int partition, string nodeId);
 
     [LoggerMessage(EventId = 1048, Level = LogLevel.Warning, Message = "Sessions: could not attach the connection of {ClientId} to its session")]
     private static partial void LogAttachFailed(ILogger logger, Exception exception, string clientId);

@@ -107,9 +107,19 @@ public interface INodeSessionsGrain : IGrainWithStringKey
     Task Clear();
 }
 
-/// <summary>A live connection of a client id: its session id, and the node holding it.</summary>
+/// <summary>
+/// A live connection of a client id: its session id, the node holding it, since when, and (for the thing's status,
+/// where known) the client's address, MQTT protocol level and lifecycle version number.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.ClientConnection")]
 public sealed record ClientConnection(
     [property: Id(0)] string SessionId,
     [property: Id(1)] string NodeId,
-    [property: Id(2)] DateTimeOffset Since);
+    [property: Id(2)] DateTimeOffset Since,
+    [property: Id(3)] string? RemoteAddress = null,
+    [property: Id(4)] int ProtocolVersion = 0,
+    [property: Id(5)] long VersionNumber = 0)
+{
+    /// <summary>The node's name: its routing id without the incarnation (<c>name/incarnation</c>).</summary>
+    public string NodeName => NodeId.LastIndexOf('/') is var slash and > 0 ? NodeId[..slash] : NodeId;
+}

@@ -92,13 +92,20 @@ public sealed record SessionAdopted(
     [property: Id(5)] string? WillSessionId,
     [property: Id(6)] uint ExpirySeconds);
 
-/// <summary>A client id a node hosts: connected there, or (persistent) offline with its subscriptions matched there.</summary>
+/// <summary>
+/// A client id a node hosts: connected there, or (persistent) offline with its subscriptions matched there. A
+/// connection's start (when, from where, its lifecycle version number) is listed too, so the node's adopter can record
+/// the whole connection if the node dies; null and 0 in lists of an earlier release.
+/// </summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.HostedSession")]
 public sealed record HostedSession(
     [property: Id(0)] string ClientId,
     [property: Id(1)] string SessionId,
     [property: Id(2)] bool Online,
-    [property: Id(3)] int ProtocolVersion);
+    [property: Id(3)] int ProtocolVersion,
+    [property: Id(4)] DateTimeOffset? ConnectedAt = null,
+    [property: Id(5)] string? RemoteAddress = null,
+    [property: Id(6)] long VersionNumber = 0);
 
 /// <summary>
 /// A persistent session as operators see it. <see cref="Delivery"/>: how delivery to its live connection stands, filled

@@ -7,6 +7,10 @@ namespace OrleansIot.Grains.Abstractions.Things;
 /// <param name="Node">The gateway node that holds the connection.</param>
 /// <param name="ProtocolVersion">MQTT protocol level: 4 for 3.1.1, 5 for 5.0.</param>
 /// <param name="At">When the connection was accepted.</param>
+/// <param name="VersionNumber">
+/// The connection's lifecycle <c>versionNumber</c>, as the connection directory handed it out; 0 from a gateway of an
+/// earlier release, which left the count to the thing.
+/// </param>
 [GenerateSerializer, Immutable, Alias("OrleansIot.ConnectionOpened")]
 public sealed record ConnectionOpened(
     [property: Id(0)] string SessionId,
@@ -14,7 +18,8 @@ public sealed record ConnectionOpened(
     [property: Id(2)] string? RemoteAddress,
     [property: Id(3)] string Node,
     [property: Id(4)] int ProtocolVersion,
-    [property: Id(5)] DateTimeOffset At);
+    [property: Id(5)] DateTimeOffset At,
+    [property: Id(6)] long VersionNumber = 0);
 
 /// <summary>A connection that ended.</summary>
 /// <param name="SessionId">The session that ended.</param>
@@ -22,13 +27,18 @@ public sealed record ConnectionOpened(
 /// <param name="ClientInitiated">True when the client sent DISCONNECT.</param>
 /// <param name="At">When the gateway saw the connection end.</param>
 /// <param name="FinalUsage">Usage counted on this connection and not yet flushed to the thing.</param>
+/// <param name="Opened">
+/// How the connection began, for a thing that was not told at its start (the usual case: a thing hears of a
+/// connection once, when it ends); null from a gateway of an earlier release.
+/// </param>
 [GenerateSerializer, Immutable, Alias("OrleansIot.ConnectionClosed")]
 public sealed record ConnectionClosed(
     [property: Id(0)] string SessionId,
     [property: Id(1)] string Reason,
     [property: Id(2)] bool ClientInitiated,
     [property: Id(3)] DateTimeOffset At,
-    [property: Id(4)] UsageDelta FinalUsage);
+    [property: Id(4)] UsageDelta FinalUsage,
+    [property: Id(5)] ConnectionOpened? Opened = null);
 
 /// <summary>Usage counted by a gateway since its previous flush.</summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.UsageDelta")]

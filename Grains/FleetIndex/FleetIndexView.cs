@@ -8,7 +8,7 @@ namespace OrleansIot.Grains.FleetIndex;
 /// at most once per <see cref="FleetIndexOptions.SettingsRefresh"/>: thing grains consult it on every index write
 /// without a call to one global grain.
 /// </summary>
-public sealed class FleetIndexView(IGrainFactory grains, IOptions<FleetIndexOptions> options)
+public sealed class FleetIndexView(IGrainFactory grains, IOptions<FleetIndexOptions> options) : Abstractions.Things.IConnectivityIndexing
 {
     private static readonly FleetQueryLimits Unlimited = new(int.MaxValue, int.MaxValue, int.MaxValue, int.MaxValue);
     private readonly Lock _lock = new();
@@ -33,6 +33,20 @@ public sealed class FleetIndexView(IGrainFactory grains, IOptions<FleetIndexOpti
             // One read at a time per node; it runs outside any grain's turn (it is shared by the things that wait).
             _reading ??= Task.Run(ReadAsync);
             return new ValueTask<Current>(_reading);
+        }
+    }
+
+    public async ValueTask<bool> DynamicGroupsFollowConnectivityAsync()
+    {
+        try
+        {
+            var current = await CurrentAsync();
+            return current.Configuration.Connectivity
+                && current.Snapshot.DynamicGroups.Any(g => g.QueryString.Contains("connectivity.", StringComparison.Ordinal));
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return true;
         }
     }
 

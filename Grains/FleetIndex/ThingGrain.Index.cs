@@ -9,7 +9,8 @@ namespace OrleansIot.Grains.Things;
 
 // The thing grain keeps its fleet-index entry current: each change writes the part it touched (registry, shadows or
 // connectivity) and waits for the write before the change is acknowledged, so a search after the acknowledgement
-// sees it. Then the thing checks the dynamic groups' queries against its entry and joins or leaves them. A failed
+// sees it. Connects and disconnects reach the connectivity part from the connection directory too, in batches, as most
+// connections are never told to their thing until they end (Gateway/Mqtt/ClientConnectedHandler.cs). Then the thing checks the dynamic groups' queries against its entry and joins or leaves them. A failed
 // index write does not fail the change (it is stored): it is logged, counted and repaired by a reindex shortly after.
 internal sealed partial class ThingGrain
 {
@@ -53,6 +54,8 @@ internal sealed partial class ThingGrain
             return;
         }
 
+        // Connectivity is written by the connection directory, not by this grain: read it afresh.
+        _sectionKnown[(int)IndexPart.Connectivity] = false;
         var configuration = (await indexView.CurrentAsync()).Configuration;
         var entry = await EntryAsync(configuration);
         var member = (await RegistryGroupsAsync()).Contains(group.ThingGroupName);
@@ -217,8 +220,13 @@ internal sealed partial class ThingGrain
                     .Select(s => (s.Key, Indexed(s.Value)))
                     .ToList();
                 return IndexFields.Shadows(classic, named);
-            case IndexPart.Connectivity when configuration.Connectivity && state.State.FirstSeenAt is not null:
-                var c = state.State.Connectivity;
+            case IndexPart.Connectivity when configuration.Connectivity:
+                var (c, firstSeen) = await ConnectivityNowAsync();
+                if (firstSeen is null)
+                {
+                    return null;
+                }
+
                 var at = c.Connected ? c.Since : c.LastDisconnectAt ?? c.Since;
                 return IndexFields.Connectivity(c.Connected, at?.ToUnixTimeMilliseconds() ?? 0, c.Connected ? null : c.DisconnectReason);
             default:

@@ -1,16 +1,29 @@
 using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Sessions;
+using OrleansIot.Grains.Abstractions.Things;
 
 namespace OrleansIot.Grains.Sessions;
 
 /// <summary>
 /// A partition of the live-connection directory (<see cref="IConnectionDirectoryGrain"/>). Kept alive: its live entries
-/// are in memory only, and an idle collection would forget connections that are still up.
+/// are in memory only, and an idle collection would forget connections that are still up. It also hands out the
+/// connections' lifecycle version numbers (<see cref="ConnectionVersions"/>).
 /// </summary>
 [GrainType("connection-directory"), KeepAlive]
-internal sealed class ConnectionDirectoryGrain(
-    [PersistentState("connection-directory", StorageNames.Default)] IPersistentState<ConnectionDirectoryState> state) : Grain, IConnectionDirectoryGrain
+internal sealed partial class ConnectionDirectoryGrain(
+    [PersistentState("connection-directory", StorageNames.Default)] IPersistentState<ConnectionDirectoryState> state,
+    FleetIndex.IFleetIndexStore index,
+    FleetIndex.FleetIndexView indexView,
+    Microsoft.Extensions.Options.IOptions<FleetIndex.FleetIndexOptions> indexOptions,
+    TimeProvider time,
+    Microsoft.Extensions.Logging.ILogger<ConnectionDirectoryGrain> logger) : Grain, IConnectionDirectoryGrain
 {
+    private long _lastVersion;
+
+    // Connectivity changes not yet in the fleet index, the newest per client id; written by a one-shot timer.
+    private Dictionary<string, Abstractions.FleetIndex.IndexSection> _indexPending = new(StringComparer.Ordinal);
+    private IGrainTimer? _indexTimer;
+
     // A few hundred bytes per connected device, against a grain activation's few KB. Node ids are shared: a node has
     // thousands of connections and one id.
     private readonly Dictionary<string, Live> _live = new(StringComparer.Ordinal);
@@ -27,8 +40,10 @@ internal sealed class ConnectionDirectoryGrain(
         }
 
         var previous = _live.TryGetValue(clientId, out var before) ? before.ToConnection() : null;
-        _live[clientId] = Live.Of(connection, NodeIdOf(connection.NodeId));
-        return new ConnectionClaim(previous, stored || marked);
+        _lastVersion = ConnectionVersions.Next(_lastVersion, time.GetUtcNow());
+        _live[clientId] = Live.Of(connection with { VersionNumber = _lastVersion }, NodeIdOf(connection.NodeId));
+        IndexLater(clientId, connected: true, connection.Since, reason: null);
+        return new ConnectionClaim(previous, stored || marked, _lastVersion);
     }
 
     public async Task Settled(string clientId, string sessionId)
@@ -60,17 +75,43 @@ internal sealed class ConnectionDirectoryGrain(
             if (_live.TryGetValue(ended.ClientId, out var current) && current.SessionId == ended.SessionId)
             {
                 _live.Remove(ended.ClientId);
+                IndexLater(ended.ClientId, connected: false, ended.At ?? time.GetUtcNow(), ended.Reason ?? DisconnectReasons.ConnectionLost);
             }
         }
 
         return Task.CompletedTask;
     }
 
+    public Task<IReadOnlyList<LiveClient>> ReleaseNode(string nodeId)
+    {
+        var released = new List<LiveClient>();
+        foreach (var (clientId, live) in _live)
+        {
+            if (live.NodeId == nodeId)
+            {
+                released.Add(new LiveClient(clientId, live.ToConnection()));
+            }
+        }
+
+        var now = time.GetUtcNow();
+        foreach (var gone in released)
+        {
+            _live.Remove(gone.ClientId);
+            IndexLater(gone.ClientId, connected: false, now, DisconnectReasons.ConnectionLost);
+        }
+
+        _nodeIds.Remove(nodeId);
+        return Task.FromResult<IReadOnlyList<LiveClient>>(released);
+    }
+
     public Task Register(IReadOnlyList<LiveClient> connections)
     {
         foreach (var live in connections)
         {
-            _live.TryAdd(live.ClientId, Live.Of(live.Connection, NodeIdOf(live.Connection.NodeId)));
+            if (_live.TryAdd(live.ClientId, Live.Of(live.Connection, NodeIdOf(live.Connection.NodeId))))
+            {
+                IndexLater(live.ClientId, connected: true, live.Connection.Since, reason: null);
+            }
         }
 
         return Task.CompletedTask;
@@ -78,6 +119,60 @@ internal sealed class ConnectionDirectoryGrain(
 
     public Task<ClientConnection?> Get(string clientId) =>
         Task.FromResult(_live.TryGetValue(clientId, out var current) ? current.ToConnection() : null);
+
+    private void IndexLater(string clientId, bool connected, DateTimeOffset at, string? reason)
+    {
+        _indexPending[clientId] = FleetIndex.IndexFields.Connectivity(connected, at.ToUnixTimeMilliseconds(), reason);
+        ScheduleIndexFlush();
+    }
+
+    private void ScheduleIndexFlush() => _indexTimer ??= this.RegisterGrainTimer(
+        static (grain, _) => grain.FlushIndexAsync(),
+        this,
+        new GrainTimerCreationOptions(indexOptions.Value.WriteBehind, Timeout.InfiniteTimeSpan) { KeepAlive = true });
+
+    /// <summary>
+    /// Writes the pending connectivity changes (only registered things have entries). A failed write is kept and tried
+    /// again with the next batch, unless a newer change of the client id came meanwhile.
+    /// </summary>
+    private async Task FlushIndexAsync()
+    {
+        _indexTimer?.Dispose();
+        _indexTimer = null;
+        if (_indexPending.Count == 0)
+        {
+            return;
+        }
+
+        var batch = _indexPending;
+        _indexPending = new(StringComparer.Ordinal);
+        try
+        {
+            if ((await indexView.CurrentAsync()).Configuration.Connectivity)
+            {
+                await index.WriteConnectivityAsync([.. batch.Select(p => new Abstractions.FleetIndex.ConnectivityIndexWrite(p.Key, p.Value))]);
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogIndexWriteFailed(logger, ex, batch.Count);
+            foreach (var (clientId, section) in batch)
+            {
+                _indexPending.TryAdd(clientId, section);
+            }
+
+            ScheduleIndexFlush();
+        }
+    }
+
+    public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
+    {
+        await FlushIndexAsync();
+        await base.OnDeactivateAsync(reason, cancellationToken);
+    }
+
+    [Microsoft.Extensions.Logging.LoggerMessage(EventId = 2015, Level = Microsoft.Extensions.Logging.LogLevel.Warning, Message = "Could not write {Count} connectivity changes to the fleet index; tried again with the next batch")]
+    private static partial void LogIndexWriteFailed(Microsoft.Extensions.Logging.ILogger logger, Exception exception, int count);
 
     private string NodeIdOf(string nodeId)
     {
@@ -89,11 +184,12 @@ internal sealed class ConnectionDirectoryGrain(
         return shared;
     }
 
-    private readonly record struct Live(string SessionId, string NodeId, DateTimeOffset Since)
+    private readonly record struct Live(string SessionId, string NodeId, DateTimeOffset Since, string? RemoteAddress, int ProtocolVersion, long VersionNumber)
     {
-        public static Live Of(ClientConnection connection, string nodeId) => new(connection.SessionId, nodeId, connection.Since);
+        public static Live Of(ClientConnection connection, string nodeId) =>
+            new(connection.SessionId, nodeId, connection.Since, connection.RemoteAddress, connection.ProtocolVersion, connection.VersionNumber);
 
-        public ClientConnection ToConnection() => new(SessionId, NodeId, Since);
+        public ClientConnection ToConnection() => new(SessionId, NodeId, Since, RemoteAddress, ProtocolVersion, VersionNumber);
     }
 }
 

@@ -7,17 +7,17 @@ namespace OrleansIot.Grains.Things;
 // requests, rule executions (from the rule evaluators' flushes) and ended job executions (from the thing's jobs). Written as usage is (a timer after the first change; at once with connectivity changes).
 internal sealed partial class ThingGrain
 {
-    public Task<IReadOnlyList<DailyUsage>> GetDailyUsage(DateOnly from, DateOnly to)
+    public async Task<IReadOnlyList<DailyUsage>> GetDailyUsage(DateOnly from, DateOnly to)
     {
         var days = new List<DailyUsage>();
         if (to < from)
         {
-            return Task.FromResult<IReadOnlyList<DailyUsage>>(days);
+            return days;
         }
 
         // The connection still open: its minutes so far, per day, not stored.
         var open = new Dictionary<int, double>();
-        var c = state.State.Connectivity;
+        var (c, _) = await ConnectivityNowAsync();
         if (c.Connected && c.Since is { } since)
         {
             foreach (var (day, seconds) in SplitByDay(since, time.GetUtcNow()))
@@ -36,7 +36,7 @@ internal sealed partial class ThingGrain
                 Math.Round(seconds / 60, 2), u?.ShadowOperations ?? 0, u?.RuleExecutions ?? 0, u?.JobExecutions ?? 0));
         }
 
-        return Task.FromResult<IReadOnlyList<DailyUsage>>(days);
+        return days;
     }
 
     /// <summary>Counts a gateway's usage in the totals and in today's bucket.</summary>

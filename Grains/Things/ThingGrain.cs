@@ -34,7 +34,9 @@ internal sealed partial class ThingGrain(
     {
         var s = state.State;
         s.FirstSeenAt ??= connection.At;
-        s.ConnectionVersion++;
+        // The connection directory hands the numbers out now; a gateway of an earlier release left it to the thing.
+        s.ConnectionVersion = connection.VersionNumber > 0 ? Math.Max(s.ConnectionVersion, connection.VersionNumber) : s.ConnectionVersion + 1;
+        var version = connection.VersionNumber > 0 ? connection.VersionNumber : s.ConnectionVersion;
         var c = s.Connectivity;
         if (s.History.Find(h => h.SessionId == connection.SessionId) is { EndedAt: not null } over)
         {
@@ -44,8 +46,16 @@ internal sealed partial class ThingGrain(
             over.Node = connection.Node;
             over.RemoteAddress = connection.RemoteAddress;
             over.ProtocolVersion = connection.ProtocolVersion;
+            if (c.SessionId == connection.SessionId)
+            {
+                c.Since = connection.At;
+                c.Node = connection.Node;
+                c.RemoteAddress = connection.RemoteAddress;
+                c.ProtocolVersion = connection.ProtocolVersion;
+            }
+
             await PersistAsync();
-            return s.ConnectionVersion;
+            return version;
         }
 
         if (c.Connected && c.SessionId != connection.SessionId)
@@ -62,7 +72,7 @@ internal sealed partial class ThingGrain(
         c.ProtocolVersion = connection.ProtocolVersion;
         await PersistAsync();
         await IndexAsync(Abstractions.FleetIndex.IndexPart.Connectivity);
-        return s.ConnectionVersion;
+        return version;
     }
 
     public async Task Disconnected(ConnectionClosed connection)
@@ -93,11 +103,60 @@ internal sealed partial class ThingGrain(
             replaced.EndedAt ??= connection.At;
             replaced.DisconnectReason ??= connection.Reason;
         }
+        else if (connection.Opened is { } opened)
+        {
+            // The usual case: the thing hears of a connection once, at its end, with its start. A connection that
+            // began later stays the current record (told at its start while connectivity was indexed, or its end
+            // arrived first): this one goes into the history at its place.
+            CountConnected(opened.At, connection.At);
+            var ended = new ConnectivityState
+            {
+                Since = opened.At,
+                SessionId = opened.SessionId,
+                RemoteAddress = opened.RemoteAddress,
+                Node = opened.Node,
+                ProtocolVersion = opened.ProtocolVersion,
+            };
+            if (c.Since > opened.At)
+            {
+                Remember(ended, connection.At, connection.Reason, beforeOlderThan: opened.At);
+            }
+            else
+            {
+                if (c.Connected)
+                {
+                    Remember(c, endedAt: null, reason: null);   // an older connection whose end never came
+                }
+
+                c.Connected = false;
+                c.Since = opened.At;
+                c.SessionId = opened.SessionId;
+                c.RemoteAddress = opened.RemoteAddress;
+                c.Node = opened.Node;
+                c.ProtocolVersion = opened.ProtocolVersion;
+                c.DisconnectReason = connection.Reason;
+                c.LastDisconnectAt = connection.At;
+                Remember(c, connection.At, connection.Reason);
+            }
+
+            s.FirstSeenAt = s.FirstSeenAt is { } first && first < opened.At ? first : opened.At;
+        }
         else
         {
-            // The end of a connection whose start has not arrived yet: kept, so the late start does not make the
-            // thing look connected.
+            // The end of a connection whose start has not arrived yet (or never will: a node of an earlier release
+            // died with it): kept, so a late start does not make the thing look connected, and it is the last
+            // connection unless the thing knows a later one.
             Remember(new ConnectivityState { SessionId = connection.SessionId }, connection.At, connection.Reason);
+            if (!c.Connected && !(c.LastDisconnectAt > connection.At))
+            {
+                c.SessionId = connection.SessionId;
+                c.Since = null;
+                c.RemoteAddress = null;
+                c.Node = null;
+                c.ProtocolVersion = null;
+                c.DisconnectReason = connection.Reason;
+                c.LastDisconnectAt = connection.At;
+            }
         }
 
         s.FirstSeenAt ??= connection.At;
@@ -105,11 +164,15 @@ internal sealed partial class ThingGrain(
         await IndexAsync(Abstractions.FleetIndex.IndexPart.Connectivity);
     }
 
-    /// <summary>Puts the current connection at the front of the history, keeping the newest <c>ConnectionHistory</c>.</summary>
-    private void Remember(ConnectivityState c, DateTimeOffset? endedAt, string? reason)
+    /// <summary>
+    /// Puts the current connection at the front of the history (or, given <paramref name="beforeOlderThan"/>, before
+    /// the first connection that began earlier), keeping the newest <c>ConnectionHistory</c>.
+    /// </summary>
+    private void Remember(ConnectivityState c, DateTimeOffset? endedAt, string? reason, DateTimeOffset? beforeOlderThan = null)
     {
         var history = state.State.History;
-        history.Insert(0, new PastConnectionState
+        var at = beforeOlderThan is { } began ? history.FindIndex(h => h.ConnectedAt < began) : 0;
+        history.Insert(at < 0 ? history.Count : at, new PastConnectionState
         {
             SessionId = c.SessionId,
             ConnectedAt = c.Since,
@@ -138,22 +201,65 @@ internal sealed partial class ThingGrain(
         return Task.CompletedTask;
     }
 
-    public Task<ThingStatus?> GetStatus()
+    public async Task<ThingStatus?> GetStatus()
     {
         var s = state.State;
-        if (s.FirstSeenAt is not { } firstSeen)
+        var (c, firstSeenAt) = await ConnectivityNowAsync();
+        if (firstSeenAt is not { } firstSeen)
         {
-            return Task.FromResult<ThingStatus?>(null);
+            return null;
         }
 
-        var c = s.Connectivity;
         var u = s.Usage;
-        return Task.FromResult<ThingStatus?>(new ThingStatus(
+        return new ThingStatus(
             this.GetPrimaryKeyString(),
             new ThingConnectivity(c.Connected, c.Since, c.SessionId, c.RemoteAddress, c.Node, c.ProtocolVersion, c.DisconnectReason, c.LastDisconnectAt),
             new ThingUsage(u.MessagesIn, u.BytesIn, u.MessagesOut, u.BytesOut, u.MessagesDropped),
             firstSeen,
-            [.. s.History.Select(h => new PastConnection(h.SessionId, h.ConnectedAt, h.EndedAt, h.DisconnectReason, h.Node, h.RemoteAddress, h.ProtocolVersion))]));
+            [.. s.History.Select(h => new PastConnection(h.SessionId, h.ConnectedAt, h.EndedAt, h.DisconnectReason, h.Node, h.RemoteAddress, h.ProtocolVersion))]);
+    }
+
+    /// <summary>
+    /// The thing's connectivity as it stands, and when it was first seen: the stored record, or the open connection the
+    /// connection directory holds when the thing has not heard of it (it hears of most connections only at their end).
+    /// The stored record when the directory cannot be reached.
+    /// </summary>
+    private async Task<(ConnectivityState Connectivity, DateTimeOffset? FirstSeenAt)> ConnectivityNowAsync()
+    {
+        var s = state.State;
+        var c = s.Connectivity;
+        Abstractions.Sessions.ClientConnection? live;
+        try
+        {
+            live = await Abstractions.Sessions.ConnectionDirectory.ConnectionDirectoryOf(GrainFactory, this.GetPrimaryKeyString()).Get(this.GetPrimaryKeyString());
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogDirectoryUnreachable(logger, ex, this.GetPrimaryKeyString());
+            return (c, s.FirstSeenAt);
+        }
+
+        var known = live is null
+            || live.SessionId == c.SessionId
+            || (c.Connected && c.Since > live.Since)
+            || s.History.Exists(h => h.SessionId == live.SessionId);
+        if (known)
+        {
+            return (c, s.FirstSeenAt);
+        }
+
+        var open = new ConnectivityState
+        {
+            Connected = true,
+            Since = live!.Since,
+            SessionId = live.SessionId,
+            RemoteAddress = live.RemoteAddress,
+            Node = live.NodeName,
+            ProtocolVersion = live.ProtocolVersion > 0 ? live.ProtocolVersion : null,
+            DisconnectReason = c.DisconnectReason,
+            LastDisconnectAt = c.LastDisconnectAt,
+        };
+        return (open, s.FirstSeenAt is { } first && first < live.Since ? first : live.Since);
     }
 
     public override async Task OnDeactivateAsync(DeactivationReason reason, CancellationToken cancellationToken)
@@ -212,6 +318,9 @@ internal sealed partial class ThingGrain(
         usage.RuleExecutions += delta.RuleExecutions;
         usage.JobExecutions += delta.JobExecutions;
     }
+
+    [LoggerMessage(EventId = 2014, Level = LogLevel.Warning, Message = "Could not read the open connection of thing {ThingName} from the connection directory; its stored connectivity is answered")]
+    private static partial void LogDirectoryUnreachable(ILogger logger, Exception exception, string thingName);
 
     [LoggerMessage(EventId = 2013, Level = LogLevel.Warning, Message = "Could not persist the state of thing {ThingName}; will retry")]
     private static partial void LogPersistFailed(ILogger logger, Exception exception, string thingName);

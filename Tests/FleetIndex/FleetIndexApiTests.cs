@@ -101,6 +101,55 @@ public sealed class FleetIndexApiTests(NodeFixture node)
     }
 
     [Fact]
+    public async Task AConnectingDevice_IsIndexedOnlyOnceItIsARegisteredThing()
+    {
+        // Connects reach the index from the connection directory, a batch per partition, without activating the
+        // things: a device that is not registered has no entry and gets none. Two client ids of one partition, so one
+        // batch carries both.
+        var prefix = Ids.NewId("reg");
+        var registered = prefix + "-r";
+        var unregistered = Enumerable.Range(0, 10_000).Select(i => $"{prefix}-u{i}")
+            .First(id => Grains.Abstractions.Sessions.ConnectionDirectory.PartitionOf(id) == Grains.Abstractions.Sessions.ConnectionDirectory.PartitionOf(registered));
+        await CreateThingAsync(registered);
+
+        using var both = new CompositeDisposable(await node.ConnectAsync(unregistered), await node.ConnectAsync(registered));
+        await Eventually.Get(
+            () => SearchAsync(node.Http, $"thingName:{registered} AND connectivity.connected:true"),
+            r => Names(r).Length == 1,
+            "the registered device indexed as connected");
+        Assert.Empty(Names(await SearchAsync(node.Http, $"thingName:{unregistered}")));
+        Assert.Equal([registered], Names(await SearchAsync(node.Http, $"thingName:{prefix}*")));
+    }
+
+    [Fact]
+    public async Task ADynamicGroupOnConnectivity_FollowsItsDevicesConnectsAndDisconnects()
+    {
+        var prefix = Ids.NewId("online");
+        var (group, thing) = (prefix + "-g", prefix + "-dev");
+        await CreateThingAsync(thing);
+        await ApiAssert.OkAsync(await node.Http.PostAsync($"/api/dynamic-thing-groups/{group}", Json($$"""{"queryString":"thingName:{{prefix}}* AND connectivity.connected:true"}""")));
+        Assert.Empty(await MembersAsync(group));
+
+        var device = await node.ConnectAsync(thing);
+        await Eventually.True(async () => (await MembersAsync(group)).SequenceEqual([thing]), "the device a member while connected");
+
+        await device.DisconnectAsync(new MQTTnet.MqttClientDisconnectOptions());
+        await Eventually.True(async () => (await MembersAsync(group)).Length == 0, "the device out of the group once disconnected");
+        await ApiAssert.OkAsync(await node.Http.DeleteAsync($"/api/dynamic-thing-groups/{group}"));
+    }
+
+    private sealed class CompositeDisposable(params IDisposable[] items) : IDisposable
+    {
+        public void Dispose()
+        {
+            foreach (var item in items)
+            {
+                item.Dispose();
+            }
+        }
+    }
+
+    [Fact]
     public async Task SearchIndex_PagesWithNextToken_UpTo500APage()
     {
         var prefix = Ids.NewId("page");

@@ -69,7 +69,7 @@ public sealed class MqttGatewayTests(NodeFixture node)
     }
 
     [Fact]
-    public async Task Connecting_ActivatesTheThing_AndTheApiShowsItConnectedWithCounters()
+    public async Task Connecting_TheApiShowsTheThingConnectedWithCounters()
     {
         var started = DateTime.UtcNow;
         var root = NewId("c");
@@ -93,6 +93,36 @@ public sealed class MqttGatewayTests(NodeFixture node)
         Assert.Equal(2, status.Usage.BytesOut);
         Assert.StartsWith("127.0.0.1:", status.Connectivity.RemoteAddress);
         node.AssertNoErrorsLogged(started);
+    }
+
+    [Fact]
+    public async Task AnIdleDevice_CostsNoThingActivation_AndItsStatusAndHistoryAreWhole()
+    {
+        // A fleet is mostly idle devices: connecting one activates nothing for it but its connection directory entry
+        // (issue 20). Its status still shows the open connection, and its end is recorded with its start.
+        var deviceId = NewId("idle");
+        var device = await node.ConnectAsync(deviceId, MqttProtocolVersion.V311);
+        await device.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"cmd/{deviceId}").Build());
+        await device.PingAsync();
+
+        var management = node.Cluster.GetGrain<Orleans.Runtime.IManagementGrain>(0);
+        var activations = await management.GetDetailedGrainStatistics();
+        Assert.DoesNotContain(activations, a => a.GrainId.Type.ToString() == "thing" && a.GrainId.Key.ToString() == deviceId);
+
+        var open = (await node.GetThingAsync(deviceId))!;
+        Assert.True(open.Connectivity.Connected);
+        Assert.Equal(4, open.Connectivity.ProtocolVersion);
+        Assert.StartsWith("127.0.0.1:", open.Connectivity.RemoteAddress);
+        Assert.False(string.IsNullOrEmpty(open.Connectivity.Node));
+        Assert.DoesNotContain("/", open.Connectivity.Node);   // the node's name, not its routing id
+        Assert.Equal(open.Connectivity.Since, open.FirstSeenAt);
+
+        await device.DisconnectAsync();
+
+        var ended = await Eventually.Get(() => node.GetThingAsync(deviceId), s => s is { Connectivity.Connected: false }, "the disconnect");
+        var past = Assert.Single(ended!.History!);
+        Assert.Equal(new PastConnection(open.Connectivity.SessionId, open.Connectivity.Since, ended.Connectivity.LastDisconnectAt, DisconnectReasons.ClientInitiated, open.Connectivity.Node, open.Connectivity.RemoteAddress, 4), past);
+        Assert.Equal(open.FirstSeenAt, ended.FirstSeenAt);
     }
 
     [Fact]

@@ -87,7 +87,7 @@ public sealed class ConnectionDirectoryTests(TwoNodeFixture nodes)
         var second = new ClientConnection(NewId("s"), "node-x", DateTimeOffset.UnixEpoch);
         var claim = await directory.Claim(clientId, second, stored: false);
         Assert.False(claim.AskSession);
-        Assert.Equal(first, claim.Previous);
+        Assert.Equal(first, claim.Previous! with { VersionNumber = 0 });   // the directory gave it its version
 
         // A settle of a connection that is no longer the current one leaves a newer mark alone.
         var third = new ClientConnection(NewId("s"), "node-x", DateTimeOffset.UnixEpoch);
@@ -108,7 +108,9 @@ public sealed class ConnectionDirectoryTests(TwoNodeFixture nodes)
         Assert.Equal(older, await directory.Get(clientId));
 
         var newer = new ClientConnection(NewId("s"), "node-b", DateTimeOffset.UnixEpoch.AddSeconds(1));
-        Assert.Equal(older, (await directory.Claim(clientId, newer, stored: false)).Previous);
+        var claimed = await directory.Claim(clientId, newer, stored: false);
+        Assert.Equal(older, claimed.Previous);
+        newer = newer with { VersionNumber = claimed.VersionNumber };
         await directory.Register([new LiveClient(clientId, older)]);
         Assert.Equal(newer, await directory.Get(clientId));
         await directory.Release([new ReleasedConnection(clientId, older.SessionId)]);

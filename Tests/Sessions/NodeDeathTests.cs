@@ -85,15 +85,25 @@ public sealed class NodeDeathTests(PostgresServer postgres)
         await publisher.PublishNumberedAsync(topic, [1, 2]);
         var before = await Eventually.Get(() => GetSessionAsync(survivor, persistentId), s => s is { QueuedMessages: 2 }, "two messages queued", TimeSpan.FromSeconds(30));
 
-        // A client with a will is connected to the doomed node when it dies.
+        // A client with a will, and a clean one without, are connected to the doomed node when it dies.
+        var cleanId = $"clean-{id}";
+        var presence = await watcher.SubscribeAsync(new MqttClientSubscribeOptionsBuilder().WithTopicFilter($"$aws/events/presence/+/{cleanId}", MqttQualityOfServiceLevel.AtLeastOnce).Build());
+        Assert.All(presence.Items, i => Assert.Equal(MqttClientSubscribeResultCode.GrantedQoS1, i.ResultCode));
+        var (clean, _, _) = await ConnectAsync(Options(doomed, cleanId));
         var (withWill, _, _) = await ConnectAsync(Options(doomed, willId).WithWillTopic(willTopic).WithWillPayload("gone").WithWillQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce));
         await Eventually.True(async () => await survivor.Http.GetStringAsync($"/api/things/{willId}/status") is { } s && s.Contains("\"connected\":true", StringComparison.Ordinal), "the connection recorded");
         // The doomed node lists the clients it hosts in batches (every 100 ms here); adoption goes by that list.
         var doomedId = System.Text.Json.JsonDocument.Parse(await doomed.Http.GetStringAsync("/health")).RootElement.GetProperty("nodeId").GetString();
         await Eventually.True(async () => (await survivor.Http.GetStringAsync($"/api/nodes/{Uri.EscapeDataString(doomedId!)}/clients")).Contains($"\"{willId}\"", StringComparison.Ordinal), "the client listed by its node");
 
+        var cleanOpen = await Eventually.Get(
+            async () => await survivor.Http.GetFromJsonAsync<ThingStatus>($"/api/things/{cleanId}/status", Json.Web),
+            t => t is { Connectivity.Connected: true }, "the clean connection shown");
+        var connectedEvent = System.Text.Json.JsonDocument.Parse((await watched.WaitAsync($"$aws/events/presence/connected/{cleanId}", 1, "the clean client's connected event"))[0]).RootElement;
+
         doomed.Kill();
         withWill.Dispose();
+        clean.Dispose();
 
         Assert.Equal(["gone"], await watched.WaitAsync(willTopic, 1, "the will of the client on the dead node", Adoption));
         var adopted = await Eventually.Get(() => GetSessionAsync(survivor, persistentId), s => s is not null && s.HostNodeId != before!.HostNodeId, "the session adopted", Adoption);
@@ -103,6 +113,17 @@ public sealed class NodeDeathTests(PostgresServer postgres)
             async () => await survivor.Http.GetFromJsonAsync<ThingStatus>($"/api/things/{willId}/status", Json.Web),
             t => t is { Connectivity.Connected: false }, "the lost connection recorded", Adoption);
         Assert.Equal(DisconnectReasons.ConnectionLost, thing!.Connectivity.DisconnectReason);
+
+        // The clean client's connection is known only to the connection directory: its end is recorded by the
+        // adopter, with its start, and published with its connect's version number.
+        var cleanLost = await Eventually.Get(
+            async () => await survivor.Http.GetFromJsonAsync<ThingStatus>($"/api/things/{cleanId}/status", Json.Web),
+            t => t is { Connectivity.Connected: false }, "the clean client's lost connection recorded", Adoption);
+        var past = Assert.Single(cleanLost!.History!);
+        Assert.Equal((cleanOpen!.Connectivity.SessionId, cleanOpen.Connectivity.Since, DisconnectReasons.ConnectionLost, cleanOpen.Connectivity.Node, 5), (past.SessionId, past.ConnectedAt, past.DisconnectReason, past.Node, past.ProtocolVersion));
+        var disconnectedEvent = System.Text.Json.JsonDocument.Parse((await watched.WaitAsync($"$aws/events/presence/disconnected/{cleanId}", 1, "the clean client's disconnected event", Adoption))[0]).RootElement;
+        Assert.Equal(DisconnectReasons.ConnectionLost, disconnectedEvent.GetProperty("disconnectReason").GetString());
+        Assert.Equal(connectedEvent.GetProperty("versionNumber").GetInt64(), disconnectedEvent.GetProperty("versionNumber").GetInt64());
 
         // Queued after the death, on the adopting node.
         await publisher.PublishNumberedAsync(topic, [3]);

@@ -1,4 +1,5 @@
 using Orleans.Core.Internal;
+using OrleansIot.Grains.Abstractions.Sessions;
 using OrleansIot.Grains.Abstractions.Things;
 using OrleansIot.Tests.Infrastructure;
 
@@ -148,6 +149,71 @@ public sealed class ThingGrainTests(ClusterFixture fixture)
         Assert.False(status.Connectivity.Connected);
         Assert.Equal(new PastConnection("quick", t0, t0.AddSeconds(1), DisconnectReasons.ClientInitiated, "node-a", "10.0.0.9:9", 4), Assert.Single(status.History!));
         Assert.Equal(1, status.Usage.MessagesIn);
+    }
+
+    [Fact]
+    public async Task AConnectionToldOnlyAtItsEnd_IsRecordedWhole_AndCountsItsMinutes()
+    {
+        // The usual path: the gateway tells the thing of a connection once, when it ends, with its start.
+        var name = NewThing();
+        var thing = fixture.Grains.GetGrain<IThingGrain>(name);
+        var t0 = RecentHour();
+        var opened = new ConnectionOpened("s1", name, "10.0.0.1:1", "node-a", 4, t0, VersionNumber: 1234);
+
+        await thing.Disconnected(new ConnectionClosed("s1", DisconnectReasons.ConnectionLost, false, t0.AddMinutes(10), new UsageDelta(2, 20, 0, 0), opened));
+
+        var status = (await thing.GetStatus())!;
+        Assert.Equal(t0, status.FirstSeenAt);
+        Assert.Equal(new ThingConnectivity(false, t0, "s1", "10.0.0.1:1", "node-a", 4, DisconnectReasons.ConnectionLost, t0.AddMinutes(10)), status.Connectivity);
+        Assert.Equal(new PastConnection("s1", t0, t0.AddMinutes(10), DisconnectReasons.ConnectionLost, "node-a", "10.0.0.1:1", 4), Assert.Single(status.History!));
+        Assert.Equal(2, status.Usage.MessagesIn);
+        var days = await thing.GetDailyUsage(DateOnly.FromDateTime(t0.UtcDateTime), DateOnly.FromDateTime(t0.AddMinutes(10).UtcDateTime));
+        Assert.Equal(10, days.Sum(d => d.ConnectedMinutes), 2);
+    }
+
+    [Fact]
+    public async Task EndsToldOutOfOrder_KeepTheLaterConnectionAsTheLastOne()
+    {
+        var name = NewThing();
+        var thing = fixture.Grains.GetGrain<IThingGrain>(name);
+        var t0 = RecentHour();
+        var first = new ConnectionOpened("s1", name, "10.0.0.1:1", "node-a", 4, t0);
+        var second = new ConnectionOpened("s2", name, "10.0.0.2:2", "node-b", 5, t0.AddMinutes(2));
+
+        // s2 took s1 over; s1's end (from its node) arrives after s2's.
+        await thing.Disconnected(new ConnectionClosed("s2", DisconnectReasons.ClientInitiated, true, t0.AddMinutes(3), UsageDelta.None, second));
+        await thing.Disconnected(new ConnectionClosed("s1", DisconnectReasons.DuplicateClientId, false, t0.AddMinutes(2), UsageDelta.None, first));
+
+        var status = (await thing.GetStatus())!;
+        Assert.Equal("s2", status.Connectivity.SessionId);
+        Assert.Equal(DisconnectReasons.ClientInitiated, status.Connectivity.DisconnectReason);
+        Assert.Equal(["s2", "s1"], status.History!.Select(h => h.SessionId));
+        Assert.Equal(new PastConnection("s1", t0, t0.AddMinutes(2), DisconnectReasons.DuplicateClientId, "node-a", "10.0.0.1:1", 4), status.History![1]);
+        Assert.Equal(t0, status.FirstSeenAt);
+    }
+
+    [Fact]
+    public async Task AnOpenConnectionTheThingWasNotToldOf_IsAnsweredFromTheConnectionDirectory()
+    {
+        var name = NewThing();
+        var thing = fixture.Grains.GetGrain<IThingGrain>(name);
+        var t0 = RecentHour();
+        var directory = fixture.Grains.GetGrain<IConnectionDirectoryGrain>(ConnectionDirectory.PartitionOf(name));
+        var claim = await directory.Claim(name, new ClientConnection("s1", "node-a/0123abcd", t0, "10.0.0.1:1", 5), stored: false);
+
+        var status = (await thing.GetStatus())!;
+        Assert.Equal(t0, status.FirstSeenAt);
+        Assert.Equal(new ThingConnectivity(true, t0, "s1", "10.0.0.1:1", "node-a", 5, null, null), status.Connectivity);
+        Assert.Empty(status.History!);
+        var days = await thing.GetDailyUsage(DateOnly.FromDateTime(t0.UtcDateTime), DateOnly.FromDateTime(DateTime.UtcNow));
+        Assert.True(days.Sum(d => d.ConnectedMinutes) >= 59, "the open connection's minutes so far");
+
+        // Its end reaches the thing before the directory lets it go (the gateway's order): the thing knows it ended.
+        var opened = new ConnectionOpened("s1", name, "10.0.0.1:1", "node-a", 5, t0, claim.VersionNumber);
+        await thing.Disconnected(new ConnectionClosed("s1", DisconnectReasons.ClientInitiated, true, t0.AddMinutes(30), UsageDelta.None, opened));
+        Assert.False((await thing.GetStatus())!.Connectivity.Connected);
+        await directory.Release([new ReleasedConnection(name, "s1")]);
+        Assert.False((await thing.GetStatus())!.Connectivity.Connected);
     }
 
     /// <summary>
