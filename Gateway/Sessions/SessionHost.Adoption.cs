@@ -266,7 +266,7 @@ internal sealed partial class SessionHost
             await _grains.ConnectionDirectoryOf(clientId).Release([new ReleasedConnection(clientId, entry.SessionId, DisconnectReasons.ConnectionLost, _time.GetUtcNow())]);
             // Its start from the directory, or from the list when the partition that had it went with the node's silo.
             var connection = lost?.Connection ?? (entry.ConnectedAt is { } since
-                ? new ClientConnection(entry.SessionId, goneNodeId, since, entry.RemoteAddress, entry.ProtocolVersion, entry.VersionNumber)
+                ? new ClientConnection(entry.SessionId, goneNodeId, since, null, entry.ProtocolVersion, entry.VersionNumber)
                 : null);
             await RecordLostAsync(clientId, connection, entry.SessionId, entry.ProtocolVersion, publish: adopted is null || adopted.LostConnection is not null);
         }

@@ -296,7 +296,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         _clients[clientId] = client;
         // Every connection is listed, not only persistent ones: if this node dies, its adopter records the
         // connection as lost (thing connectivity, lifecycle event) and publishes the will.
-        ChangeList(clientId, new HostedSession(clientId, meter.SessionId, Online: true, meter.ProtocolVersion, meter.ConnectedAt, meter.RemoteEndPoint?.ToString(), meter.VersionNumber));
+        ChangeList(clientId, new HostedSession(clientId, meter.SessionId, Online: true, meter.ProtocolVersion, meter.ConnectedAt, meter.VersionNumber));
 
         if (attached.PreviousHostNodeId is { } previousHost && previousHost != NodeId)
         {

@@ -94,8 +94,10 @@ public sealed record SessionAdopted(
 
 /// <summary>
 /// A client id a node hosts: connected there, or (persistent) offline with its subscriptions matched there. A
-/// connection's start (when, from where, its lifecycle version number) is listed too, so the node's adopter can record
-/// the whole connection if the node dies; null and 0 in lists of an earlier release.
+/// connection's start (when, and its lifecycle version number) is listed too, so the node's adopter can record the
+/// connection and publish its end with its number if the node dies; null and 0 in lists of an earlier release. Not its
+/// address: a node rewrites a list shard whole at each flush, and a ramp of connects changes every shard every
+/// second, so each field here costs every connect (architecture.md, "Sessions").
 /// </summary>
 [GenerateSerializer, Immutable, Alias("OrleansIot.HostedSession")]
 public sealed record HostedSession(
@@ -104,8 +106,7 @@ public sealed record HostedSession(
     [property: Id(2)] bool Online,
     [property: Id(3)] int ProtocolVersion,
     [property: Id(4)] DateTimeOffset? ConnectedAt = null,
-    [property: Id(5)] string? RemoteAddress = null,
-    [property: Id(6)] long VersionNumber = 0);
+    [property: Id(5)] long VersionNumber = 0);
 
 /// <summary>
 /// A persistent session as operators see it. <see cref="Delivery"/>: how delivery to its live connection stands, filled
