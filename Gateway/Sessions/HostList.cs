@@ -11,25 +11,40 @@ namespace OrleansIot.Gateway.Sessions;
 /// grain of its own: a write rewrites only the shards that changed. One grain per node rewrote the whole list on
 /// every flush (every connect or disconnect on the node within a second): at 19,000 devices a row of about 2 MB a
 /// second in PostgreSQL mode while a few devices reconnect.
+/// <para>
+/// A shard is still written whole, and while a fleet connects every shard changes at every flush. So the changes of
+/// clean connections without a will (<c>urgent: false</c>: nothing is replayed or adopted for them, the list only lets
+/// the adopter record their lost connections) wait for every <see cref="LazyFlushes"/>th write unless their shard is
+/// written anyway; sessions that a replay or an adoption needs are written at the next flush.
+/// </para>
 /// </summary>
 internal sealed partial class HostList(IGrainFactory grains, ILogger<HostList> logger)
 {
-    private readonly Lock _lock = new();
-    private Dictionary<string, HostedSession?> _changes = new(StringComparer.Ordinal);
+    /// <summary>A shard with only clean connections' changes is written at every this many flushes.</summary>
+    public const int LazyFlushes = 5;
 
-    /// <summary>Lists a client id (or, with null, takes it off the list) at the next write.</summary>
-    public void Change(string clientId, HostedSession? entry)
+    private readonly Lock _lock = new();
+    private Dictionary<string, (HostedSession? Entry, bool Urgent)> _changes = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Lists a client id (or, with null, takes it off the list) at the next write, or, not <paramref name="urgent"/>,
+    /// at the next write of its shard (at most <see cref="LazyFlushes"/> writes later).
+    /// </summary>
+    public void Change(string clientId, HostedSession? entry, bool urgent = true)
     {
         lock (_lock)
         {
-            _changes[clientId] = entry;
+            _changes[clientId] = (entry, urgent || (_changes.TryGetValue(clientId, out var pending) && pending.Urgent));
         }
     }
 
-    /// <summary>Writes the changes since the last write, shard by shard; a failed shard's changes are kept for the next write.</summary>
-    public async Task FlushAsync(string nodeId)
+    /// <summary>
+    /// Writes the changes since the last write, shard by shard: the shards with an urgent change, or, with
+    /// <paramref name="all"/>, every shard that changed. A failed shard's changes are kept for the next write.
+    /// </summary>
+    public async Task FlushAsync(string nodeId, bool all = true)
     {
-        Dictionary<string, HostedSession?> changes;
+        List<IGrouping<long, KeyValuePair<string, (HostedSession? Entry, bool Urgent)>>> shards;
         lock (_lock)
         {
             if (_changes.Count == 0)
@@ -37,26 +52,39 @@ internal sealed partial class HostList(IGrainFactory grains, ILogger<HostList> l
                 return;
             }
 
-            changes = _changes;
+            var changes = _changes;
             _changes = new(StringComparer.Ordinal);
+            shards = [.. changes.GroupBy(c => ConnectionDirectory.PartitionOf(c.Key))];
+            if (!all)
+            {
+                foreach (var waiting in shards.Where(s => !s.Any(c => c.Value.Urgent)))
+                {
+                    foreach (var (clientId, change) in waiting)
+                    {
+                        _changes[clientId] = change;
+                    }
+                }
+
+                shards.RemoveAll(s => !s.Any(c => c.Value.Urgent));
+            }
         }
 
-        await Task.WhenAll(changes.GroupBy(c => ConnectionDirectory.PartitionOf(c.Key)).Select(async shard =>
+        await Task.WhenAll(shards.Select(async shard =>
         {
             try
             {
                 await grains.Reference<INodeSessionsGrain>(ShardKey(nodeId, shard.Key)).Update(
-                    [.. shard.Select(c => c.Value).OfType<HostedSession>()],
-                    [.. shard.Where(c => c.Value is null).Select(c => c.Key)]);
+                    [.. shard.Select(c => c.Value.Entry).OfType<HostedSession>()],
+                    [.. shard.Where(c => c.Value.Entry is null).Select(c => c.Key)]);
             }
             catch (Exception ex) when (ex is not OperationCanceledException)
             {
                 LogListFailed(logger, ex);
                 lock (_lock)
                 {
-                    foreach (var (clientId, entry) in shard)
+                    foreach (var (clientId, change) in shard)
                     {
-                        _changes.TryAdd(clientId, entry);   // newer changes win
+                        _changes.TryAdd(clientId, change);   // newer changes win
                     }
                 }
             }

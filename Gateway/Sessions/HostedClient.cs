@@ -83,6 +83,12 @@ internal sealed class HostedClient(string clientId, string sessionId, int protoc
 
     /// <summary>When its current connection was accepted (what the connection directory reports).</summary>
     public DateTimeOffset ConnectedAt { get; init; }
+
+    /// <summary>
+    /// A clean connection without a will (no session grain): nothing is replayed or adopted for it, so its entry in
+    /// the host list may wait for the list's next full write (<see cref="HostList.LazyFlushes"/>).
+    /// </summary>
+    public bool ListedLazily { get; init; }
     public DateTimeOffset? OfflineSince { get; set; }
 
     /// <summary>

@@ -278,7 +278,11 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
     {
         var clientId = meter.ClientId;
         var attached = state.Attached;
-        var client = new HostedClient(clientId, meter.SessionId, meter.ProtocolVersion, state.Request.ExpirySeconds) { ConnectedAt = meter.ConnectedAt };
+        var client = new HostedClient(clientId, meter.SessionId, meter.ProtocolVersion, state.Request.ExpirySeconds)
+        {
+            ConnectedAt = meter.ConnectedAt,
+            ListedLazily = !meter.ViaSessionGrain,
+        };
         if (attached.SessionPresent)
         {
             client.SetSubscriptions(attached.Subscriptions);
@@ -296,7 +300,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         _clients[clientId] = client;
         // Every connection is listed, not only persistent ones: if this node dies, its adopter records the
         // connection as lost (thing connectivity, lifecycle event) and publishes the will.
-        ChangeList(clientId, new HostedSession(clientId, meter.SessionId, Online: true, meter.ProtocolVersion, meter.ConnectedAt, meter.VersionNumber));
+        ChangeList(clientId, new HostedSession(clientId, meter.SessionId, Online: true, meter.ProtocolVersion, meter.ConnectedAt, meter.VersionNumber), urgent: !client.ListedLazily);
 
         if (attached.PreviousHostNodeId is { } previousHost && previousHost != NodeId)
         {
@@ -531,7 +535,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         var wasOffline = RemoveOffline(client);
         if (!keepListed)
         {
-            ChangeList(client.ClientId, null);
+            ChangeList(client.ClientId, null, urgent: !client.ListedLazily);
         }
 
         if (wasOffline)
@@ -546,9 +550,9 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         using var timer = new PeriodicTimer(_options.HostListFlushInterval, _time);
         try
         {
-            while (await timer.WaitForNextTickAsync(stoppingToken))
+            for (var tick = 1L; await timer.WaitForNextTickAsync(stoppingToken); tick++)
             {
-                await FlushListAsync();
+                await _hostList.FlushAsync(NodeId, all: tick % HostList.LazyFlushes == 0);
                 await ExpireAsync();
             }
         }
@@ -560,7 +564,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
         await FlushListAsync();
     }
 
-    private void ChangeList(string clientId, HostedSession? entry) => _hostList.Change(clientId, entry);
+    private void ChangeList(string clientId, HostedSession? entry, bool urgent = true) => _hostList.Change(clientId, entry, urgent);
 
     /// <summary>
     /// Nodes went away, and with their silos the connection directory partitions that lived there: this node's live

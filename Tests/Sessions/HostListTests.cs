@@ -44,4 +44,33 @@ public sealed class HostListTests(ClusterFixture cluster)
         await HostList.ClearAsync(cluster.Grains, nodeId);
         Assert.Equal(200, (await HostList.ReadAsync(cluster.Grains, nodeId)).Count);   // still readable for a while after adoption
     }
+
+    [Fact]
+    public async Task CleanConnectionsWaitForTheFullWrite_UnlessTheirShardIsWrittenAnyway_SessionsGoAtOnce()
+    {
+        var nodeId = NewId("node");
+        var list = new HostList(cluster.Grains, NullLogger<HostList>.Instance);
+        var persistent = $"{nodeId}-p";
+        var sameShard = Enumerable.Range(0, 10_000).Select(i => $"{nodeId}-s{i}").First(id => ConnectionDirectory.PartitionOf(id) == ConnectionDirectory.PartitionOf(persistent));
+        var otherShard = Enumerable.Range(0, 10_000).Select(i => $"{nodeId}-o{i}").First(id => ConnectionDirectory.PartitionOf(id) != ConnectionDirectory.PartitionOf(persistent));
+        list.Change(persistent, new HostedSession(persistent, "p1", Online: true, 5));
+        list.Change(sameShard, new HostedSession(sameShard, "s1", Online: true, 4), urgent: false);
+        list.Change(otherShard, new HostedSession(otherShard, "o1", Online: true, 4), urgent: false);
+
+        await list.FlushAsync(nodeId, all: false);
+        Assert.Equal([persistent, sameShard], (await HostList.ReadAsync(cluster.Grains, nodeId)).Select(e => e.ClientId).Order());
+
+        await list.FlushAsync(nodeId, all: false);
+        Assert.DoesNotContain(otherShard, (await HostList.ReadAsync(cluster.Grains, nodeId)).Select(e => e.ClientId));
+
+        // A lazy change after an urgent one of the same client id stays urgent.
+        list.Change(otherShard, null);
+        list.Change(otherShard, new HostedSession(otherShard, "o2", Online: true, 4), urgent: false);
+        await list.FlushAsync(nodeId, all: false);
+        Assert.Contains(new HostedSession(otherShard, "o2", Online: true, 4), await HostList.ReadAsync(cluster.Grains, nodeId));
+
+        list.Change(sameShard, null, urgent: false);
+        await list.FlushAsync(nodeId, all: true);
+        Assert.Equal([otherShard, persistent], (await HostList.ReadAsync(cluster.Grains, nodeId)).Select(e => e.ClientId).Order());
+    }
 }

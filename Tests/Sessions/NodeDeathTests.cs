@@ -95,6 +95,8 @@ public sealed class NodeDeathTests(PostgresServer postgres)
         // The doomed node lists the clients it hosts in batches (every 100 ms here); adoption goes by that list.
         var doomedId = System.Text.Json.JsonDocument.Parse(await doomed.Http.GetStringAsync("/health")).RootElement.GetProperty("nodeId").GetString();
         await Eventually.True(async () => (await survivor.Http.GetStringAsync($"/api/nodes/{Uri.EscapeDataString(doomedId!)}/clients")).Contains($"\"{willId}\"", StringComparison.Ordinal), "the client listed by its node");
+        // A clean connection without a will is listed at the list's next full write (HostList.LazyFlushes).
+        await Eventually.True(async () => (await survivor.Http.GetStringAsync($"/api/nodes/{Uri.EscapeDataString(doomedId!)}/clients")).Contains($"\"{cleanId}\"", StringComparison.Ordinal), "the clean client listed by its node");
 
         var cleanOpen = await Eventually.Get(
             async () => await survivor.Http.GetFromJsonAsync<ThingStatus>($"/api/things/{cleanId}/status", Json.Web),
