@@ -95,6 +95,7 @@ public sealed class UsageApiTests(NodeFixture node)
         using var device = await node.ConnectAsync(thing);
         var inbox = Sessions.Inbox.Of(device);
         await device.SubscribeAsync($"ru/{thing}/out", MqttQualityOfServiceLevel.AtLeastOnce);
+        await device.SubscribeAsync($"$aws/things/{thing}/jobs/notify-next", MqttQualityOfServiceLevel.AtLeastOnce);
         foreach (var v in new[] { 1, 2, 3 })
         {
             await device.PublishAsync(Message($"ru/{thing}/x", $$"""{"v":{{v}}}"""));   // the WHERE passes twice
@@ -107,6 +108,8 @@ public sealed class UsageApiTests(NodeFixture node)
             ["targets"] = new JsonArray(Jobs.JobsOverMqttTests.ThingArn(thing)),
             ["document"] = """{"op":"reboot"}""",
         }.ToJsonString())));
+        // A job is rolled out after CreateJob answers (as on AWS): the device starts it once it is told of it.
+        await inbox.WaitAsync($"$aws/things/{thing}/jobs/notify-next", 1, "the job's notify-next");
         var started = await Jobs.JobsOverMqttTests.RequestAsync(device, inbox, $"$aws/things/{thing}/jobs/start-next", "{}");
         Assert.Equal(jobId, (string)started["execution"]!["jobId"]!);
         Assert.Equal(0, await UsageCountAsync(thing, "jobExecutions"));   // started is not ended
