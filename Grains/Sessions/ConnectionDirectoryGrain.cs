@@ -155,6 +155,7 @@ internal sealed partial class ConnectionDirectoryGrain(
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            FleetIndex.FleetIndexMetrics.WriteFailed.Add(batch.Count);
             LogIndexWriteFailed(logger, ex, batch.Count);
             foreach (var (clientId, section) in batch)
             {

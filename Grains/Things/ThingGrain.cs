@@ -48,10 +48,7 @@ internal sealed partial class ThingGrain(
             over.ProtocolVersion = connection.ProtocolVersion;
             if (c.SessionId == connection.SessionId)
             {
-                c.Since = connection.At;
-                c.Node = connection.Node;
-                c.RemoteAddress = connection.RemoteAddress;
-                c.ProtocolVersion = connection.ProtocolVersion;
+                Began(c, connection);
             }
 
             await PersistAsync();
@@ -65,11 +62,7 @@ internal sealed partial class ThingGrain(
         }
 
         c.Connected = true;
-        c.Since = connection.At;
-        c.SessionId = connection.SessionId;
-        c.RemoteAddress = connection.RemoteAddress;
-        c.Node = connection.Node;
-        c.ProtocolVersion = connection.ProtocolVersion;
+        Began(c, connection);
         await PersistAsync();
         await IndexAsync(Abstractions.FleetIndex.IndexPart.Connectivity);
         return version;
@@ -109,16 +102,10 @@ internal sealed partial class ThingGrain(
             // began later stays the current record (told at its start while connectivity was indexed, or its end
             // arrived first): this one goes into the history at its place.
             CountConnected(opened.At, connection.At);
-            var ended = new ConnectivityState
-            {
-                Since = opened.At,
-                SessionId = opened.SessionId,
-                RemoteAddress = opened.RemoteAddress,
-                Node = opened.Node,
-                ProtocolVersion = opened.ProtocolVersion,
-            };
             if (c.Since > opened.At)
             {
+                var ended = new ConnectivityState();
+                Began(ended, opened);
                 Remember(ended, connection.At, connection.Reason, beforeOlderThan: opened.At);
             }
             else
@@ -129,11 +116,7 @@ internal sealed partial class ThingGrain(
                 }
 
                 c.Connected = false;
-                c.Since = opened.At;
-                c.SessionId = opened.SessionId;
-                c.RemoteAddress = opened.RemoteAddress;
-                c.Node = opened.Node;
-                c.ProtocolVersion = opened.ProtocolVersion;
+                Began(c, opened);
                 c.DisconnectReason = connection.Reason;
                 c.LastDisconnectAt = connection.At;
                 Remember(c, connection.At, connection.Reason);
@@ -162,6 +145,16 @@ internal sealed partial class ThingGrain(
         s.FirstSeenAt ??= connection.At;
         await PersistAsync();
         await IndexAsync(Abstractions.FleetIndex.IndexPart.Connectivity);
+    }
+
+    /// <summary>The start of a connection, as a connectivity record holds it.</summary>
+    private static void Began(ConnectivityState c, ConnectionOpened opened)
+    {
+        c.Since = opened.At;
+        c.SessionId = opened.SessionId;
+        c.RemoteAddress = opened.RemoteAddress;
+        c.Node = opened.Node;
+        c.ProtocolVersion = opened.ProtocolVersion;
     }
 
     /// <summary>
