@@ -181,16 +181,7 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
     /// <summary>Asks a live node to adopt this node's sessions now (its own stop does not wait for the lease to run out).</summary>
     private async Task HandOverSessionsAsync(CancellationToken cancellationToken)
     {
-        RouteNodeEntry[] peers;
-        _remoteLock.EnterReadLock();
-        try
-        {
-            peers = [.. _remoteNodes.Values.Select(n => n.Entry)];
-        }
-        finally
-        {
-            _remoteLock.ExitReadLock();
-        }
+        var peers = Peers();
 
         if (_sessions is null || peers.Length == 0)
         {
@@ -251,16 +242,7 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
     /// </summary>
     private async Task TellDrainedAsync(CancellationToken cancellationToken)
     {
-        List<RouteNodeEntry> peers;
-        _remoteLock.EnterReadLock();
-        try
-        {
-            peers = [.. _remoteNodes.Values.Select(n => n.Entry)];
-        }
-        finally
-        {
-            _remoteLock.ExitReadLock();
-        }
+        var peers = Peers();
 
         await Task.WhenAll(peers.Select(async peer =>
         {
@@ -281,18 +263,7 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
     /// </summary>
     public Task PeerDrained(string nodeId)
     {
-        RemoteNode? node;
-        _remoteLock.EnterReadLock();
-        try
-        {
-            _remoteNodes.TryGetValue(nodeId, out node);
-        }
-        finally
-        {
-            _remoteLock.ExitReadLock();
-        }
-
-        if (node is not null)
+        if (RemoteNodeOf(nodeId) is { } node)
         {
             var forgotten = node.Forwarder.ForgetSent();   // dropped whether or not the line is logged
             LogPeerDrained(_logger, nodeId, forgotten);
@@ -469,10 +440,30 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
             return _endpoint;
         }
 
+        return RemoteNodeOf(nodeId)?.Entry.Reference;
+    }
+
+    /// <summary>The other live nodes this node knows, as they are now.</summary>
+    private RouteNodeEntry[] Peers()
+    {
         _remoteLock.EnterReadLock();
         try
         {
-            return _remoteNodes.TryGetValue(nodeId, out var node) ? node.Entry.Reference : null;
+            return [.. _remoteNodes.Values.Select(n => n.Entry)];
+        }
+        finally
+        {
+            _remoteLock.ExitReadLock();
+        }
+    }
+
+    /// <summary>A live node this node knows, by id; null when it is not (or no longer) known.</summary>
+    private RemoteNode? RemoteNodeOf(string nodeId)
+    {
+        _remoteLock.EnterReadLock();
+        try
+        {
+            return _remoteNodes.TryGetValue(nodeId, out var node) ? node : null;
         }
         finally
         {
@@ -724,16 +715,7 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
     /// <summary>Calls every other node at once; completes when all answered or timed out (failures are logged, and handed to <paramref name="failed"/>).</summary>
     private async Task SendToAllAsync(Func<IRouteNode, Task> call, Func<RouteNodeEntry, Task>? failed = null)
     {
-        RouteNodeEntry[] targets;
-        _remoteLock.EnterReadLock();
-        try
-        {
-            targets = [.. _remoteNodes.Values.Select(n => n.Entry)];
-        }
-        finally
-        {
-            _remoteLock.ExitReadLock();
-        }
+        var targets = Peers();
 
         await Task.WhenAll(targets.Select(async target =>
         {

@@ -1,6 +1,10 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using OrleansIot.Grains.Abstractions;
+using OrleansIot.Grains.Abstractions.FleetIndex;
 using OrleansIot.Grains.Abstractions.Sessions;
 using OrleansIot.Grains.Abstractions.Things;
+using OrleansIot.Grains.FleetIndex;
 
 namespace OrleansIot.Grains.Sessions;
 
@@ -12,16 +16,16 @@ namespace OrleansIot.Grains.Sessions;
 [GrainType("connection-directory"), KeepAlive]
 internal sealed partial class ConnectionDirectoryGrain(
     [PersistentState("connection-directory", StorageNames.Default)] IPersistentState<ConnectionDirectoryState> state,
-    FleetIndex.IFleetIndexStore index,
-    FleetIndex.FleetIndexView indexView,
-    Microsoft.Extensions.Options.IOptions<FleetIndex.FleetIndexOptions> indexOptions,
+    IFleetIndexStore index,
+    FleetIndexView indexView,
+    IOptions<FleetIndexOptions> indexOptions,
     TimeProvider time,
-    Microsoft.Extensions.Logging.ILogger<ConnectionDirectoryGrain> logger) : Grain, IConnectionDirectoryGrain
+    ILogger<ConnectionDirectoryGrain> logger) : Grain, IConnectionDirectoryGrain
 {
     private long _lastVersion;
 
     // Connectivity changes not yet in the fleet index, the newest per client id; written by a one-shot timer.
-    private Dictionary<string, Abstractions.FleetIndex.IndexSection> _indexPending = new(StringComparer.Ordinal);
+    private Dictionary<string, IndexSection> _indexPending = new(StringComparer.Ordinal);
     private IGrainTimer? _indexTimer;
 
     // A few hundred bytes per connected device, against a grain activation's few KB. Node ids are shared: a node has
@@ -122,7 +126,7 @@ internal sealed partial class ConnectionDirectoryGrain(
 
     private void IndexLater(string clientId, bool connected, DateTimeOffset at, string? reason)
     {
-        _indexPending[clientId] = FleetIndex.IndexFields.Connectivity(connected, at.ToUnixTimeMilliseconds(), reason);
+        _indexPending[clientId] = IndexFields.Connectivity(connected, at.ToUnixTimeMilliseconds(), reason);
         ScheduleIndexFlush();
     }
 
@@ -150,12 +154,12 @@ internal sealed partial class ConnectionDirectoryGrain(
         {
             if ((await indexView.CurrentAsync()).Configuration.Connectivity)
             {
-                await index.WriteConnectivityAsync([.. batch.Select(p => new Abstractions.FleetIndex.ConnectivityIndexWrite(p.Key, p.Value))]);
+                await index.WriteConnectivityAsync([.. batch.Select(p => new ConnectivityIndexWrite(p.Key, p.Value))]);
             }
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            FleetIndex.FleetIndexMetrics.WriteFailed.Add(batch.Count);
+            FleetIndexMetrics.WriteFailed.Add(batch.Count);
             LogIndexWriteFailed(logger, ex, batch.Count);
             foreach (var (clientId, section) in batch)
             {
@@ -172,8 +176,8 @@ internal sealed partial class ConnectionDirectoryGrain(
         await base.OnDeactivateAsync(reason, cancellationToken);
     }
 
-    [Microsoft.Extensions.Logging.LoggerMessage(EventId = 2015, Level = Microsoft.Extensions.Logging.LogLevel.Warning, Message = "Could not write {Count} connectivity changes to the fleet index; tried again with the next batch")]
-    private static partial void LogIndexWriteFailed(Microsoft.Extensions.Logging.ILogger logger, Exception exception, int count);
+    [LoggerMessage(EventId = 2015, Level = LogLevel.Warning, Message = "Could not write {Count} connectivity changes to the fleet index; tried again with the next batch")]
+    private static partial void LogIndexWriteFailed(ILogger logger, Exception exception, int count);
 
     private string NodeIdOf(string nodeId)
     {
