@@ -120,6 +120,11 @@ public sealed class NodeStopTests(PostgresServer postgres)
             await Eventually.True(() => Task.FromResult(acknowledged.All(received.ContainsKey)), "30 messages forwarded to the subscriber's node and delivered");
         }
 
+        // The client counts a message before its PUBACK is on the wire. One its node still holds unacknowledged is
+        // handed on with the session and rightly sent again (QoS 1 is at least once); this test is about the other
+        // node's replay, so the stop waits for every PUBACK.
+        await Eventually.True(async () => await Routing.DeliveryPolicyTests.DeliveryOfAsync(stopping.Http, subscriberId) is { InFlight: 0, Queued: 0 }, "the subscriber's PUBACKs at its node");
+
         // The planned stop; the device comes back through the survivor, which adopted its session.
         await stopping.DisposeAsync();
         subscriber.Dispose();
