@@ -215,6 +215,8 @@ public static partial class IotGatewayHosting
         services.AddSingleton<ConnectionValidator>();
         services.AddSingleton<ClientConnectedHandler>();
         services.AddSingleton<ClientDisconnectedHandler>();
+        services.AddSingleton<EndKeeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<EndKeeper>());
         services.AddSingleton<PublishInterceptor>();
         services.AddSingleton<RetainedOnSubscribe>();
         services.AddSingleton<IMqttNetLogger, MqttLogBridge>();

@@ -73,6 +73,7 @@ internal sealed partial class ClientConnectedHandler(
         {
             try
             {
+                meter.ThingToldAtConnect = true;
                 await grains.Reference<IThingGrain>(e.ClientId).Connected(meter.Opened(node.Name));
             }
             catch (Exception ex)

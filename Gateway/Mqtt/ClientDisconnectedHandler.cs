@@ -11,13 +11,15 @@ using OrleansIot.Grains.Abstractions.Things;
 namespace OrleansIot.Gateway.Mqtt;
 
 /// <summary>
-/// A connection ended: stop metering it, record the connection (its start, its end and its last usage) on its thing grain, end or keep its
-/// session, and publish its will when the end was not graceful (AWS: on every disconnect the client did not ask for).
+/// A connection ended: stop metering it, record the connection (its start, its end and its last usage) on its thing grain
+/// (while the node stops, with its keeper, <see cref="EndKeeper"/>), end or keep its session, and publish its will when
+/// the end was not graceful (AWS: on every disconnect the client did not ask for).
 /// </summary>
 internal sealed partial class ClientDisconnectedHandler(
     IGrainFactory grains,
     SessionHost sessions,
     LiveConnections connections,
+    EndKeeper ends,
     LifecycleEvents lifecycle,
     NodeIdentity node,
     IHostApplicationLifetime lifetime,
@@ -46,14 +48,21 @@ internal sealed partial class ClientDisconnectedHandler(
         };
 
         var at = time.GetUtcNow();
-        try
+        var closed = new ConnectionClosed(meter.SessionId, reason, clientInitiated, at, meter.Take(), meter.Opened(node.Name));
+        // A stopping node closes all its connections at once: their ends go to their keepers, not to every thing of
+        // the fleet during the stop. Unless the thing heard of the connection at its start: it would look connected
+        // until its kept end arrived.
+        var kept = lifetime.ApplicationStopping.IsCancellationRequested && !meter.ThingToldAtConnect && await ends.KeepAsync(e.ClientId, closed);
+        if (!kept)
         {
-            await grains.Reference<IThingGrain>(e.ClientId).Disconnected(
-                new ConnectionClosed(meter.SessionId, reason, clientInitiated, at, meter.Take(), meter.Opened(node.Name)));
-        }
-        catch (Exception ex)
-        {
-            LogThingUpdateFailed(logger, ex, e.ClientId);
+            try
+            {
+                await grains.Reference<IThingGrain>(e.ClientId).Disconnected(closed);
+            }
+            catch (Exception ex)
+            {
+                LogThingUpdateFailed(logger, ex, e.ClientId);
+            }
         }
 
         // MQTT 5 DISCONNECT 0x04 asks for the will; a takeover's will is published by the taking node.

@@ -71,6 +71,9 @@ internal sealed class LiveConnection(string clientId, string sessionId, int prot
     /// <summary>Closed by DeleteConnection with <c>cleanSession=true</c>: the persistent session ends too.</summary>
     public bool EndSession { get; set; }
 
+    /// <summary>Its thing was told of it at its start (dynamic groups follow connectivity): its end goes to the thing at once.</summary>
+    public bool ThingToldAtConnect { get; set; }
+
     /// <summary>Everything on its way to this connection (set once the connection is accepted).</summary>
     public Routing.Outbox? Outbox { get; set; }
 

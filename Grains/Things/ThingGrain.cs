@@ -71,8 +71,16 @@ internal sealed partial class ThingGrain(
     public async Task Disconnected(ConnectionClosed connection)
     {
         var s = state.State;
-        CountUsage(connection.FinalUsage);
         var c = s.Connectivity;
+        if ((c.SessionId == connection.SessionId && !c.Connected && c.LastDisconnectAt is not null)
+            || s.History.Exists(h => h.SessionId == connection.SessionId && h.EndedAt is not null))
+        {
+            // Recorded already: an end delivered again (a kept end whose keeper went before it noted the delivery,
+            // an adoption tried again) counts its usage and minutes once.
+            return;
+        }
+
+        CountUsage(connection.FinalUsage);
         // A takeover can deliver the old session's disconnect after the new session's connect: only the
         // current session's end changes the connected flag (and counts its minutes).
         if (c.SessionId == connection.SessionId)

@@ -47,7 +47,11 @@ public sealed class ClusterFixture : IAsyncLifetime
             silo.Services.AddIotEmbeddedStores();
             silo.Services.AddSingleton<IBrokerPublisher>(RecordingBroker.Shared);
             silo.Services.AddSingleton<OrleansIot.Grains.Abstractions.Policies.IAccessChangeNotifier>(RecordingAccessChanges.Shared);
-            silo.Services.Configure<ThingOptions>(o => o.UsagePersistInterval = TimeSpan.FromMilliseconds(200));
+            silo.Services.Configure<ThingOptions>(o =>
+            {
+                o.UsagePersistInterval = TimeSpan.FromMilliseconds(200);
+                o.KeptEndsDelay = TimeSpan.FromMilliseconds(500);
+            });
             silo.Services.Configure<OrleansIot.Grains.Abstractions.Registry.RegistryOptions>(o =>
             {
                 o.PublishEvents = true;

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Hosting;
 using MQTTnet;
 using MQTTnet.Protocol;
 using OrleansIot.Grains.Abstractions.Sessions;
+using OrleansIot.Grains.Abstractions.Things;
 using OrleansIot.Tests.Infrastructure;
 
 namespace OrleansIot.Tests.Sessions;
@@ -145,6 +146,76 @@ public sealed class NodeStopTests(PostgresServer postgres)
         Assert.True(int.Parse(told.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture) >= acknowledged.Count, told.Value);
     }
 
+    /// <summary>
+    /// A node that stops closes every connection at once. It used to record each end on its thing there and then: a
+    /// thing activation and a state write per device during the stop, which made a graceful stop of 19,000 devices
+    /// twice as long. It hands the ends to their keepers, and the things get them afterwards, whole.
+    /// </summary>
+    [Fact]
+    public async Task APlannedStop_CallsNoThing_AndTheThingsGetTheirConnectionsAfterwards()
+    {
+        var id = Guid.NewGuid().ToString("N")[..8];
+        var connectionString = await postgres.CreateDatabaseAsync();
+        var calls = new ThingCallsWhileStopping();
+        await using var survivor = new PostgresNode(connectionString, $"ends-{id}", null, "Iot:Things:KeptEndsDelay=00:00:01");
+        await survivor.InitializeAsync();
+        await using var stopping = new PostgresNode(connectionString, $"ends-{id}", calls, "Iot:Things:KeptEndsDelay=00:00:01");
+        await stopping.InitializeAsync();
+        calls.Stopping = stopping.App.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
+
+        // Clean-session devices on the node that will stop, each with some usage the node has not flushed to its thing.
+        var deviceIds = Enumerable.Range(1, 5).Select(n => $"end-{id}-{n}").ToList();
+        var devices = new List<IMqttClient>();
+        foreach (var (deviceId, n) in deviceIds.Select((d, i) => (d, i + 1)))
+        {
+            var device = await stopping.ConnectAsync(deviceId);
+            for (var m = 0; m < n; m++)
+            {
+                await device.PublishStringAsync($"ends/{deviceId}", "x", MqttQualityOfServiceLevel.AtLeastOnce);
+            }
+
+            devices.Add(device);
+        }
+
+        var open = await Eventually.Get(() => survivor.GetThingAsync(deviceIds[^1]), s => s is { Connectivity.Connected: true }, "the last device connected");
+        await stopping.DisposeAsync();
+        devices.ForEach(d => d.Dispose());
+
+        Assert.True(calls.Disconnects == 0, $"the stopping node recorded {calls.Disconnects} ends on their things during its stop");
+        foreach (var (deviceId, n) in deviceIds.Select((d, i) => (d, i + 1)))
+        {
+            var status = (await Eventually.Get(() => survivor.GetThingAsync(deviceId), s => s is { History.Count: > 0 }, $"the end of {deviceId}'s connection on its thing"))!;
+            Assert.False(status.Connectivity.Connected);
+            Assert.Equal(DisconnectReasons.ServerInitiated, status.Connectivity.DisconnectReason);
+            var past = Assert.Single(status.History!);
+            Assert.Equal(DisconnectReasons.ServerInitiated, past.DisconnectReason);
+            Assert.NotNull(past.ConnectedAt);
+            Assert.Equal(n, status.Usage.MessagesIn);
+        }
+
+        Assert.Equal(open!.Connectivity.Since, (await survivor.GetThingAsync(deviceIds[^1]))!.History![0].ConnectedAt);
+    }
+
+    /// <summary>Counts a node's calls that record a connection's end on its thing, once the node is stopping.</summary>
+    private sealed class ThingCallsWhileStopping : IOutgoingGrainCallFilter
+    {
+        private int _disconnects;
+
+        public CancellationToken Stopping { get; set; } = CancellationToken.None;
+
+        public int Disconnects => Volatile.Read(ref _disconnects);
+
+        public Task Invoke(IOutgoingGrainCallContext context)
+        {
+            if (Stopping.IsCancellationRequested && context.InterfaceMethod?.DeclaringType == typeof(IThingGrain) && context.MethodName == nameof(IThingGrain.Disconnected))
+            {
+                Interlocked.Increment(ref _disconnects);
+            }
+
+            return context.Invoke();
+        }
+    }
+
     private const string RouterCategory = "OrleansIot.Gateway.Routing.ClusterRouter";
 
     /// <summary>
@@ -203,8 +274,8 @@ public sealed class NodeStopTests(PostgresServer postgres)
         return client;
     }
 
-    /// <summary>A node of its own in PostgreSQL mode, in this process; with a fault, its calls to one session's grain can fail.</summary>
-    private sealed class PostgresNode(string connectionString, string clusterId, SessionGrainFault? fault) : NodeFixture, IAsyncDisposable
+    /// <summary>A node of its own in PostgreSQL mode, in this process; with a fault, its calls to one session's grain can fail (or are watched).</summary>
+    private sealed class PostgresNode(string connectionString, string clusterId, IOutgoingGrainCallFilter? fault, params string[] extra) : NodeFixture, IAsyncDisposable
     {
         private bool _disposed;
 
@@ -216,6 +287,7 @@ public sealed class NodeStopTests(PostgresServer postgres)
             "Iot:Auth:AllowAnonymous=true",   // PostgreSQL mode is closed by default
             "Iot:Routing:RefreshInterval=00:00:01",
             $"Logging:LogLevel:{RouterCategory}=Information",
+            .. extra,
         ];
 
         protected override void Configure(WebApplicationBuilder builder)

@@ -172,6 +172,32 @@ public sealed class ThingGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task AnEndDeliveredAgain_IsCountedOnce()
+    {
+        // A kept end can reach its thing twice (its keeper went before it noted the delivery): usage, minutes and
+        // history count it once, also when a later connection came between.
+        var name = NewThing();
+        var thing = fixture.Grains.GetGrain<IThingGrain>(name);
+        var t0 = RecentHour();
+        var first = new ConnectionClosed("s1", DisconnectReasons.ServerInitiated, false, t0.AddMinutes(10), new UsageDelta(2, 20, 1, 5),
+            new ConnectionOpened("s1", name, "10.0.0.1:1", "node-a", 4, t0));
+        var second = new ConnectionClosed("s2", DisconnectReasons.ClientInitiated, true, t0.AddMinutes(30), new UsageDelta(1, 10, 0, 0),
+            new ConnectionOpened("s2", name, "10.0.0.1:2", "node-b", 4, t0.AddMinutes(20)));
+
+        await thing.Disconnected(first);
+        await thing.Disconnected(first);
+        await thing.Disconnected(second);
+        await thing.Disconnected(first);
+
+        var status = (await thing.GetStatus())!;
+        Assert.Equal(new ThingUsage(3, 30, 1, 5, 0), status.Usage);
+        Assert.Equal(["s2", "s1"], status.History!.Select(h => h.SessionId));
+        Assert.Equal("s2", status.Connectivity.SessionId);
+        var days = await thing.GetDailyUsage(DateOnly.FromDateTime(t0.UtcDateTime), DateOnly.FromDateTime(t0.AddMinutes(30).UtcDateTime));
+        Assert.Equal(20, days.Sum(d => d.ConnectedMinutes), 2);
+    }
+
+    [Fact]
     public async Task EndsToldOutOfOrder_KeepTheLaterConnectionAsTheLastOne()
     {
         var name = NewThing();
