@@ -126,7 +126,7 @@ internal sealed partial class ConnectionEndsGrain(
         }
     }
 
-    [LoggerMessage(EventId = 2016, Level = LogLevel.Information, Message = "Recorded {Count} kept connection ends on their things (keeper {Partition})")]
+    [LoggerMessage(EventId = 2016, Level = LogLevel.Debug, Message = "Recorded {Count} kept connection ends on their things (keeper {Partition})")]
     private static partial void LogRecorded(ILogger logger, int count, long partition);
 
     [LoggerMessage(EventId = 2017, Level = LogLevel.Warning, Message = "Could not record the kept end of a connection of {ClientId} on its thing; tried again at the next tick")]
