@@ -164,17 +164,18 @@ public sealed class NodeStopTests(PostgresServer postgres)
         calls.Stopping = stopping.App.Services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping;
 
         // Clean-session devices on the node that will stop, each with some usage the node has not flushed to its thing.
+        // Not the fixture's clients: it closes those before it stops the node, and the node must close these.
         var deviceIds = Enumerable.Range(1, 5).Select(n => $"end-{id}-{n}").ToList();
         var devices = new List<IMqttClient>();
         foreach (var (deviceId, n) in deviceIds.Select((d, i) => (d, i + 1)))
         {
-            var device = await stopping.ConnectAsync(deviceId);
+            var device = new MqttClientFactory().CreateMqttClient();
+            devices.Add(device);
+            Assert.Equal(MqttClientConnectResultCode.Success, (await device.ConnectAsync(stopping.Options(deviceId).Build())).ResultCode);
             for (var m = 0; m < n; m++)
             {
                 await device.PublishStringAsync($"ends/{deviceId}", "x", MqttQualityOfServiceLevel.AtLeastOnce);
             }
-
-            devices.Add(device);
         }
 
         var open = await Eventually.Get(() => survivor.GetThingAsync(deviceIds[^1]), s => s is { Connectivity.Connected: true }, "the last device connected");
