@@ -9,7 +9,7 @@ namespace OrleansIot.Grains.Sessions;
 
 /// <summary>
 /// Keeps connection ends for their things (<see cref="IConnectionEndsGrain"/>) and records them, a batch per tick,
-/// <c>Iot:Things:KeptEndsDelay</c> after it has them. A batch that fails stays and is tried at the next tick; a reminder
+/// <c>Iot:Things:KeptEndsDelay</c> after it has them. An end that fails stays, at the back, and is tried again; a reminder
 /// brings the grain back after its silo went (it is unregistered once nothing is kept).
 /// </summary>
 [GrainType("connection-ends")]
@@ -83,17 +83,26 @@ internal sealed partial class ConnectionEndsGrain(
         this,
         new GrainTimerCreationOptions(options.Value.KeptEndsDelay, Tick) { KeepAlive = true });
 
-    /// <summary>Records the oldest kept ends on their things; what fails stays kept, in its place.</summary>
+    /// <summary>Records the oldest kept ends on their things; what fails stays kept, at the back.</summary>
     private async Task RecordBatchAsync()
     {
         var kept = state.State.Kept;
         var batch = kept.Take(BatchSize).ToList();
-        var results = await Task.WhenAll(batch.Select(RecordAsync));
-        var done = batch.Where((_, i) => results[i]).ToHashSet();
-        if (done.Count > 0)
+        var failures = await Task.WhenAll(batch.Select(RecordAsync));
+        if (failures.FirstOrDefault(f => f is not null) is { } failure)
         {
-            kept.RemoveAll(done.Contains);
-            _recorded += done.Count;
+            LogRecordFailed(logger, failure, failures.Count(f => f is not null), _partition);
+        }
+
+        // What failed goes to the back, so an end that keeps failing (a thing that cannot be activated) holds up no
+        // other; it stays kept, and counted (Count), until it is recorded.
+        var taken = batch.ToHashSet();
+        var failed = batch.Where((_, i) => failures[i] is not null).ToList();
+        kept.RemoveAll(taken.Contains);
+        kept.AddRange(failed);
+        _recorded += batch.Count - failed.Count;
+        if (failed.Count < batch.Count)
+        {
             await state.WriteStateAsync();
         }
 
@@ -112,25 +121,25 @@ internal sealed partial class ConnectionEndsGrain(
         }
     }
 
-    private async Task<bool> RecordAsync(KeptEnd end)
+    /// <summary>Records one end on its thing: null, or why it could not.</summary>
+    private async Task<Exception?> RecordAsync(KeptEnd end)
     {
         try
         {
             await GrainFactory.Reference<IThingGrain>(end.ClientId).Disconnected(end.Closed);
-            return true;
+            return null;
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            LogRecordFailed(logger, ex, end.ClientId);
-            return false;
+            return ex;
         }
     }
 
     [LoggerMessage(EventId = 2016, Level = LogLevel.Debug, Message = "Recorded {Count} kept connection ends on their things (keeper {Partition})")]
     private static partial void LogRecorded(ILogger logger, int count, long partition);
 
-    [LoggerMessage(EventId = 2017, Level = LogLevel.Warning, Message = "Could not record the kept end of a connection of {ClientId} on its thing; tried again at the next tick")]
-    private static partial void LogRecordFailed(ILogger logger, Exception exception, string clientId);
+    [LoggerMessage(EventId = 2017, Level = LogLevel.Warning, Message = "Could not record {Count} kept connection ends on their things (keeper {Partition}); tried again at the next tick")]
+    private static partial void LogRecordFailed(ILogger logger, Exception exception, int count, long partition);
 }
 
 // Stored as JSON (System.Text.Json) in PostgreSQL mode: the property names are the storage schema. Append, never rename.
