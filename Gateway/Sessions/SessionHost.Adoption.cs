@@ -236,7 +236,9 @@ internal sealed partial class SessionHost
 
     /// <summary>
     /// A connection that died with its node, as AWS records a lost connection: its end on its thing (with its start,
-    /// when the connection directory still had it), and its disconnected event when <paramref name="publish"/>.
+    /// when the connection directory still had it), and its disconnected event when <paramref name="publish"/>. The end
+    /// goes to its keeper (<see cref="EndKeeper"/>), as a stopping node's ends do: an adoption of thousands of
+    /// connections does not wait for thousands of thing activations while the fleet reconnects.
     /// </summary>
     private async Task RecordLostAsync(string clientId, ClientConnection? connection, string? sessionId = null, int protocolVersion = 0, bool publish = true)
     {
@@ -244,8 +246,11 @@ internal sealed partial class SessionHost
         var opened = connection is { } c && c.SessionId == sessionId
             ? new ConnectionOpened(c.SessionId, clientId, c.RemoteAddress, c.NodeName, c.ProtocolVersion, c.Since, c.VersionNumber)
             : null;
-        await _grains.Reference<IThingGrain>(clientId).Disconnected(
-            new ConnectionClosed(sessionId, DisconnectReasons.ConnectionLost, false, _time.GetUtcNow(), UsageDelta.None, opened));
+        var closed = new ConnectionClosed(sessionId, DisconnectReasons.ConnectionLost, false, _time.GetUtcNow(), UsageDelta.None, opened);
+        if (!await _ends.KeepAsync(clientId, closed))
+        {
+            await _grains.Reference<IThingGrain>(clientId).Disconnected(closed);
+        }
         if (publish)
         {
             var version = opened?.VersionNumber ?? 0;

@@ -71,6 +71,7 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
 
     // This node's hosted list, written in batches.
     private readonly HostList _hostList;
+    private readonly EndKeeper _ends;
 
     private readonly SemaphoreSlim _adopting = new(1, 1);
     private CancellationToken _stopping;
@@ -89,8 +90,9 @@ internal sealed partial class SessionHost : BackgroundService, Routing.IOfflineS
     /// <summary>How long an adopted node's list of client ids stays readable (DeadNodeReplay gives up after as long).</summary>
     private static readonly TimeSpan ListKeptAfterAdoption = TimeSpan.FromMinutes(10);
 
-    public SessionHost(IGrainFactory grains, MqttServer mqtt, ClusterRouter router, LocalSubscribers local, HostList hostList, WillPublisher wills, LifecycleEvents lifecycle, IOptions<SessionOptions> options, IOptions<LimitsOptions> limits, TimeProvider time, GatewayMetrics metrics, ILogger<SessionHost> logger)
+    public SessionHost(IGrainFactory grains, MqttServer mqtt, ClusterRouter router, LocalSubscribers local, HostList hostList, WillPublisher wills, LifecycleEvents lifecycle, EndKeeper ends, IOptions<SessionOptions> options, IOptions<LimitsOptions> limits, TimeProvider time, GatewayMetrics metrics, ILogger<SessionHost> logger)
     {
+        _ends = ends;
         _limits = limits.Value;
         _local = local;
         _hostList = hostList;
