@@ -109,7 +109,7 @@ internal sealed partial class EndKeeper(IGrainFactory grains, IClusterMembership
     }
 
     private async Task WakeKeepersAsync(CancellationToken cancellationToken) =>
-        await Parallel.ForEachAsync(Enumerable.Range(0, ConnectionDirectory.Partitions), new ParallelOptions { MaxDegreeOfParallelism = 8, CancellationToken = cancellationToken }, async (partition, _) =>
+        await Parallel.ForEachAsync(Enumerable.Range(0, ConnectionDirectory.Partitions), new ParallelOptions { MaxDegreeOfParallelism = 4, CancellationToken = cancellationToken }, async (partition, _) =>
         {
             try
             {

@@ -18,8 +18,11 @@ public interface IConnectionEndsGrain : IGrainWithIntegerKey
     [Alias("Keep")]
     Task Keep(IReadOnlyList<KeptEnd> ends);
 
-    /// <summary>Activates the keeper, which goes on recording what it keeps (the nodes send it when a silo leaves).</summary>
-    [Alias("Wake"), Orleans.Concurrency.OneWay]
+    /// <summary>
+    /// Activates the keeper, which goes on recording what it keeps (the nodes send it when a silo leaves). Not one-way:
+    /// the caller bounds how many keepers activate (and read their state) at once.
+    /// </summary>
+    [Alias("Wake")]
     Task Wake();
 
     /// <summary>How many ends are kept and not yet recorded on their things.</summary>

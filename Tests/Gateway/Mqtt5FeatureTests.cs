@@ -77,8 +77,9 @@ public sealed class Mqtt5FeatureTests(NodeFixture node)
         // Same publisher, same subscriber: had the large one been sent, it would have come first.
         Assert.Equal(["fits"], await inbox.WaitAsync(topic, 1, "the message that fits"));
         Assert.True(small.IsConnected);
-        var status = await Eventually.Get(() => node.GetThingAsync(smallId), s => s is { Usage.MessagesDropped: 1 }, "the large message counted as dropped for it");
-        Assert.Equal(1, status!.Usage.MessagesOut);
+        // The drop and the delivery reach the thing with the gateway's usage flushes, maybe not the same one.
+        var status = await Eventually.Get(() => node.GetThingAsync(smallId), s => s is { Usage.MessagesDropped: > 0, Usage.MessagesOut: > 0 }, "the large message counted as dropped for it, the small one as sent");
+        Assert.Equal((1, 1), (status!.Usage.MessagesDropped, status.Usage.MessagesOut));
     }
 
     [Fact]
