@@ -215,8 +215,8 @@ public static partial class IotGatewayHosting
         services.AddSingleton<ConnectionValidator>();
         services.AddSingleton<ClientConnectedHandler>();
         services.AddSingleton<ClientDisconnectedHandler>();
-        services.AddSingleton<EndKeeper>();
-        services.AddHostedService(sp => sp.GetRequiredService<EndKeeper>());
+        services.AddSingleton<Sessions.EndKeeper>();
+        services.AddHostedService(sp => sp.GetRequiredService<Sessions.EndKeeper>());
         services.AddSingleton<PublishInterceptor>();
         services.AddSingleton<RetainedOnSubscribe>();
         services.AddSingleton<IMqttNetLogger, MqttLogBridge>();

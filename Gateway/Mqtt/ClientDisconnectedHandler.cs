@@ -52,17 +52,15 @@ internal sealed partial class ClientDisconnectedHandler(
         // A stopping node closes all its connections at once: their ends go to their keepers, not to every thing of
         // the fleet during the stop. Unless the thing heard of the connection at its start: it would look connected
         // until its kept end arrived.
-        var kept = lifetime.ApplicationStopping.IsCancellationRequested && !meter.ThingToldAtConnect && await ends.KeepAsync(e.ClientId, closed);
-        if (!kept)
+        try
         {
-            try
-            {
-                await grains.Reference<IThingGrain>(e.ClientId).Disconnected(closed);
-            }
-            catch (Exception ex)
-            {
-                LogThingUpdateFailed(logger, ex, e.ClientId);
-            }
+            await (lifetime.ApplicationStopping.IsCancellationRequested && !meter.ThingToldAtConnect
+                ? ends.KeepAsync(e.ClientId, closed)
+                : grains.Reference<IThingGrain>(e.ClientId).Disconnected(closed));
+        }
+        catch (Exception ex)
+        {
+            LogThingUpdateFailed(logger, ex, e.ClientId);
         }
 
         // MQTT 5 DISCONNECT 0x04 asks for the will; a takeover's will is published by the taking node.

@@ -246,11 +246,7 @@ internal sealed partial class SessionHost
         var opened = connection is { } c && c.SessionId == sessionId
             ? new ConnectionOpened(c.SessionId, clientId, c.RemoteAddress, c.NodeName, c.ProtocolVersion, c.Since, c.VersionNumber)
             : null;
-        var closed = new ConnectionClosed(sessionId, DisconnectReasons.ConnectionLost, false, _time.GetUtcNow(), UsageDelta.None, opened);
-        if (!await _ends.KeepAsync(clientId, closed))
-        {
-            await _grains.Reference<IThingGrain>(clientId).Disconnected(closed);
-        }
+        await _ends.KeepAsync(clientId, new ConnectionClosed(sessionId, DisconnectReasons.ConnectionLost, false, _time.GetUtcNow(), UsageDelta.None, opened));
         if (publish)
         {
             var version = opened?.VersionNumber ?? 0;

@@ -4,7 +4,7 @@ using OrleansIot.Grains.Abstractions;
 using OrleansIot.Grains.Abstractions.Sessions;
 using OrleansIot.Grains.Abstractions.Things;
 
-namespace OrleansIot.Gateway.Mqtt;
+namespace OrleansIot.Gateway.Sessions;
 
 /// <summary>
 /// Hands the ends of the connections a stopping node closes to their keepers (<see cref="IConnectionEndsGrain"/>)
@@ -23,10 +23,19 @@ internal sealed partial class EndKeeper(IGrainFactory grains, IClusterMembership
     private readonly Dictionary<long, Lane> _lanes = [];
 
     /// <summary>
-    /// Keeps <paramref name="closed"/> for <paramref name="clientId"/>'s thing. False when its keeper could not store
-    /// it: the caller records it on the thing itself.
+    /// Gives <paramref name="closed"/> to the keeper of <paramref name="clientId"/>; when the keeper could not store
+    /// it, records it on the thing at once (whose failure the caller sees).
     /// </summary>
-    public Task<bool> KeepAsync(string clientId, ConnectionClosed closed)
+    public async Task KeepAsync(string clientId, ConnectionClosed closed)
+    {
+        if (!await StoreLaterAsync(clientId, closed))
+        {
+            await grains.Reference<IThingGrain>(clientId).Disconnected(closed);
+        }
+    }
+
+    /// <summary>Adds the end to its keeper's open batch: true once the batch is stored, false when it could not be.</summary>
+    private Task<bool> StoreLaterAsync(string clientId, ConnectionClosed closed)
     {
         var partition = ConnectionDirectory.PartitionOf(clientId);
         Batch batch;
@@ -136,6 +145,6 @@ internal sealed partial class EndKeeper(IGrainFactory grains, IClusterMembership
     [LoggerMessage(EventId = 1091, Level = LogLevel.Debug, Message = "Could not wake connection end keeper {Partition}")]
     private static partial void LogWakeFailed(ILogger logger, Exception exception, int partition);
 
-    [LoggerMessage(EventId = 1090, Level = LogLevel.Warning, Message = "Could not keep {Count} connection ends with keeper {Partition}; they are recorded on their things directly")]
+    [LoggerMessage(EventId = 1090, Level = LogLevel.Warning, Message = "Could not keep {Count} connection ends with keeper {Partition}; they are recorded on their things at once")]
     private static partial void LogKeepFailed(ILogger logger, Exception exception, int count, long partition);
 }
