@@ -127,8 +127,8 @@ public static partial class IotGatewayHosting
     {
         services.AddSingleton<TelemetryPublisher>();
         services.AddHostedService(sp => sp.GetRequiredService<TelemetryPublisher>());
-        services.AddSingleton<PlatformTopicRules>();
-        services.AddHostedService(sp => sp.GetRequiredService<PlatformTopicRules>());
+        services.AddSingleton<RuleTopics>();
+        services.AddHostedService(sp => sp.GetRequiredService<RuleTopics>());
         services.AddSingleton<LiveConnections>();
         services.AddHostedService(sp => sp.GetRequiredService<LiveConnections>());
         services.AddSingleton<LifecycleEvents>();

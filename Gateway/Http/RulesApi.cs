@@ -51,15 +51,17 @@ public static class RulesApi
 
     public sealed record ListTopicRulesResponse(IReadOnlyList<TopicRuleSummary> Rules);
 
-    private static async Task<Ok<EmptyResponse>> CreateAsync(string ruleName, TopicRulePayloadBody body, IGrainFactory grains)
+    private static async Task<Ok<EmptyResponse>> CreateAsync(string ruleName, TopicRulePayloadBody body, IGrainFactory grains, Telemetry.RuleTopics rules)
     {
         await grains.GetGrain<IRuleGrain>(ruleName).Create(Input(body));
+        await rules.ChangedAsync();
         return EmptyResponse.Ok;
     }
 
-    private static async Task<Ok<EmptyResponse>> ReplaceAsync(string ruleName, TopicRulePayloadBody body, IGrainFactory grains)
+    private static async Task<Ok<EmptyResponse>> ReplaceAsync(string ruleName, TopicRulePayloadBody body, IGrainFactory grains, Telemetry.RuleTopics rules)
     {
         await grains.GetGrain<IRuleGrain>(ruleName).Replace(Input(body));
+        await rules.ChangedAsync();
         return EmptyResponse.Ok;
     }
 
@@ -69,19 +71,21 @@ public static class RulesApi
         return TypedResults.Ok(new GetTopicRuleResponse(options.Value.Arn($"rule/{rule.RuleName}"), Document(rule)));
     }
 
-    private static Task<Ok<EmptyResponse>> EnableAsync(string ruleName, IGrainFactory grains) => SetEnabledAsync(ruleName, true, grains);
+    private static Task<Ok<EmptyResponse>> EnableAsync(string ruleName, IGrainFactory grains, Telemetry.RuleTopics rules) => SetEnabledAsync(ruleName, true, grains, rules);
 
-    private static Task<Ok<EmptyResponse>> DisableAsync(string ruleName, IGrainFactory grains) => SetEnabledAsync(ruleName, false, grains);
+    private static Task<Ok<EmptyResponse>> DisableAsync(string ruleName, IGrainFactory grains, Telemetry.RuleTopics rules) => SetEnabledAsync(ruleName, false, grains, rules);
 
-    private static async Task<Ok<EmptyResponse>> SetEnabledAsync(string ruleName, bool enabled, IGrainFactory grains)
+    private static async Task<Ok<EmptyResponse>> SetEnabledAsync(string ruleName, bool enabled, IGrainFactory grains, Telemetry.RuleTopics rules)
     {
         await grains.GetGrain<IRuleGrain>(ruleName).SetEnabled(enabled);
+        await rules.ChangedAsync();
         return EmptyResponse.Ok;
     }
 
-    private static async Task<Ok<EmptyResponse>> DeleteAsync(string ruleName, IGrainFactory grains)
+    private static async Task<Ok<EmptyResponse>> DeleteAsync(string ruleName, IGrainFactory grains, Telemetry.RuleTopics rules)
     {
         await grains.GetGrain<IRuleGrain>(ruleName).Delete();
+        await rules.ChangedAsync();
         return EmptyResponse.Ok;
     }
 

@@ -12,8 +12,8 @@ namespace OrleansIot.Gateway.Mqtt;
 
 /// <summary>
 /// Every PUBLISH from a client passes here before MQTTnet routes it (and sends the PUBACK). MQTTnet awaits this
-/// per connection, so it stays short: count, queue for the telemetry stream, and for QoS 1/2 wait until the
-/// stream has the message.
+/// per connection, so it stays short: count, queue for the telemetry stream what a rule selects (for QoS 1/2
+/// waiting until the stream has it), route.
 /// </summary>
 internal sealed partial class PublishInterceptor(
     TelemetryPublisher telemetry,
@@ -25,7 +25,7 @@ internal sealed partial class PublishInterceptor(
     ShadowTopicHandler shadows,
     ProvisioningTopicHandler provisioning,
     JobsTopicHandler jobs,
-    PlatformTopicRules platformRules,
+    RuleTopics rules,
     NodeIdentity node,
     TimeProvider time,
     GatewayMetrics metrics,
@@ -97,7 +97,7 @@ internal sealed partial class PublishInterceptor(
     {
         var payload = e.ApplicationMessage.Payload;
         var bytes = payload.IsEmpty ? [] : System.Buffers.BuffersExtensions.ToArray(payload);
-        if (platformRules.Wants(e.ApplicationMessage.Topic))
+        if (rules.Wants(e.ApplicationMessage.Topic))
         {
             // A rule reads shadow requests (best effort, as the platform's own topics).
             telemetry.Offer(NewTelemetry(e.ApplicationMessage, bytes, meter.ClientId));
@@ -146,10 +146,10 @@ internal sealed partial class PublishInterceptor(
             return provisioning.HandleAsync(meter, message.Topic, bytes);
         }
 
-        // '$' topics are the platform's own ($aws/things/.../shadow, $aws/events ...): their features handle them;
-        // they are not telemetry unless a rule selects them, but subscribers on other nodes still get them. Basic
-        // Ingest ($aws/rules/{rule}/...) is telemetry for one rule only.
-        var accepted = message.Topic.StartsWith('$') && !IsBasicIngest(message.Topic) && !platformRules.Wants(message.Topic)
+        // Telemetry for the rules: only what an enabled rule selects goes on the stream (the rules are its only
+        // reader). '$' topics are the platform's own ($aws/things/.../shadow, $aws/events ...) and match only rules
+        // that name them. Basic Ingest ($aws/rules/{rule}/...) is telemetry for one rule only, always.
+        var accepted = !IsBasicIngest(message.Topic) && !rules.Wants(message.Topic)
             ? ValueTask.CompletedTask
             : telemetry.PublishAsync(
                 NewTelemetry(message, bytes, meter.ClientId),

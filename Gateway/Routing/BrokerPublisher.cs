@@ -15,7 +15,7 @@ internal sealed class BrokerPublisher(
     ClusterRouter router,
     LocalSubscribers local,
     Telemetry.TelemetryPublisher telemetry,
-    Telemetry.PlatformTopicRules rules,
+    Telemetry.RuleTopics rules,
     Hosting.NodeIdentity node,
     TimeProvider time) : IBrokerPublisher
 {

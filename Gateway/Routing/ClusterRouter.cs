@@ -978,6 +978,9 @@ internal sealed partial class ClusterRouter : IHostedService, IDisposable
     /// <summary>Sends an access change made on this node to every other node.</summary>
     public Task BroadcastAccessChangeAsync(Grains.Abstractions.Policies.AccessChange change) => SendToAllAsync(node => node.AccessChanged(change));
 
+    /// <summary>Tells every other node that a rule changed (each reads the rule catalog again).</summary>
+    public Task BroadcastRulesChangedAsync() => SendToAllAsync(node => node.RulesChanged());
+
     public async Task<bool> DisconnectClient(string clientId, string sessionId, string reason, DisconnectOptions options)
     {
         if (_connections.Find(clientId) is not { } meter || meter.SessionId != sessionId)

@@ -8,7 +8,7 @@ namespace OrleansIot.Gateway.Routing;
 /// This node as the other nodes call it (the grain observer registered in the route directory): a thin endpoint that
 /// hands each call to the part of the gateway that owns it, so none of them has to be attached to the router.
 /// </summary>
-internal sealed class RouteNodeEndpoint(ClusterRouter router, Sessions.SessionHost sessions, Security.AccessChanges access, Retained.RetainedMessages retained) : IRouteNode
+internal sealed class RouteNodeEndpoint(ClusterRouter router, Sessions.SessionHost sessions, Security.AccessChanges access, Retained.RetainedMessages retained, Telemetry.RuleTopics rules) : IRouteNode
 {
     public Task Deliver(ForwardedBatch batch) => router.DeliverAsync(batch);
 
@@ -29,6 +29,8 @@ internal sealed class RouteNodeEndpoint(ClusterRouter router, Sessions.SessionHo
     public Task<IReadOnlyList<RetainedChange>> GetRetained() => Task.FromResult(retained.Snapshot());
 
     public Task AccessChanged(AccessChange change) => access.ApplyAsync(change);
+
+    public Task RulesChanged() => rules.RefreshAsync();
 
     public Task<bool> AdoptNode(string stoppingNodeId) => sessions.AdoptNowAsync(stoppingNodeId);
 

@@ -49,6 +49,14 @@ public interface IRouteNode : IGrainObserver
     [Alias("AccessChanged")]
     Task AccessChanged(Policies.AccessChange change);
 
+    /// <summary>
+    /// A topic rule was created, changed or deleted: read the rule catalog again, so that the messages the rules
+    /// select go on the telemetry stream from now on. A node of an earlier release does not know this call; it reads
+    /// the catalog every second anyway.
+    /// </summary>
+    [Alias("RulesChanged")]
+    Task RulesChanged();
+
     /// <summary>How delivery to a client's live connection on this node stands, if it is still the given session.</summary>
     [Alias("GetDelivery")]
     Task<ConnectionDelivery?> GetDelivery(string clientId, string sessionId);

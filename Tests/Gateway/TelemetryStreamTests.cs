@@ -11,10 +11,21 @@ namespace OrleansIot.Tests.Gateway;
 [Collection(NodeCollection.Name)]
 public sealed class TelemetryStreamTests(NodeFixture node)
 {
+    /// <summary>A rule selecting <paramref name="filter"/> (its action republishes to a topic nobody reads).</summary>
+    private async Task<string> RuleAsync(string filter)
+    {
+        var name = "ts_" + Guid.NewGuid().ToString("N")[..10];
+        await Rules.RuleActionsTests.CreateRuleAsync(node.Http, name, $"SELECT * FROM '{filter}'",
+            [Rules.RuleActionsTests.Action("republish", new System.Text.Json.Nodes.JsonObject { ["topic"] = $"unread/{name}" })]);
+        return name;
+    }
+
     [Fact]
-    public async Task Publishes_FanOutOnTheTelemetryStream_InPublishOrderPerDevice()
+    public async Task Publishes_ARuleSelects_FanOutOnTheTelemetryStream_InPublishOrderPerDevice()
     {
         var root = "tel-" + Guid.NewGuid().ToString("N")[..8];
+        // Published as soon as the API answered: the node reads a rule changed through its API before it answers.
+        var rule = await RuleAsync($"{root}/+/telemetry");
         var seen = new ConcurrentQueue<TelemetryMessage>();
         var partitions = new ConcurrentBag<int>();
         var handles = new List<StreamSubscriptionHandle<TelemetryBatch>>();
@@ -67,6 +78,65 @@ public sealed class TelemetryStreamTests(NodeFixture node)
             {
                 await handle.UnsubscribeAsync();
             }
+
+            await node.Http.DeleteAsync($"/api/rules/{rule}");
+        }
+    }
+
+    /// <summary>
+    /// The rules are the stream's only reader: a message no enabled rule selects does not go on it (it is still
+    /// delivered to subscribers), and neither does one whose rule was disabled or deleted.
+    /// </summary>
+    [Fact]
+    public async Task Publishes_NoEnabledRuleSelects_StayOffTheTelemetryStream()
+    {
+        var root = "off-" + Guid.NewGuid().ToString("N")[..8];
+        var deviceId = $"{root}-dev";
+        var seen = new ConcurrentQueue<TelemetryMessage>();
+        var stream = node.Cluster.GetStreamProvider(StreamNames.Provider).GetStream<TelemetryBatch>(StreamNames.Telemetry,
+            TelemetryPartitions.StreamKey(TelemetryPartitions.For(deviceId, TelemetryPartitions.DefaultCount)));
+        var handle = await stream.SubscribeAsync((batch, _) =>
+        {
+            foreach (var m in batch.Messages.Where(m => m.ClientId == deviceId))
+            {
+                seen.Enqueue(m);
+            }
+
+            return Task.CompletedTask;
+        });
+        var selected = await RuleAsync($"{root}/selected/#");
+        var (reader, inbox, _) = await Sessions.SessionClients.ConnectAsync(node, node.Options($"{root}-reader"));
+        await reader.SubscribeAsync($"{root}/#", MqttQualityOfServiceLevel.AtLeastOnce);
+        try
+        {
+            var client = await node.ConnectAsync(deviceId);
+            async Task PublishAsync(string topic) =>
+                await client.PublishAsync(new MqttApplicationMessageBuilder().WithTopic(topic).WithPayload("m").WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build());
+
+            await PublishAsync($"{root}/other/1");
+            await PublishAsync($"{root}/selected/1");
+            await Eventually.True(() => Task.FromResult(seen.Any(m => m.Topic == $"{root}/selected/1")), "the selected message");
+
+            var disabled = await RuleAsync($"{root}/disabled/#");
+            Assert.True((await node.Http.PostAsync($"/api/rules/{disabled}/disable", null)).IsSuccessStatusCode);
+            await PublishAsync($"{root}/disabled/1");
+            Assert.True((await node.Http.DeleteAsync($"/api/rules/{selected}")).IsSuccessStatusCode);
+            await PublishAsync($"{root}/selected/2");
+            var marker = await RuleAsync($"{root}/marker");
+            await PublishAsync($"{root}/marker");
+
+            // The marker was published last on the same partition: once it is seen, the others would have been.
+            await Eventually.True(() => Task.FromResult(seen.Any(m => m.Topic == $"{root}/marker")), "the marker");
+            Assert.Equal([$"{root}/selected/1", $"{root}/marker"], seen.Select(m => m.Topic));
+            await node.Http.DeleteAsync($"/api/rules/{disabled}");
+            await node.Http.DeleteAsync($"/api/rules/{marker}");
+
+            // Every one of them reached the subscriber.
+            Assert.Equal(5, (await inbox.WaitAsync($"{root}/", 5, "all five at the subscriber")).Count);
+        }
+        finally
+        {
+            await handle.UnsubscribeAsync();
         }
     }
 
@@ -87,6 +157,9 @@ public sealed class TelemetryStreamTests(NodeFixture node)
 
             return Task.CompletedTask;
         });
+        // A wildcard in the first level does not select the platform's topics (MQTT's rule for '$' topics).
+        var wildcard = await RuleAsync($"+/things/{deviceId}/shadow/get");
+        var marker = await RuleAsync($"{root}/marker");
         try
         {
             var client = await node.ConnectAsync(deviceId);
@@ -101,6 +174,8 @@ public sealed class TelemetryStreamTests(NodeFixture node)
         finally
         {
             await handle.UnsubscribeAsync();
+            await node.Http.DeleteAsync($"/api/rules/{wildcard}");
+            await node.Http.DeleteAsync($"/api/rules/{marker}");
         }
     }
 }

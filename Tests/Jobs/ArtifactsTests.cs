@@ -162,7 +162,7 @@ public sealed class JobEventsTests(SmallArtifactsNodeFixture node) : IClassFixtu
         var watcher = await node.ConnectAsync(Ids.NewId("watch"));
         var inbox = Sessions.Inbox.Of(watcher);
         await Sessions.SessionClients.SubscribeAsync(watcher, $"$aws/events/job/{jobId}/#", MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce);
-        var platformRules = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<OrleansIot.Gateway.Telemetry.PlatformTopicRules>(node.App.Services);
+        var platformRules = Microsoft.Extensions.DependencyInjection.ServiceProviderServiceExtensions.GetRequiredService<OrleansIot.Gateway.Telemetry.RuleTopics>(node.App.Services);
         await Eventually.True(() => Task.FromResult(platformRules.Wants($"$aws/events/jobExecution/{jobId}/failed")), "the node reads the rule");
 
         await ApiAssert.OkAsync(await node.Http.PutAsync($"/api/jobs/{jobId}",

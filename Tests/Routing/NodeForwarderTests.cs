@@ -43,6 +43,7 @@ public sealed class NodeForwarderTests
         public Task ApplyRetained(RetainedChange change) => throw new TimeoutException("gone");
         public Task<IReadOnlyList<RetainedChange>> GetRetained() => throw new TimeoutException("gone");
         public Task AccessChanged(AccessChange change) => throw new TimeoutException("gone");
+        public Task RulesChanged() => throw new TimeoutException("gone");
         public Task<ConnectionDelivery?> GetDelivery(string clientId, string sessionId) => throw new TimeoutException("gone");
         public Task<bool> AdoptNode(string stoppingNodeId) => throw new TimeoutException("gone");
         public Task Drained(string stoppingNodeId) => throw new TimeoutException("gone");

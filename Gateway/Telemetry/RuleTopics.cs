@@ -1,0 +1,130 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using OrleansIot.Grains.Abstractions.Routing;
+using OrleansIot.Grains.Abstractions.Rules;
+
+namespace OrleansIot.Gateway.Telemetry;
+
+/// <summary>
+/// Which topics some enabled rule selects (its FROM filter), so that only those messages go on the telemetry stream:
+/// the rules are its only reader, and a message no rule selects would cost the stream's queue, copy and delivery for
+/// nothing (about 15 % of a node's CPU per delivered message when no rule reads it; docs/benchmarks.md, session 15).
+/// The platform's own topics (<c>$aws/things/…/shadow/…</c>, <c>$aws/events/…</c>) only match rules that name them
+/// (<c>#</c> and <c>+</c> do not match <c>$</c> topics). A node that has no rule pays one empty-array check per message.
+/// <para>
+/// Refreshed from the rule catalog every second (when its version changed), and at once on every node when a rule is
+/// changed through this API (<see cref="ChangedAsync"/>), so a message published after the API answered is evaluated
+/// by the new rule.
+/// </para>
+/// </summary>
+internal sealed partial class RuleTopics(IGrainFactory grains, Routing.ClusterRouter router, TimeProvider time, ILogger<RuleTopics> logger) : BackgroundService
+{
+    private static readonly TimeSpan Every = TimeSpan.FromSeconds(1);
+
+    private readonly SemaphoreSlim _refreshing = new(1, 1);
+    private volatile string[] _filters = [];
+    private long _version = -1;
+
+    /// <summary>True when an enabled rule's FROM filter matches this topic.</summary>
+    public bool Wants(string topic)
+    {
+        var filters = _filters;
+        if (filters.Length == 0)
+        {
+            return false;
+        }
+
+        foreach (var filter in filters)
+        {
+            if (TopicFilter.Matches(filter, topic))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>Reads the catalog now when it changed (also what the loop does every second).</summary>
+    public async Task RefreshAsync()
+    {
+        await _refreshing.WaitAsync();
+        try
+        {
+            var catalog = grains.GetGrain<IRuleCatalogGrain>(IRuleCatalogGrain.Key);
+            if (await catalog.Version() == _version)
+            {
+                return;
+            }
+
+            var set = await catalog.Get();
+            _filters = Filters(set);
+            _version = set.Version;
+        }
+        finally
+        {
+            _refreshing.Release();
+        }
+    }
+
+    /// <summary>
+    /// A rule changed through this node: read the catalog here and on every other node before answering. Never
+    /// fails (the change is made): a node that could not read it now reads it within a second.
+    /// </summary>
+    public Task ChangedAsync() => Task.WhenAll(RefreshHereAsync(), router.BroadcastRulesChangedAsync());
+
+    private async Task RefreshHereAsync()
+    {
+        try
+        {
+            await RefreshAsync();
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            LogRefreshFailed(logger, ex);
+        }
+    }
+
+    /// <summary>
+    /// The FROM filters of the enabled rules, once each. Basic Ingest (<c>$aws/rules/{rule}/…</c>) is left out: such
+    /// a message always goes on the stream, for its rule alone.
+    /// </summary>
+    internal static string[] Filters(RuleSet set) =>
+        [.. set.Rules
+            .Where(r => !r.RuleDisabled && r.TopicPattern is { } p && !p.StartsWith("$aws/rules/", StringComparison.Ordinal))
+            .Select(r => r.TopicPattern!)
+            .Distinct(StringComparer.Ordinal)];
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Every, time);
+        try
+        {
+            do
+            {
+                try
+                {
+                    await RefreshAsync();
+                }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    LogRefreshFailed(logger, ex);   // the cluster may still be starting; next tick
+                }
+            }
+            while (await timer.WaitForNextTickAsync(stoppingToken));
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            // stopping
+        }
+    }
+
+    public override void Dispose()
+    {
+        _refreshing.Dispose();
+        base.Dispose();
+    }
+
+    [LoggerMessage(EventId = 1061, Level = LogLevel.Debug, Message = "Could not read the rule catalog for the rules' topics")]
+    private static partial void LogRefreshFailed(ILogger logger, Exception exception);
+}
