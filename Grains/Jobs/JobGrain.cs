@@ -591,9 +591,10 @@ internal sealed partial class JobGrain(
 
         s.Status = JobStatus.Completed;
         s.CompletedAt = s.LastUpdatedAt = time.GetUtcNow();
+        var completed = Record();   // the job as it completed: interleaved execution calls may run during the awaits
         await PersistAsync();
         await GrainFactory.GetGrain<IJobCatalogGrain>(0).Finished(JobId);
-        _events.Job("completed", Record());
+        _events.Job("completed", completed);
     }
 
     /// <summary>While there is rollout or cancellation work: a timer steps it, and a reminder brings the job back after a restart.</summary>
