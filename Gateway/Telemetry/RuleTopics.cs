@@ -22,13 +22,15 @@ internal sealed partial class RuleTopics(IGrainFactory grains, Routing.ClusterRo
     private static readonly TimeSpan Every = TimeSpan.FromSeconds(1);
 
     private readonly SemaphoreSlim _refreshing = new(1, 1);
-    private volatile string[] _filters = [];
-    private long _version = -1;
+    private volatile Selection _selection = new([], -1);
+
+    /// <summary>The version of the rule catalog this node read last (-1 before it read it).</summary>
+    public long Version => _selection.Version;
 
     /// <summary>True when an enabled rule's FROM filter matches this topic.</summary>
     public bool Wants(string topic)
     {
-        var filters = _filters;
+        var filters = _selection.Filters;
         if (filters.Length == 0)
         {
             return false;
@@ -52,14 +54,13 @@ internal sealed partial class RuleTopics(IGrainFactory grains, Routing.ClusterRo
         try
         {
             var catalog = grains.GetGrain<IRuleCatalogGrain>(IRuleCatalogGrain.Key);
-            if (await catalog.Version() == _version)
+            if (await catalog.Version() == _selection.Version)
             {
                 return;
             }
 
             var set = await catalog.Get();
-            _filters = Filters(set);
-            _version = set.Version;
+            _selection = new Selection(Filters(set), set.Version);
         }
         finally
         {
@@ -124,6 +125,9 @@ internal sealed partial class RuleTopics(IGrainFactory grains, Routing.ClusterRo
         _refreshing.Dispose();
         base.Dispose();
     }
+
+    /// <summary>The filters and the catalog version they came from, replaced together.</summary>
+    private sealed record Selection(string[] Filters, long Version);
 
     [LoggerMessage(EventId = 1061, Level = LogLevel.Debug, Message = "Could not read the rule catalog for the rules' topics")]
     private static partial void LogRefreshFailed(ILogger logger, Exception exception);

@@ -27,6 +27,7 @@ internal sealed partial class TelemetryPublisher : IHostedService, IDisposable
     private readonly List<Task> _writers = [];
     private readonly CancellationTokenSource _stopping = new();
     private readonly TimeProvider _time;
+    private readonly RuleTopics _rules;
 
     /// <summary>
     /// The pauses before each further try of a stream write that failed for a passing reason (PostgreSQL restarting:
@@ -36,8 +37,9 @@ internal sealed partial class TelemetryPublisher : IHostedService, IDisposable
     internal static readonly TimeSpan[] RetryDelays =
         [TimeSpan.FromMilliseconds(100), TimeSpan.FromMilliseconds(250), TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(1)];
 
-    public TelemetryPublisher(IClusterClient cluster, IOptions<TelemetryOptions> options, GatewayMetrics metrics, ILogger<TelemetryPublisher> logger, TimeProvider time)
+    public TelemetryPublisher(IClusterClient cluster, RuleTopics rules, IOptions<TelemetryOptions> options, GatewayMetrics metrics, ILogger<TelemetryPublisher> logger, TimeProvider time)
     {
+        _rules = rules;
         _time = time;
         _cluster = cluster;
         _metrics = metrics;
@@ -164,7 +166,7 @@ internal sealed partial class TelemetryPublisher : IHostedService, IDisposable
 
             try
             {
-                await WriteAsync(stream, new TelemetryBatch(partition, messages));
+                await WriteAsync(stream, new TelemetryBatch(partition, messages) { RulesVersion = _rules.Version });
                 _metrics.TelemetryBatches.Add(1);
                 _metrics.TelemetryMessages.Add(messages.Length);
                 foreach (var item in batch)

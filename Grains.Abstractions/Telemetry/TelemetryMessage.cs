@@ -36,4 +36,13 @@ public sealed record TelemetryMessage(
 [GenerateSerializer, Immutable, Alias("OrleansIot.TelemetryBatch")]
 public sealed record TelemetryBatch(
     [property: Id(0)] int Partition,
-    [property: Id(1)] IReadOnlyList<TelemetryMessage> Messages);
+    [property: Id(1)] IReadOnlyList<TelemetryMessage> Messages)
+{
+    /// <summary>
+    /// The rule catalog's version the gateway had read when it wrote the batch (0 from a node of an earlier release).
+    /// An evaluator that has an older one reads the catalog first, so a message published after a rule change was
+    /// answered meets the changed rules.
+    /// </summary>
+    [Id(2)]
+    public long RulesVersion { get; init; }
+}

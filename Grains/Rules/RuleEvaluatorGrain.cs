@@ -21,7 +21,8 @@ public interface IRuleEvaluatorGrain : IGrainWithStringKey;
 /// <summary>
 /// Consumes one partition of the telemetry stream and runs every enabled rule whose FROM filter matches each message
 /// (a Basic Ingest message, <c>$aws/rules/{rule}/…</c>, only that rule). Holds the rules compiled; asks the catalog
-/// for changes at most once per <see cref="RulesOptions.RefreshInterval"/>. Messages of one device arrive in order
+/// for changes at most once per <see cref="RulesOptions.RefreshInterval"/>, or at once for a batch whose gateway read
+/// a newer catalog (<see cref="TelemetryBatch.RulesVersion"/>). Messages of one device arrive in order
 /// (one partition per device), and actions run in that order.
 /// </summary>
 [ImplicitStreamSubscription(StreamNames.Telemetry)]
@@ -69,7 +70,14 @@ internal sealed partial class RuleEvaluatorGrain(
     /// </summary>
     public async Task OnNextAsync(IList<SequentialItem<TelemetryBatch>> items)
     {
-        await RefreshAsync();
+        var seen = 0L;
+        foreach (var item in items)
+        {
+            seen = Math.Max(seen, item.Item.RulesVersion);
+        }
+
+        // A gateway that read a newer catalog wrote these: read it now, not at the next interval.
+        await RefreshAsync(force: seen > _version);
         if (_rules.Count == 0)
         {
             return;
@@ -223,10 +231,10 @@ internal sealed partial class RuleEvaluatorGrain(
         }
     }
 
-    private async Task RefreshAsync()
+    private async Task RefreshAsync(bool force)
     {
         var now = time.GetUtcNow().UtcTicks;
-        if (_version >= 0 && now - _checkedAt < options.Value.RefreshInterval.Ticks)
+        if (!force && _version >= 0 && now - _checkedAt < options.Value.RefreshInterval.Ticks)
         {
             return;
         }
