@@ -111,6 +111,15 @@ public sealed partial class DeployFilesTests
     }
 
     [Fact]
+    public void TheNodesRuntimeConfig_TurnsTheThreadPoolsSpinningOff()
+    {
+        // Built next to the tests from Silo/Silo.csproj: whatever starts OrleansIot.Silo.dll reads it.
+        var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "OrleansIot.Silo.runtimeconfig.json")))!;
+        Assert.Equal(0, (int)config["runtimeOptions"]!["configProperties"]!["System.Threading.ThreadPool.UnfairSemaphoreSpinLimit"]!);
+        Assert.Contains("DOTNET_ThreadPool_UnfairSemaphoreSpinLimit", Read("deploy/README.md"), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void TheImage_BuildsInStages_RunsTheNodeAsANonRootUser_WithAReadinessCheck_OnTheDefaultPorts()
     {
         var lines = Read("deploy/docker/Dockerfile").Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#')).ToList();
