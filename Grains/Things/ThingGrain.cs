@@ -76,7 +76,16 @@ internal sealed partial class ThingGrain(
             || s.History.Exists(h => h.SessionId == connection.SessionId && h.EndedAt is not null))
         {
             // Recorded already: an end delivered again (a kept end whose keeper went before it noted the delivery,
-            // an adoption tried again) counts its usage and minutes once.
+            // an adoption tried again) counts its usage and minutes once. But an adopter's guess that the connection
+            // was lost (it carries no usage) may arrive before the account of the node that closed it: that account
+            // corrects the reason and brings the usage the guess could not know.
+            if (connection.Reason != DisconnectReasons.ConnectionLost && CorrectGuessedLoss(s, connection))
+            {
+                CountUsage(connection.FinalUsage);
+                await PersistAsync();
+                await IndexAsync(Abstractions.FleetIndex.IndexPart.Connectivity);
+            }
+
             return;
         }
 
@@ -153,6 +162,26 @@ internal sealed partial class ThingGrain(
         s.FirstSeenAt ??= connection.At;
         await PersistAsync();
         await IndexAsync(Abstractions.FleetIndex.IndexPart.Connectivity);
+    }
+
+    /// <summary>Replaces a recorded CONNECTION_LOST of this session with the reason its node gave; false when there is none.</summary>
+    private static bool CorrectGuessedLoss(ThingState s, ConnectionClosed connection)
+    {
+        var corrected = false;
+        var c = s.Connectivity;
+        if (c.SessionId == connection.SessionId && c.DisconnectReason == DisconnectReasons.ConnectionLost)
+        {
+            c.DisconnectReason = connection.Reason;
+            corrected = true;
+        }
+
+        foreach (var h in s.History.Where(h => h.SessionId == connection.SessionId && h.DisconnectReason == DisconnectReasons.ConnectionLost))
+        {
+            h.DisconnectReason = connection.Reason;
+            corrected = true;
+        }
+
+        return corrected;
     }
 
     /// <summary>The start of a connection, as a connectivity record holds it.</summary>

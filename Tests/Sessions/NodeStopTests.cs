@@ -185,7 +185,11 @@ public sealed class NodeStopTests(PostgresServer postgres)
         Assert.True(calls.Disconnects == 0, $"the stopping node recorded {calls.Disconnects} ends on their things during its stop");
         foreach (var (deviceId, n) in deviceIds.Select((d, i) => (d, i + 1)))
         {
-            var status = (await Eventually.Get(() => survivor.GetThingAsync(deviceId), s => s is { History.Count: > 0 }, $"the end of {deviceId}'s connection on its thing"))!;
+            // Waiting for the stopping node's own account: under load the survivor may have recorded the connection
+            // as lost first (an adopter's guess, without usage), which that account corrects.
+            var status = (await Eventually.Get(() => survivor.GetThingAsync(deviceId),
+                s => s is { History.Count: > 0, Connectivity.DisconnectReason: DisconnectReasons.ServerInitiated } && s.Usage.MessagesIn == n,
+                $"the end of {deviceId}'s connection on its thing, as its node recorded it"))!;
             Assert.False(status.Connectivity.Connected);
             Assert.Equal(DisconnectReasons.ServerInitiated, status.Connectivity.DisconnectReason);
             var past = Assert.Single(status.History!);

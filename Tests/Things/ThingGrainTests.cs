@@ -198,6 +198,30 @@ public sealed class ThingGrainTests(ClusterFixture fixture)
     }
 
     [Fact]
+    public async Task AnAdoptersGuessedLoss_IsCorrectedByTheEndItsNodeRecorded_WithItsUsage()
+    {
+        // A node that stops hands its ends to keepers; another node adopting it may record the same connection as lost
+        // first (it cannot know the usage). The stopping node's own end then corrects the reason and adds the usage,
+        // once; a second guess changes nothing.
+        var name = NewThing();
+        var thing = fixture.Grains.GetGrain<IThingGrain>(name);
+        var t0 = RecentHour();
+        var opened = new ConnectionOpened("s1", name, "10.0.0.1:1", "node-a", 4, t0);
+        var guess = new ConnectionClosed("s1", DisconnectReasons.ConnectionLost, false, t0.AddMinutes(11), UsageDelta.None, opened);
+        var own = new ConnectionClosed("s1", DisconnectReasons.ServerInitiated, false, t0.AddMinutes(10), new UsageDelta(3, 30, 1, 5), opened);
+
+        await thing.Disconnected(guess);
+        await thing.Disconnected(own);
+        await thing.Disconnected(own);
+        await thing.Disconnected(guess);
+
+        var status = (await thing.GetStatus())!;
+        Assert.Equal(DisconnectReasons.ServerInitiated, status.Connectivity.DisconnectReason);
+        Assert.Equal(DisconnectReasons.ServerInitiated, Assert.Single(status.History!).DisconnectReason);
+        Assert.Equal(new ThingUsage(3, 30, 1, 5, 0), status.Usage);
+    }
+
+    [Fact]
     public async Task EndsToldOutOfOrder_KeepTheLaterConnectionAsTheLastOne()
     {
         var name = NewThing();
