@@ -60,7 +60,9 @@ internal sealed class BrokerPublisher(
         var topic = message.Topic;
         router.Forward(message, senderClientId, payload);   // offline sessions first (see ClusterRouter.Forward)
         local.Deliver(message, senderClientId);
-        if (rules.Wants(topic))
+        // Only the platform's own topics: a rule's republish to a topic that some rule selects is not evaluated again
+        // (no rule can feed itself in a loop).
+        if (topic.StartsWith('$') && rules.Wants(topic))
         {
             var now = time.GetUtcNow();
             telemetry.Offer(
