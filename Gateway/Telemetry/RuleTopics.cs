@@ -40,13 +40,7 @@ internal sealed partial class RuleTopics(IGrainFactory grains, Routing.ClusterRo
             return !topic.StartsWith('$');
         }
 
-        var filters = selection.Filters;
-        if (filters.Length == 0)
-        {
-            return false;
-        }
-
-        foreach (var filter in filters)
+        foreach (var filter in selection.Filters)
         {
             if (TopicFilter.Matches(filter, topic))
             {
@@ -84,6 +78,7 @@ internal sealed partial class RuleTopics(IGrainFactory grains, Routing.ClusterRo
     /// </summary>
     public Task ChangedAsync() => Task.WhenAll(RefreshHereAsync(), router.BroadcastRulesChangedAsync());
 
+    /// <summary>Reads the catalog when it changed; a failure is logged, and the next tick or change tries again.</summary>
     private async Task RefreshHereAsync()
     {
         try
@@ -113,14 +108,7 @@ internal sealed partial class RuleTopics(IGrainFactory grains, Routing.ClusterRo
         {
             do
             {
-                try
-                {
-                    await RefreshAsync();
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    LogRefreshFailed(logger, ex);   // the cluster may still be starting; next tick
-                }
+                await RefreshHereAsync();   // a failure (the cluster may still be starting) is logged; next tick
             }
             while (await timer.WaitForNextTickAsync(stoppingToken));
         }
